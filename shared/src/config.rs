@@ -1,0 +1,646 @@
+//! `gantry.yaml`: which repositories build, on which CodeBuild project, and
+//! when.
+//!
+//! ```yaml
+//! version: 1
+//! defaults:
+//!   project: gantry-build
+//! repositories:
+//!   - name: octo-org/widgets        # a glob over owner/name
+//!     push:
+//!       branches: [main, "release/*"]
+//!       tags: ["v*"]
+//!     pull-request:
+//!       branches: [main]            # base branches
+//!       drafts: false
+//!     paths-ignore: ["docs/**"]
+//! ```
+//!
+//! Globs follow GitHub Actions: `*` stays within one path segment, `**`
+//! crosses them. Unknown keys are errors, reported with line and column, all
+//! at once.
+
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+
+use crate::diagnostic::{Diagnostic, has_errors};
+use crate::yaml::{self, Node, Pos, Value};
+
+/// A list of globs, compiled once.
+#[derive(Debug, Clone)]
+pub struct Globs {
+    patterns: Vec<String>,
+    set: GlobSet,
+}
+
+impl Globs {
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, globset::Error> {
+        let mut builder = GlobSetBuilder::new();
+        for p in patterns {
+            builder.add(glob(p.as_ref(), false)?);
+        }
+        Ok(Globs {
+            patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(),
+            set: builder.build()?,
+        })
+    }
+
+    pub fn empty() -> Self {
+        Globs {
+            patterns: Vec::new(),
+            set: GlobSet::empty(),
+        }
+    }
+
+    pub fn is_match(&self, candidate: &str) -> bool {
+        self.set.is_match(candidate)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+}
+
+fn glob(pattern: &str, case_insensitive: bool) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .case_insensitive(case_insensitive)
+        .backslash_escape(true)
+        .build()
+}
+
+/// When a push builds.
+#[derive(Debug, Clone)]
+pub struct PushRules {
+    /// `None`: only the repository's default branch.
+    pub branches: Option<Globs>,
+    pub branches_ignore: Globs,
+    /// Tags build only when listed.
+    pub tags: Globs,
+    pub tags_ignore: Globs,
+}
+
+/// When a pull request builds.
+#[derive(Debug, Clone)]
+pub struct PullRequestRules {
+    /// Base branches; `None`: every base branch.
+    pub branches: Option<Globs>,
+    pub branches_ignore: Globs,
+    /// Build draft pull requests too.
+    pub drafts: bool,
+}
+
+/// The rules for the repositories one `repositories` entry matches.
+#[derive(Debug, Clone)]
+pub struct RepositoryRules {
+    pub name: String,
+    matcher: globset::GlobMatcher,
+    pub project: String,
+    /// Path of the buildspec in the repository; `None`: the project's own.
+    pub buildspec: Option<String>,
+    pub push: PushRules,
+    pub pull_request: PullRequestRules,
+    /// `None`: every path.
+    pub paths: Option<Globs>,
+    pub paths_ignore: Globs,
+    /// Honour `[skip ci]` and friends.
+    pub skip_directives: bool,
+}
+
+impl RepositoryRules {
+    pub fn matches(&self, full_name: &str) -> bool {
+        self.matcher.is_match(full_name)
+    }
+}
+
+/// Settings only `gantry dev` reads.
+#[derive(Debug, Clone, Default)]
+pub struct DevSettings {
+    pub webhook_secret: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub repositories: Vec<RepositoryRules>,
+    pub dev: DevSettings,
+}
+
+/// The configuration `gantry dev` uses when given none: every repository,
+/// branch, tag and pull request builds on the project `gantry-dev`.
+pub const DEV_CONFIG: &str = "\
+version: 1
+repositories:
+  - name: \"**\"
+    project: gantry-dev
+    push:
+      branches: [\"**\"]
+      tags: [\"**\"]
+    pull-request:
+      drafts: false
+dev:
+  webhook-secret: gantry-dev-secret
+";
+
+impl Config {
+    /// Parses and checks `gantry.yaml`. Errors come back all together;
+    /// warnings are returned beside a usable configuration.
+    pub fn parse(text: &str) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let mut diags = Vec::new();
+        let root = match yaml::parse(text, yaml::Limits::default()) {
+            Ok(Some(root)) => root,
+            Ok(None) => {
+                return Err(vec![Diagnostic::error(
+                    Pos { line: 1, col: 1 },
+                    "",
+                    "the file is empty; it needs at least `version: 1` and `repositories`",
+                )]);
+            }
+            Err(e) => return Err(vec![Diagnostic::error(e.pos, "", e.message)]),
+        };
+        let config = decode_config(&root, &mut diags);
+        if has_errors(&diags) {
+            return Err(diags);
+        }
+        match config {
+            Some(config) => Ok((config, diags)),
+            None => Err(diags),
+        }
+    }
+
+    /// The built-in development configuration.
+    pub fn dev() -> Config {
+        match Config::parse(DEV_CONFIG) {
+            Ok((config, _)) => config,
+            // DEV_CONFIG is a constant checked by a test.
+            Err(_) => Config {
+                repositories: Vec::new(),
+                dev: DevSettings::default(),
+            },
+        }
+    }
+
+    /// The first entry whose name matches `full_name` (`owner/name`).
+    pub fn repository(&self, full_name: &str) -> Option<&RepositoryRules> {
+        self.repositories.iter().find(|r| r.matches(full_name))
+    }
+}
+
+struct Reader<'d> {
+    diags: &'d mut Vec<Diagnostic>,
+}
+
+impl Reader<'_> {
+    fn error(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
+        self.diags.push(Diagnostic::error(pos, path, message));
+    }
+
+    /// The entries of a mapping, with every key not in `known` reported.
+    fn map<'n>(&mut self, node: &'n Node, path: &str, known: &[&str]) -> Vec<(&'n str, &'n Node)> {
+        let Value::Map(entries) = &node.value else {
+            self.error(
+                node.pos,
+                path,
+                format!("expected a mapping, found {}", node.kind()),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            let Some(key) = k.as_str() else {
+                self.error(k.pos, path, "keys must be strings");
+                continue;
+            };
+            if !known.contains(&key) {
+                let hint = suggestion(key, known)
+                    .map(|s| format!(" — did you mean `{s}`?"))
+                    .unwrap_or_default();
+                self.error(
+                    k.pos,
+                    &join(path, key),
+                    format!("unknown key `{key}`{hint} (known: {})", known.join(", ")),
+                );
+                continue;
+            }
+            if out.iter().any(|(seen, _)| *seen == key) {
+                self.error(k.pos, &join(path, key), format!("`{key}` is given twice"));
+                continue;
+            }
+            out.push((key, v));
+        }
+        out
+    }
+
+    fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+        match &node.value {
+            Value::Scalar { text, .. } if !text.is_empty() => Some(text.clone()),
+            _ => {
+                self.error(
+                    node.pos,
+                    path,
+                    format!("expected a string, found {}", node.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
+        match node.as_str() {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => {
+                self.error(node.pos, path, "expected `true` or `false`");
+                None
+            }
+        }
+    }
+
+    fn globs(&mut self, node: &Node, path: &str, case_insensitive: bool) -> Option<Globs> {
+        let items: Vec<&Node> = match &node.value {
+            Value::Seq(items) => items.iter().collect(),
+            Value::Scalar { .. } => vec![node],
+            _ => {
+                self.error(
+                    node.pos,
+                    path,
+                    format!("expected a list of globs, found {}", node.kind()),
+                );
+                return None;
+            }
+        };
+        let mut patterns = Vec::with_capacity(items.len());
+        let mut builder = GlobSetBuilder::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{i}]");
+            let Some(p) = self.string(item, &item_path) else {
+                ok = false;
+                continue;
+            };
+            match glob(&p, case_insensitive) {
+                Ok(g) => {
+                    builder.add(g);
+                    patterns.push(p);
+                }
+                Err(e) => {
+                    self.error(
+                        item.pos,
+                        &item_path,
+                        format!("invalid glob `{p}`: {}", e.kind()),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        match builder.build() {
+            Ok(set) => Some(Globs { patterns, set }),
+            Err(e) => {
+                self.error(node.pos, path, format!("invalid globs: {e}"));
+                None
+            }
+        }
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// The known key closest to a misspelt one, if it is close.
+fn suggestion<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+const TOP_KEYS: &[&str] = &["version", "defaults", "repositories", "dev"];
+const RULE_KEYS: &[&str] = &[
+    "name",
+    "project",
+    "buildspec",
+    "push",
+    "pull-request",
+    "paths",
+    "paths-ignore",
+    "skip-directives",
+];
+const PUSH_KEYS: &[&str] = &["branches", "branches-ignore", "tags", "tags-ignore"];
+const PR_KEYS: &[&str] = &["branches", "branches-ignore", "drafts"];
+const DEV_KEYS: &[&str] = &["webhook-secret"];
+
+/// One `repositories` entry or `defaults`, before defaults are applied.
+#[derive(Default, Clone)]
+struct Partial {
+    name: Option<(String, globset::GlobMatcher)>,
+    project: Option<String>,
+    buildspec: Option<String>,
+    push: Option<PushRules>,
+    pull_request: Option<PullRequestRules>,
+    paths: Option<Globs>,
+    paths_ignore: Option<Globs>,
+    skip_directives: Option<bool>,
+}
+
+fn decode_config(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Config> {
+    let mut r = Reader { diags };
+    let entries = r.map(root, "", TOP_KEYS);
+    let mut version_seen = false;
+    let mut defaults = Partial::default();
+    let mut repositories = None;
+    let mut dev = DevSettings::default();
+    for (key, value) in entries {
+        match key {
+            "version" => {
+                version_seen = true;
+                if value.as_str() != Some("1") {
+                    r.error(
+                        value.pos,
+                        "version",
+                        "unsupported version; this Gantry reads `version: 1`",
+                    );
+                }
+            }
+            "defaults" => defaults = decode_rules(&mut r, value, "defaults", false),
+            "repositories" => match &value.value {
+                Value::Seq(items) => {
+                    let mut list = Vec::with_capacity(items.len());
+                    for (i, item) in items.iter().enumerate() {
+                        list.push((
+                            item.pos,
+                            decode_rules(&mut r, item, &format!("repositories[{i}]"), true),
+                        ));
+                    }
+                    repositories = Some((value.pos, list));
+                }
+                _ => r.error(
+                    value.pos,
+                    "repositories",
+                    format!(
+                        "expected a list of repository entries, found {}",
+                        value.kind()
+                    ),
+                ),
+            },
+            "dev" => {
+                for (k, v) in r.map(value, "dev", DEV_KEYS) {
+                    if k == "webhook-secret" {
+                        dev.webhook_secret = r.string(v, "dev.webhook-secret");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !version_seen {
+        r.error(root.pos, "version", "missing `version: 1`");
+    }
+    let Some((_, list)) = repositories else {
+        if !has_errors(r.diags) {
+            r.error(
+                root.pos,
+                "repositories",
+                "missing `repositories`: no repository would build",
+            );
+        }
+        return None;
+    };
+    let mut resolved = Vec::with_capacity(list.len());
+    for (i, (pos, partial)) in list.into_iter().enumerate() {
+        let path = format!("repositories[{i}]");
+        let Some((name, matcher)) = partial.name.clone() else {
+            r.error(
+                pos,
+                &path,
+                "missing `name` (a glob over owner/name, e.g. `octo-org/*`)",
+            );
+            continue;
+        };
+        let Some(project) = partial.project.clone().or_else(|| defaults.project.clone()) else {
+            r.error(
+                pos,
+                &path,
+                "missing `project` (the CodeBuild project), here or in `defaults`",
+            );
+            continue;
+        };
+        resolved.push(RepositoryRules {
+            name,
+            matcher,
+            project,
+            buildspec: partial.buildspec.or(defaults.buildspec.clone()),
+            push: partial.push.or(defaults.push.clone()).unwrap_or(PushRules {
+                branches: None,
+                branches_ignore: Globs::empty(),
+                tags: Globs::empty(),
+                tags_ignore: Globs::empty(),
+            }),
+            pull_request: partial
+                .pull_request
+                .or(defaults.pull_request.clone())
+                .unwrap_or(PullRequestRules {
+                    branches: None,
+                    branches_ignore: Globs::empty(),
+                    drafts: false,
+                }),
+            paths: partial.paths.or(defaults.paths.clone()),
+            paths_ignore: partial
+                .paths_ignore
+                .or(defaults.paths_ignore.clone())
+                .unwrap_or_else(Globs::empty),
+            skip_directives: partial
+                .skip_directives
+                .or(defaults.skip_directives)
+                .unwrap_or(true),
+        });
+    }
+    Some(Config {
+        repositories: resolved,
+        dev,
+    })
+}
+
+fn decode_rules(r: &mut Reader<'_>, node: &Node, path: &str, is_entry: bool) -> Partial {
+    let mut out = Partial::default();
+    let known: Vec<&str> = RULE_KEYS
+        .iter()
+        .copied()
+        .filter(|k| is_entry || *k != "name")
+        .collect();
+    for (key, value) in r.map(node, path, &known) {
+        let p = join(path, key);
+        match key {
+            "name" => {
+                if let Some(name) = r.string(value, &p) {
+                    match glob(&name, true) {
+                        Ok(g) => out.name = Some((name, g.compile_matcher())),
+                        Err(e) => r.error(
+                            value.pos,
+                            &p,
+                            format!("invalid glob `{name}`: {}", e.kind()),
+                        ),
+                    }
+                }
+            }
+            "project" => out.project = r.string(value, &p),
+            "buildspec" => out.buildspec = r.string(value, &p),
+            "paths" => out.paths = r.globs(value, &p, false),
+            "paths-ignore" => out.paths_ignore = r.globs(value, &p, false),
+            "skip-directives" => out.skip_directives = r.boolean(value, &p),
+            "push" => {
+                let mut push = PushRules {
+                    branches: None,
+                    branches_ignore: Globs::empty(),
+                    tags: Globs::empty(),
+                    tags_ignore: Globs::empty(),
+                };
+                for (k, v) in r.map(value, &p, PUSH_KEYS) {
+                    let kp = join(&p, k);
+                    let globs = r.globs(v, &kp, false);
+                    match k {
+                        "branches" => push.branches = globs,
+                        "branches-ignore" => {
+                            push.branches_ignore = globs.unwrap_or_else(Globs::empty)
+                        }
+                        "tags" => push.tags = globs.unwrap_or_else(Globs::empty),
+                        "tags-ignore" => push.tags_ignore = globs.unwrap_or_else(Globs::empty),
+                        _ => {}
+                    }
+                }
+                out.push = Some(push);
+            }
+            "pull-request" => {
+                let mut pr = PullRequestRules {
+                    branches: None,
+                    branches_ignore: Globs::empty(),
+                    drafts: false,
+                };
+                for (k, v) in r.map(value, &p, PR_KEYS) {
+                    let kp = join(&p, k);
+                    match k {
+                        "branches" => pr.branches = r.globs(v, &kp, false),
+                        "branches-ignore" => {
+                            pr.branches_ignore = r.globs(v, &kp, false).unwrap_or_else(Globs::empty)
+                        }
+                        "drafts" => pr.drafts = r.boolean(v, &kp).unwrap_or(false),
+                        _ => {}
+                    }
+                }
+                out.pull_request = Some(pr);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dev_configuration_parses_and_builds_everything() {
+        let (config, warnings) = Config::parse(DEV_CONFIG).expect("DEV_CONFIG is valid");
+        assert!(warnings.is_empty());
+        let rules = config
+            .repository("Codertocat/Hello-World")
+            .expect("matches every repository");
+        assert_eq!(rules.project, "gantry-dev");
+        assert!(
+            rules
+                .push
+                .branches
+                .as_ref()
+                .is_some_and(|b| b.is_match("feature/a/b"))
+        );
+        assert!(rules.push.tags.is_match("v1.2.3"));
+        assert_eq!(
+            config.dev.webhook_secret.as_deref(),
+            Some("gantry-dev-secret")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_line_column_and_a_suggestion() {
+        let text = "version: 1\nrepositories:\n  - name: a/b\n    project: p\n    brnaches: [main]\n    push:\n      branch: [main]\n";
+        let errs = Config::parse(text).expect_err("unknown keys");
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert_eq!((errs[0].line, errs[0].col), (5, 5));
+        assert_eq!(errs[0].path, "repositories[0].brnaches");
+        assert_eq!((errs[1].line, errs[1].col), (7, 7));
+        assert!(
+            errs[1].message.contains("did you mean `branches`"),
+            "{}",
+            errs[1].message
+        );
+    }
+
+    #[test]
+    fn several_problems_are_reported_at_once() {
+        let text = "version: 2\nrepositories:\n  - project: p\n  - name: x/y\n    paths: ['[']\n";
+        let errs = Config::parse(text).expect_err("invalid");
+        let paths: Vec<&str> = errs.iter().map(|d| d.path.as_str()).collect();
+        assert!(paths.contains(&"version"), "{paths:?}");
+        assert!(paths.contains(&"repositories[1].paths[0]"), "{paths:?}");
+        assert!(paths.contains(&"repositories[0]"), "{paths:?}");
+    }
+
+    #[test]
+    fn defaults_fill_in_what_an_entry_leaves_out() {
+        let text = "version: 1\ndefaults:\n  project: shared-build\n  paths-ignore: ['docs/**']\nrepositories:\n  - name: octo-org/*\n  - name: other/*\n    project: own\n";
+        let (config, _) = Config::parse(text).expect("valid");
+        let a = config
+            .repository("Octo-Org/widgets")
+            .expect("case-insensitive names");
+        assert_eq!(a.project, "shared-build");
+        assert!(a.paths_ignore.is_match("docs/index.md"));
+        assert_eq!(
+            config.repository("other/thing").map(|r| r.project.as_str()),
+            Some("own")
+        );
+        assert!(config.repository("nobody/else").is_none());
+    }
+
+    #[test]
+    fn single_star_stays_within_a_segment() {
+        let g = Globs::new(&["release/*"]).expect("valid");
+        assert!(g.is_match("release/1.0"));
+        assert!(!g.is_match("release/1.0/hotfix"));
+        let g = Globs::new(&["release/**"]).expect("valid");
+        assert!(g.is_match("release/1.0/hotfix"));
+    }
+
+    #[test]
+    fn missing_version_and_repositories_are_errors() {
+        let errs = Config::parse("defaults: {project: p}\n").expect_err("invalid");
+        assert!(errs.iter().any(|d| d.path == "version"), "{errs:?}");
+        let errs = Config::parse("").expect_err("empty");
+        assert_eq!(errs[0].line, 1);
+    }
+}

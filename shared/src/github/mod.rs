@@ -1,0 +1,15 @@
+//! Everything GitHub: the webhook signature, the payloads, and turning a
+//! delivery into a build request.
+
+pub mod normalise;
+pub mod payload;
+pub mod signature;
+
+/// Headers GitHub sends with every delivery (lower-case, as HTTP/2 and
+/// function URLs deliver them).
+pub mod headers {
+    pub const EVENT: &str = "x-github-event";
+    pub const DELIVERY: &str = "x-github-delivery";
+    pub const SIGNATURE_256: &str = super::signature::SIGNATURE_HEADER;
+    pub const HOOK_ID: &str = "x-github-hook-id";
+}

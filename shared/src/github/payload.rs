@@ -1,0 +1,208 @@
+//! The parts of GitHub's `push` and `pull_request` payloads Gantry reads.
+//!
+//! Deserialised straight from the body, borrowing strings where they need no
+//! unescaping; everything else in the payload (often hundreds of URLs) is
+//! skipped by serde without being built. A failure names the JSON path that
+//! did not fit, so a 400 tells the sender exactly what was wrong.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+/// A string from the payload: borrowed from the body unless it had escapes.
+pub type Str<'a> = Cow<'a, str>;
+
+#[derive(Debug, Deserialize)]
+pub struct Repository<'a> {
+    #[serde(borrow)]
+    pub full_name: Str<'a>,
+    #[serde(borrow)]
+    pub name: Str<'a>,
+    #[serde(borrow)]
+    pub owner: Account<'a>,
+    #[serde(borrow)]
+    pub clone_url: Str<'a>,
+    #[serde(borrow)]
+    pub html_url: Str<'a>,
+    #[serde(borrow, default)]
+    pub default_branch: Option<Str<'a>>,
+    #[serde(default)]
+    pub private: bool,
+    #[serde(default)]
+    pub fork: bool,
+}
+
+/// A user or organisation. Push payloads carry `name` for owners and
+/// `login` elsewhere; either may be missing, never both in practice.
+#[derive(Debug, Deserialize)]
+pub struct Account<'a> {
+    #[serde(borrow, default)]
+    pub login: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub name: Option<Str<'a>>,
+}
+
+impl Account<'_> {
+    pub fn handle(&self) -> &str {
+        self.login
+            .as_deref()
+            .or(self.name.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Pusher<'a> {
+    #[serde(borrow)]
+    pub name: Str<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Commit<'a> {
+    #[serde(borrow)]
+    pub id: Str<'a>,
+    #[serde(borrow, default)]
+    pub message: Str<'a>,
+    #[serde(borrow, default)]
+    pub url: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub added: Vec<Str<'a>>,
+    #[serde(borrow, default)]
+    pub removed: Vec<Str<'a>>,
+    #[serde(borrow, default)]
+    pub modified: Vec<Str<'a>>,
+}
+
+/// `X-GitHub-Event: push`.
+#[derive(Debug, Deserialize)]
+pub struct PushEvent<'a> {
+    #[serde(borrow, rename = "ref")]
+    pub git_ref: Str<'a>,
+    #[serde(borrow)]
+    pub before: Str<'a>,
+    #[serde(borrow)]
+    pub after: Str<'a>,
+    #[serde(default)]
+    pub created: bool,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default)]
+    pub forced: bool,
+    #[serde(borrow)]
+    pub repository: Repository<'a>,
+    #[serde(borrow, default)]
+    pub pusher: Option<Pusher<'a>>,
+    #[serde(borrow, default)]
+    pub sender: Option<Account<'a>>,
+    #[serde(borrow, default)]
+    pub commits: Vec<Commit<'a>>,
+    #[serde(borrow, default)]
+    pub head_commit: Option<Commit<'a>>,
+    #[serde(borrow, default)]
+    pub compare: Option<Str<'a>>,
+}
+
+/// `X-GitHub-Event: pull_request`.
+#[derive(Debug, Deserialize)]
+pub struct PullRequestEvent<'a> {
+    #[serde(borrow)]
+    pub action: Str<'a>,
+    pub number: u64,
+    #[serde(borrow)]
+    pub pull_request: PullRequest<'a>,
+    #[serde(borrow)]
+    pub repository: Repository<'a>,
+    #[serde(borrow, default)]
+    pub sender: Option<Account<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PullRequest<'a> {
+    #[serde(borrow)]
+    pub title: Str<'a>,
+    #[serde(borrow)]
+    pub html_url: Str<'a>,
+    #[serde(default)]
+    pub draft: bool,
+    #[serde(borrow)]
+    pub user: Account<'a>,
+    #[serde(borrow)]
+    pub head: PullRequestRef<'a>,
+    #[serde(borrow)]
+    pub base: PullRequestRef<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PullRequestRef<'a> {
+    #[serde(borrow, rename = "ref")]
+    pub git_ref: Str<'a>,
+    #[serde(borrow)]
+    pub sha: Str<'a>,
+    /// `null` when the head repository (a fork) has been deleted.
+    #[serde(borrow, default)]
+    pub repo: Option<HeadRepository<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HeadRepository<'a> {
+    #[serde(borrow)]
+    pub full_name: Str<'a>,
+}
+
+/// `X-GitHub-Event: ping`.
+#[derive(Debug, Deserialize)]
+pub struct PingEvent<'a> {
+    #[serde(default)]
+    pub hook_id: Option<u64>,
+    #[serde(borrow, default)]
+    pub zen: Option<Str<'a>>,
+}
+
+/// A payload that did not have the shape GitHub documents.
+#[derive(Debug, thiserror::Error)]
+#[error("payload does not fit the {event} event at `{path}`: {message}")]
+pub struct PayloadError {
+    pub event: &'static str,
+    /// The JSON path that failed, e.g. `pull_request.head.sha`.
+    pub path: String,
+    pub message: String,
+}
+
+/// Parses `body` as the payload of `event`, naming the failing JSON path.
+pub fn parse<'a, T: Deserialize<'a>>(
+    event: &'static str,
+    body: &'a [u8],
+) -> Result<T, PayloadError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        PayloadError {
+            event,
+            path: if path.is_empty() { "$".into() } else { path },
+            message: short_serde_message(&inner),
+        }
+    })?;
+    de.end().map_err(|e| PayloadError {
+        event,
+        path: "$".into(),
+        message: short_serde_message(&e),
+    })?;
+    Ok(value)
+}
+
+/// serde_json's message, cut short: a type mismatch echoes the offending
+/// value, which could be anything the sender put in the payload.
+fn short_serde_message(e: &serde_json::Error) -> String {
+    const MAX: usize = 160;
+    let mut text = e.to_string();
+    if text.len() > MAX {
+        let mut cut = MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}

@@ -1,0 +1,15 @@
+//! Gantry's library: the domain logic every function shares, as plain
+//! functions over plain types, and thin ports over the AWS clients.
+//!
+//! It reads like the flow: [`github`] (signature, payloads, normalising),
+//! [`config`] and [`trigger`] (which commits build), [`events`] (the bus
+//! contract), [`aws`] (SSM, S3, EventBridge helpers).
+
+pub mod aws;
+pub mod config;
+pub mod diagnostic;
+pub mod events;
+pub mod github;
+pub mod logging;
+pub mod trigger;
+pub mod yaml;

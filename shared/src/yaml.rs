@@ -1,0 +1,515 @@
+//! A bounded YAML reader that remembers where everything is.
+//!
+//! Gantry reads YAML written by people (`gantry.yaml`, buildspecs) and must
+//! say *where* a mistake is. This builds a small tree from the parser's
+//! events, keeping line and column for every node, and refuses inputs that
+//! are too large, too deep, or expand too far through aliases (the "billion
+//! laughs"), so a hostile file costs a bounded amount of work.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A place in the source: 1-based line and column.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub struct Pos {
+    pub line: u32,
+    pub col: u32,
+}
+
+impl Pos {
+    fn from_marker(m: &Marker) -> Self {
+        Pos {
+            line: u32::try_from(m.line()).unwrap_or(u32::MAX),
+            col: u32::try_from(m.col()).unwrap_or(u32::MAX).saturating_add(1),
+        }
+    }
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+/// How a scalar was written; quoting changes what a plain `true` or `1` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    Quoted,
+    Block,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Scalar {
+        text: String,
+        style: Style,
+        /// A local tag such as CloudFormation's `!Ref`, without the `!`.
+        tag: Option<String>,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub pos: Pos,
+    pub value: Value,
+    /// The tag on a collection (`!Sub [..]`), or on a scalar as in `Value`.
+    pub tag: Option<String>,
+}
+
+impl Node {
+    /// The scalar's text, for scalars; `None` for null and collections.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.value, Value::Null)
+    }
+
+    /// What kind of node this is, in words for an error message.
+    pub fn kind(&self) -> &'static str {
+        match &self.value {
+            Value::Null => "nothing (null)",
+            Value::Scalar { .. } => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    /// Looks up a key in a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Converts to JSON: scalars become strings, numbers or booleans as a
+    /// plain YAML 1.2 scalar would; tags are dropped.
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.value {
+            Value::Null => serde_json::Value::Null,
+            Value::Scalar { text, style, .. } => {
+                if *style == Style::Plain {
+                    match text.as_str() {
+                        "true" | "True" | "TRUE" => return true.into(),
+                        "false" | "False" | "FALSE" => return false.into(),
+                        _ => {}
+                    }
+                    if let Ok(n) = text.parse::<i64>() {
+                        return n.into();
+                    }
+                    if let Ok(f) = text.parse::<f64>()
+                        && let Some(n) = serde_json::Number::from_f64(f)
+                    {
+                        return serde_json::Value::Number(n);
+                    }
+                }
+                serde_json::Value::String(text.clone())
+            }
+            Value::Seq(items) => items.iter().map(Node::to_json).collect(),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), v.to_json()))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        }
+    }
+}
+
+/// Bounds on what a document may cost to read.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bytes: usize,
+    pub max_depth: usize,
+    /// Nodes in the tree after aliases are expanded.
+    pub max_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 1024 * 1024,
+            max_depth: 64,
+            max_nodes: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{pos}: {message}")]
+pub struct YamlError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+/// Parses the first document of `text`. An empty document is `Ok(None)`.
+pub fn parse(text: &str, limits: Limits) -> Result<Option<Node>, YamlError> {
+    if text.len() > limits.max_bytes {
+        return Err(YamlError {
+            pos: Pos { line: 1, col: 1 },
+            message: format!(
+                "file is {} bytes, more than the {} bytes allowed",
+                text.len(),
+                limits.max_bytes
+            ),
+        });
+    }
+    // A byte-order mark is legal at the start and CodeBuild accepts it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut builder = Builder {
+        limits,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        documents: Vec::new(),
+        nodes: 0,
+        error: None,
+    };
+    let mut parser = Parser::new_from_str(text);
+    if let Err(e) = parser.load(&mut builder, true) {
+        // A limit we hit first is the more useful message.
+        if let Some(err) = builder.error {
+            return Err(err);
+        }
+        return Err(YamlError {
+            pos: Pos::from_marker(e.marker()),
+            message: describe_scan_error(e.info()),
+        });
+    }
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    if builder.documents.len() > 1 {
+        let pos = builder.documents[1]
+            .as_ref()
+            .map_or(Pos::default(), |n| n.pos);
+        return Err(YamlError {
+            pos,
+            message: "more than one YAML document ('---') in the file; only one is allowed".into(),
+        });
+    }
+    Ok(builder.documents.into_iter().next().flatten())
+}
+
+fn describe_scan_error(info: &str) -> String {
+    if info.contains("tab") {
+        format!("{info} (YAML does not allow tabs for indentation; use spaces)")
+    } else {
+        info.to_owned()
+    }
+}
+
+enum Kind {
+    Seq,
+    Other,
+}
+
+enum Frame {
+    Seq {
+        node: Node,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        node: Node,
+        anchor: usize,
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+    },
+}
+
+struct Builder {
+    limits: Limits,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Node, usize)>,
+    documents: Vec<Option<Node>>,
+    nodes: usize,
+    error: Option<YamlError>,
+}
+
+impl Builder {
+    fn fail(&mut self, pos: Pos, message: String) {
+        if self.error.is_none() {
+            self.error = Some(YamlError { pos, message });
+        }
+    }
+
+    fn count(&mut self, pos: Pos, n: usize) -> bool {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > self.limits.max_nodes {
+            self.fail(
+                pos,
+                format!(
+                    "document expands to more than {} nodes (aliases included)",
+                    self.limits.max_nodes
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn push_node(&mut self, node: Node, anchor: usize, size: usize) {
+        if anchor != 0 {
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        match self.stack.last_mut() {
+            None => self.documents.push(Some(node)),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+        }
+    }
+}
+
+fn tag_name(tag: Option<yaml_rust2::parser::Tag>) -> Option<String> {
+    let tag = tag?;
+    if tag.handle == "!" {
+        Some(tag.suffix)
+    } else {
+        None
+    }
+}
+
+fn node_size(node: &Node) -> usize {
+    match &node.value {
+        Value::Seq(items) => 1 + items.iter().map(node_size).sum::<usize>(),
+        Value::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| node_size(k) + node_size(v))
+                .sum::<usize>()
+        }
+        _ => 1,
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, event: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        let pos = Pos::from_marker(&mark);
+        let event_kind = match &event {
+            Event::SequenceStart(..) => Kind::Seq,
+            _ => Kind::Other,
+        };
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                if !self.count(pos, 1) {
+                    return;
+                }
+                let tag = tag_name(tag);
+                let value = if style == TScalarStyle::Plain
+                    && tag.is_none()
+                    && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL")
+                {
+                    Value::Null
+                } else {
+                    let style = match style {
+                        TScalarStyle::Plain => Style::Plain,
+                        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => Style::Quoted,
+                        TScalarStyle::Literal | TScalarStyle::Folded => Style::Block,
+                    };
+                    Value::Scalar {
+                        text,
+                        style,
+                        tag: tag.clone(),
+                    }
+                };
+                self.push_node(Node { pos, value, tag }, anchor, 1);
+            }
+            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) => {
+                let is_seq = matches!(event_kind, Kind::Seq);
+                if !self.count(pos, 1) {
+                    return;
+                }
+                if self.stack.len() >= self.limits.max_depth {
+                    self.fail(
+                        pos,
+                        format!("nesting deeper than {} levels", self.limits.max_depth),
+                    );
+                    return;
+                }
+                let node = Node {
+                    pos,
+                    value: Value::Null,
+                    tag: tag_name(tag),
+                };
+                let frame = if is_seq {
+                    Frame::Seq {
+                        node,
+                        anchor,
+                        items: Vec::new(),
+                    }
+                } else {
+                    Frame::Map {
+                        node,
+                        anchor,
+                        entries: Vec::new(),
+                        key: None,
+                    }
+                };
+                self.stack.push(frame);
+            }
+            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
+                Some(Frame::Seq {
+                    mut node,
+                    anchor,
+                    items,
+                }) => {
+                    node.value = Value::Seq(items);
+                    let size = if anchor != 0 { node_size(&node) } else { 0 };
+                    self.push_node(node, anchor, size);
+                }
+                Some(Frame::Map {
+                    mut node,
+                    anchor,
+                    entries,
+                    ..
+                }) => {
+                    // The parser marks a block mapping's start at its first
+                    // `:`; a person looks for the first key.
+                    if let Some((first, _)) = entries.first() {
+                        node.pos = node.pos.min(first.pos);
+                    }
+                    node.value = Value::Map(entries);
+                    let size = if anchor != 0 { node_size(&node) } else { 0 };
+                    self.push_node(node, anchor, size);
+                }
+                None => self.fail(pos, "unbalanced collection end".into()),
+            },
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some((node, size)) => {
+                    if self.count(pos, size) {
+                        self.push_node(node, 0, size);
+                    }
+                }
+                None => self.fail(pos, "alias refers to an unknown anchor".into()),
+            },
+            Event::DocumentStart
+            | Event::DocumentEnd
+            | Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(text: &str) -> Node {
+        match parse(text, Limits::default()) {
+            Ok(Some(node)) => node,
+            other => panic!("expected a document, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn positions_are_one_based_line_and_column() {
+        let root = doc("version: 0.2\nphases:\n  build:\n    commands:\n      - make\n");
+        assert_eq!(root.pos, Pos { line: 1, col: 1 });
+        let cmd = &root
+            .get("phases")
+            .and_then(|p| p.get("build"))
+            .and_then(|b| b.get("commands"))
+            .map(|c| c.value.clone());
+        let Some(Value::Seq(items)) = cmd else {
+            panic!("commands is not a list: {cmd:?}")
+        };
+        assert_eq!(items[0].pos, Pos { line: 5, col: 9 });
+        assert_eq!(items[0].as_str(), Some("make"));
+    }
+
+    #[test]
+    fn plain_null_spellings_are_null_but_quoted_ones_are_strings() {
+        let root = doc("a: ~\nb: null\nc: 'null'\nd:\n");
+        assert!(root.get("a").is_some_and(Node::is_null));
+        assert!(root.get("b").is_some_and(Node::is_null));
+        assert_eq!(root.get("c").and_then(Node::as_str), Some("null"));
+        assert!(root.get("d").is_some_and(Node::is_null));
+    }
+
+    #[test]
+    fn billion_laughs_is_refused_with_a_position() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        let mut prev = 'a';
+        for name in ['b', 'c', 'd', 'e', 'f', 'g', 'h'] {
+            text.push_str(&format!(
+                "{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
+            prev = name;
+        }
+        let err = parse(&text, Limits::default()).expect_err("must be refused");
+        assert!(err.message.contains("more than 100000 nodes"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let text = "[".repeat(200) + &"]".repeat(200);
+        let err = parse(&text, Limits::default()).expect_err("must be refused");
+        assert!(err.message.contains("nesting deeper"), "{err}");
+    }
+
+    #[test]
+    fn oversized_input_is_refused_before_parsing() {
+        let limits = Limits {
+            max_bytes: 10,
+            ..Limits::default()
+        };
+        let err = parse("a: 1234567890", limits).expect_err("must be refused");
+        assert!(err.message.contains("more than the 10 bytes"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_carry_the_line() {
+        let err = parse("a: [1, 2\nb: 3\n", Limits::default()).expect_err("syntax error");
+        assert!(err.pos.line >= 1, "{err}");
+    }
+
+    #[test]
+    fn tags_are_kept_for_cloudformation() {
+        let root = doc("a: !Ref Bus\nb: !Sub\n  - x\n");
+        assert_eq!(root.get("a").and_then(|n| n.tag.as_deref()), Some("Ref"));
+        assert_eq!(root.get("b").and_then(|n| n.tag.as_deref()), Some("Sub"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_accepted() {
+        let root = doc("\u{feff}version: 0.2\n");
+        assert_eq!(root.get("version").and_then(Node::as_str), Some("0.2"));
+    }
+
+    #[test]
+    fn a_second_document_is_an_error() {
+        assert!(parse("a: 1\n---\nb: 2\n", Limits::default()).is_err());
+    }
+}
