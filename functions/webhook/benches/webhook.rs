@@ -1,0 +1,150 @@
+//! The webhook's hot path (verify + parse + normalise + filter, no network)
+//! beside its lower bounds over the same bytes: HMAC-SHA256 alone and
+//! serde_json parsing alone. Target: handler ≤ 1.5 × (HMAC + parse).
+//!
+//! cargo bench -p gantry-webhook --bench webhook
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use gantry_shared::config::Config;
+use gantry_shared::github::signature::{sign, verify_signature};
+use gantry_webhook::handler::{Assessment, DEFAULT_MAX_BODY_BYTES, Summary, process};
+use http::{HeaderMap, HeaderValue};
+
+const SECRET: &str = "bench-secret";
+
+fn corpus() -> PathBuf {
+    std::env::var_os("GANTRY_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"))
+}
+
+fn read(name: &str) -> Vec<u8> {
+    let path = corpus().join("webhooks").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A push of about 1 MB: the corpus push with many commits.
+fn synthetic_push() -> Vec<u8> {
+    let mut push: serde_json::Value =
+        serde_json::from_slice(&read("07_push__with-new-branch.payload.json"))
+            .expect("corpus JSON");
+    let commit = push["commits"][0].clone();
+    let mut commits = Vec::new();
+    let mut size = 0;
+    let mut i = 0;
+    while size < 1024 * 1024 {
+        let mut c = commit.clone();
+        c["message"] = serde_json::json!(format!(
+            "Commit {i}: adjust the widget frobnicator\n\nLonger explanation of commit {i}."
+        ));
+        c["modified"] = (0..8)
+            .map(|j| format!("src/module_{i}/file_{j}.rs"))
+            .collect();
+        size += c.to_string().len();
+        commits.push(c);
+        i += 1;
+    }
+    push["commits"] = commits.into();
+    push.to_string().into_bytes()
+}
+
+fn headers(event: &str, body: &[u8]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    h.insert(
+        "x-github-event",
+        HeaderValue::from_str(event).expect("event"),
+    );
+    h.insert(
+        "x-github-delivery",
+        HeaderValue::from_static("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+    );
+    h.insert(
+        "x-hub-signature-256",
+        HeaderValue::from_str(&sign(SECRET.as_bytes(), body)).expect("sig"),
+    );
+    h
+}
+
+fn bench(c: &mut Criterion) {
+    let config = Config::dev();
+    let inputs: Vec<(String, &str, Vec<u8>)> = vec![
+        (
+            "push_new_branch".into(),
+            "push",
+            read("07_push__with-new-branch.payload.json"),
+        ),
+        (
+            "push_tag_deleted".into(),
+            "push",
+            read("04_push__payload.json"),
+        ),
+        (
+            "pull_request_opened".into(),
+            "pull_request",
+            read("10_pull_request__opened.payload.json"),
+        ),
+        (
+            "pull_request_synchronize".into(),
+            "pull_request",
+            read("13_pull_request__synchronize.payload.json"),
+        ),
+        ("synthetic_push_1mb".into(), "push", synthetic_push()),
+    ];
+    let mut group = c.benchmark_group("webhook");
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    for (name, event, body) in &inputs {
+        let h = headers(event, body);
+        let signature = h
+            .get("x-hub-signature-256")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_with_input(BenchmarkId::new("handler", name), body, |b, body| {
+            b.iter(|| {
+                let a = process(
+                    &[SECRET],
+                    &config,
+                    &h,
+                    black_box(body),
+                    DEFAULT_MAX_BODY_BYTES,
+                    &mut Summary::default(),
+                );
+                assert!(!matches!(&a, Assessment::Reply(r) if r.status >= 400));
+                a
+            });
+        });
+        group.bench_with_input(BenchmarkId::new("hmac_sha256", name), body, |b, body| {
+            b.iter(|| verify_signature(&[SECRET], signature.as_deref(), black_box(body)));
+        });
+        group.bench_with_input(
+            BenchmarkId::new("serde_json_value", name),
+            body,
+            |b, body| {
+                b.iter(|| {
+                    serde_json::from_slice::<serde_json::Value>(black_box(body))
+                        .map(|_| ())
+                        .is_ok()
+                });
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("serde_json_ignored", name),
+            body,
+            |b, body| {
+                b.iter(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(body)).is_ok());
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,124 @@
+//! The webhook Lambda: GitHub deliveries in through a function URL,
+//! `Build Requested` / `Build Skipped` out on the EventBridge bus.
+//!
+//! `main.rs` only wires; [`handler`] holds the logic, and [`function_url`]
+//! adapts Lambda's function-URL event to it. `gantry dev` serves the same
+//! handler over plain HTTP.
+
+pub mod handler;
+
+use std::time::Duration;
+
+use aws_lambda_events::event::lambda_function_urls::{
+    LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
+};
+use base64::Engine as _;
+use http::HeaderValue;
+
+use gantry_shared::aws::bus::EventBus;
+use gantry_shared::aws::config_source::ConfigSource;
+use gantry_shared::aws::ledger::DeliveryLedger;
+use gantry_shared::aws::secrets::SecretCache;
+
+pub use handler::{Deps, Reply, handle};
+
+/// The function's settings, from its environment (set by `template.yaml`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub secret_parameters: Vec<String>,
+    pub config_parameter: String,
+    pub delivery_bucket: String,
+    pub event_bus: String,
+    pub max_body_bytes: usize,
+    pub secret_ttl: Duration,
+    pub config_ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name} must be a whole number, got {value:?}")]
+    NotANumber { name: &'static str, value: String },
+}
+
+impl Settings {
+    /// Reads the settings through `var` (the process environment in Lambda).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let required = |name: &'static str| {
+            var(name)
+                .filter(|v| !v.is_empty())
+                .ok_or(SettingsError::Missing(name))
+        };
+        let number = |name: &'static str, default: u64| -> Result<u64, SettingsError> {
+            match var(name).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(value) => value
+                    .parse()
+                    .map_err(|_| SettingsError::NotANumber { name, value }),
+            }
+        };
+        let mut secret_parameters = vec![required("WEBHOOK_SECRET_PARAMETER")?];
+        if let Some(previous) = var("WEBHOOK_SECRET_PREVIOUS_PARAMETER").filter(|v| !v.is_empty()) {
+            secret_parameters.push(previous);
+        }
+        Ok(Settings {
+            secret_parameters,
+            config_parameter: required("CONFIG_PARAMETER")?,
+            delivery_bucket: required("DELIVERY_BUCKET")?,
+            event_bus: var("EVENT_BUS_NAME")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "gantry".into()),
+            max_body_bytes: usize::try_from(number(
+                "MAX_BODY_BYTES",
+                handler::DEFAULT_MAX_BODY_BYTES as u64,
+            )?)
+            .unwrap_or(usize::MAX),
+            secret_ttl: Duration::from_secs(number("SECRET_TTL_SECONDS", 300)?),
+            config_ttl: Duration::from_secs(number("CONFIG_TTL_SECONDS", 60)?),
+        })
+    }
+
+    /// The handler's dependencies over clients from one SDK configuration.
+    pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
+        let ssm = aws_sdk_ssm::Client::new(sdk);
+        Deps {
+            secrets: SecretCache::new(ssm.clone(), self.secret_parameters.clone(), self.secret_ttl),
+            config: ConfigSource::new(ssm, self.config_parameter.clone(), self.config_ttl),
+            ledger: DeliveryLedger::new(aws_sdk_s3::Client::new(sdk), self.delivery_bucket.clone()),
+            bus: EventBus::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                self.event_bus.clone(),
+            ),
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
+/// Lambda function URL adapter: decodes the body (base64 when Lambda says
+/// so) and turns the reply into a function URL response.
+pub async fn function_url(
+    deps: &Deps,
+    request: LambdaFunctionUrlRequest,
+) -> LambdaFunctionUrlResponse {
+    let body = request.body.unwrap_or_default();
+    let reply = if request.is_base64_encoded {
+        match base64::engine::general_purpose::STANDARD.decode(body.as_bytes()) {
+            Ok(bytes) => handle(deps, &request.headers, &bytes).await,
+            Err(_) => Reply {
+                status: 400,
+                body: serde_json::json!({ "outcome": "refused", "reason": "body is not valid base64" }).to_string(),
+            },
+        }
+    } else {
+        handle(deps, &request.headers, body.as_bytes()).await
+    };
+    let mut response = LambdaFunctionUrlResponse::default();
+    response.status_code = i64::from(reply.status);
+    response.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response.body = Some(reply.body);
+    response
+}
