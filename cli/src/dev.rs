@@ -1,0 +1,182 @@
+//! `gantry dev`: the whole chain on one machine.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry_shared::config::{Config, DEV_CONFIG};
+use gantry_webhook::Settings;
+
+use crate::moto::{Moto, MotoError};
+use crate::stack::{self, StackError, StackSpec, names};
+use crate::tap;
+
+/// `template.yaml` as built into this binary, for running outside the repository.
+pub const BUILTIN_TEMPLATE: &str = include_str!("../../template.yaml");
+
+pub struct DevOptions {
+    pub listen: SocketAddr,
+    pub config: Option<PathBuf>,
+    pub webhook_secret: Option<String>,
+    pub template: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is invalid:\n{diagnostics}")]
+    Config { path: String, diagnostics: String },
+    #[error(
+        "no webhook secret: pass --webhook-secret or set dev.webhook-secret in the configuration"
+    )]
+    NoSecret,
+    #[error(transparent)]
+    Moto(#[from] MotoError),
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("invalid settings: {0}")]
+    Settings(#[from] gantry_webhook::SettingsError),
+}
+
+fn read(path: &PathBuf) -> Result<String, DevError> {
+    std::fs::read_to_string(path).map_err(|source| DevError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Runs until Ctrl-C. Prints the chain's events on stdout, one per line.
+pub async fn run(options: DevOptions) -> Result<(), DevError> {
+    let (config_yaml, config_name) = match &options.config {
+        Some(path) => (read(path)?, path.display().to_string()),
+        None => (
+            DEV_CONFIG.to_owned(),
+            "built-in development configuration".to_owned(),
+        ),
+    };
+    let config = match Config::parse(&config_yaml) {
+        Ok((config, warnings)) => {
+            for w in warnings {
+                eprintln!("{config_name}:{w}");
+            }
+            config
+        }
+        Err(diagnostics) => {
+            let diagnostics = diagnostics
+                .iter()
+                .map(|d| format!("  {config_name}:{d}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(DevError::Config {
+                path: config_name,
+                diagnostics,
+            });
+        }
+    };
+    let secret = options
+        .webhook_secret
+        .clone()
+        .or_else(|| config.dev.webhook_secret.clone())
+        .ok_or(DevError::NoSecret)?;
+    let template_yaml = match &options.template {
+        Some(path) => read(path)?,
+        None => match std::fs::read_to_string("template.yaml") {
+            Ok(text) => text,
+            Err(_) => BUILTIN_TEMPLATE.to_owned(),
+        },
+    };
+
+    // An endpoint given in the environment is used as is; otherwise we run
+    // our own moto server and stop it on the way out.
+    let (moto, endpoint) = match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(endpoint) if !endpoint.is_empty() => (None, endpoint),
+        _ => {
+            let moto = Moto::start().await?;
+            let endpoint = moto.endpoint().to_owned();
+            (Some(moto), endpoint)
+        }
+    };
+    let sdk = stack::sdk_config(&endpoint).await;
+    let stack = stack::provision(
+        &sdk,
+        &StackSpec {
+            template_yaml: &template_yaml,
+            webhook_secret: &secret,
+            config_yaml: &config_yaml,
+        },
+    )
+    .await?;
+
+    let settings = Settings::from_env(|name| {
+        match name {
+            "WEBHOOK_SECRET_PARAMETER" => Some(names::WEBHOOK_SECRET_PARAMETER),
+            "CONFIG_PARAMETER" => Some(names::CONFIG_PARAMETER),
+            "DELIVERY_BUCKET" => Some(names::BUCKET),
+            "EVENT_BUS_NAME" => Some(names::BUS),
+            // Pick up edits to the parameters quickly while developing.
+            "CONFIG_TTL_SECONDS" | "SECRET_TTL_SECONDS" => Some("5"),
+            _ => None,
+        }
+        .map(str::to_owned)
+    })?;
+    let deps = Arc::new(settings.deps(&sdk));
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| DevError::Listen {
+            addr: options.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| DevError::Listen {
+        addr: options.listen,
+        source,
+    })?;
+
+    println!(
+        "gantry dev: AWS endpoint {endpoint}{}",
+        if moto.is_some() {
+            " (moto, started here)"
+        } else {
+            ""
+        }
+    );
+    println!("gantry dev: configuration: {config_name}");
+    for tapped in &stack.rules {
+        println!(
+            "gantry dev: rule {} → queue {}",
+            tapped.rule.logical_id, tapped.queue_url
+        );
+    }
+    println!("gantry dev: webhook listening on http://{addr}/");
+    println!(
+        "gantry dev: try: gantry send --url http://{addr}/ --secret <secret> --event push <payload.json>"
+    );
+
+    let server = tokio::spawn(crate::serve::serve(listener, deps));
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let rules = stack.rules.clone();
+    let watcher = tokio::spawn(async move {
+        loop {
+            for observed in tap::drain(&sqs, &rules, Duration::from_secs(1)).await {
+                println!("{}", observed.summary());
+            }
+        }
+    });
+    let _ = tokio::signal::ctrl_c().await;
+    println!("gantry dev: stopping");
+    server.abort();
+    watcher.abort();
+    if let Some(moto) = moto {
+        moto.stop().await;
+    }
+    Ok(())
+}

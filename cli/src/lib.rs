@@ -1,0 +1,11 @@
+//! The `gantry` command's library: the local stack (`gantry dev`), signed
+//! test deliveries (`gantry send`), and the pieces the end-to-end tests
+//! share with them.
+
+pub mod dev;
+pub mod moto;
+pub mod send;
+pub mod serve;
+pub mod stack;
+pub mod tap;
+pub mod template;

@@ -1,0 +1,257 @@
+//! The local stack `gantry dev` and the end-to-end tests run against: the
+//! bus, the rules of `template.yaml` with SQS targets, the SSM parameters,
+//! the delivery bucket and the CodeBuild project, in the moto server.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use gantry_shared::aws::describe_sdk_error;
+
+use crate::template::{self, EventRule};
+
+/// Names the local stack uses; the deployed stack takes them from
+/// `template.yaml`'s parameters.
+pub mod names {
+    pub const BUS: &str = "gantry";
+    pub const BUCKET: &str = "gantry-dev-artifacts";
+    pub const WEBHOOK_SECRET_PARAMETER: &str = "/gantry/webhook-secret";
+    pub const CONFIG_PARAMETER: &str = "/gantry/config";
+    pub const PROJECT: &str = "gantry-dev";
+    pub const REGION: &str = "us-east-1";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("{action}: {reason}")]
+    Aws { action: String, reason: String },
+    #[error(transparent)]
+    Template(#[from] template::TemplateError),
+}
+
+fn aws_err<E>(
+    action: impl Into<String>,
+) -> impl FnOnce(
+    aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> StackError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let action = action.into();
+    move |e| StackError::Aws {
+        action,
+        reason: describe_sdk_error(&e),
+    }
+}
+
+fn build_err(
+    action: &str,
+) -> impl FnOnce(aws_smithy_types::error::operation::BuildError) -> StackError + '_ {
+    move |e| StackError::Aws {
+        action: action.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// An SDK configuration for a local endpoint: fixed region and test
+/// credentials, no lookups in the environment or instance metadata.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(names::REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "gantry-dev",
+        ))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(30))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// What to create.
+pub struct StackSpec<'a> {
+    /// The text of `template.yaml`.
+    pub template_yaml: &'a str,
+    pub webhook_secret: &'a str,
+    pub config_yaml: &'a str,
+}
+
+/// A rule of the template, recreated with an SQS queue as its target.
+#[derive(Debug, Clone)]
+pub struct TappedRule {
+    pub rule: EventRule,
+    pub queue_url: String,
+}
+
+/// The created stack.
+pub struct Stack {
+    pub rules: Vec<TappedRule>,
+}
+
+/// Creates (or updates) everything in `spec` at the SDK's endpoint.
+pub async fn provision(sdk: &SdkConfig, spec: &StackSpec<'_>) -> Result<Stack, StackError> {
+    let rules = template::parse_rules(spec.template_yaml)?;
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let s3 = aws_sdk_s3::Client::new(sdk);
+
+    match events.create_event_bus().name(names::BUS).send().await {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_already_exists_exception()) => {}
+        Err(e) => return Err(aws_err("create event bus")(e)),
+    }
+    match s3.create_bucket().bucket(names::BUCKET).send().await {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error().is_some_and(|s| {
+                s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+            }) => {}
+        Err(e) => return Err(aws_err("create bucket")(e)),
+    }
+    put_parameter(
+        &ssm,
+        names::WEBHOOK_SECRET_PARAMETER,
+        spec.webhook_secret,
+        true,
+    )
+    .await?;
+    put_parameter(&ssm, names::CONFIG_PARAMETER, spec.config_yaml, false).await?;
+    create_project(sdk).await?;
+
+    let mut tapped = Vec::with_capacity(rules.len());
+    for rule in rules {
+        let queue_name = format!("gantry-dev-{}", rule.logical_id);
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(&queue_name)
+            .send()
+            .await
+            .map_err(aws_err(format!("create queue {queue_name}")))?
+            .queue_url()
+            .unwrap_or_default()
+            .to_owned();
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(aws_err(format!("get queue {queue_name}")))?;
+        let queue_arn = attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .cloned()
+            .unwrap_or_default();
+        events
+            .put_rule()
+            .name(&rule.logical_id)
+            .event_bus_name(names::BUS)
+            .event_pattern(rule.pattern.to_string())
+            .send()
+            .await
+            .map_err(aws_err(format!("put rule {}", rule.logical_id)))?;
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id("dev-queue")
+            .arn(queue_arn)
+            .build()
+            .map_err(build_err("rule target"))?;
+        events
+            .put_targets()
+            .rule(&rule.logical_id)
+            .event_bus_name(names::BUS)
+            .targets(target)
+            .send()
+            .await
+            .map_err(aws_err(format!("put targets {}", rule.logical_id)))?;
+        tapped.push(TappedRule { rule, queue_url });
+    }
+    Ok(Stack { rules: tapped })
+}
+
+async fn put_parameter(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+    value: &str,
+    secure: bool,
+) -> Result<(), StackError> {
+    use aws_sdk_ssm::types::{ParameterTier, ParameterType};
+    let kind = if secure {
+        ParameterType::SecureString
+    } else {
+        ParameterType::String
+    };
+    // Standard parameters hold 4 KB; a larger gantry.yaml needs the
+    // advanced tier (8 KB), as it would in a real account.
+    let tier = if value.len() > 4096 {
+        ParameterTier::Advanced
+    } else {
+        ParameterTier::Standard
+    };
+    ssm.put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(kind)
+        .tier(tier)
+        .overwrite(true)
+        .send()
+        .await
+        .map_err(aws_err(format!("put parameter {name}")))?;
+    Ok(())
+}
+
+async fn create_project(sdk: &SdkConfig) -> Result<(), StackError> {
+    use aws_sdk_codebuild::types::{
+        ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment,
+        ProjectSource, SourceType,
+    };
+    let codebuild = aws_sdk_codebuild::Client::new(sdk);
+    let source = ProjectSource::builder()
+        .r#type(SourceType::Github)
+        .location("https://github.com/gantry-ci/gantry-dev.git")
+        .build()
+        .map_err(build_err("project source"))?;
+    let artifacts = ProjectArtifacts::builder()
+        .r#type(ArtifactsType::NoArtifacts)
+        .build()
+        .map_err(build_err("project artifacts"))?;
+    let environment = ProjectEnvironment::builder()
+        .r#type(EnvironmentType::LinuxContainer)
+        .image("aws/codebuild/standard:7.0")
+        .compute_type(ComputeType::BuildGeneral1Small)
+        .privileged_mode(true)
+        .build()
+        .map_err(build_err("project environment"))?;
+    let created = codebuild
+        .create_project()
+        .name(names::PROJECT)
+        .source(source)
+        .artifacts(artifacts)
+        .environment(environment)
+        .service_role("arn:aws:iam::123456789012:role/gantry-dev-codebuild")
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_already_exists_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(aws_err("create CodeBuild project")(e)),
+    }
+}

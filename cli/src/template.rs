@@ -1,0 +1,122 @@
+//! Reading `template.yaml`: the EventBridge rules `gantry dev` recreates
+//! with SQS targets, so the local chain routes exactly as the deployed one.
+
+use std::path::Path;
+
+use gantry_shared::yaml::{self, Node, Value};
+
+/// One `AWS::Events::Rule` with an event pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRule {
+    /// The logical id in the template.
+    pub logical_id: String,
+    pub pattern: serde_json::Value,
+    /// The logical ids of the rule's targets (functions, queues, log groups).
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{pos}: {message}")]
+    Yaml {
+        path: String,
+        pos: yaml::Pos,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Shape { path: String, message: String },
+}
+
+pub fn read_rules(path: &Path) -> Result<Vec<EventRule>, TemplateError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    parse_rules(&text).map_err(|e| match e {
+        TemplateError::Yaml { pos, message, .. } => TemplateError::Yaml {
+            path: shown.clone(),
+            pos,
+            message,
+        },
+        TemplateError::Shape { message, .. } => TemplateError::Shape {
+            path: shown.clone(),
+            message,
+        },
+        other => other,
+    })
+}
+
+pub fn parse_rules(text: &str) -> Result<Vec<EventRule>, TemplateError> {
+    let limits = yaml::Limits {
+        max_bytes: 4 * 1024 * 1024,
+        ..yaml::Limits::default()
+    };
+    let root = yaml::parse(text, limits)
+        .map_err(|e| TemplateError::Yaml {
+            path: String::new(),
+            pos: e.pos,
+            message: e.message,
+        })?
+        .ok_or_else(|| TemplateError::Shape {
+            path: String::new(),
+            message: "empty template".into(),
+        })?;
+    let Some(Node {
+        value: Value::Map(resources),
+        ..
+    }) = root.get("Resources")
+    else {
+        return Err(TemplateError::Shape {
+            path: String::new(),
+            message: "no Resources mapping".into(),
+        });
+    };
+    let mut rules = Vec::new();
+    for (id, resource) in resources {
+        if resource.get("Type").and_then(Node::as_str) != Some("AWS::Events::Rule") {
+            continue;
+        }
+        let Some(properties) = resource.get("Properties") else {
+            continue;
+        };
+        // Scheduled rules have no pattern; they are not part of the chain.
+        let Some(pattern) = properties.get("EventPattern") else {
+            continue;
+        };
+        let targets = match properties.get("Targets").map(|t| &t.value) {
+            Some(Value::Seq(items)) => items
+                .iter()
+                .filter_map(|t| t.get("Arn"))
+                .filter_map(target_ref)
+                .collect(),
+            _ => Vec::new(),
+        };
+        rules.push(EventRule {
+            logical_id: id.as_str().unwrap_or_default().to_owned(),
+            pattern: pattern.to_json(),
+            targets,
+        });
+    }
+    Ok(rules)
+}
+
+/// `!GetAtt Fn.Arn`, `!Ref X` or `{"Fn::GetAtt": [Fn, Arn]}` → the logical id.
+fn target_ref(arn: &Node) -> Option<String> {
+    if let Some(text) = arn.as_str()
+        && arn.tag.is_some()
+    {
+        return text.split('.').next().map(str::to_owned);
+    }
+    let get_att = arn.get("Fn::GetAtt").or_else(|| arn.get("Ref"))?;
+    match &get_att.value {
+        Value::Seq(items) => items.first().and_then(Node::as_str).map(str::to_owned),
+        Value::Scalar { text, .. } => text.split('.').next().map(str::to_owned),
+        _ => None,
+    }
+}

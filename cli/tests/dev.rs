@@ -1,0 +1,175 @@
+//! `gantry dev` and `gantry send` as a user runs them: two processes, a
+//! signed delivery over loopback, the event printed as it crosses the bus.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn gantry() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gantry"))
+}
+
+struct Dev {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Dev {
+    fn start(listen: &str) -> Dev {
+        let mut child = gantry()
+            .args(["dev", "--listen", listen])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+            .env_remove("AWS_ENDPOINT_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn gantry dev");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Dev {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `needle`.
+    fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "gantry dev never printed {needle:?}; it printed:\n{}",
+            self.seen.join("\n")
+        );
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+#[test]
+fn a_signed_push_sent_to_gantry_dev_comes_out_on_the_bus() {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut dev = Dev::start(&listen);
+    dev.wait_for("webhook listening", Duration::from_secs(120));
+
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/push.json");
+    let send = |secret: &str, delivery: &str| {
+        gantry()
+            .args([
+                "send",
+                "--url",
+                &format!("http://{listen}/github"),
+                "--secret",
+                secret,
+                "--event",
+                "push",
+            ])
+            .args(["--delivery", delivery])
+            .arg(&example)
+            .output()
+            .expect("run gantry send")
+    };
+    let out = send("gantry-dev-secret", "5d1f0000-aaaa-4bbb-8ccc-000000000001");
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "gantry send failed: {answer}");
+    assert!(answer.starts_with("202 "), "{answer}");
+    assert!(answer.contains("\"accepted\""), "{answer}");
+
+    let line = dev.wait_for("Build Requested", Duration::from_secs(20));
+    assert!(line.contains("octo-org/widgets"), "{line}");
+    assert!(line.contains("refs/heads/main"), "{line}");
+    assert!(line.contains("9f2c1e4"), "{line}");
+    assert!(
+        line.contains("5d1f0000-aaaa-4bbb-8ccc-000000000001"),
+        "{line}"
+    );
+
+    // The same delivery again is a duplicate; a forged one is refused.
+    let out = send("gantry-dev-secret", "5d1f0000-aaaa-4bbb-8ccc-000000000001");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("200 "),
+        "{:?}",
+        out
+    );
+    let out = send("not-the-secret", "5d1f0000-aaaa-4bbb-8ccc-000000000002");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("401 "),
+        "{:?}",
+        out
+    );
+}
+
+#[test]
+fn send_signs_form_deliveries_too_and_reports_unreadable_files() {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut dev = Dev::start(&listen);
+    dev.wait_for("webhook listening", Duration::from_secs(120));
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/push.json");
+    let out = gantry()
+        .args([
+            "send",
+            "--form",
+            "--url",
+            &format!("http://{listen}/"),
+            "--secret",
+            "gantry-dev-secret",
+            "--event",
+            "push",
+        ])
+        .arg(&example)
+        .output()
+        .expect("run gantry send");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("202 "),
+        "{out:?}"
+    );
+    dev.wait_for("Build Requested", Duration::from_secs(20));
+
+    let out = gantry()
+        .args([
+            "send",
+            "--url",
+            "http://127.0.0.1:9/",
+            "--secret",
+            "s",
+            "--event",
+            "push",
+            "/no/such/file.json",
+        ])
+        .output()
+        .expect("run gantry send");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.json"));
+}
