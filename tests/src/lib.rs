@@ -1,0 +1,180 @@
+//! Helpers the end-to-end tests share: the corpus beside the repository,
+//! signed GitHub requests, a local stack in a fresh moto server, and log
+//! capture.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gantry_cli::moto::Moto;
+use gantry_cli::stack::{self, Stack, StackSpec, names};
+use gantry_shared::github::{headers, signature};
+use gantry_webhook::{Deps, Settings};
+use http::{HeaderMap, HeaderValue};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `../shared/corpus` beside the repository (or `$GANTRY_CORPUS`).
+pub fn corpus() -> PathBuf {
+    let dir = std::env::var_os("GANTRY_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("../shared/corpus"));
+    assert!(
+        dir.join("webhooks").is_dir(),
+        "the test corpus is not at {} (set GANTRY_CORPUS)",
+        dir.display()
+    );
+    dir
+}
+
+/// One corpus webhook delivery: file name, event header, raw bytes.
+pub struct CorpusDelivery {
+    pub file: String,
+    pub event: String,
+    pub action: String,
+    pub body: Vec<u8>,
+}
+
+/// Every delivery listed in `webhooks/MANIFEST.tsv`.
+pub fn corpus_webhooks() -> Vec<CorpusDelivery> {
+    let dir = corpus().join("webhooks");
+    let manifest =
+        std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("webhooks/MANIFEST.tsv");
+    manifest
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let file = cols[0].to_owned();
+            let body = std::fs::read(dir.join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            CorpusDelivery {
+                file,
+                event: cols[1].to_owned(),
+                action: cols[2].to_owned(),
+                body,
+            }
+        })
+        .collect()
+}
+
+pub fn corpus_file(name: &str) -> Vec<u8> {
+    let path = corpus().join("webhooks").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The headers GitHub sends with `body`, signed with `secret`.
+pub fn github_headers(event: &str, delivery_id: &str, body: &[u8], secret: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let value = |s: &str| HeaderValue::from_str(s).expect("header value");
+    h.insert("content-type", value("application/json"));
+    h.insert("user-agent", value("GitHub-Hookshot/044aadd"));
+    h.insert(headers::EVENT, value(event));
+    h.insert(headers::DELIVERY, value(delivery_id));
+    h.insert(
+        headers::SIGNATURE_256,
+        value(&signature::sign(secret.as_bytes(), body)),
+    );
+    h
+}
+
+pub const SECRET: &str = "e2e-webhook-secret-5f1c";
+
+/// A moto server with Gantry's local stack in it.
+pub struct LocalStack {
+    pub moto: Moto,
+    pub sdk: aws_config::SdkConfig,
+    pub stack: Stack,
+}
+
+impl LocalStack {
+    pub async fn start(config_yaml: &str) -> LocalStack {
+        let moto = Moto::start()
+            .await
+            .expect("moto server (pip install 'moto[server]')");
+        let sdk = stack::sdk_config(moto.endpoint()).await;
+        let template =
+            std::fs::read_to_string(workspace().join("template.yaml")).expect("template.yaml");
+        let stack = stack::provision(
+            &sdk,
+            &StackSpec {
+                template_yaml: &template,
+                webhook_secret: SECRET,
+                config_yaml,
+            },
+        )
+        .await
+        .expect("provision the local stack");
+        LocalStack { moto, sdk, stack }
+    }
+
+    /// The webhook's settings as `template.yaml` sets them, pointed at the
+    /// local stack; `overrides` replace single variables.
+    pub fn settings(&self, overrides: &[(&str, &str)]) -> Settings {
+        Settings::from_env(|name| {
+            if let Some((_, v)) = overrides.iter().find(|(k, _)| *k == name) {
+                return Some((*v).to_owned());
+            }
+            match name {
+                "WEBHOOK_SECRET_PARAMETER" => Some(names::WEBHOOK_SECRET_PARAMETER.to_owned()),
+                "CONFIG_PARAMETER" => Some(names::CONFIG_PARAMETER.to_owned()),
+                "DELIVERY_BUCKET" => Some(names::BUCKET.to_owned()),
+                "EVENT_BUS_NAME" => Some(names::BUS.to_owned()),
+                _ => None,
+            }
+        })
+        .expect("settings")
+    }
+
+    pub fn deps(&self, overrides: &[(&str, &str)]) -> Deps {
+        self.settings(overrides).deps(&self.sdk)
+    }
+
+    /// Everything the rules routed, waiting up to `wait` for the first.
+    pub async fn observed(&self, wait: Duration) -> Vec<gantry_cli::tap::Observed> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        gantry_cli::tap::drain(&sqs, &self.stack.rules, wait).await
+    }
+}
+
+/// Log lines written while a guard from [`capture_logs`] is alive.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().map(|b| b.clone()).unwrap_or_default()).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The log lines every handler in this test process wrote, in the
+/// functions' own JSON format. The subscriber is process-wide (tracing's
+/// per-thread subscribers lose events when tests run in parallel), so a test
+/// picks its own lines out by delivery id.
+pub fn capture_logs() -> Captured {
+    static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    CAPTURED
+        .get_or_init(|| {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            gantry_shared::logging::init_with_writer(move || writer.clone());
+            captured
+        })
+        .clone()
+}

@@ -1,0 +1,428 @@
+//! Every real delivery in the corpus through the webhook handler's pure
+//! part: the right answer, and for push / pull_request an event that
+//! round-trips through serde and fits EventBridge.
+
+use gantry_e2e::{SECRET, corpus_file, corpus_webhooks, github_headers};
+use gantry_shared::config::Config;
+use gantry_shared::events::{BuildRequested, BuildSkipped, MAX_ENTRY_BYTES, SkipCode, entry_size};
+use gantry_webhook::handler::{Assessment, DEFAULT_MAX_BODY_BYTES, Publication, Summary, process};
+use http::HeaderValue;
+
+fn run(config: &Config, event: &str, body: &[u8]) -> Assessment {
+    let headers = github_headers(event, "72d3162e-cc78-11e3-81ab-4c9367dc0958", body, SECRET);
+    process(
+        &[SECRET],
+        config,
+        &headers,
+        body,
+        DEFAULT_MAX_BODY_BYTES,
+        &mut Summary::default(),
+    )
+}
+
+fn reply(a: &Assessment) -> (u16, serde_json::Value) {
+    match a {
+        Assessment::Reply(r) => (
+            r.status,
+            serde_json::from_str(&r.body).expect("reply is JSON"),
+        ),
+        Assessment::Publish { .. } => panic!("expected a reply, got a publication"),
+    }
+}
+
+fn publication(a: Assessment) -> Publication {
+    match a {
+        Assessment::Publish { publication, .. } => *publication,
+        Assessment::Reply(r) => panic!("expected a publication, got {} {}", r.status, r.body),
+    }
+}
+
+/// Serialises, checks the size, deserialises and compares.
+fn round_trip(p: &Publication) {
+    match p {
+        Publication::Requested(e) => {
+            let json = serde_json::to_string(e).expect("serialise");
+            assert!(
+                entry_size("Build Requested", &json) < MAX_ENTRY_BYTES / 3,
+                "{} bytes",
+                json.len()
+            );
+            let back: BuildRequested = serde_json::from_str(&json).expect("deserialise");
+            assert_eq!(&back, e);
+        }
+        Publication::Skipped(e) => {
+            let json = serde_json::to_string(e).expect("serialise");
+            assert!(
+                entry_size("Build Skipped", &json) < MAX_ENTRY_BYTES / 3,
+                "{} bytes",
+                json.len()
+            );
+            let back: BuildSkipped = serde_json::from_str(&json).expect("deserialise");
+            assert_eq!(&back, e);
+        }
+    }
+}
+
+const RESTRICTIVE: &str = "\
+version: 1
+repositories:
+  - name: Codertocat/*
+    project: hello-build
+    push:
+      branches: ['release/*']
+    pull-request:
+      branches: [develop]
+";
+
+#[test]
+fn every_corpus_delivery_gets_the_right_answer() {
+    let dev = Config::dev();
+    let deliveries = corpus_webhooks();
+    assert!(
+        deliveries.len() >= 20,
+        "corpus has {} deliveries",
+        deliveries.len()
+    );
+    for d in deliveries {
+        let outcome = run(&dev, &d.event, &d.body);
+        let name = &d.file;
+        match (d.event.as_str(), d.action.as_str()) {
+            ("ping", _) => {
+                let (status, body) = reply(&outcome);
+                assert_eq!(status, 200, "{name}");
+                assert_eq!(body["hook_id"], 109_948_940, "{name}");
+            }
+            ("push", _) => {
+                let payload: serde_json::Value =
+                    serde_json::from_slice(&d.body).expect("corpus JSON");
+                if payload["deleted"] == true {
+                    let (status, body) = reply(&outcome);
+                    assert_eq!(status, 202, "{name}");
+                    assert!(
+                        body["reason"]
+                            .as_str()
+                            .is_some_and(|r| r.contains("deletion")),
+                        "{name}: {body}"
+                    );
+                } else {
+                    let p = publication(outcome);
+                    let Publication::Requested(e) = &p else {
+                        panic!("{name}: {p:?}")
+                    };
+                    assert_eq!(
+                        e.source.commit_sha,
+                        payload["after"].as_str().unwrap_or_default(),
+                        "{name}"
+                    );
+                    assert_eq!(e.project, "gantry-dev");
+                    assert_eq!(e.correlation_id, "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+                    round_trip(&p);
+                }
+            }
+            ("pull_request", "opened" | "synchronize" | "reopened" | "ready_for_review") => {
+                let p = publication(outcome);
+                let Publication::Requested(e) = &p else {
+                    panic!("{name}: {p:?}")
+                };
+                let pr = e.source.pull_request.as_ref().expect("pull request fields");
+                assert_eq!(pr.number, 2, "{name}");
+                assert_eq!(pr.author, "Codertocat", "{name}");
+                assert!(!e.source.fork, "{name}: same-repository head is not a fork");
+                round_trip(&p);
+            }
+            ("pull_request", action) => {
+                let (status, body) = reply(&outcome);
+                assert_eq!(status, 202, "{name}");
+                assert!(
+                    body["reason"].as_str().is_some_and(|r| r.contains(action)),
+                    "{name}: {body}"
+                );
+            }
+            (event, _) => {
+                let (status, body) = reply(&outcome);
+                assert_eq!(status, 202, "{name}");
+                assert_eq!(body["reason"], format!("ignored: {event}"), "{name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn form_encoded_deliveries_get_the_same_answers() {
+    let dev = Config::dev();
+    for d in corpus_webhooks() {
+        let encoded = form_urlencoded_payload(&d.body);
+        let mut headers = github_headers(
+            &d.event,
+            "6f1c9a10-0000-4000-8000-000000000001",
+            &encoded,
+            SECRET,
+        );
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        let form = process(
+            &[SECRET],
+            &dev,
+            &headers,
+            &encoded,
+            DEFAULT_MAX_BODY_BYTES,
+            &mut Summary::default(),
+        );
+        let json = {
+            let headers = github_headers(
+                &d.event,
+                "6f1c9a10-0000-4000-8000-000000000001",
+                &d.body,
+                SECRET,
+            );
+            process(
+                &[SECRET],
+                &dev,
+                &headers,
+                &d.body,
+                DEFAULT_MAX_BODY_BYTES,
+                &mut Summary::default(),
+            )
+        };
+        assert_eq!(form, json, "{}", d.file);
+    }
+}
+
+fn form_urlencoded_payload(body: &[u8]) -> Vec<u8> {
+    let mut out = b"payload=".to_vec();
+    for &b in body {
+        if b.is_ascii_alphanumeric() || b"-_.*".contains(&b) {
+            out.push(b);
+        } else if b == b' ' {
+            out.push(b'+');
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+    out
+}
+
+#[test]
+fn rules_turn_corpus_pushes_and_pull_requests_into_skips_with_reasons() {
+    let (config, _) = Config::parse(RESTRICTIVE).expect("valid");
+    let p = publication(run(
+        &config,
+        "push",
+        &corpus_file("07_push__with-new-branch.payload.json"),
+    ));
+    let Publication::Skipped(e) = &p else {
+        panic!("{p:?}")
+    };
+    assert_eq!(e.reason.code, SkipCode::Branch);
+    assert!(
+        e.reason.message.contains("`master`"),
+        "{}",
+        e.reason.message
+    );
+    assert_eq!(e.project, "hello-build");
+    round_trip(&p);
+
+    let p = publication(run(
+        &config,
+        "pull_request",
+        &corpus_file("10_pull_request__opened.payload.json"),
+    ));
+    let Publication::Skipped(e) = &p else {
+        panic!("{p:?}")
+    };
+    assert_eq!(e.reason.code, SkipCode::Branch);
+    assert!(
+        e.reason.message.contains("base branch `master`"),
+        "{}",
+        e.reason.message
+    );
+}
+
+#[test]
+fn an_unconfigured_repository_is_ignored_without_an_event() {
+    let (config, _) =
+        Config::parse("version: 1\nrepositories:\n  - name: someone/else\n    project: p\n")
+            .expect("valid");
+    let (status, body) = reply(&run(
+        &config,
+        "push",
+        &corpus_file("07_push__with-new-branch.payload.json"),
+    ));
+    assert_eq!(status, 202);
+    assert!(
+        body["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("Codertocat/Hello-World is not configured")),
+        "{body}"
+    );
+}
+
+#[test]
+fn malformed_payloads_get_400_with_the_failing_json_path() {
+    let dev = Config::dev();
+    let (status, body) = reply(&run(&dev, "push", b"{\"ref\": "));
+    assert_eq!(status, 400);
+    assert!(
+        body["reason"].as_str().is_some_and(|r| r.contains("push")),
+        "{body}"
+    );
+
+    let mut push: serde_json::Value =
+        serde_json::from_slice(&corpus_file("07_push__with-new-branch.payload.json"))
+            .expect("JSON");
+    push["repository"]["clone_url"] = serde_json::json!(42);
+    let (status, body) = reply(&run(&dev, "push", push.to_string().as_bytes()));
+    assert_eq!(status, 400);
+    assert!(
+        body["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("`repository.clone_url`")),
+        "{body}"
+    );
+
+    let mut pr: serde_json::Value =
+        serde_json::from_slice(&corpus_file("10_pull_request__opened.payload.json")).expect("JSON");
+    pr["pull_request"]["head"]
+        .as_object_mut()
+        .map(|h| h.remove("sha"));
+    let (status, body) = reply(&run(&dev, "pull_request", pr.to_string().as_bytes()));
+    assert_eq!(status, 400);
+    assert!(
+        body["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("`pull_request.head`") && r.contains("sha")),
+        "{body}"
+    );
+
+    pr["pull_request"]["head"]["sha"] = serde_json::json!("../../etc/passwd");
+    let (status, body) = reply(&run(&dev, "pull_request", pr.to_string().as_bytes()));
+    assert_eq!(status, 400);
+    assert!(
+        body["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("pull_request.head.sha")),
+        "{body}"
+    );
+}
+
+#[test]
+fn refusals_before_parsing() {
+    let dev = Config::dev();
+    let body = corpus_file("07_push__with-new-branch.payload.json");
+    // Wrong secret.
+    let headers = github_headers("push", "d-1", &body, "not the secret");
+    let (status, json) = reply(&process(
+        &[SECRET],
+        &dev,
+        &headers,
+        &body,
+        DEFAULT_MAX_BODY_BYTES,
+        &mut Summary::default(),
+    ));
+    assert_eq!(
+        (status, json["reason"].as_str()),
+        (401, Some("signature does not match the payload"))
+    );
+    // No signature header.
+    let mut headers = github_headers("push", "d-1", &body, SECRET);
+    headers.remove("x-hub-signature-256");
+    let (status, _) = reply(&process(
+        &[SECRET],
+        &dev,
+        &headers,
+        &body,
+        DEFAULT_MAX_BODY_BYTES,
+        &mut Summary::default(),
+    ));
+    assert_eq!(status, 401);
+    // Too large, whatever the signature.
+    let headers = github_headers("push", "d-1", &body, SECRET);
+    let (status, _) = reply(&process(
+        &[SECRET],
+        &dev,
+        &headers,
+        &body,
+        1024,
+        &mut Summary::default(),
+    ));
+    assert_eq!(status, 413);
+    // No secret at all: fail closed.
+    let none: [&str; 0] = [];
+    let (status, _) = reply(&process(
+        &none,
+        &dev,
+        &headers,
+        &body,
+        DEFAULT_MAX_BODY_BYTES,
+        &mut Summary::default(),
+    ));
+    assert_eq!(status, 503);
+    // A delivery id that is not a GUID-like token.
+    let headers = github_headers("push", "../../x", &body, SECRET);
+    let (status, _) = reply(&process(
+        &[SECRET],
+        &dev,
+        &headers,
+        &body,
+        DEFAULT_MAX_BODY_BYTES,
+        &mut Summary::default(),
+    ));
+    assert_eq!(status, 400);
+    // Either of two secrets during a rotation.
+    let headers = github_headers("push", "d-2", &body, SECRET);
+    let outcome = process(
+        &["the new one", SECRET],
+        &dev,
+        &headers,
+        &body,
+        DEFAULT_MAX_BODY_BYTES,
+        &mut Summary::default(),
+    );
+    assert!(matches!(outcome, Assessment::Publish { .. }));
+}
+
+/// A push GitHub could send at the limits: 2048 commits of long paths.
+fn huge_push() -> Vec<u8> {
+    let mut push: serde_json::Value =
+        serde_json::from_slice(&corpus_file("07_push__with-new-branch.payload.json"))
+            .expect("JSON");
+    let commit = push["commits"][0].clone();
+    let commits: Vec<serde_json::Value> = (0..2048)
+        .map(|i| {
+            let mut c = commit.clone();
+            c["message"] = serde_json::json!("x".repeat(1_000));
+            c["added"] = (0..4)
+                .map(|j| format!("{}/{i}/{j}.rs", "deep/".repeat(40)))
+                .collect();
+            c
+        })
+        .collect();
+    push["commits"] = commits.into();
+    push["head_commit"]["message"] = serde_json::json!("y".repeat(100_000));
+    push["created"] = false.into();
+    push.to_string().into_bytes()
+}
+
+#[test]
+fn the_event_stays_far_under_256_kb_whatever_github_sent() {
+    let body = huge_push();
+    assert!(
+        body.len() > 4 * 1024 * 1024 && body.len() < 6 * 1024 * 1024,
+        "synthetic push is {} bytes",
+        body.len()
+    );
+    let p = publication(run(&Config::dev(), "push", &body));
+    let Publication::Requested(e) = &p else {
+        panic!("{p:?}")
+    };
+    assert!(e.source.changed_paths.truncated);
+    assert!(
+        e.source
+            .head_commit
+            .as_ref()
+            .is_some_and(|c| c.message.len() <= 4096)
+    );
+    round_trip(&p);
+}
