@@ -307,20 +307,29 @@ fn malformed_payloads_get_400_with_the_failing_json_path() {
     );
 }
 
+fn answer(
+    secrets: &[&str],
+    headers: &http::HeaderMap,
+    body: &[u8],
+    max: usize,
+) -> (u16, serde_json::Value) {
+    reply(&process(
+        secrets,
+        &Config::dev(),
+        headers,
+        body,
+        max,
+        &mut Summary::default(),
+    ))
+}
+
 #[test]
 fn refusals_before_parsing() {
-    let dev = Config::dev();
     let body = corpus_file("07_push__with-new-branch.payload.json");
+    let max = DEFAULT_MAX_BODY_BYTES;
     // Wrong secret.
     let headers = github_headers("push", "d-1", &body, "not the secret");
-    let (status, json) = reply(&process(
-        &[SECRET],
-        &dev,
-        &headers,
-        &body,
-        DEFAULT_MAX_BODY_BYTES,
-        &mut Summary::default(),
-    ));
+    let (status, json) = answer(&[SECRET], &headers, &body, max);
     assert_eq!(
         (status, json["reason"].as_str()),
         (401, Some("signature does not match the payload"))
@@ -328,56 +337,23 @@ fn refusals_before_parsing() {
     // No signature header.
     let mut headers = github_headers("push", "d-1", &body, SECRET);
     headers.remove("x-hub-signature-256");
-    let (status, _) = reply(&process(
-        &[SECRET],
-        &dev,
-        &headers,
-        &body,
-        DEFAULT_MAX_BODY_BYTES,
-        &mut Summary::default(),
-    ));
-    assert_eq!(status, 401);
+    assert_eq!(answer(&[SECRET], &headers, &body, max).0, 401);
     // Too large, whatever the signature.
     let headers = github_headers("push", "d-1", &body, SECRET);
-    let (status, _) = reply(&process(
-        &[SECRET],
-        &dev,
-        &headers,
-        &body,
-        1024,
-        &mut Summary::default(),
-    ));
-    assert_eq!(status, 413);
+    assert_eq!(answer(&[SECRET], &headers, &body, 1024).0, 413);
     // No secret at all: fail closed.
-    let none: [&str; 0] = [];
-    let (status, _) = reply(&process(
-        &none,
-        &dev,
-        &headers,
-        &body,
-        DEFAULT_MAX_BODY_BYTES,
-        &mut Summary::default(),
-    ));
-    assert_eq!(status, 503);
+    assert_eq!(answer(&[], &headers, &body, max).0, 503);
     // A delivery id that is not a GUID-like token.
     let headers = github_headers("push", "../../x", &body, SECRET);
-    let (status, _) = reply(&process(
-        &[SECRET],
-        &dev,
-        &headers,
-        &body,
-        DEFAULT_MAX_BODY_BYTES,
-        &mut Summary::default(),
-    ));
-    assert_eq!(status, 400);
+    assert_eq!(answer(&[SECRET], &headers, &body, max).0, 400);
     // Either of two secrets during a rotation.
     let headers = github_headers("push", "d-2", &body, SECRET);
     let outcome = process(
         &["the new one", SECRET],
-        &dev,
+        &Config::dev(),
         &headers,
         &body,
-        DEFAULT_MAX_BODY_BYTES,
+        max,
         &mut Summary::default(),
     );
     assert!(matches!(outcome, Assessment::Publish { .. }));
