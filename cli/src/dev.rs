@@ -15,6 +15,19 @@ use crate::tap;
 /// `template.yaml` as built into this binary, for running outside the repository.
 pub const BUILTIN_TEMPLATE: &str = include_str!("../../template.yaml");
 
+/// The buildspecs of `buildspecs/`, deployed to the bucket as the projects'
+/// defaults; `test.yml` is also `default.yml`.
+pub const BUILTIN_BUILDSPECS: &[(&str, &str)] = &[
+    (
+        "buildspecs/test.yml",
+        include_str!("../../buildspecs/test.yml"),
+    ),
+    (
+        "buildspecs/default.yml",
+        include_str!("../../buildspecs/test.yml"),
+    ),
+];
+
 pub struct DevOptions {
     pub listen: SocketAddr,
     pub config: Option<PathBuf>,
@@ -107,12 +120,21 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         }
     };
     let sdk = stack::sdk_config(&endpoint).await;
+    // The functions read buildspecs from GitHub (or GITHUB_API_URL) with
+    // the token from the environment, stored in SSM as it is when deployed.
+    let github_token = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty());
+    let github_api = std::env::var("GITHUB_API_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| gantry_shared::github::contents::DEFAULT_API_URL.to_owned());
     let stack = stack::provision(
         &sdk,
         &StackSpec {
             template_yaml: &template_yaml,
             webhook_secret: &secret,
             config_yaml: &config_yaml,
+            buildspecs: BUILTIN_BUILDSPECS,
+            github_token: github_token.as_deref(),
         },
     )
     .await?;
@@ -161,13 +183,27 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         "gantry dev: try: gantry send --url http://{addr}/ --secret <secret> --event push <payload.json>"
     );
 
+    let functions =
+        crate::functions::LocalFunctions::new(&sdk, &github_api, github_token.is_some());
+    println!(
+        "gantry dev: validate-buildspec reads buildspecs from {github_api}{}",
+        if github_token.is_some() {
+            " with $GITHUB_TOKEN"
+        } else {
+            " without a token (set GITHUB_TOKEN for private repositories)"
+        }
+    );
+
     let server = tokio::spawn(crate::serve::serve(listener, deps));
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let rules = stack.rules.clone();
     let watcher = tokio::spawn(async move {
         loop {
             for observed in tap::drain(&sqs, &rules, Duration::from_secs(1)).await {
-                println!("{}", observed.summary());
+                match functions.dispatch(&observed).await {
+                    Some(line) => println!("{line}"),
+                    None => println!("{}", observed.summary()),
+                }
             }
         }
     });

@@ -3,6 +3,8 @@
 //! share with them.
 
 pub mod dev;
+pub mod functions;
+pub mod lint;
 pub mod moto;
 pub mod send;
 pub mod serve;

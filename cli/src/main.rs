@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use gantry_cli::dev::{self, DevOptions};
+use gantry_cli::lint;
 use gantry_cli::send::{self, Delivery};
 
 #[derive(Parser)]
@@ -39,6 +40,18 @@ enum Command {
         /// else the one built in).
         #[arg(long)]
         template: Option<PathBuf>,
+    },
+    /// Check buildspecs and gantry.yaml: `path:line:col: error|warning: …`.
+    /// Exit 0 without errors, 1 with errors, 2 if a file cannot be read.
+    Lint {
+        #[arg(long, value_enum, default_value = "text")]
+        format: lint::Format,
+        /// What the files are (default: gantry.yaml/gantry.yml by name,
+        /// the rest buildspecs).
+        #[arg(long, value_enum, default_value = "auto")]
+        kind: lint::Kind,
+        #[arg(required = true)]
+        files: Vec<String>,
     },
     /// Sign a payload file exactly as GitHub does and POST it.
     Send {
@@ -85,6 +98,20 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Lint {
+            format,
+            kind,
+            files,
+        } => {
+            let code = lint::run(
+                &files,
+                format,
+                kind,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            );
+            ExitCode::from(code)
         }
         Command::Send {
             url,

@@ -18,6 +18,7 @@ pub mod names {
     pub const BUCKET: &str = "gantry-dev-artifacts";
     pub const WEBHOOK_SECRET_PARAMETER: &str = "/gantry/webhook-secret";
     pub const CONFIG_PARAMETER: &str = "/gantry/config";
+    pub const GITHUB_TOKEN_PARAMETER: &str = "/gantry/github-token";
     pub const PROJECT: &str = "gantry-dev";
     pub const REGION: &str = "us-east-1";
 }
@@ -85,6 +86,10 @@ pub struct StackSpec<'a> {
     pub template_yaml: &'a str,
     pub webhook_secret: &'a str,
     pub config_yaml: &'a str,
+    /// (S3 key, text) of the default buildspecs to deploy to the bucket.
+    pub buildspecs: &'a [(&'a str, &'a str)],
+    /// A GitHub token to store as the SecureString the functions read.
+    pub github_token: Option<&'a str>,
 }
 
 /// A rule of the template, recreated with an SQS queue as its target.
@@ -130,6 +135,18 @@ pub async fn provision(sdk: &SdkConfig, spec: &StackSpec<'_>) -> Result<Stack, S
     )
     .await?;
     put_parameter(&ssm, names::CONFIG_PARAMETER, spec.config_yaml, false).await?;
+    if let Some(token) = spec.github_token {
+        put_parameter(&ssm, names::GITHUB_TOKEN_PARAMETER, token, true).await?;
+    }
+    for (key, text) in spec.buildspecs {
+        s3.put_object()
+            .bucket(names::BUCKET)
+            .key(*key)
+            .body(text.as_bytes().to_vec().into())
+            .send()
+            .await
+            .map_err(aws_err(format!("upload {key}")))?;
+    }
     create_project(sdk).await?;
 
     let mut tapped = Vec::with_capacity(rules.len());

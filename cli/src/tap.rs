@@ -8,6 +8,8 @@ use crate::stack::TappedRule;
 #[derive(Debug, Clone)]
 pub struct Observed {
     pub rule: String,
+    /// The logical ids of the rule's targets in the template.
+    pub targets: Vec<String>,
     pub detail_type: String,
     pub detail: serde_json::Value,
 }
@@ -30,8 +32,11 @@ impl Observed {
             s(&d["project"]),
             s(&d["correlation_id"]),
         );
-        if let Some(reason) = d["reason"]["message"].as_str() {
+        if let Some(reason) = d["reason"]["message"].as_str().or(d["reason"].as_str()) {
             line.push_str(&format!(" reason=\"{reason}\""));
+        }
+        if let Some(location) = d["buildspec"]["location"].as_str() {
+            line.push_str(&format!(" buildspec={location}"));
         }
         line
     }
@@ -61,6 +66,7 @@ pub async fn drain(
                 serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
             out.push(Observed {
                 rule: tapped.rule.logical_id.clone(),
+                targets: tapped.rule.targets.clone(),
                 detail_type: event["detail-type"].as_str().unwrap_or_default().to_owned(),
                 detail: event["detail"].clone(),
             });

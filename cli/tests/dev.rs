@@ -18,11 +18,14 @@ struct Dev {
 }
 
 impl Dev {
-    fn start(listen: &str) -> Dev {
+    fn start(listen: &str, github_api: &str) -> Dev {
         let mut child = gantry()
             .args(["dev", "--listen", listen])
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
             .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("GITHUB_TOKEN")
+            // Tests talk to loopback only: nothing listens on the discard port.
+            .env("GITHUB_API_URL", github_api)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -77,10 +80,25 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-#[test]
-fn a_signed_push_sent_to_gantry_dev_comes_out_on_the_bus() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_push_sent_to_gantry_dev_comes_out_on_the_bus_and_is_validated() {
+    // GitHub's contents API, on loopback, serving the example's buildspec.
+    let github = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path(
+            "/repos/octo-org/widgets/contents/buildspec.yml",
+        ))
+        .and(wiremock::matchers::query_param(
+            "ref",
+            "9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070",
+        ))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_string(
+            "version: 0.2\nphases:\n  build:\n    commands:\n      - cargo test\n",
+        ))
+        .mount(&github)
+        .await;
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut dev = Dev::start(&listen);
+    let mut dev = Dev::start(&listen, &github.uri());
     dev.wait_for("webhook listening", Duration::from_secs(120));
 
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/push.json");
@@ -134,7 +152,9 @@ fn a_signed_push_sent_to_gantry_dev_comes_out_on_the_bus() {
 #[test]
 fn send_signs_form_deliveries_too_and_reports_unreadable_files() {
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut dev = Dev::start(&listen);
+    // Nothing listens on the discard port: validate-buildspec fails and
+    // says EventBridge would retry.
+    let mut dev = Dev::start(&listen, "http://127.0.0.1:9");
     dev.wait_for("webhook listening", Duration::from_secs(120));
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/push.json");
     let out = gantry()
@@ -156,6 +176,10 @@ fn send_signs_form_deliveries_too_and_reports_unreadable_files() {
         "{out:?}"
     );
     dev.wait_for("Build Requested", Duration::from_secs(20));
+    dev.wait_for(
+        "validate-buildspec: failed (EventBridge would retry)",
+        Duration::from_secs(20),
+    );
 
     let out = gantry()
         .args([

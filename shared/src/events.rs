@@ -195,3 +195,107 @@ pub fn cap(s: &str, max: usize) -> String {
     }
     s[..end].to_owned()
 }
+
+/// Where a validated buildspec came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildspecOrigin {
+    /// The file in the repository at the commit being built.
+    Repository,
+    /// The file at the base commit of a pull request from a fork: the
+    /// fork's own buildspec is never run.
+    BaseBranch,
+    /// The project's default buildspec, deployed to S3.
+    ProjectDefault,
+}
+
+/// A validated buildspec: inline when small, else in S3 under its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildspecRef {
+    pub origin: BuildspecOrigin,
+    /// Where it was read: `owner/name:path@sha` or `s3://bucket/key`.
+    pub location: String,
+    /// `sha256:<hex>` of the exact bytes validated.
+    pub digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_key: Option<String>,
+    /// `env.parameter-store` of the buildspec: variable → SSM parameter name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameter_store: Vec<(String, String)>,
+}
+
+/// Buildspecs up to this size travel inside the event.
+pub const INLINE_BUILDSPEC_BYTES: usize = 32 * 1024;
+/// Diagnostics kept in an event; the rest are counted.
+pub const MAX_EVENT_DIAGNOSTICS: usize = 20;
+
+/// `Buildspec Validated`: the buildspec at the commit is valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildspecValidated {
+    pub v: u32,
+    pub correlation_id: String,
+    pub project: String,
+    pub source: BuildSource,
+    pub buildspec: BuildspecRef,
+    /// Warnings (unknown keys and the like), capped at [`MAX_EVENT_DIAGNOSTICS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<crate::diagnostic::Diagnostic>,
+}
+
+impl Detail for BuildspecValidated {
+    const DETAIL_TYPE: &'static str = "Buildspec Validated";
+    fn correlation_id(&self) -> &str {
+        &self.correlation_id
+    }
+}
+
+/// The stage that refused a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectedAt {
+    Buildspec,
+    Secrets,
+    Start,
+}
+
+/// `Build Rejected`: the build cannot start, and why; a later function
+/// turns it into a failing commit status with the first diagnostics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRejected {
+    pub v: u32,
+    pub correlation_id: String,
+    pub project: String,
+    pub source: BuildSource,
+    pub stage: RejectedAt,
+    /// One line for a person (fits a commit status).
+    pub reason: String,
+    /// Where the buildspec was looked for or read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buildspec_location: Option<String>,
+    /// Errors first, capped at [`MAX_EVENT_DIAGNOSTICS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<crate::diagnostic::Diagnostic>,
+    /// How many diagnostics there were in all.
+    #[serde(default)]
+    pub diagnostic_count: usize,
+}
+
+impl Detail for BuildRejected {
+    const DETAIL_TYPE: &'static str = "Build Rejected";
+    fn correlation_id(&self) -> &str {
+        &self.correlation_id
+    }
+}
+
+/// An EventBridge event as a rule's target receives it (Lambda or SQS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope<D> {
+    #[serde(default)]
+    pub id: String,
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    pub source: String,
+    pub detail: D,
+}

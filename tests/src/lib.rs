@@ -83,6 +83,8 @@ pub fn github_headers(event: &str, delivery_id: &str, body: &[u8], secret: &str)
 }
 
 pub const SECRET: &str = "e2e-webhook-secret-5f1c";
+/// The GitHub token the local stack stores; must never reach a log.
+pub const GITHUB_TOKEN: &str = "ghp_e2eTokenThatMustNeverBeLogged0000";
 
 /// A moto server with Gantry's local stack in it.
 pub struct LocalStack {
@@ -105,6 +107,8 @@ impl LocalStack {
                 template_yaml: &template,
                 webhook_secret: SECRET,
                 config_yaml,
+                buildspecs: &[],
+                github_token: Some(GITHUB_TOKEN),
             },
         )
         .await

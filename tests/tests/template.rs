@@ -41,7 +41,12 @@ async fn rule_patterns_match_the_events_they_route() {
         );
     }
     let events = aws_sdk_eventbridge::Client::new(&local.sdk);
-    let all_types = ["Build Requested", "Build Skipped"];
+    let all_types = [
+        "Build Requested",
+        "Build Skipped",
+        "Buildspec Validated",
+        "Build Rejected",
+    ];
     for detail_type in all_types {
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name("gantry")

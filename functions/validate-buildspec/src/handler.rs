@@ -1,0 +1,314 @@
+//! Fetch, validate, publish.
+
+use gantry_shared::aws::bus::{EventBus, PublishError};
+use gantry_shared::aws::describe_sdk_error;
+use gantry_shared::aws::secrets::{SecretCache, SecretError};
+use gantry_shared::buildspec;
+use gantry_shared::diagnostic::{Diagnostic, Severity, has_errors};
+use gantry_shared::events::{
+    BuildRejected, BuildRequested, BuildspecOrigin, BuildspecRef, BuildspecValidated,
+    INLINE_BUILDSPEC_BYTES, MAX_EVENT_DIAGNOSTICS, RejectedAt, VERSION, cap,
+};
+use gantry_shared::github::contents::{Fetched, GitHubClient, GitHubError};
+use sha2::{Digest, Sha256};
+
+/// The path CodeBuild itself looks for when a project names none.
+pub const DEFAULT_BUILDSPEC_PATH: &str = "buildspec.yml";
+
+pub struct Deps {
+    pub github: GitHubClient,
+    /// The GitHub token; `None` reads public repositories unauthenticated.
+    pub token: Option<SecretCache>,
+    pub s3: aws_sdk_s3::Client,
+    /// Holds the projects' default buildspecs (`buildspecs/<project>.yml`,
+    /// `buildspecs/default.yml`) and buildspecs too large for an event.
+    pub bucket: String,
+    pub bus: EventBus,
+}
+
+/// What became of a `Build Requested`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Validated(Box<BuildspecValidated>),
+    Rejected(Box<BuildRejected>),
+}
+
+/// Failures that a retry may cure; the invocation fails and EventBridge
+/// retries it (then the dead-letter queue keeps it).
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error("GitHub token: {0}")]
+    Token(#[from] SecretError),
+    #[error("s3://{bucket}/{key}: {reason}")]
+    S3 {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+/// Where to look, in order, and what each place is.
+struct Candidate {
+    origin: BuildspecOrigin,
+    location: String,
+    read: Read,
+}
+
+enum Read {
+    GitHub {
+        repo: String,
+        path: String,
+        git_ref: String,
+    },
+    S3 {
+        key: String,
+    },
+}
+
+fn candidates(deps: &Deps, request: &BuildRequested) -> Vec<Candidate> {
+    let source = &request.source;
+    let path = request
+        .buildspec
+        .clone()
+        .unwrap_or_else(|| DEFAULT_BUILDSPEC_PATH.to_owned());
+    let repo = source.repository.full_name.clone();
+    // A fork's own buildspec is never run: it could do anything with the
+    // build's role. The base branch's, at the base commit, is.
+    let (origin, git_ref) = match &source.pull_request {
+        Some(pr) if source.fork => (BuildspecOrigin::BaseBranch, pr.base_sha.clone()),
+        _ => (BuildspecOrigin::Repository, source.commit_sha.clone()),
+    };
+    let mut out = vec![Candidate {
+        origin,
+        location: format!("{repo}:{path}@{git_ref}"),
+        read: Read::GitHub {
+            repo,
+            path,
+            git_ref,
+        },
+    }];
+    for key in [
+        format!("buildspecs/{}.yml", request.project),
+        "buildspecs/default.yml".to_owned(),
+    ] {
+        out.push(Candidate {
+            origin: BuildspecOrigin::ProjectDefault,
+            location: format!("s3://{}/{key}", deps.bucket),
+            read: Read::S3 { key },
+        });
+    }
+    out
+}
+
+async fn read(deps: &Deps, read: &Read) -> Result<Fetched, HandlerError> {
+    match read {
+        Read::GitHub {
+            repo,
+            path,
+            git_ref,
+        } => {
+            let token = match &deps.token {
+                Some(cache) => Some(cache.get().await?),
+                None => None,
+            };
+            let token = token.as_ref().and_then(|t| t.first());
+            Ok(deps.github.file_at(repo, path, git_ref, token).await?)
+        }
+        Read::S3 { key } => {
+            let got = deps
+                .s3
+                .get_object()
+                .bucket(&deps.bucket)
+                .key(key)
+                .send()
+                .await;
+            match got {
+                Ok(object) => {
+                    let bytes = object.body.collect().await.map_err(|e| HandlerError::S3 {
+                        bucket: deps.bucket.clone(),
+                        key: key.clone(),
+                        reason: e.to_string(),
+                    })?;
+                    Ok(Fetched::Found(
+                        String::from_utf8_lossy(&bytes.into_bytes()).into_owned(),
+                    ))
+                }
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                    Ok(Fetched::NotFound)
+                }
+                Err(e) => Err(HandlerError::S3 {
+                    bucket: deps.bucket.clone(),
+                    key: key.clone(),
+                    reason: describe_sdk_error(&e),
+                }),
+            }
+        }
+    }
+}
+
+pub fn digest(text: &str) -> String {
+    let hash = Sha256::digest(text.as_bytes());
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for b in hash {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+fn rejected(
+    request: &BuildRequested,
+    reason: String,
+    location: Option<String>,
+    diagnostics: Vec<Diagnostic>,
+) -> BuildRejected {
+    let diagnostic_count = diagnostics.len();
+    let mut diagnostics = diagnostics;
+    // Errors first, then by position; the status shows the first.
+    diagnostics.sort_by_key(|d| (d.severity != Severity::Error, d.line, d.col));
+    diagnostics.truncate(MAX_EVENT_DIAGNOSTICS);
+    for d in &mut diagnostics {
+        d.message = cap(&d.message, 512);
+    }
+    BuildRejected {
+        v: VERSION,
+        correlation_id: request.correlation_id.clone(),
+        project: request.project.clone(),
+        source: request.source.clone(),
+        stage: RejectedAt::Buildspec,
+        reason: cap(&reason, 1024),
+        buildspec_location: location,
+        diagnostics,
+        diagnostic_count,
+    }
+}
+
+/// Decides, stores a large buildspec, and publishes the outcome.
+pub async fn handle(deps: &Deps, request: BuildRequested) -> Result<Outcome, HandlerError> {
+    let correlation_id = request.correlation_id.clone();
+    let result = decide(deps, &request).await;
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(HandlerError::GitHub(e)) if !e.is_transient() => Outcome::Rejected(Box::new(rejected(
+            &request,
+            format!("cannot read the buildspec: {e}"),
+            None,
+            Vec::new(),
+        ))),
+        Err(e) => {
+            tracing::error!(correlation_id, error = %e, "buildspec not validated; EventBridge will retry");
+            return Err(e);
+        }
+    };
+    match &outcome {
+        Outcome::Validated(e) => {
+            deps.bus.publish(e.as_ref()).await?;
+            tracing::info!(
+                correlation_id,
+                repo = %e.source.repository.full_name,
+                commit = %e.source.commit_sha,
+                location = %e.buildspec.location,
+                warnings = e.warnings.len(),
+                outcome = "validated",
+                "buildspec"
+            );
+        }
+        Outcome::Rejected(e) => {
+            deps.bus.publish(e.as_ref()).await?;
+            tracing::info!(
+                correlation_id,
+                repo = %e.source.repository.full_name,
+                commit = %e.source.commit_sha,
+                reason = %e.reason,
+                outcome = "rejected",
+                "buildspec"
+            );
+        }
+    }
+    Ok(outcome)
+}
+
+async fn decide(deps: &Deps, request: &BuildRequested) -> Result<Outcome, HandlerError> {
+    let mut looked = Vec::new();
+    for candidate in candidates(deps, request) {
+        let text = match read(deps, &candidate.read).await? {
+            Fetched::Found(text) => text,
+            Fetched::NotFound => {
+                looked.push(candidate.location);
+                continue;
+            }
+        };
+        let analysis = buildspec::analyse(&text);
+        if has_errors(&analysis.diagnostics) {
+            let errors = analysis
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            let first = analysis
+                .diagnostics
+                .iter()
+                .find(|d| d.severity == Severity::Error)
+                .map(|d| format!(": {}:{}", d.line, d.col))
+                .unwrap_or_default();
+            let reason = format!(
+                "buildspec {} has {errors} error{}{first}",
+                candidate.location,
+                if errors == 1 { "" } else { "s" }
+            );
+            return Ok(Outcome::Rejected(Box::new(rejected(
+                request,
+                reason,
+                Some(candidate.location),
+                analysis.diagnostics,
+            ))));
+        }
+        let digest = digest(&text);
+        let (inline, s3_key) = if text.len() <= INLINE_BUILDSPEC_BYTES {
+            (Some(text), None)
+        } else {
+            let key = format!("validated/{}.yml", digest.trim_start_matches("sha256:"));
+            deps.s3
+                .put_object()
+                .bucket(&deps.bucket)
+                .key(&key)
+                .content_type("application/yaml")
+                .body(text.into_bytes().into())
+                .send()
+                .await
+                .map_err(|e| HandlerError::S3 {
+                    bucket: deps.bucket.clone(),
+                    key: key.clone(),
+                    reason: describe_sdk_error(&e),
+                })?;
+            (None, Some(key))
+        };
+        let mut warnings = analysis.diagnostics;
+        warnings.truncate(MAX_EVENT_DIAGNOSTICS);
+        return Ok(Outcome::Validated(Box::new(BuildspecValidated {
+            v: VERSION,
+            correlation_id: request.correlation_id.clone(),
+            project: request.project.clone(),
+            source: request.source.clone(),
+            buildspec: BuildspecRef {
+                origin: candidate.origin,
+                location: candidate.location,
+                digest,
+                inline,
+                s3_key,
+                parameter_store: analysis.parameter_store,
+            },
+            warnings,
+        })));
+    }
+    Ok(Outcome::Rejected(Box::new(rejected(
+        request,
+        format!("no buildspec found; looked in {}", looked.join(", ")),
+        looked.first().cloned(),
+        Vec::new(),
+    ))))
+}
