@@ -2,10 +2,12 @@
 //! functions over plain types, and thin ports over the AWS clients.
 //!
 //! It reads like the flow: [`github`] (signature, payloads, normalising),
-//! [`config`] and [`trigger`] (which commits build), [`events`] (the bus
+//! [`config`] and [`trigger`] (which commits build), [`buildspec`] (is the
+//! build file valid), [`events`] (the bus
 //! contract), [`aws`] (SSM, S3, EventBridge helpers).
 
 pub mod aws;
+pub mod buildspec;
 pub mod config;
 pub mod diagnostic;
 pub mod events;

@@ -182,6 +182,7 @@ pub fn parse(text: &str, limits: Limits) -> Result<Option<Node>, YamlError> {
     // A byte-order mark is legal at the start and CodeBuild accepts it.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut builder = Builder {
+        text,
         limits,
         stack: Vec::new(),
         anchors: HashMap::new(),
@@ -242,7 +243,9 @@ enum Frame {
     },
 }
 
-struct Builder {
+struct Builder<'t> {
+    /// The source, to place empty sequence items (see [`dash_of_empty_item`]).
+    text: &'t str,
     limits: Limits,
     stack: Vec<Frame>,
     anchors: HashMap<usize, (Node, usize)>,
@@ -251,7 +254,7 @@ struct Builder {
     error: Option<YamlError>,
 }
 
-impl Builder {
+impl Builder<'_> {
     fn fail(&mut self, pos: Pos, message: String) {
         if self.error.is_none() {
             self.error = Some(YamlError { pos, message });
@@ -288,6 +291,43 @@ impl Builder {
     }
 }
 
+/// Where the `-` of an empty sequence item (`-` alone, or `- # comment`) is.
+///
+/// The parser marks an empty item at the *next* token, often the following
+/// item's line, but a person (and CodeBuild's error) points at the bare dash.
+/// Finds the last line before the marked one, not before the sequence's
+/// first item, whose text is only a dash at the sequence's column
+/// and maybe a comment. Runs only for empty items, which are rare.
+fn dash_of_empty_item(text: &str, seq: Pos, marked: Pos) -> Pos {
+    let column = usize::try_from(seq.col.saturating_sub(1)).unwrap_or(usize::MAX);
+    let mut found = None;
+    for (index, line) in text.lines().enumerate() {
+        let number = u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1);
+        if number >= marked.line {
+            break;
+        }
+        if number < seq.line {
+            continue;
+        }
+        let Some(rest) = line.get(column..) else {
+            continue;
+        };
+        let indent_is_blank = line.get(..column).is_some_and(|i| i.trim().is_empty());
+        if let Some(after) = rest.strip_prefix('-')
+            && indent_is_blank
+        {
+            let after = after.trim_start();
+            if after.is_empty() || after.starts_with('#') {
+                found = Some(Pos {
+                    line: number,
+                    col: seq.col,
+                });
+            }
+        }
+    }
+    found.unwrap_or(marked)
+}
+
 fn tag_name(tag: Option<yaml_rust2::parser::Tag>) -> Option<String> {
     let tag = tag?;
     if tag.handle == "!" {
@@ -310,7 +350,7 @@ fn node_size(node: &Node) -> usize {
     }
 }
 
-impl MarkedEventReceiver for Builder {
+impl MarkedEventReceiver for Builder<'_> {
     fn on_event(&mut self, event: Event, mark: Marker) {
         if self.error.is_some() {
             return;
@@ -326,6 +366,13 @@ impl MarkedEventReceiver for Builder {
                     return;
                 }
                 let tag = tag_name(tag);
+                let mut pos = pos;
+                if style == TScalarStyle::Plain
+                    && text.is_empty()
+                    && let Some(Frame::Seq { node, .. }) = self.stack.last()
+                {
+                    pos = dash_of_empty_item(self.text, node.pos, pos);
+                }
                 let value = if style == TScalarStyle::Plain
                     && tag.is_none()
                     && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL")
@@ -506,6 +553,18 @@ mod tests {
     fn a_byte_order_mark_is_accepted() {
         let root = doc("\u{feff}version: 0.2\n");
         assert_eq!(root.get("version").and_then(Node::as_str), Some("0.2"));
+    }
+
+    #[test]
+    fn an_empty_sequence_item_is_placed_at_its_dash() {
+        let root = doc("l:\n  - a\n  - # note\n  - b\n  -\n  -\n  - c\n");
+        let Some(Value::Seq(items)) = root.get("l").map(|l| &l.value) else {
+            panic!("l is not a list")
+        };
+        assert_eq!(items[1].pos, Pos { line: 3, col: 3 });
+        assert!(items[1].is_null());
+        assert_eq!(items[3].pos, Pos { line: 5, col: 3 });
+        assert_eq!(items[4].pos, Pos { line: 6, col: 3 });
     }
 
     #[test]
