@@ -199,7 +199,10 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     let rules = stack.rules.clone();
     let watcher = tokio::spawn(async move {
         loop {
-            for observed in tap::drain(&sqs, &rules, Duration::from_secs(1)).await {
+            let mut observed = tap::drain(&sqs, &rules, Duration::from_secs(1)).await;
+            // The event first, then what the functions made of it.
+            observed.sort_by_key(|o| !o.targets.iter().any(|t| t == "EventLogGroup"));
+            for observed in observed {
                 match functions.dispatch(&observed).await {
                     Some(line) => println!("{line}"),
                     None => println!("{}", observed.summary()),

@@ -48,6 +48,10 @@ impl Dev {
 
     /// Waits for a line containing `needle`.
     fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
+        // Lines of different rules' queues may come in either order.
+        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
         let deadline = Instant::now() + timeout;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {

@@ -78,7 +78,7 @@ async fn github() -> MockServer {
     MockServer::start().await
 }
 
-fn contents(sha: &str) -> Mock {
+fn contents(sha: &str) -> wiremock::MockBuilder {
     Mock::given(method("GET"))
         .and(path("/repos/octo-org/widgets/contents/buildspec.yml"))
         .and(query_param("ref", sha))
