@@ -417,6 +417,15 @@ impl Checker<'_> {
                     "`compute-type` is not an `env` key; CodeBuild ignores it — set the compute \
                      type on the project, or in a batch task's `env`",
                 ),
+                // Corpus 152.yml, and 0.1's name inside a 0.2 `env`.
+                "environment" | "plaintext" => self.warning(
+                    key_node.pos,
+                    &here,
+                    format!(
+                        "unknown key `{key}` in `env`; CodeBuild ignores it, so these variables \
+                         are not set — did you mean `variables`?"
+                    ),
+                ),
                 _ => self.unknown(key_node, key, path, ENV_KEYS),
             }
         }
