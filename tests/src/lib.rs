@@ -138,6 +138,13 @@ impl LocalStack {
         self.settings(overrides).deps(&self.sdk)
     }
 
+    /// What the event-log rule (every Gantry event, once) received.
+    pub async fn logged(&self, wait: Duration) -> Vec<gantry_cli::tap::Observed> {
+        let mut all = self.observed(wait).await;
+        all.retain(|o| o.rule == "EventLogRule");
+        all
+    }
+
     /// Everything the rules routed, waiting up to `wait` for the first.
     pub async fn observed(&self, wait: Duration) -> Vec<gantry_cli::tap::Observed> {
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);

@@ -23,7 +23,18 @@ fn template_passes_cfn_lint() {
 }
 
 /// For each rule of the template: the detail types it must receive.
-const ROUTES: &[(&str, &[&str])] = &[("EventLogRule", &["Build Requested", "Build Skipped"])];
+const ROUTES: &[(&str, &[&str])] = &[
+    (
+        "EventLogRule",
+        &[
+            "Build Requested",
+            "Build Skipped",
+            "Buildspec Validated",
+            "Build Rejected",
+        ],
+    ),
+    ("BuildRequestedRule", &["Build Requested"]),
+];
 
 #[tokio::test(flavor = "current_thread")]
 async fn rule_patterns_match_the_events_they_route() {

@@ -124,7 +124,7 @@ async fn a_valid_buildspec_at_the_commit_is_published_inline_with_its_digest() {
     );
     assert!(e.buildspec.digest.starts_with("sha256:") && e.buildspec.digest.len() == 71);
 
-    let observed = local.observed(Duration::from_secs(2)).await;
+    let observed = local.logged(Duration::from_secs(2)).await;
     let types: Vec<&str> = observed.iter().map(|o| o.detail_type.as_str()).collect();
     assert_eq!(types, ["Buildspec Validated"], "{observed:?}");
     assert!(
@@ -152,7 +152,7 @@ async fn an_invalid_buildspec_is_rejected_with_line_and_column() {
     let first = e.diagnostics.first().expect("a diagnostic");
     assert_eq!((first.line, first.col), (5, 9), "{first:?}");
     assert!(e.reason.contains("5:9"), "{}", e.reason);
-    let observed = local.observed(Duration::from_secs(2)).await;
+    let observed = local.logged(Duration::from_secs(2)).await;
     assert_eq!(observed.len(), 1);
     assert_eq!(observed[0].detail_type, "Build Rejected");
     assert_eq!(observed[0].detail["diagnostics"][0]["line"], 5);
@@ -249,7 +249,7 @@ async fn github_failing_fails_the_invocation_so_eventbridge_retries() {
         .expect_err("must fail");
     assert!(err.to_string().contains("HTTP 502"), "{err}");
     assert!(
-        local.observed(Duration::from_secs(1)).await.is_empty(),
+        local.logged(Duration::from_secs(1)).await.is_empty(),
         "nothing published"
     );
 

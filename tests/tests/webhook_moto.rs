@@ -30,7 +30,7 @@ async fn a_push_lands_on_the_bus_once_and_a_redelivery_publishes_nothing() {
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(json(&reply.body)["outcome"], "accepted");
 
-    let observed = local.observed(SETTLE).await;
+    let observed = local.logged(SETTLE).await;
     assert_eq!(observed.len(), 1, "{observed:?}");
     let event = &observed[0];
     assert_eq!(event.detail_type, "Build Requested");
@@ -50,7 +50,7 @@ async fn a_push_lands_on_the_bus_once_and_a_redelivery_publishes_nothing() {
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(json(&again.body)["outcome"], "duplicate");
     assert!(
-        local.observed(SETTLE).await.is_empty(),
+        local.logged(SETTLE).await.is_empty(),
         "a redelivery must publish nothing"
     );
 
@@ -98,7 +98,7 @@ async fn a_skipped_delivery_publishes_build_skipped_with_the_reason() {
     let reply = handle(&deps, &headers, &body).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(json(&reply.body)["outcome"], "skipped");
-    let observed = local.observed(SETTLE).await;
+    let observed = local.logged(SETTLE).await;
     assert_eq!(observed.len(), 1, "{observed:?}");
     assert_eq!(observed[0].detail_type, "Build Skipped");
     assert_eq!(observed[0].detail["reason"]["code"], "branch");
@@ -120,7 +120,7 @@ async fn a_missing_secret_parameter_refuses_everything() {
     );
     let reply = handle(&deps, &headers, &body).await;
     assert_eq!(reply.status, 503, "{}", reply.body);
-    assert!(local.observed(SETTLE).await.is_empty());
+    assert!(local.logged(SETTLE).await.is_empty());
     assert!(
         logs.text()
             .contains("refusing every delivery until a webhook secret is configured"),
@@ -144,13 +144,13 @@ async fn a_failed_publish_answers_5xx_and_the_redelivery_goes_through() {
     let broken = local.deps(&[("EVENT_BUS_NAME", "no-such-bus")]);
     let reply = handle(&broken, &headers, &body).await;
     assert!(reply.status >= 500, "{} {}", reply.status, reply.body);
-    assert!(local.observed(SETTLE).await.is_empty());
+    assert!(local.logged(SETTLE).await.is_empty());
 
     // The user fixes the bus and clicks "Redeliver": same delivery id.
     let fixed = local.deps(&[]);
     let reply = handle(&fixed, &headers, &body).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
-    let observed = local.observed(SETTLE).await;
+    let observed = local.logged(SETTLE).await;
     assert_eq!(observed.len(), 1, "{observed:?}");
     assert_eq!(observed[0].detail["source"]["pull_request"]["number"], 2);
     local.moto.stop().await;
