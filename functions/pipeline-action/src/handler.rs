@@ -10,7 +10,6 @@ use gantry_shared::aws::describe_sdk_error;
 use gantry_shared::buildspec;
 use gantry_shared::diagnostic::{Severity, has_errors};
 use gantry_shared::events::cap;
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::artifact;
@@ -75,15 +74,6 @@ pub fn parameters(user: Option<&str>) -> Result<Parameters, String> {
         buildspec: Some(text.to_owned()),
         artifact: None,
     })
-}
-
-fn digest(text: &str) -> String {
-    let hash = Sha256::digest(text.as_bytes());
-    let mut out = String::from("sha256:");
-    for b in hash {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
 }
 
 /// Reads and validates the buildspec of `job`. Every failure becomes a
@@ -162,7 +152,7 @@ pub async fn evaluate(sdk: SdkConfig, job: CodePipelineJob) -> Verdict {
             message: cap(message.trim_end(), FAILURE_CHARS * 3),
         };
     }
-    let digest = digest(&text);
+    let digest = buildspec::digest(&text);
     let summary = format!(
         "{path} in {artifact_name} is a valid buildspec ({warnings} warning{}); {digest}",
         if warnings == 1 { "" } else { "s" }

@@ -10,7 +10,6 @@ use gantry_shared::events::{
     INLINE_BUILDSPEC_BYTES, MAX_EVENT_DIAGNOSTICS, RejectedAt, VERSION, cap,
 };
 use gantry_shared::github::contents::{Fetched, GitHubClient, GitHubError};
-use sha2::{Digest, Sha256};
 
 /// The path CodeBuild itself looks for when a project names none.
 pub const DEFAULT_BUILDSPEC_PATH: &str = "buildspec.yml";
@@ -150,16 +149,6 @@ async fn read(deps: &Deps, read: &Read) -> Result<Fetched, HandlerError> {
     }
 }
 
-pub fn digest(text: &str) -> String {
-    let hash = Sha256::digest(text.as_bytes());
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256:");
-    for b in hash {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
-}
-
 fn rejected(
     request: &BuildRequested,
     reason: String,
@@ -267,7 +256,7 @@ async fn decide(deps: &Deps, request: &BuildRequested) -> Result<Outcome, Handle
                 analysis.diagnostics,
             ))));
         }
-        let digest = digest(&text);
+        let digest = buildspec::digest(&text);
         let (inline, s3_key) = if text.len() <= INLINE_BUILDSPEC_BYTES {
             (Some(text), None)
         } else {

@@ -44,6 +44,20 @@ const LIMITS: yaml::Limits = yaml::Limits {
     max_nodes: 100_000,
 };
 
+/// The digest Gantry names a buildspec by: `sha256:<hex>` of its exact bytes.
+pub fn digest(text: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hash = Sha256::digest(text.as_bytes());
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for b in hash {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
 /// Validates a buildspec; diagnostics sorted by (line, col). Never panics, on any input.
 pub fn validate(text: &str) -> Vec<Diagnostic> {
     analyse(text).diagnostics
@@ -79,6 +93,15 @@ pub fn analyse(text: &str) -> Analysis {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn digest_is_sha256_of_the_exact_bytes() {
+        assert_eq!(
+            digest(""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_ne!(digest("version: 0.2\n"), digest("version: 0.2\r\n"));
+    }
     use super::*;
     use crate::diagnostic::{Severity, has_errors};
     use proptest::prelude::*;
