@@ -57,6 +57,18 @@ pub struct Pusher<'a> {
     pub name: Str<'a>,
 }
 
+/// One entry of a push's `commits`: only the paths are read; ids, messages
+/// and authors of the (up to 2048) commits are skipped without being built.
+#[derive(Debug, Deserialize)]
+pub struct ListedCommit<'a> {
+    #[serde(borrow, default)]
+    pub added: Vec<Str<'a>>,
+    #[serde(borrow, default)]
+    pub removed: Vec<Str<'a>>,
+    #[serde(borrow, default)]
+    pub modified: Vec<Str<'a>>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Commit<'a> {
     #[serde(borrow)]
@@ -65,12 +77,6 @@ pub struct Commit<'a> {
     pub message: Str<'a>,
     #[serde(borrow, default)]
     pub url: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    pub added: Vec<Str<'a>>,
-    #[serde(borrow, default)]
-    pub removed: Vec<Str<'a>>,
-    #[serde(borrow, default)]
-    pub modified: Vec<Str<'a>>,
 }
 
 /// `X-GitHub-Event: push`.
@@ -95,7 +101,7 @@ pub struct PushEvent<'a> {
     #[serde(borrow, default)]
     pub sender: Option<Account<'a>>,
     #[serde(borrow, default)]
-    pub commits: Vec<Commit<'a>>,
+    pub commits: Vec<ListedCommit<'a>>,
     #[serde(borrow, default)]
     pub head_commit: Option<Commit<'a>>,
     #[serde(borrow, default)]
@@ -169,26 +175,45 @@ pub struct PayloadError {
 }
 
 /// Parses `body` as the payload of `event`, naming the failing JSON path.
+///
+/// The body is parsed once; only when that fails is it parsed again with
+/// path tracking, so the common case pays nothing for the error's detail.
 pub fn parse<'a, T: Deserialize<'a>>(
     event: &'static str,
     body: &'a [u8],
 ) -> Result<T, PayloadError> {
+    match serde_json::from_slice(body) {
+        Ok(value) => Ok(value),
+        Err(plain) => Err(locate::<T>(event, body, &plain)),
+    }
+}
+
+fn locate<'a, T: Deserialize<'a>>(
+    event: &'static str,
+    body: &'a [u8],
+    plain: &serde_json::Error,
+) -> PayloadError {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        PayloadError {
-            event,
-            path: if path.is_empty() { "$".into() } else { path },
-            message: short_serde_message(&inner),
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(e) => {
+            let path = e.path().to_string();
+            PayloadError {
+                event,
+                path: if path.is_empty() || path == "." {
+                    "$".into()
+                } else {
+                    path
+                },
+                message: short_serde_message(e.inner()),
+            }
         }
-    })?;
-    de.end().map_err(|e| PayloadError {
-        event,
-        path: "$".into(),
-        message: short_serde_message(&e),
-    })?;
-    Ok(value)
+        // The value parsed but trailing bytes did not.
+        Ok(_) => PayloadError {
+            event,
+            path: "$".into(),
+            message: short_serde_message(plain),
+        },
+    }
 }
 
 /// serde_json's message, cut short: a type mismatch echoes the offending
