@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_shared::config::{Config, DEV_CONFIG};
-use gantry_webhook::Settings;
 
 use crate::moto::{Moto, MotoError};
-use crate::stack::{self, StackError, StackSpec, names};
+use crate::stack::{self, StackError, StackSpec};
 use crate::tap;
 
 /// `template.yaml` as built into this binary, for running outside the repository.
@@ -139,18 +138,9 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     )
     .await?;
 
-    let settings = Settings::from_env(|name| {
-        match name {
-            "WEBHOOK_SECRET_PARAMETER" => Some(names::WEBHOOK_SECRET_PARAMETER),
-            "CONFIG_PARAMETER" => Some(names::CONFIG_PARAMETER),
-            "DELIVERY_BUCKET" => Some(names::BUCKET),
-            "EVENT_BUS_NAME" => Some(names::BUS),
-            // Pick up edits to the parameters quickly while developing.
-            "CONFIG_TTL_SECONDS" | "SECRET_TTL_SECONDS" => Some("5"),
-            _ => None,
-        }
-        .map(str::to_owned)
-    })?;
+    // Pick up edits to the parameters quickly while developing.
+    let settings =
+        stack::webhook_settings(&[("CONFIG_TTL_SECONDS", "5"), ("SECRET_TTL_SECONDS", "5")])?;
     let deps = Arc::new(settings.deps(&sdk));
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await

@@ -58,6 +58,26 @@ fn build_err(
     }
 }
 
+/// The webhook's settings as `template.yaml` sets its environment, pointed
+/// at the local stack's names; `overrides` replace single variables.
+pub fn webhook_settings(
+    overrides: &[(&str, &str)],
+) -> Result<gantry_webhook::Settings, gantry_webhook::SettingsError> {
+    gantry_webhook::Settings::from_env(|name| {
+        if let Some((_, v)) = overrides.iter().find(|(k, _)| *k == name) {
+            return Some((*v).to_owned());
+        }
+        match name {
+            "WEBHOOK_SECRET_PARAMETER" => Some(names::WEBHOOK_SECRET_PARAMETER),
+            "CONFIG_PARAMETER" => Some(names::CONFIG_PARAMETER),
+            "DELIVERY_BUCKET" => Some(names::BUCKET),
+            "EVENT_BUS_NAME" => Some(names::BUS),
+            _ => None,
+        }
+        .map(str::to_owned)
+    })
+}
+
 /// An SDK configuration for a local endpoint: fixed region and test
 /// credentials, no lookups in the environment or instance metadata.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {

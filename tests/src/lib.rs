@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gantry_cli::moto::Moto;
-use gantry_cli::stack::{self, Stack, StackSpec, names};
+use gantry_cli::stack::{self, Stack, StackSpec};
 use gantry_shared::github::{headers, signature};
 use gantry_webhook::{Deps, Settings};
 use http::{HeaderMap, HeaderValue};
@@ -119,19 +119,7 @@ impl LocalStack {
     /// The webhook's settings as `template.yaml` sets them, pointed at the
     /// local stack; `overrides` replace single variables.
     pub fn settings(&self, overrides: &[(&str, &str)]) -> Settings {
-        Settings::from_env(|name| {
-            if let Some((_, v)) = overrides.iter().find(|(k, _)| *k == name) {
-                return Some((*v).to_owned());
-            }
-            match name {
-                "WEBHOOK_SECRET_PARAMETER" => Some(names::WEBHOOK_SECRET_PARAMETER.to_owned()),
-                "CONFIG_PARAMETER" => Some(names::CONFIG_PARAMETER.to_owned()),
-                "DELIVERY_BUCKET" => Some(names::BUCKET.to_owned()),
-                "EVENT_BUS_NAME" => Some(names::BUS.to_owned()),
-                _ => None,
-            }
-        })
-        .expect("settings")
+        stack::webhook_settings(overrides).expect("settings")
     }
 
     pub fn deps(&self, overrides: &[(&str, &str)]) -> Deps {

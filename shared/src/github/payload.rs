@@ -220,14 +220,10 @@ fn locate<'a, T: Deserialize<'a>>(
 /// value, which could be anything the sender put in the payload.
 fn short_serde_message(e: &serde_json::Error) -> String {
     const MAX: usize = 160;
-    let mut text = e.to_string();
+    let text = e.to_string();
     if text.len() > MAX {
-        let mut cut = MAX;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
+        format!("{}…", crate::events::cap(&text, MAX))
+    } else {
+        text
     }
-    text
 }
