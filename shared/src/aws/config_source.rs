@@ -2,10 +2,9 @@
 //! cached with a TTL.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::Mutex;
-
+use super::cache::TtlCache;
 use super::describe_sdk_error;
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Severity};
@@ -33,16 +32,10 @@ fn summary(diagnostics: &[Diagnostic]) -> String {
     errors.join("; ")
 }
 
-struct Cached {
-    fetched: Instant,
-    config: Arc<Config>,
-}
-
 pub struct ConfigSource {
     ssm: aws_sdk_ssm::Client,
     name: String,
-    ttl: Duration,
-    state: Mutex<Option<Cached>>,
+    cache: TtlCache<Config>,
 }
 
 impl ConfigSource {
@@ -50,8 +43,7 @@ impl ConfigSource {
         ConfigSource {
             ssm,
             name: name.into(),
-            ttl,
-            state: Mutex::new(None),
+            cache: TtlCache::new(ttl),
         }
     }
 
@@ -59,30 +51,16 @@ impl ConfigSource {
         &self.name
     }
 
+    /// The configuration, read at most once per TTL; while SSM is
+    /// unreachable the last one read keeps applying.
     pub async fn get(&self) -> Result<Arc<Config>, ConfigError> {
-        let mut state = self.state.lock().await;
-        if let Some(cached) = state.as_ref()
-            && cached.fetched.elapsed() < self.ttl
-        {
-            return Ok(cached.config.clone());
-        }
-        match self.fetch().await {
-            Ok(config) => {
-                *state = Some(Cached {
-                    fetched: Instant::now(),
-                    config: config.clone(),
-                });
-                Ok(config)
-            }
-            Err(ConfigError::Unavailable { name, reason }) if state.is_some() => {
-                tracing::warn!(parameter = %name, %reason, "SSM unavailable; using the cached configuration");
-                match state.as_ref() {
-                    Some(cached) => Ok(cached.config.clone()),
-                    None => Err(ConfigError::Unavailable { name, reason }),
-                }
-            }
-            Err(e) => Err(e),
-        }
+        self.cache
+            .get(
+                self.cache.ttl(),
+                || self.fetch(),
+                |e| matches!(e, ConfigError::Unavailable { .. }),
+            )
+            .await
     }
 
     async fn fetch(&self) -> Result<Arc<Config>, ConfigError> {

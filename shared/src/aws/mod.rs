@@ -5,6 +5,7 @@
 //! through `AWS_ENDPOINT_URL`, exactly as Lambda points them at AWS.
 
 pub mod bus;
+mod cache;
 pub mod config_source;
 pub mod ledger;
 pub mod secrets;

@@ -7,10 +7,9 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::Mutex;
-
+use super::cache::TtlCache;
 use super::describe_sdk_error;
 
 /// A secret value. Its `Debug` and `Display` never show it.
@@ -54,17 +53,11 @@ pub enum SecretError {
     Unavailable { names: String, reason: String },
 }
 
-struct Cached {
-    fetched: Instant,
-    secrets: Arc<[Secret]>,
-}
-
 /// SecureString parameters, decrypted and cached.
 pub struct SecretCache {
     ssm: aws_sdk_ssm::Client,
     names: Vec<String>,
-    ttl: Duration,
-    state: Mutex<Option<Cached>>,
+    cache: TtlCache<[Secret]>,
 }
 
 impl SecretCache {
@@ -73,49 +66,27 @@ impl SecretCache {
         SecretCache {
             ssm,
             names,
-            ttl,
-            state: Mutex::new(None),
+            cache: TtlCache::new(ttl),
         }
     }
 
     /// The active secrets, from the cache while it is fresh.
     pub async fn get(&self) -> Result<Arc<[Secret]>, SecretError> {
-        self.get_fresher_than(self.ttl).await
+        self.get_fresher_than(self.cache.ttl()).await
     }
 
     /// The active secrets, re-read if the cached ones are older than `age`.
     /// After a signature mismatch the handler asks for a re-read if the
     /// cache is more than a little old, so a rotation takes effect at once.
+    /// While SSM is unreachable the known secrets keep verifying.
     pub async fn get_fresher_than(&self, age: Duration) -> Result<Arc<[Secret]>, SecretError> {
-        let mut state = self.state.lock().await;
-        if let Some(cached) = state.as_ref()
-            && cached.fetched.elapsed() < age.min(self.ttl)
-        {
-            return Ok(cached.secrets.clone());
-        }
-        match self.fetch().await {
-            Ok(secrets) => {
-                *state = Some(Cached {
-                    fetched: Instant::now(),
-                    secrets: secrets.clone(),
-                });
-                Ok(secrets)
-            }
-            // SSM is down but we know the secrets: keep verifying with them.
-            Err(SecretError::Unavailable { names, reason }) if state.is_some() => {
-                tracing::warn!(parameters = %names, %reason, "SSM unavailable; using cached webhook secrets");
-                match state.as_ref() {
-                    Some(cached) => Ok(cached.secrets.clone()),
-                    None => Err(SecretError::Unavailable { names, reason }),
-                }
-            }
-            Err(e) => {
-                // Do not cache a negative: a user fixing the parameter
-                // expects the next delivery to work.
-                *state = None;
-                Err(e)
-            }
-        }
+        self.cache
+            .get(
+                age,
+                || self.fetch(),
+                |e| matches!(e, SecretError::Unavailable { .. }),
+            )
+            .await
     }
 
     async fn fetch(&self) -> Result<Arc<[Secret]>, SecretError> {
