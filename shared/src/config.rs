@@ -14,6 +14,11 @@
 //!       branches: [main]            # base branches
 //!       drafts: false
 //!     paths-ignore: ["docs/**"]
+//!     secrets:                      # variable → SSM parameter, by name only
+//!       DOCKER_USERNAME: /gantry/docker/username
+//!       DOCKER_PASSWORD: /gantry/docker/password
+//!     forks: no-secrets             # or `approval`
+//!     cancel-superseded: true
 //! ```
 //!
 //! Globs follow GitHub Actions: `*` stays within one path segment, `**`
@@ -108,7 +113,30 @@ pub struct RepositoryRules {
     pub paths_ignore: Globs,
     /// Honour `[skip ci]` and friends.
     pub skip_directives: bool,
+    /// Environment variable → SSM parameter name, in the order written.
+    pub secrets: Vec<(String, String)>,
+    pub forks: ForkPolicy,
+    /// The label whose addition approves a fork's head commit.
+    pub approval_label: String,
+    /// A newer commit stops the older in-progress build of its branch or
+    /// pull request.
+    pub cancel_superseded: bool,
 }
+
+/// What a pull request from a fork gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForkPolicy {
+    /// It builds at once, with the base branch's buildspec, no secret
+    /// references and the untrusted role.
+    #[default]
+    NoSecrets,
+    /// It waits until a maintainer adds the approval label, then builds
+    /// that head commit with the repository's secrets.
+    Approval,
+}
+
+/// The label that approves a fork's pull request when none is configured.
+pub const DEFAULT_APPROVAL_LABEL: &str = "gantry:approved";
 
 impl RepositoryRules {
     pub fn matches(&self, full_name: &str) -> bool {
@@ -326,6 +354,10 @@ const RULE_KEYS: &[&str] = &[
     "paths",
     "paths-ignore",
     "skip-directives",
+    "secrets",
+    "forks",
+    "approval-label",
+    "cancel-superseded",
 ];
 const PUSH_KEYS: &[&str] = &["branches", "branches-ignore", "tags", "tags-ignore"];
 const PR_KEYS: &[&str] = &["branches", "branches-ignore", "drafts"];
@@ -342,6 +374,10 @@ struct Partial {
     paths: Option<Globs>,
     paths_ignore: Option<Globs>,
     skip_directives: Option<bool>,
+    secrets: Option<Vec<(String, String)>>,
+    forks: Option<ForkPolicy>,
+    approval_label: Option<String>,
+    cancel_superseded: Option<bool>,
 }
 
 fn decode_config(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Config> {
@@ -454,6 +490,19 @@ fn decode_config(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Config> {
                 .skip_directives
                 .or(defaults.skip_directives)
                 .unwrap_or(true),
+            secrets: partial
+                .secrets
+                .or(defaults.secrets.clone())
+                .unwrap_or_default(),
+            forks: partial.forks.or(defaults.forks).unwrap_or_default(),
+            approval_label: partial
+                .approval_label
+                .or(defaults.approval_label.clone())
+                .unwrap_or_else(|| DEFAULT_APPROVAL_LABEL.to_owned()),
+            cancel_superseded: partial
+                .cancel_superseded
+                .or(defaults.cancel_superseded)
+                .unwrap_or(true),
         });
     }
     Some(Config {
@@ -489,6 +538,19 @@ fn decode_rules(r: &mut Reader<'_>, node: &Node, path: &str, is_entry: bool) -> 
             "paths" => out.paths = r.globs(value, &p, false),
             "paths-ignore" => out.paths_ignore = r.globs(value, &p, false),
             "skip-directives" => out.skip_directives = r.boolean(value, &p),
+            "cancel-superseded" => out.cancel_superseded = r.boolean(value, &p),
+            "approval-label" => out.approval_label = r.string(value, &p),
+            "forks" => {
+                out.forks = match value.as_str() {
+                    Some("no-secrets") => Some(ForkPolicy::NoSecrets),
+                    Some("approval") => Some(ForkPolicy::Approval),
+                    _ => {
+                        r.error(value.pos, &p, "expected `no-secrets` or `approval`");
+                        None
+                    }
+                }
+            }
+            "secrets" => out.secrets = Some(decode_secrets(r, value, &p)),
             "push" => {
                 let mut push = PushRules {
                     branches: None,
@@ -534,6 +596,88 @@ fn decode_rules(r: &mut Reader<'_>, node: &Node, path: &str, is_entry: bool) -> 
         }
     }
     out
+}
+
+/// A `secrets` mapping: environment variable → SSM parameter name.
+fn decode_secrets(r: &mut Reader<'_>, node: &Node, path: &str) -> Vec<(String, String)> {
+    let Value::Map(entries) = &node.value else {
+        r.error(
+            node.pos,
+            path,
+            format!(
+                "expected a mapping of environment variable to SSM parameter name, found {}",
+                node.kind()
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = Vec::with_capacity(entries.len());
+    for (k, v) in entries {
+        let Some(variable) = k.as_str() else {
+            r.error(k.pos, path, "keys must be environment variable names");
+            continue;
+        };
+        let p = join(path, variable);
+        if let Err(why) = check_variable_name(variable) {
+            r.error(k.pos, &p, why);
+            continue;
+        }
+        if out.iter().any(|(seen, _)| seen == variable) {
+            r.error(k.pos, &p, format!("`{variable}` is given twice"));
+            continue;
+        }
+        let Some(parameter) = r.string(v, &p) else {
+            continue;
+        };
+        if let Err(why) = check_parameter_name(&parameter) {
+            r.error(v.pos, &p, why);
+            continue;
+        }
+        out.push((variable.to_owned(), parameter));
+    }
+    out
+}
+
+/// An environment variable name a build can be given.
+pub fn check_variable_name(name: &str) -> Result<(), String> {
+    let mut bytes = name.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    if !first_ok || !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(format!(
+            "`{name}` is not an environment variable name (letters, digits and `_`, not starting with a digit)"
+        ));
+    }
+    let upper = name.to_ascii_uppercase();
+    for reserved in ["CODEBUILD_", "GANTRY_"] {
+        if upper.starts_with(reserved) {
+            return Err(format!(
+                "`{name}`: names starting with `{reserved}` are reserved"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An SSM parameter name, as Parameter Store accepts it.
+/// <https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html>
+pub fn check_parameter_name(name: &str) -> Result<(), String> {
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/'));
+    if name.is_empty() || name.len() > 1011 || !ok_chars {
+        return Err(format!(
+            "`{name}` is not an SSM parameter name (letters, digits and `_.-/`, at most 1011 characters)"
+        ));
+    }
+    let lower = name.trim_start_matches('/').to_ascii_lowercase();
+    if lower.starts_with("aws") || lower.starts_with("ssm") {
+        return Err(format!(
+            "`{name}`: names starting with `aws` or `ssm` are reserved by Parameter Store"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -610,6 +754,48 @@ mod tests {
         assert!(!g.is_match("release/1.0/hotfix"));
         let g = Globs::new(&["release/**"]).expect("valid");
         assert!(g.is_match("release/1.0/hotfix"));
+    }
+
+    #[test]
+    fn secrets_fork_policy_and_superseding_are_read_per_repository() {
+        let text = "version: 1\ndefaults:\n  project: p\n  secrets:\n    DOCKER_USERNAME: /gantry/docker/username\nrepositories:\n  - name: octo-org/widgets\n    secrets:\n      DOCKER_PASSWORD: /gantry/docker/password\n      NPM_TOKEN: /gantry/npm\n    forks: approval\n    cancel-superseded: false\n  - name: octo-org/*\n";
+        let (config, _) = Config::parse(text).expect("valid");
+        let w = config.repository("octo-org/widgets").expect("listed");
+        assert_eq!(
+            w.secrets,
+            vec![
+                (
+                    "DOCKER_PASSWORD".to_owned(),
+                    "/gantry/docker/password".to_owned()
+                ),
+                ("NPM_TOKEN".to_owned(), "/gantry/npm".to_owned()),
+            ]
+        );
+        assert_eq!(w.forks, ForkPolicy::Approval);
+        assert_eq!(w.approval_label, DEFAULT_APPROVAL_LABEL);
+        assert!(!w.cancel_superseded);
+        let other = config.repository("octo-org/other").expect("listed");
+        assert_eq!(other.secrets.len(), 1, "defaults apply");
+        assert_eq!(other.forks, ForkPolicy::NoSecrets);
+        assert!(other.cancel_superseded);
+    }
+
+    #[test]
+    fn bad_secret_names_are_errors_at_their_line() {
+        let text = "version: 1\nrepositories:\n  - name: a/b\n    project: p\n    secrets:\n      1BAD: /x\n      CODEBUILD_X: /y\n      GOOD: 'has space'\n      ALSO: /aws/reserved\n    forks: sometimes\n";
+        let errs = Config::parse(text).expect_err("invalid");
+        let at: Vec<(u32, &str)> = errs.iter().map(|d| (d.line, d.path.as_str())).collect();
+        assert_eq!(
+            at,
+            vec![
+                (6, "repositories[0].secrets.1BAD"),
+                (7, "repositories[0].secrets.CODEBUILD_X"),
+                (8, "repositories[0].secrets.GOOD"),
+                (9, "repositories[0].secrets.ALSO"),
+                (10, "repositories[0].forks"),
+            ],
+            "{errs:?}"
+        );
     }
 
     #[test]

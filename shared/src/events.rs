@@ -73,6 +73,10 @@ pub struct PullRequestRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_repository: Option<String>,
     pub draft: bool,
+    /// Who approved this head commit of a fork's pull request by adding
+    /// the configured approval label (`labeled` deliveries only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +122,25 @@ pub struct BuildSource {
     pub changed_paths: ChangedPaths,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare_url: Option<String>,
+    /// When the webhook received the delivery, in milliseconds since the
+    /// Unix epoch: orders the builds of one branch or pull request, so an
+    /// older commit never supersedes a newer one.
+    #[serde(default)]
+    pub received_at_ms: u64,
+}
+
+impl BuildSource {
+    /// The builds that supersede each other: one pull request, or one
+    /// branch or tag of one repository.
+    pub fn group(&self) -> String {
+        let repo = self.repository.full_name.to_ascii_lowercase();
+        match (&self.pull_request, &self.branch, &self.tag) {
+            (Some(pr), _, _) => format!("{repo}#pr/{}", pr.number),
+            (None, _, Some(tag)) => format!("{repo}#tag/{tag}"),
+            (None, Some(branch), None) => format!("{repo}#branch/{branch}"),
+            (None, None, None) => format!("{repo}#ref/{}", self.git_ref),
+        }
+    }
 }
 
 /// `Build Requested`: a delivery passed every rule and should build.
@@ -280,6 +303,9 @@ pub struct BuildRejected {
     /// How many diagnostics there were in all.
     #[serde(default)]
     pub diagnostic_count: usize,
+    /// The secret references that could not be resolved (stage `secrets`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretProblem>,
 }
 
 impl Detail for BuildRejected {
@@ -288,6 +314,179 @@ impl Detail for BuildRejected {
         &self.correlation_id
     }
 }
+
+/// Where a secret reference was declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretOrigin {
+    /// The repository's `secrets` mapping in gantry.yaml.
+    Config,
+    /// The buildspec's own `env.parameter-store`.
+    Buildspec,
+}
+
+/// A secret by reference: the build's environment variable and the SSM
+/// parameter CodeBuild resolves for it. Never a value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRef {
+    pub variable: String,
+    pub parameter: String,
+    pub from: SecretOrigin,
+}
+
+/// What is wrong with a secret reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretProblemKind {
+    /// No such parameter.
+    Missing,
+    /// The parameter exists, or may, but Gantry may not read it.
+    Forbidden,
+    /// Outside the path prefix the build's role may read.
+    OutsidePrefix,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretProblem {
+    pub variable: String,
+    pub parameter: String,
+    pub from: SecretOrigin,
+    pub problem: SecretProblemKind,
+}
+
+/// `Secrets Resolved`: every parameter the build needs exists and is
+/// readable; the build may start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretsResolved {
+    pub v: u32,
+    pub correlation_id: String,
+    pub project: String,
+    pub source: BuildSource,
+    /// The buildspec to run. For an untrusted build its secret references
+    /// have been taken out.
+    pub buildspec: BuildspecRef,
+    /// Names only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretRef>,
+    /// `false` for a fork's pull request that was not approved: it builds
+    /// with no secret references, under the untrusted role.
+    pub trusted: bool,
+    /// Why secrets were withheld, for the status and the build log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<String>,
+    /// Stop the older in-progress builds of the same branch or pull request.
+    pub cancel_superseded: bool,
+}
+
+impl Detail for SecretsResolved {
+    const DETAIL_TYPE: &'static str = "Secrets Resolved";
+    fn correlation_id(&self) -> &str {
+        &self.correlation_id
+    }
+}
+
+/// `Build Started`: CodeBuild accepted the build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildStarted {
+    pub v: u32,
+    pub correlation_id: String,
+    pub project: String,
+    pub source: BuildSource,
+    pub build_id: String,
+    pub build_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_number: Option<i64>,
+    /// The build in the CodeBuild console.
+    pub build_url: String,
+    /// Its logs in CloudWatch, when CodeBuild gave a link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_url: Option<String>,
+    pub buildspec_digest: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretRef>,
+    pub trusted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<String>,
+}
+
+impl Detail for BuildStarted {
+    const DETAIL_TYPE: &'static str = "Build Started";
+    fn correlation_id(&self) -> &str {
+        &self.correlation_id
+    }
+}
+
+/// Why a build waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldCode {
+    /// A fork's pull request waits for a maintainer's approval label.
+    Approval,
+    /// CodeBuild refused for concurrency or account limits; retrying.
+    Queued,
+}
+
+/// `Build Held`: not started yet, and not failed: waiting for approval or
+/// for capacity. Its commit status stays `pending` with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildHeld {
+    pub v: u32,
+    pub correlation_id: String,
+    pub project: String,
+    pub source: BuildSource,
+    pub code: HoldCode,
+    /// For a person, fits a commit status.
+    pub message: String,
+}
+
+impl Detail for BuildHeld {
+    const DETAIL_TYPE: &'static str = "Build Held";
+    fn correlation_id(&self) -> &str {
+        &self.correlation_id
+    }
+}
+
+/// The commit that made a build unnecessary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupersededBy {
+    pub commit_sha: String,
+    pub correlation_id: String,
+}
+
+/// `Build Superseded`: a newer commit of the same branch or pull request
+/// took over. `build_id` is the build that was stopped, or `None` when the
+/// older commit's build was never started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildSuperseded {
+    pub v: u32,
+    /// The superseded commit's correlation id.
+    pub correlation_id: String,
+    pub project: String,
+    /// The superseded commit.
+    pub source: BuildSource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+    pub superseded_by: SupersededBy,
+}
+
+impl Detail for BuildSuperseded {
+    const DETAIL_TYPE: &'static str = "Build Superseded";
+    fn correlation_id(&self) -> &str {
+        &self.correlation_id
+    }
+}
+
+/// Every detail type Gantry publishes, for the tests that check the rules.
+pub const DETAIL_TYPES: &[&str] = &[
+    BuildRequested::DETAIL_TYPE,
+    BuildSkipped::DETAIL_TYPE,
+    BuildspecValidated::DETAIL_TYPE,
+    BuildRejected::DETAIL_TYPE,
+    SecretsResolved::DETAIL_TYPE,
+    BuildHeld::DETAIL_TYPE,
+    BuildStarted::DETAIL_TYPE,
+    BuildSuperseded::DETAIL_TYPE,
+];
 
 /// An EventBridge event as a rule's target receives it (Lambda or SQS).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

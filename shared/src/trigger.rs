@@ -207,6 +207,7 @@ mod tests {
                 truncated: false,
             },
             compare_url: None,
+            received_at_ms: 0,
         }
     }
 
@@ -337,6 +338,7 @@ mod tests {
             head_branch: "feature".into(),
             head_repository: Some("octo/app".into()),
             draft: false,
+            approved_by: None,
         });
         assert_eq!(decide(&rules(""), &s), Decision::Build);
         let r = rules("    pull-request:\n      branches: [develop]\n");

@@ -60,6 +60,7 @@ fn request(fork: bool) -> BuildRequested {
                 head_branch: "patch-1".into(),
                 head_repository: Some("stranger/widgets".into()),
                 draft: false,
+                approved_by: None,
             }),
             fork,
             pusher: None,
@@ -70,6 +71,7 @@ fn request(fork: bool) -> BuildRequested {
             }),
             changed_paths: ChangedPaths::default(),
             compare_url: None,
+            received_at_ms: 0,
         },
     }
 }

@@ -173,6 +173,7 @@ fn rejected(
         buildspec_location: location,
         diagnostics,
         diagnostic_count,
+        secrets: Vec::new(),
     }
 }
 

@@ -107,6 +107,7 @@ pub fn normalise_push(push: &PushEvent<'_>) -> Result<Normalised, PayloadError> 
         head_commit,
         changed_paths: changed,
         compare_url: push.compare.as_deref().map(field),
+        received_at_ms: 0,
     })))
 }
 
@@ -177,6 +178,7 @@ pub fn normalise_pull_request(event: &PullRequestEvent<'_>) -> Result<Normalised
             head_branch: field(&pr.head.git_ref),
             head_repository,
             draft: pr.draft,
+            approved_by: None,
         }),
         fork,
         pusher: None,
@@ -188,5 +190,6 @@ pub fn normalise_pull_request(event: &PullRequestEvent<'_>) -> Result<Normalised
             truncated: true,
         },
         compare_url: None,
+        received_at_ms: 0,
     })))
 }
