@@ -77,6 +77,9 @@ pub struct PullRequestRef {
     /// the configured approval label (`labeled` deliveries only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+    /// The label added, for a `labeled` delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -339,6 +339,7 @@ mod tests {
             head_repository: Some("octo/app".into()),
             draft: false,
             approved_by: None,
+            label: None,
         });
         assert_eq!(decide(&rules(""), &s), Decision::Build);
         let r = rules("    pull-request:\n      branches: [develop]\n");

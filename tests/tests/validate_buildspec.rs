@@ -61,6 +61,7 @@ fn request(fork: bool) -> BuildRequested {
                 head_repository: Some("stranger/widgets".into()),
                 draft: false,
                 approved_by: None,
+                label: None,
             }),
             fork,
             pusher: None,

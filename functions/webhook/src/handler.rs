@@ -15,7 +15,7 @@ use gantry_shared::aws::bus::{EventBus, PublishError};
 use gantry_shared::aws::config_source::ConfigSource;
 use gantry_shared::aws::ledger::{Claim, DeliveryLedger};
 use gantry_shared::aws::secrets::{SecretCache, SecretError};
-use gantry_shared::config::Config;
+use gantry_shared::config::{Config, ForkPolicy};
 use gantry_shared::events::{BuildRequested, BuildSkipped, VERSION};
 use gantry_shared::github::headers;
 use gantry_shared::github::normalise::{Normalised, normalise_pull_request, normalise_push};
@@ -78,7 +78,22 @@ pub enum Publication {
     Skipped(BuildSkipped),
 }
 
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
 impl Publication {
+    pub fn source_mut(&mut self) -> &mut gantry_shared::events::BuildSource {
+        match self {
+            Publication::Requested(e) => &mut e.source,
+            Publication::Skipped(e) => &mut e.source,
+        }
+    }
+
     pub fn detail_type(&self) -> &'static str {
         use gantry_shared::events::Detail;
         match self {
@@ -269,6 +284,29 @@ fn assess(
             }),
         )));
     };
+    let mut source = source;
+    if let Some(pr) = source.pull_request.as_mut()
+        && pr.action == "labeled"
+    {
+        // A label builds only when it approves a fork's head commit under
+        // the `approval` fork policy; every other label is noise.
+        let approves = source.fork
+            && rules.forks == ForkPolicy::Approval
+            && pr.label.as_deref() == Some(rules.approval_label.as_str());
+        if !approves {
+            return Ok(Assessment::Reply(Reply::new(
+                202,
+                json!({
+                    "outcome": "ignored",
+                    "reason": format!(
+                        "pull_request action `labeled` (label `{}`) approves nothing: only the fork approval label builds",
+                        pr.label.as_deref().unwrap_or_default()
+                    ),
+                }),
+            )));
+        }
+        pr.approved_by = source.sender.clone();
+    }
     let correlation_id = delivery_id.to_owned();
     let publication = match trigger::decide(rules, &source) {
         Decision::Build => Publication::Requested(BuildRequested {
@@ -385,8 +423,11 @@ async fn handle_inner(
         }
         Assessment::Publish {
             delivery_id,
-            publication,
-        } => (delivery_id, publication),
+            mut publication,
+        } => {
+            publication.source_mut().received_at_ms = now_ms();
+            (delivery_id, publication)
+        }
     };
     match deps
         .ledger

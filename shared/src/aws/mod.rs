@@ -8,6 +8,7 @@ pub mod bus;
 mod cache;
 pub mod config_source;
 pub mod ledger;
+pub mod parameters;
 pub mod secrets;
 
 use aws_config::{BehaviorVersion, SdkConfig};

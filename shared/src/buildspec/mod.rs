@@ -91,8 +91,71 @@ pub fn analyse(text: &str) -> Analysis {
     analysis
 }
 
+/// The keys of `env` through which a buildspec asks CodeBuild for secrets.
+pub const SECRET_ENV_KEYS: &[&str] = &["parameter-store", "secrets-manager"];
+
+/// The buildspec with its secret references (`env.parameter-store`,
+/// `env.secrets-manager`) taken out, for a build that must not have them
+/// (a fork's pull request); `Ok(None)` if it has none. The result is the
+/// same document written as JSON, which is YAML: what CodeBuild runs is
+/// unchanged, comments and layout are not kept.
+pub fn without_secrets(text: &str) -> Result<Option<String>, Diagnostic> {
+    let root = match yaml::parse(text, LIMITS) {
+        Ok(Some(root)) => root,
+        Ok(None) => return Ok(None),
+        Err(err) => return Err(syntax::syntax_error(text, &err)),
+    };
+    let has_refs = root
+        .get("env")
+        .is_some_and(|env| SECRET_ENV_KEYS.iter().any(|k| env.get(k).is_some()));
+    if !has_refs {
+        return Ok(None);
+    }
+    let mut json = root.to_json();
+    if let Some(env) = json.get_mut("env").and_then(|e| e.as_object_mut()) {
+        for key in SECRET_ENV_KEYS {
+            env.remove(*key);
+        }
+    }
+    let mut out = String::from(
+        "# Gantry: this build is untrusted (a fork's pull request); the buildspec's secret references were removed.\n",
+    );
+    out.push_str(&json.to_string());
+    out.push('\n');
+    Ok(Some(out))
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn secret_references_are_removed_and_nothing_else() {
+        let text = "version: 0.2\nenv:\n  variables:\n    A: '1'\n  parameter-store:\n    TOKEN: /ci/token\n  secrets-manager:\n    KEY: prod/key:password\nphases:\n  build:\n    commands:\n      - echo \"$A\"\n      - make test\n";
+        let stripped = without_secrets(text)
+            .expect("parses")
+            .expect("has references");
+        assert!(!stripped.contains("/ci/token"), "{stripped}");
+        assert!(!stripped.contains("prod/key"), "{stripped}");
+        // Still a valid buildspec, with the same commands, in order.
+        let analysis = analyse(&stripped);
+        assert!(
+            !has_errors(&analysis.diagnostics),
+            "{:?}",
+            analysis.diagnostics
+        );
+        assert!(analysis.parameter_store.is_empty());
+        let json = yaml::parse(&stripped, LIMITS)
+            .expect("parses")
+            .expect("not empty")
+            .to_json();
+        assert_eq!(json["version"], serde_json::json!(0.2));
+        assert_eq!(json["env"]["variables"]["A"], "1");
+        assert_eq!(
+            json["phases"]["build"]["commands"],
+            serde_json::json!(["echo \"$A\"", "make test"])
+        );
+        assert_eq!(without_secrets("version: 0.2\nphases: {}\n"), Ok(None));
+    }
 
     #[test]
     fn digest_is_sha256_of_the_exact_bytes() {

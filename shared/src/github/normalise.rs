@@ -23,7 +23,15 @@ const GITHUB_MAX_COMMITS: usize = 2048;
 /// the REST API; larger on some servers), so a list this long may be cut.
 const GITHUB_MAX_FILES_PER_LIST: usize = 3000;
 
-const PULL_REQUEST_ACTIONS: &[&str] = &["opened", "reopened", "synchronize", "ready_for_review"];
+/// The actions that may build. `labeled` builds only when the label
+/// approves a fork's pull request; the webhook decides that.
+const PULL_REQUEST_ACTIONS: &[&str] = &[
+    "opened",
+    "reopened",
+    "synchronize",
+    "ready_for_review",
+    "labeled",
+];
 
 fn field(s: &str) -> String {
     cap(s, limits::FIELD_BYTES)
@@ -179,6 +187,7 @@ pub fn normalise_pull_request(event: &PullRequestEvent<'_>) -> Result<Normalised
             head_repository,
             draft: pr.draft,
             approved_by: None,
+            label: event.label.as_ref().map(|l| field(&l.name)),
         }),
         fork,
         pusher: None,

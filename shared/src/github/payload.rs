@@ -120,6 +120,15 @@ pub struct PullRequestEvent<'a> {
     pub repository: Repository<'a>,
     #[serde(borrow, default)]
     pub sender: Option<Account<'a>>,
+    /// The label added or removed (`labeled` / `unlabeled` only).
+    #[serde(borrow, default)]
+    pub label: Option<Label<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Label<'a> {
+    #[serde(borrow)]
+    pub name: Str<'a>,
 }
 
 #[derive(Debug, Deserialize)]

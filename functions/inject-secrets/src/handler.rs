@@ -1,0 +1,419 @@
+//! Resolve names, check them, publish.
+
+use gantry_shared::aws::bus::{EventBus, PublishError};
+use gantry_shared::aws::config_source::{ConfigError, ConfigSource};
+use gantry_shared::aws::describe_sdk_error;
+use gantry_shared::aws::parameters::{self, ParameterError};
+use gantry_shared::buildspec;
+use gantry_shared::config::{DEFAULT_APPROVAL_LABEL, ForkPolicy};
+use gantry_shared::events::{
+    BuildHeld, BuildRejected, BuildSource, BuildspecRef, BuildspecValidated, HoldCode,
+    INLINE_BUILDSPEC_BYTES, RejectedAt, SecretOrigin, SecretProblem, SecretProblemKind, SecretRef,
+    SecretsResolved, VERSION, cap,
+};
+
+pub struct Deps {
+    pub config: ConfigSource,
+    pub ssm: aws_sdk_ssm::Client,
+    pub secrets_prefix: String,
+    pub s3: aws_sdk_s3::Client,
+    /// Where buildspecs too large for an event live (`validated/`).
+    pub bucket: String,
+    pub bus: EventBus,
+}
+
+/// What became of a `Buildspec Validated`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Resolved(Box<SecretsResolved>),
+    Rejected(Box<BuildRejected>),
+    /// A fork's pull request waiting for a maintainer's approval.
+    Held(Box<BuildHeld>),
+}
+
+/// Failures that a retry may cure; the invocation fails and EventBridge
+/// retries it (then the dead-letter queue keeps it).
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Parameters(#[from] ParameterError),
+    #[error("s3://{bucket}/{key}: {reason}")]
+    S3 {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
+    #[error("the validated buildspec {location} no longer parses: {reason}")]
+    Buildspec { location: String, reason: String },
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+/// What the configuration says about this repository's builds.
+struct Policy {
+    secrets: Vec<(String, String)>,
+    forks: ForkPolicy,
+    approval_label: String,
+    cancel_superseded: bool,
+}
+
+/// Every reference the build would get: the configuration's first, then
+/// the buildspec's own; a pair given twice is kept once.
+pub fn references(config: &[(String, String)], buildspec: &[(String, String)]) -> Vec<SecretRef> {
+    let mut out: Vec<SecretRef> = Vec::with_capacity(config.len() + buildspec.len());
+    let sources = [
+        (SecretOrigin::Config, config),
+        (SecretOrigin::Buildspec, buildspec),
+    ];
+    for (from, pairs) in sources {
+        for (variable, parameter) in pairs {
+            let seen = out
+                .iter()
+                .any(|r| r.variable == *variable && r.parameter == *parameter);
+            if !seen {
+                out.push(SecretRef {
+                    variable: variable.clone(),
+                    parameter: parameter.clone(),
+                    from,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Is `parameter` under `prefix` (`/gantry/`)? Names without a leading `/`
+/// are in no path at all.
+pub fn under_prefix(parameter: &str, prefix: &str) -> bool {
+    parameter.starts_with(prefix) && parameter.len() > prefix.len()
+}
+
+fn problem(r: &SecretRef, problem: SecretProblemKind) -> SecretProblem {
+    SecretProblem {
+        variable: r.variable.clone(),
+        parameter: r.parameter.clone(),
+        from: r.from,
+        problem,
+    }
+}
+
+fn describe(problems: &[SecretProblem]) -> String {
+    let parts: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            let what = match p.problem {
+                SecretProblemKind::Missing => "does not exist",
+                SecretProblemKind::Forbidden => "is not readable",
+                SecretProblemKind::OutsidePrefix => "is outside the allowed prefix",
+            };
+            let whence = match p.from {
+                SecretOrigin::Config => "gantry.yaml",
+                SecretOrigin::Buildspec => "buildspec",
+            };
+            format!("{} ({whence}): {} {what}", p.variable, p.parameter)
+        })
+        .collect();
+    format!(
+        "{} secret reference{} cannot be resolved: {}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        parts.join("; ")
+    )
+}
+
+fn is_untrusted_fork(source: &BuildSource) -> bool {
+    source.fork && source.pull_request.is_some()
+}
+
+/// Decides, stores a rewritten buildspec if need be, and publishes.
+pub async fn handle(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, HandlerError> {
+    let correlation_id = event.correlation_id.clone();
+    let outcome = match decide(deps, event).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::error!(correlation_id, error = %e, "secrets not resolved; EventBridge will retry");
+            return Err(e);
+        }
+    };
+    match &outcome {
+        Outcome::Resolved(e) => {
+            deps.bus.publish(e.as_ref()).await?;
+            let names: Vec<&str> = e.secrets.iter().map(|s| s.parameter.as_str()).collect();
+            tracing::info!(
+                correlation_id,
+                repo = %e.source.repository.full_name,
+                commit = %e.source.commit_sha,
+                parameters = ?names,
+                trusted = e.trusted,
+                outcome = "resolved",
+                "secrets"
+            );
+        }
+        Outcome::Rejected(e) => {
+            deps.bus.publish(e.as_ref()).await?;
+            tracing::info!(
+                correlation_id,
+                repo = %e.source.repository.full_name,
+                commit = %e.source.commit_sha,
+                reason = %e.reason,
+                outcome = "rejected",
+                "secrets"
+            );
+        }
+        Outcome::Held(e) => {
+            deps.bus.publish(e.as_ref()).await?;
+            tracing::info!(
+                correlation_id,
+                repo = %e.source.repository.full_name,
+                commit = %e.source.commit_sha,
+                reason = %e.message,
+                outcome = "held",
+                "secrets"
+            );
+        }
+    }
+    Ok(outcome)
+}
+
+async fn policy(deps: &Deps, source: &BuildSource) -> Result<Policy, HandlerError> {
+    let config = deps.config.get().await?;
+    Ok(match config.repository(&source.repository.full_name) {
+        Some(rules) => Policy {
+            secrets: rules.secrets.clone(),
+            forks: rules.forks,
+            approval_label: rules.approval_label.clone(),
+            cancel_superseded: rules.cancel_superseded,
+        },
+        // The configuration changed since the webhook read it: the safe
+        // defaults (no secrets, forks untrusted).
+        None => Policy {
+            secrets: Vec::new(),
+            forks: ForkPolicy::NoSecrets,
+            approval_label: DEFAULT_APPROVAL_LABEL.to_owned(),
+            cancel_superseded: true,
+        },
+    })
+}
+
+async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, HandlerError> {
+    let policy = policy(deps, &event.source).await?;
+    let approved_by = event
+        .source
+        .pull_request
+        .as_ref()
+        .and_then(|pr| pr.approved_by.clone());
+    let untrusted_fork = is_untrusted_fork(&event.source);
+    if untrusted_fork && policy.forks == ForkPolicy::Approval && approved_by.is_none() {
+        let short = event.source.commit_sha.get(..7).unwrap_or_default();
+        return Ok(Outcome::Held(Box::new(BuildHeld {
+            v: VERSION,
+            message: cap(
+                &format!(
+                    "pull request from a fork: waiting for a maintainer to add the label `{}` to build {short}",
+                    policy.approval_label
+                ),
+                140,
+            ),
+            correlation_id: event.correlation_id,
+            project: event.project,
+            source: event.source,
+            code: HoldCode::Approval,
+        })));
+    }
+    let trusted = !untrusted_fork || approved_by.is_some();
+    if !trusted {
+        let head = event
+            .source
+            .pull_request
+            .as_ref()
+            .and_then(|pr| pr.head_repository.clone())
+            .unwrap_or_else(|| "a deleted fork".into());
+        let buildspec = strip_secrets(deps, event.buildspec).await?;
+        return Ok(Outcome::Resolved(Box::new(SecretsResolved {
+            v: VERSION,
+            correlation_id: event.correlation_id,
+            project: event.project,
+            source: event.source,
+            buildspec,
+            secrets: Vec::new(),
+            trusted: false,
+            withheld: Some(cap(
+                &format!("pull request from {head}: built without secrets"),
+                140,
+            )),
+            cancel_superseded: policy.cancel_superseded,
+        })));
+    }
+    let refs = references(&policy.secrets, &event.buildspec.parameter_store);
+    let mut problems: Vec<SecretProblem> = refs
+        .iter()
+        .filter(|r| !under_prefix(&r.parameter, &deps.secrets_prefix))
+        .map(|r| problem(r, SecretProblemKind::OutsidePrefix))
+        .collect();
+    let to_check: Vec<String> = refs
+        .iter()
+        .filter(|r| under_prefix(&r.parameter, &deps.secrets_prefix))
+        .map(|r| r.parameter.clone())
+        .collect();
+    if !to_check.is_empty() {
+        let checked = parameters::check(&deps.ssm, &to_check).await?;
+        for r in &refs {
+            if checked.missing.contains(&r.parameter) {
+                problems.push(problem(r, SecretProblemKind::Missing));
+            } else if checked.forbidden.contains(&r.parameter) {
+                problems.push(problem(r, SecretProblemKind::Forbidden));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Ok(Outcome::Rejected(Box::new(BuildRejected {
+            v: VERSION,
+            reason: cap(&describe(&problems), 1024),
+            buildspec_location: Some(event.buildspec.location.clone()),
+            correlation_id: event.correlation_id,
+            project: event.project,
+            source: event.source,
+            stage: RejectedAt::Secrets,
+            diagnostics: Vec::new(),
+            diagnostic_count: 0,
+            secrets: problems,
+        })));
+    }
+    Ok(Outcome::Resolved(Box::new(SecretsResolved {
+        v: VERSION,
+        correlation_id: event.correlation_id,
+        project: event.project,
+        source: event.source,
+        buildspec: event.buildspec,
+        secrets: refs,
+        trusted: true,
+        withheld: None,
+        cancel_superseded: policy.cancel_superseded,
+    })))
+}
+
+/// The buildspec an untrusted build runs: the validated one without its
+/// `env.parameter-store` / `env.secrets-manager`.
+async fn strip_secrets(deps: &Deps, spec: BuildspecRef) -> Result<BuildspecRef, HandlerError> {
+    let text = match (&spec.inline, &spec.s3_key) {
+        (Some(text), _) => text.clone(),
+        (None, Some(key)) => read_s3(deps, key).await?,
+        (None, None) => return Ok(spec),
+    };
+    let stripped = buildspec::without_secrets(&text).map_err(|d| HandlerError::Buildspec {
+        location: spec.location.clone(),
+        reason: d.to_string(),
+    })?;
+    let Some(stripped) = stripped else {
+        return Ok(BuildspecRef {
+            parameter_store: Vec::new(),
+            ..spec
+        });
+    };
+    let digest = buildspec::digest(&stripped);
+    let (inline, s3_key) = if stripped.len() <= INLINE_BUILDSPEC_BYTES {
+        (Some(stripped), None)
+    } else {
+        let key = format!("validated/{}.yml", digest.trim_start_matches("sha256:"));
+        deps.s3
+            .put_object()
+            .bucket(&deps.bucket)
+            .key(&key)
+            .content_type("application/yaml")
+            .body(stripped.into_bytes().into())
+            .send()
+            .await
+            .map_err(|e| HandlerError::S3 {
+                bucket: deps.bucket.clone(),
+                key: key.clone(),
+                reason: describe_sdk_error(&e),
+            })?;
+        (None, Some(key))
+    };
+    Ok(BuildspecRef {
+        origin: spec.origin,
+        location: format!("{} (secret references removed)", spec.location),
+        digest,
+        inline,
+        s3_key,
+        parameter_store: Vec::new(),
+    })
+}
+
+async fn read_s3(deps: &Deps, key: &str) -> Result<String, HandlerError> {
+    let s3_error = |reason: String| HandlerError::S3 {
+        bucket: deps.bucket.clone(),
+        key: key.to_owned(),
+        reason,
+    };
+    let object = deps
+        .s3
+        .get_object()
+        .bucket(&deps.bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| s3_error(describe_sdk_error(&e)))?;
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| s3_error(e.to_string()))?;
+    String::from_utf8(bytes.into_bytes().to_vec()).map_err(|_| s3_error("not UTF-8".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(a: &str, b: &str) -> (String, String) {
+        (a.to_owned(), b.to_owned())
+    }
+
+    #[test]
+    fn references_keep_both_sources_in_order_without_repeats() {
+        let config = [
+            pair("DOCKER_USERNAME", "/gantry/u"),
+            pair("DOCKER_PASSWORD", "/gantry/p"),
+        ];
+        let spec = [
+            pair("DOCKER_PASSWORD", "/gantry/p"),
+            pair("NPM_TOKEN", "/gantry/npm"),
+        ];
+        let refs = references(&config, &spec);
+        let got: Vec<(&str, SecretOrigin)> =
+            refs.iter().map(|r| (r.variable.as_str(), r.from)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("DOCKER_USERNAME", SecretOrigin::Config),
+                ("DOCKER_PASSWORD", SecretOrigin::Config),
+                ("NPM_TOKEN", SecretOrigin::Buildspec),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_prefix_is_a_path_not_a_string_prefix() {
+        assert!(under_prefix("/gantry/docker/password", "/gantry/"));
+        assert!(!under_prefix("/gantry-other/x", "/gantry/"));
+        assert!(!under_prefix("gantry/x", "/gantry/"));
+        assert!(!under_prefix("/gantry/", "/gantry/"));
+    }
+
+    #[test]
+    fn the_rejection_names_each_parameter_and_its_variable() {
+        let r = SecretRef {
+            variable: "DOCKER_PASSWORD".into(),
+            parameter: "/gantry/docker/password".into(),
+            from: SecretOrigin::Config,
+        };
+        let text = describe(&[problem(&r, SecretProblemKind::Missing)]);
+        assert_eq!(
+            text,
+            "1 secret reference cannot be resolved: DOCKER_PASSWORD (gantry.yaml): /gantry/docker/password does not exist"
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! The inject-secrets Lambda, on `Buildspec Validated`: which SSM
+//! parameters the build needs, and do they exist.
+//!
+//! The names come from the repository's `secrets` mapping in gantry.yaml
+//! and the buildspec's own `env.parameter-store`. They are checked with
+//! `GetParameters` without decryption; no value is ever read. All there:
+//! `Secrets Resolved` with the names only. Any missing, forbidden or outside
+//! the allowed prefix: `Build Rejected` naming each one and the variable
+//! that wanted it. A fork's pull request gets no references at all, or
+//! waits for approval, per the repository's fork policy.
+
+pub mod handler;
+
+use std::time::Duration;
+
+use gantry_shared::aws::bus::EventBus;
+use gantry_shared::aws::config_source::ConfigSource;
+
+pub use handler::{Deps, HandlerError, Outcome, handle};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config_parameter: String,
+    pub config_ttl: Duration,
+    /// Build secrets must live under this SSM path (`/gantry/`): the
+    /// build's role may read nothing else.
+    pub secrets_prefix: String,
+    pub artifact_bucket: String,
+    pub event_bus: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl Settings {
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |name: &str| var(name).filter(|v| !v.is_empty());
+        let secrets_prefix = get("SECRETS_PATH_PREFIX").unwrap_or_else(|| "/gantry/".into());
+        if !secrets_prefix.starts_with('/') || !secrets_prefix.ends_with('/') {
+            return Err(SettingsError::Invalid {
+                name: "SECRETS_PATH_PREFIX",
+                reason: format!("`{secrets_prefix}` must start and end with `/`"),
+            });
+        }
+        let config_ttl = match get("CONFIG_TTL_SECONDS") {
+            None => Duration::from_secs(60),
+            Some(v) => v
+                .parse()
+                .map(Duration::from_secs)
+                .map_err(|_| SettingsError::Invalid {
+                    name: "CONFIG_TTL_SECONDS",
+                    reason: format!("`{v}` is not a number of seconds"),
+                })?,
+        };
+        Ok(Settings {
+            config_parameter: get("CONFIG_PARAMETER")
+                .ok_or(SettingsError::Missing("CONFIG_PARAMETER"))?,
+            config_ttl,
+            secrets_prefix,
+            artifact_bucket: get("ARTIFACT_BUCKET")
+                .ok_or(SettingsError::Missing("ARTIFACT_BUCKET"))?,
+            event_bus: get("EVENT_BUS_NAME").unwrap_or_else(|| "gantry".into()),
+        })
+    }
+
+    pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
+        let ssm = aws_sdk_ssm::Client::new(sdk);
+        Deps {
+            config: ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl),
+            ssm,
+            secrets_prefix: self.secrets_prefix.clone(),
+            s3: aws_sdk_s3::Client::new(sdk),
+            bucket: self.artifact_bucket.clone(),
+            bus: EventBus::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                self.event_bus.clone(),
+            ),
+        }
+    }
+}

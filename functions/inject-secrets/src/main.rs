@@ -1,0 +1,25 @@
+//! The inject-secrets Lambda's entry point: wiring only.
+#![recursion_limit = "256"]
+
+use gantry_inject_secrets::{Settings, handle};
+use gantry_shared::events::{BuildspecValidated, Envelope};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    gantry_shared::logging::init();
+    let settings = Settings::from_env(|name| std::env::var(name).ok())?;
+    let sdk = gantry_shared::aws::load_sdk_config().await;
+    let deps = settings.deps(&sdk);
+    let deps = &deps;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Envelope<BuildspecValidated>>| async move {
+            // An error fails the invocation, and EventBridge retries it.
+            handle(deps, event.payload.detail)
+                .await
+                .map(|_| ())
+                .map_err(Error::from)
+        },
+    ))
+    .await
+}

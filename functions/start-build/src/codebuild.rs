@@ -1,0 +1,259 @@
+//! The StartBuild request Gantry makes, and the few answers it tells apart.
+
+use aws_sdk_codebuild::types::{
+    EnvironmentVariable, EnvironmentVariableType, SourceAuth, SourceAuthType, SourceType,
+};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use gantry_shared::aws::describe_sdk_error;
+use gantry_shared::events::{BuildspecRef, SecretsResolved, Trigger};
+
+/// A plain environment variable of the build: (name, value).
+pub type Plain = (&'static str, String);
+
+/// Gantry's metadata for the build, as plain values: they are passed as
+/// environment variables, never spliced into commands.
+pub fn metadata(event: &SecretsResolved) -> Vec<Plain> {
+    let s = &event.source;
+    let mut vars: Vec<Plain> = vec![
+        ("GANTRY_REPOSITORY", s.repository.full_name.clone()),
+        ("GANTRY_COMMIT", s.commit_sha.clone()),
+        ("GANTRY_REF", s.git_ref.clone()),
+        (
+            "GANTRY_TRIGGER",
+            match s.trigger {
+                Trigger::Push => "push",
+                Trigger::PullRequest => "pull_request",
+            }
+            .to_owned(),
+        ),
+        ("GANTRY_DELIVERY_ID", event.correlation_id.clone()),
+        ("GANTRY_TRUSTED", event.trusted.to_string()),
+        ("GANTRY_BUILDSPEC_DIGEST", event.buildspec.digest.clone()),
+    ];
+    if let Some(branch) = &s.branch {
+        vars.push(("GANTRY_BRANCH", branch.clone()));
+    }
+    if let Some(tag) = &s.tag {
+        vars.push(("GANTRY_TAG", tag.clone()));
+    }
+    if let Some(pr) = &s.pull_request {
+        vars.push(("GANTRY_PR_NUMBER", pr.number.to_string()));
+        vars.push(("GANTRY_PR_BASE_BRANCH", pr.base_branch.clone()));
+        vars.push(("GANTRY_PR_BASE_SHA", pr.base_sha.clone()));
+    }
+    vars
+}
+
+/// What `buildspecOverride` gets: the text itself, or the S3 object's ARN
+/// for one too large for the event.
+pub fn buildspec_override(spec: &BuildspecRef, bucket: &str) -> Option<String> {
+    match (&spec.inline, &spec.s3_key) {
+        (Some(text), _) => Some(text.clone()),
+        (None, Some(key)) => Some(format!("arn:aws:s3:::{bucket}/{key}")),
+        (None, None) => None,
+    }
+}
+
+/// The build in the CodeBuild console.
+pub fn console_url(region: &str, build_arn: &str, project: &str, build_id: &str) -> String {
+    // arn:aws:codebuild:<region>:<account>:build/<project>:<uuid>
+    let account = build_arn.split(':').nth(4).unwrap_or_default();
+    let id = build_id.replace(':', "%3A");
+    format!(
+        "https://{region}.console.aws.amazon.com/codesuite/codebuild/{account}/projects/{project}/build/{id}/?region={region}"
+    )
+}
+
+/// Is this refusal CodeBuild being full (account or project concurrency),
+/// which time cures?
+pub fn is_capacity(code: Option<&str>, message: Option<&str>) -> bool {
+    code == Some("AccountLimitExceededException")
+        || message.is_some_and(|m| m.contains("Cannot have more than"))
+}
+
+pub struct Request<'a> {
+    pub event: &'a SecretsResolved,
+    pub token: &'a str,
+    pub bucket: &'a str,
+    pub untrusted_role_arn: Option<&'a str>,
+    pub github_connection_arn: Option<&'a str>,
+}
+
+/// A started build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub id: String,
+    pub arn: String,
+    pub number: Option<i64>,
+    pub logs_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// At its concurrency or account limit: wait and retry.
+    #[error("CodeBuild is at its build limit: {0}")]
+    Capacity(String),
+    /// Will not start whatever we do (no such project, invalid input).
+    #[error("CodeBuild refused the build: {0}")]
+    Refused(String),
+    /// The request could not be completed; a retry may work.
+    #[error("CodeBuild StartBuild failed: {0}")]
+    Unavailable(String),
+}
+
+fn variable(
+    name: &str,
+    value: &str,
+    kind: EnvironmentVariableType,
+) -> Result<EnvironmentVariable, StartError> {
+    EnvironmentVariable::builder()
+        .name(name)
+        .value(value)
+        .r#type(kind)
+        .build()
+        .map_err(|e| StartError::Refused(format!("environment variable {name}: {e}")))
+}
+
+pub async fn start(
+    client: &aws_sdk_codebuild::Client,
+    req: &Request<'_>,
+) -> Result<Started, StartError> {
+    let event = req.event;
+    let mut call = client
+        .start_build()
+        .project_name(&event.project)
+        .idempotency_token(req.token)
+        .source_type_override(SourceType::Github)
+        .source_location_override(&event.source.repository.clone_url)
+        .source_version(&event.source.commit_sha);
+    if let Some(spec) = buildspec_override(&event.buildspec, req.bucket) {
+        call = call.buildspec_override(spec);
+    }
+    for (name, value) in metadata(event) {
+        call = call.environment_variables_override(variable(
+            name,
+            &value,
+            EnvironmentVariableType::Plaintext,
+        )?);
+    }
+    for secret in &event.secrets {
+        call = call.environment_variables_override(variable(
+            &secret.variable,
+            &secret.parameter,
+            EnvironmentVariableType::ParameterStore,
+        )?);
+    }
+    if !event.trusted {
+        let role = req.untrusted_role_arn.ok_or_else(|| {
+            StartError::Refused(
+                "a fork's pull request builds only under the untrusted role, and UNTRUSTED_SERVICE_ROLE_ARN is not set".into(),
+            )
+        })?;
+        call = call.service_role_override(role);
+    }
+    if let Some(arn) = req.github_connection_arn {
+        let auth = SourceAuth::builder()
+            .r#type(SourceAuthType::Codeconnections)
+            .resource(arn)
+            .build()
+            .map_err(|e| StartError::Refused(format!("source auth: {e}")))?;
+        call = call.source_auth_override(auth);
+    }
+    match call.send().await {
+        Ok(out) => {
+            let build = out.build_value();
+            let id = build.and_then(|b| b.id()).unwrap_or_default().to_owned();
+            if id.is_empty() {
+                return Err(StartError::Unavailable(
+                    "StartBuild answered without a build id".into(),
+                ));
+            }
+            Ok(Started {
+                arn: build.and_then(|b| b.arn()).unwrap_or_default().to_owned(),
+                number: build.and_then(|b| b.build_number()),
+                logs_url: build
+                    .and_then(|b| b.logs())
+                    .and_then(|l| l.deep_link())
+                    .map(str::to_owned),
+                id,
+            })
+        }
+        Err(e) => {
+            let described = describe_sdk_error(&e);
+            if is_capacity(e.code(), e.message()) {
+                Err(StartError::Capacity(described))
+            } else if e.as_service_error().is_some_and(|s| {
+                s.is_invalid_input_exception() || s.is_resource_not_found_exception()
+            }) {
+                Err(StartError::Refused(described))
+            } else {
+                Err(StartError::Unavailable(described))
+            }
+        }
+    }
+}
+
+/// What StopBuild made of a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// It was running and is stopping now.
+    Stopped,
+    /// It had already finished (or is gone): nothing to stop.
+    NotRunning,
+}
+
+pub async fn stop(client: &aws_sdk_codebuild::Client, build_id: &str) -> Result<Stopped, String> {
+    match client.stop_build().id(build_id).send().await {
+        Ok(out) => {
+            let status = out.build_value().and_then(|b| b.build_status());
+            Ok(match status {
+                Some(s) if s.as_str() == "STOPPED" || s.as_str() == "IN_PROGRESS" => {
+                    Stopped::Stopped
+                }
+                _ => Stopped::NotRunning,
+            })
+        }
+        // CodeBuild refuses to stop a finished build with InvalidInput.
+        Err(e)
+            if e.as_service_error().is_some_and(|s| {
+                s.is_invalid_input_exception() || s.is_resource_not_found_exception()
+            }) =>
+        {
+            Ok(Stopped::NotRunning)
+        }
+        Err(e) => Err(describe_sdk_error(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_limits_and_queue_limits_are_capacity() {
+        assert!(is_capacity(Some("AccountLimitExceededException"), None));
+        assert!(is_capacity(
+            Some("InvalidInputException"),
+            Some("Cannot have more than 1 builds in queue for the account")
+        ));
+        assert!(!is_capacity(
+            Some("InvalidInputException"),
+            Some("Invalid source version")
+        ));
+        assert!(!is_capacity(None, None));
+    }
+
+    #[test]
+    fn the_console_link_names_region_account_project_and_build() {
+        let url = console_url(
+            "eu-west-1",
+            "arn:aws:codebuild:eu-west-1:123456789012:build/gantry-build:1b2c",
+            "gantry-build",
+            "gantry-build:1b2c",
+        );
+        assert_eq!(
+            url,
+            "https://eu-west-1.console.aws.amazon.com/codesuite/codebuild/123456789012/projects/gantry-build/build/gantry-build%3A1b2c/?region=eu-west-1"
+        );
+    }
+}

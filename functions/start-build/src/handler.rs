@@ -1,0 +1,364 @@
+//! Claim, start, register, announce, supersede.
+
+use gantry_shared::aws::bus::{EventBus, PublishError};
+use gantry_shared::events::{
+    BuildHeld, BuildRejected, BuildStarted, BuildSuperseded, HoldCode, RejectedAt, SecretsResolved,
+    SupersededBy, VERSION, cap,
+};
+
+use crate::Retry;
+use crate::codebuild::{self, Request, StartError, Started, Stopped};
+use crate::store::{
+    Claimed, GroupEntry, StartRecord, StartState, Store, StoreError, group_prefix, start_token,
+};
+
+pub struct Deps {
+    pub codebuild: aws_sdk_codebuild::Client,
+    pub store: Store,
+    pub bus: EventBus,
+    pub untrusted_role_arn: Option<String>,
+    pub github_connection_arn: Option<String>,
+    /// For the console link.
+    pub region: String,
+    pub retry: Retry,
+}
+
+/// What became of a `Secrets Resolved`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Started(Box<BuildStarted>),
+    /// A newer commit of the same branch or pull request came first.
+    Superseded(Box<BuildSuperseded>),
+    Rejected(Box<BuildRejected>),
+    /// Already handled: a replay of the event, or of the delivery.
+    Duplicate {
+        build_id: Option<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Start(StartError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+fn rejected(event: &SecretsResolved, reason: String) -> BuildRejected {
+    BuildRejected {
+        v: VERSION,
+        correlation_id: event.correlation_id.clone(),
+        project: event.project.clone(),
+        source: event.source.clone(),
+        stage: RejectedAt::Start,
+        reason: cap(&reason, 1024),
+        buildspec_location: Some(event.buildspec.location.clone()),
+        diagnostics: Vec::new(),
+        diagnostic_count: 0,
+        secrets: Vec::new(),
+    }
+}
+
+fn superseded(entry_source: &GroupEntry, by: &GroupEntry, project: &str) -> BuildSuperseded {
+    BuildSuperseded {
+        v: VERSION,
+        correlation_id: entry_source.correlation_id.clone(),
+        project: project.to_owned(),
+        source: entry_source.source.clone(),
+        build_id: Some(entry_source.build_id.clone()).filter(|id| !id.is_empty()),
+        superseded_by: SupersededBy {
+            commit_sha: by.source.commit_sha.clone(),
+            correlation_id: by.correlation_id.clone(),
+        },
+    }
+}
+
+/// Starts the build for `event` once, however often the event arrives.
+pub async fn handle(deps: &Deps, event: SecretsResolved) -> Result<Outcome, HandlerError> {
+    let correlation_id = event.correlation_id.clone();
+    let result = run(deps, &event).await;
+    match &result {
+        Ok(Outcome::Started(s)) => tracing::info!(
+            correlation_id,
+            repo = %s.source.repository.full_name,
+            commit = %s.source.commit_sha,
+            build_id = %s.build_id,
+            trusted = s.trusted,
+            outcome = "started",
+            "build"
+        ),
+        Ok(Outcome::Superseded(s)) => tracing::info!(
+            correlation_id,
+            commit = %s.source.commit_sha,
+            superseded_by = %s.superseded_by.commit_sha,
+            outcome = "superseded",
+            "build"
+        ),
+        Ok(Outcome::Rejected(r)) => tracing::info!(
+            correlation_id,
+            commit = %r.source.commit_sha,
+            reason = %r.reason,
+            outcome = "rejected",
+            "build"
+        ),
+        Ok(Outcome::Duplicate { build_id }) => tracing::info!(
+            correlation_id,
+            build_id = build_id.as_deref().unwrap_or(""),
+            outcome = "duplicate",
+            "build"
+        ),
+        Err(e) => tracing::error!(
+            correlation_id,
+            error = %e,
+            "build not started; EventBridge will retry"
+        ),
+    }
+    result
+}
+
+async fn run(deps: &Deps, event: &SecretsResolved) -> Result<Outcome, HandlerError> {
+    let token = start_token(&event.correlation_id, &event.project);
+    let starting = StartRecord {
+        state: StartState::Starting,
+        correlation_id: event.correlation_id.clone(),
+        build_id: None,
+        build_arn: None,
+        announced: false,
+    };
+    let prefix = group_prefix(&event.project, &event.source.group());
+    let started = match deps.store.claim(&token, &starting).await? {
+        Claimed::Existing(record) => match record.state {
+            StartState::Started if record.announced => {
+                return Ok(Outcome::Duplicate {
+                    build_id: record.build_id,
+                });
+            }
+            // Started, but the previous attempt ended before announcing it.
+            StartState::Started => Started {
+                id: record.build_id.unwrap_or_default(),
+                arn: record.build_arn.unwrap_or_default(),
+                number: None,
+                logs_url: None,
+            },
+            StartState::Superseded | StartState::Rejected => {
+                return Ok(Outcome::Duplicate { build_id: None });
+            }
+            // A previous attempt claimed and may or may not have started:
+            // CodeBuild's idempotency token makes asking again safe.
+            StartState::Starting => match start(deps, event, &token, &prefix).await? {
+                Ok(started) => started,
+                Err(outcome) => return Ok(outcome),
+            },
+        },
+        Claimed::New => match start(deps, event, &token, &prefix).await? {
+            Ok(started) => started,
+            Err(outcome) => return Ok(outcome),
+        },
+    };
+    announce(deps, event, &token, &prefix, started).await
+}
+
+/// Starts the build, unless a newer commit of the group came first or
+/// CodeBuild refuses for good; those end the event (`Err(outcome)`).
+async fn start(
+    deps: &Deps,
+    event: &SecretsResolved,
+    token: &str,
+    prefix: &str,
+) -> Result<Result<Started, Outcome>, HandlerError> {
+    if event.cancel_superseded {
+        let group = deps.store.group(prefix).await?;
+        let newer = group.into_iter().map(|(_, e)| e).find(|e| {
+            e.received_at_ms > event.source.received_at_ms
+                && e.correlation_id != event.correlation_id
+        });
+        if let Some(newer) = newer {
+            let ours = entry(event, token, "");
+            let notice = superseded(&ours, &newer, &event.project);
+            deps.bus.publish(&notice).await?;
+            deps.store
+                .record(token, &record(event, StartState::Superseded, None, false))
+                .await?;
+            return Ok(Err(Outcome::Superseded(Box::new(notice))));
+        }
+    }
+    let request = Request {
+        event,
+        token,
+        bucket: deps.store.bucket(),
+        untrusted_role_arn: deps.untrusted_role_arn.as_deref(),
+        github_connection_arn: deps.github_connection_arn.as_deref(),
+    };
+    let mut attempt = 0;
+    let refusal = loop {
+        attempt += 1;
+        match codebuild::start(&deps.codebuild, &request).await {
+            Ok(started) => {
+                deps.store
+                    .record(
+                        token,
+                        &record(event, StartState::Started, Some(&started), false),
+                    )
+                    .await?;
+                return Ok(Ok(started));
+            }
+            Err(StartError::Capacity(reason)) if attempt < deps.retry.attempts => {
+                if attempt == 1 {
+                    let held = BuildHeld {
+                        v: VERSION,
+                        correlation_id: event.correlation_id.clone(),
+                        project: event.project.clone(),
+                        source: event.source.clone(),
+                        code: HoldCode::Queued,
+                        message: "queued: CodeBuild is at its concurrent build limit; retrying"
+                            .into(),
+                    };
+                    deps.bus.publish(&held).await?;
+                }
+                let wait = deps.retry.delay(attempt);
+                tracing::warn!(
+                    correlation_id = %event.correlation_id,
+                    attempt,
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    reason = %reason,
+                    "CodeBuild at its limit; retrying"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            Err(StartError::Capacity(reason)) => {
+                break format!(
+                    "CodeBuild stayed at its build limit after {attempt} attempts: {reason}"
+                );
+            }
+            Err(StartError::Refused(reason)) => {
+                break format!("CodeBuild refused the build: {reason}");
+            }
+            Err(e @ StartError::Unavailable(_)) => {
+                // Let the retry start afresh; the token keeps a build that
+                // did start from starting twice.
+                deps.store.release(token).await?;
+                return Err(HandlerError::Start(e));
+            }
+        }
+    };
+    let notice = rejected(event, refusal);
+    deps.bus.publish(&notice).await?;
+    deps.store
+        .record(token, &record(event, StartState::Rejected, None, false))
+        .await?;
+    Ok(Err(Outcome::Rejected(Box::new(notice))))
+}
+
+fn record(
+    event: &SecretsResolved,
+    state: StartState,
+    started: Option<&Started>,
+    announced: bool,
+) -> StartRecord {
+    StartRecord {
+        state,
+        correlation_id: event.correlation_id.clone(),
+        build_id: started.map(|s| s.id.clone()),
+        build_arn: started.map(|s| s.arn.clone()),
+        announced,
+    }
+}
+
+fn entry(event: &SecretsResolved, token: &str, build_id: &str) -> GroupEntry {
+    GroupEntry {
+        token: token.to_owned(),
+        build_id: build_id.to_owned(),
+        correlation_id: event.correlation_id.clone(),
+        received_at_ms: event.source.received_at_ms,
+        source: event.source.clone(),
+    }
+}
+
+/// Registers the build in its group, publishes `Build Started`, then stops
+/// what it supersedes.
+async fn announce(
+    deps: &Deps,
+    event: &SecretsResolved,
+    token: &str,
+    prefix: &str,
+    started: Started,
+) -> Result<Outcome, HandlerError> {
+    if event.cancel_superseded {
+        deps.store
+            .register(prefix, &entry(event, token, &started.id))
+            .await?;
+    }
+    let notice = BuildStarted {
+        v: VERSION,
+        correlation_id: event.correlation_id.clone(),
+        project: event.project.clone(),
+        source: event.source.clone(),
+        build_url: codebuild::console_url(&deps.region, &started.arn, &event.project, &started.id),
+        build_id: started.id.clone(),
+        build_arn: started.arn.clone(),
+        build_number: started.number,
+        logs_url: started.logs_url.clone(),
+        buildspec_digest: event.buildspec.digest.clone(),
+        secrets: event.secrets.clone(),
+        trusted: event.trusted,
+        withheld: event.withheld.clone(),
+    };
+    deps.bus.publish(&notice).await?;
+    deps.store
+        .record(
+            token,
+            &record(event, StartState::Started, Some(&started), true),
+        )
+        .await?;
+    if event.cancel_superseded {
+        // Best effort: the build is started and announced; a failure here
+        // leaves an older build running, which its own completion reports.
+        if let Err(e) = supersede(deps, event, prefix).await {
+            tracing::warn!(
+                correlation_id = %event.correlation_id,
+                error = %e,
+                "could not stop the builds this one supersedes"
+            );
+        }
+    }
+    Ok(Outcome::Started(Box::new(notice)))
+}
+
+/// Stops every build of the group but the newest, and reports each one
+/// stopped. Every start-build of the group runs this after registering, so
+/// whichever of two concurrent starts looks last sees both.
+async fn supersede(deps: &Deps, event: &SecretsResolved, prefix: &str) -> Result<(), HandlerError> {
+    let group = deps.store.group(prefix).await?;
+    let Some((_, newest)) = group.last() else {
+        return Ok(());
+    };
+    let newest = newest.clone();
+    for (key, older) in &group[..group.len() - 1] {
+        if older.source.commit_sha == newest.source.commit_sha {
+            // The same commit built again (a re-run): not superseded.
+            continue;
+        }
+        match codebuild::stop(&deps.codebuild, &older.build_id).await {
+            Ok(Stopped::Stopped) => {
+                let notice = superseded(older, &newest, &event.project);
+                deps.bus.publish(&notice).await?;
+                tracing::info!(
+                    correlation_id = %older.correlation_id,
+                    build_id = %older.build_id,
+                    superseded_by = %newest.source.commit_sha,
+                    outcome = "stopped",
+                    "build superseded"
+                );
+            }
+            Ok(Stopped::NotRunning) => {}
+            Err(reason) => {
+                tracing::warn!(build_id = %older.build_id, reason, "StopBuild failed; will try again on the next build");
+                continue;
+            }
+        }
+        deps.store.forget(key).await?;
+    }
+    Ok(())
+}

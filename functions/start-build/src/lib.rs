@@ -1,0 +1,123 @@
+//! The start-build Lambda, on `Secrets Resolved`: one CodeBuild build for
+//! the commit, started once, with secrets by reference.
+//!
+//! - The source is the commit itself (`sourceVersion` = the SHA), the
+//!   buildspec the one validated, the secrets `PARAMETER_STORE` variables
+//!   (names only) and Gantry's metadata plain variables, never spliced into
+//!   commands.
+//! - Once: a start record in S3 (`starts/<token>.json`, created with
+//!   `If-None-Match: *`) and CodeBuild's `idempotencyToken`, both derived
+//!   from the delivery id. A replayed event starts nothing.
+//! - Superseded builds: each build of a branch or pull request registers
+//!   under `groups/`; the older in-progress ones are stopped and reported as
+//!   superseded, not failed.
+//! - CodeBuild at its concurrency or account limit: `Build Held` (queued),
+//!   retries with backoff, then `Build Rejected` with the reason.
+
+pub mod codebuild;
+pub mod handler;
+pub mod store;
+
+use std::time::Duration;
+
+use gantry_shared::aws::bus::EventBus;
+
+pub use handler::{Deps, HandlerError, Outcome, handle};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub artifact_bucket: String,
+    pub event_bus: String,
+    /// The role a fork's pull request builds under: no SSM, no registry.
+    pub untrusted_role_arn: Option<String>,
+    /// A CodeConnections connection for private repositories.
+    pub github_connection_arn: Option<String>,
+    pub retry: Retry,
+}
+
+/// How long to keep asking a CodeBuild that is at its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub attempts: u32,
+    pub base: Duration,
+}
+
+impl Retry {
+    /// The wait before attempt `n` (1-based, after a refusal): base, 2×base,
+    /// 4×base, …, at most 2 minutes.
+    pub fn delay(&self, n: u32) -> Duration {
+        let factor = 1u32 << n.saturating_sub(1).min(16);
+        self.base
+            .saturating_mul(factor)
+            .min(Duration::from_secs(120))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl Settings {
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |name: &str| var(name).filter(|v| !v.is_empty());
+        let number = |name: &'static str, default: u64| -> Result<u64, SettingsError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v.parse().map_err(|_| SettingsError::Invalid {
+                    name,
+                    reason: format!("`{v}` is not a number"),
+                }),
+            }
+        };
+        let attempts = number("START_RETRY_ATTEMPTS", 6)?;
+        Ok(Settings {
+            artifact_bucket: get("ARTIFACT_BUCKET")
+                .ok_or(SettingsError::Missing("ARTIFACT_BUCKET"))?,
+            event_bus: get("EVENT_BUS_NAME").unwrap_or_else(|| "gantry".into()),
+            untrusted_role_arn: get("UNTRUSTED_SERVICE_ROLE_ARN"),
+            github_connection_arn: get("GITHUB_CONNECTION_ARN"),
+            retry: Retry {
+                attempts: u32::try_from(attempts.clamp(1, 20)).unwrap_or(6),
+                base: Duration::from_millis(number("START_RETRY_BASE_MS", 5000)?),
+            },
+        })
+    }
+
+    pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
+        let s3 = aws_sdk_s3::Client::new(sdk);
+        Deps {
+            codebuild: aws_sdk_codebuild::Client::new(sdk),
+            store: store::Store::new(s3, self.artifact_bucket.clone()),
+            bus: EventBus::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                self.event_bus.clone(),
+            ),
+            untrusted_role_arn: self.untrusted_role_arn.clone(),
+            github_connection_arn: self.github_connection_arn.clone(),
+            region: sdk
+                .region()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "us-east-1".into()),
+            retry: self.retry,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_bounded() {
+        let r = Retry {
+            attempts: 6,
+            base: Duration::from_secs(5),
+        };
+        let waits: Vec<u64> = (1..=7).map(|n| r.delay(n).as_secs()).collect();
+        assert_eq!(waits, vec![5, 10, 20, 40, 80, 120, 120]);
+    }
+}

@@ -1,0 +1,26 @@
+//! The start-build Lambda's entry point: wiring only.
+#![recursion_limit = "256"]
+
+use gantry_shared::events::{Envelope, SecretsResolved};
+use gantry_start_build::{Settings, handle};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    gantry_shared::logging::init();
+    let settings = Settings::from_env(|name| std::env::var(name).ok())?;
+    let sdk = gantry_shared::aws::load_sdk_config().await;
+    let deps = settings.deps(&sdk);
+    let deps = &deps;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Envelope<SecretsResolved>>| async move {
+            // An error fails the invocation, and EventBridge retries it;
+            // the start record makes the retry start nothing twice.
+            handle(deps, event.payload.detail)
+                .await
+                .map(|_| ())
+                .map_err(Error::from)
+        },
+    ))
+    .await
+}

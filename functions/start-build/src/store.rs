@@ -1,0 +1,288 @@
+//! What start-build remembers, in the artifact bucket: one start record per
+//! (delivery, project), and the builds of each branch or pull request.
+//!
+//! S3 is strongly consistent and supports `If-None-Match: *`, which is all
+//! "start once" and "the newest build wins" need; no database.
+
+use gantry_shared::aws::{describe_sdk_error, http_status};
+use gantry_shared::events::BuildSource;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+#[error("s3://{bucket}/{key}: {reason}")]
+pub struct StoreError {
+    pub bucket: String,
+    pub key: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartState {
+    /// Claimed; StartBuild not known to have succeeded.
+    Starting,
+    Started,
+    /// A newer commit of the group came first; never started.
+    Superseded,
+    /// CodeBuild refused for good.
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartRecord {
+    pub state: StartState,
+    pub correlation_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_arn: Option<String>,
+    /// `Build Started` was published.
+    #[serde(default)]
+    pub announced: bool,
+}
+
+/// A build of a group (one branch or pull request), as registered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupEntry {
+    pub token: String,
+    pub build_id: String,
+    pub correlation_id: String,
+    pub received_at_ms: u64,
+    pub source: BuildSource,
+}
+
+pub enum Claimed {
+    New,
+    Existing(StartRecord),
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// The token that makes a start happen once: derived from the delivery id
+/// and the project, 32 hex digits (CodeBuild takes up to 64 characters).
+pub fn start_token(correlation_id: &str, project: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"gantry-start\n");
+    h.update(correlation_id.as_bytes());
+    h.update(b"\n");
+    h.update(project.as_bytes());
+    hex(&h.finalize()[..16])
+}
+
+/// The S3 prefix of a group's entries.
+pub fn group_prefix(project: &str, group: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(project.as_bytes());
+    h.update(b"\n");
+    h.update(group.as_bytes());
+    format!("groups/{}/", hex(&h.finalize()[..16]))
+}
+
+/// Entry keys sort by the time the webhook received the delivery.
+fn entry_key(prefix: &str, entry: &GroupEntry) -> String {
+    format!("{prefix}{:013}-{}.json", entry.received_at_ms, entry.token)
+}
+
+pub struct Store {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl Store {
+    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Store {
+            s3,
+            bucket: bucket.into(),
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn error(&self, key: &str, reason: String) -> StoreError {
+        StoreError {
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            reason,
+        }
+    }
+
+    fn start_key(token: &str) -> String {
+        format!("starts/{token}.json")
+    }
+
+    async fn put_json<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        only_if_new: bool,
+    ) -> Result<bool, StoreError> {
+        let body = serde_json::to_vec(value).map_err(|e| self.error(key, e.to_string()))?;
+        let mut put = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(body.into());
+        if only_if_new {
+            put = put.if_none_match("*");
+        }
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if only_if_new && matches!(http_status(&e), Some(412)) => Ok(false),
+            Err(e) => Err(self.error(key, describe_sdk_error(&e))),
+        }
+    }
+
+    async fn get_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<T, StoreError> {
+        let object = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error(key, describe_sdk_error(&e)))?;
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.error(key, e.to_string()))?
+            .into_bytes();
+        serde_json::from_slice(&bytes).map_err(|e| self.error(key, format!("unreadable: {e}")))
+    }
+
+    /// Creates the start record unless one exists; then returns that one.
+    pub async fn claim(&self, token: &str, record: &StartRecord) -> Result<Claimed, StoreError> {
+        let key = Self::start_key(token);
+        if self.put_json(&key, record, true).await? {
+            Ok(Claimed::New)
+        } else {
+            Ok(Claimed::Existing(self.get_json(&key).await?))
+        }
+    }
+
+    pub async fn record(&self, token: &str, record: &StartRecord) -> Result<(), StoreError> {
+        self.put_json(&Self::start_key(token), record, false)
+            .await
+            .map(|_| ())
+    }
+
+    /// Forgets a claim whose start failed, so the retry starts afresh.
+    pub async fn release(&self, token: &str) -> Result<(), StoreError> {
+        let key = Self::start_key(token);
+        self.s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(&key, describe_sdk_error(&e)))
+    }
+
+    pub async fn register(&self, prefix: &str, entry: &GroupEntry) -> Result<(), StoreError> {
+        self.put_json(&entry_key(prefix, entry), entry, false)
+            .await
+            .map(|_| ())
+    }
+
+    /// The group's builds, oldest first, with their keys.
+    pub async fn group(&self, prefix: &str) -> Result<Vec<(String, GroupEntry)>, StoreError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error(prefix, describe_sdk_error(&e)))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        keys.sort();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            match self.get_json::<GroupEntry>(&key).await {
+                Ok(entry) => out.push((key, entry)),
+                // Deleted between the listing and the read: another
+                // start-build already dealt with it.
+                Err(e) if e.reason.starts_with("NoSuchKey") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn forget(&self, key: &str) -> Result<(), StoreError> {
+        self.s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(key, describe_sdk_error(&e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_stable_per_delivery_and_project() {
+        let a = start_token("72d3162e-cc78-11e3-81ab-4c9367dc0958", "gantry-build");
+        assert_eq!(a.len(), 32);
+        assert_eq!(
+            a,
+            start_token("72d3162e-cc78-11e3-81ab-4c9367dc0958", "gantry-build")
+        );
+        assert_ne!(
+            a,
+            start_token("72d3162e-cc78-11e3-81ab-4c9367dc0958", "other")
+        );
+        assert_ne!(
+            a,
+            start_token("72d3162e-cc78-11e3-81ab-4c9367dc0959", "gantry-build")
+        );
+    }
+
+    #[test]
+    fn group_entries_sort_by_the_time_the_delivery_arrived() {
+        let prefix = group_prefix("p", "octo-org/widgets#pr/7");
+        let entry = |ms: u64, token: &str| {
+            GroupEntry {
+            token: token.into(),
+            build_id: "p:1".into(),
+            correlation_id: "c".into(),
+            received_at_ms: ms,
+            source: serde_json::from_value(serde_json::json!({
+                "trigger": "push", "repository": {"full_name": "a/b", "owner": "a", "name": "b",
+                "clone_url": "", "html_url": "", "private": false},
+                "commit_sha": "", "git_ref": "", "fork": false, "changed_paths": {"paths": [], "truncated": false}
+            }))
+            .expect("a minimal source"),
+        }
+        };
+        let older = entry_key(&prefix, &entry(999, "ffff"));
+        let newer = entry_key(&prefix, &entry(1_000, "0000"));
+        assert!(older < newer, "{older} {newer}");
+    }
+}
