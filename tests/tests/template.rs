@@ -1,12 +1,14 @@
-//! `template.yaml`: valid CloudFormation, and its rules route the events of
-//! the contract where they are meant to go.
+//! `template.yaml`: valid CloudFormation, its rules route the events of
+//! the contract where they are meant to go, and its build roles grant what
+//! their builds need and nothing a fork's build could abuse.
 
 use std::process::Command;
 use std::time::Duration;
 
 use gantry_e2e::{LocalStack, workspace};
 use gantry_shared::config::DEV_CONFIG;
-use gantry_shared::events::SOURCE;
+use gantry_shared::events::{DETAIL_TYPES, SOURCE};
+use gantry_shared::yaml::{self, Node, Value};
 
 #[test]
 fn template_passes_cfn_lint() {
@@ -24,16 +26,10 @@ fn template_passes_cfn_lint() {
 
 /// For each rule of the template: the detail types it must receive.
 const ROUTES: &[(&str, &[&str])] = &[
-    (
-        "EventLogRule",
-        &[
-            "Build Requested",
-            "Build Skipped",
-            "Buildspec Validated",
-            "Build Rejected",
-        ],
-    ),
+    ("EventLogRule", DETAIL_TYPES),
     ("BuildRequestedRule", &["Build Requested"]),
+    ("BuildspecValidatedRule", &["Buildspec Validated"]),
+    ("SecretsResolvedRule", &["Secrets Resolved"]),
 ];
 
 #[tokio::test(flavor = "current_thread")]
@@ -52,13 +48,7 @@ async fn rule_patterns_match_the_events_they_route() {
         );
     }
     let events = aws_sdk_eventbridge::Client::new(&local.sdk);
-    let all_types = [
-        "Build Requested",
-        "Build Skipped",
-        "Buildspec Validated",
-        "Build Rejected",
-    ];
-    for detail_type in all_types {
+    for &detail_type in DETAIL_TYPES {
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name("gantry")
             .source(SOURCE)
@@ -100,4 +90,207 @@ async fn rule_patterns_match_the_events_they_route() {
         assert_eq!(got, want, "rule {rule}");
     }
     local.moto.stop().await;
+}
+
+fn template() -> Node {
+    let text = std::fs::read_to_string(workspace().join("template.yaml")).expect("template.yaml");
+    let limits = yaml::Limits {
+        max_bytes: 4 * 1024 * 1024,
+        ..yaml::Limits::default()
+    };
+    yaml::parse(&text, limits)
+        .expect("template.yaml parses")
+        .expect("template.yaml is not empty")
+}
+
+fn resource<'a>(template: &'a Node, id: &str) -> &'a Node {
+    template
+        .get("Resources")
+        .and_then(|r| r.get(id))
+        .unwrap_or_else(|| panic!("template has no resource {id}"))
+}
+
+/// Every IAM statement under `node`, in either branch of an `!If`.
+fn statements(node: &Node) -> Vec<&Node> {
+    let mut found = Vec::new();
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        match &n.value {
+            Value::Map(entries) => {
+                if n.get("Effect").is_some() && n.get("Action").is_some() {
+                    found.push(n);
+                }
+                stack.extend(entries.iter().map(|(_, v)| v));
+            }
+            Value::Seq(items) => stack.extend(items.iter()),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// A scalar or a list of scalars.
+fn strings(node: &Node) -> Vec<&str> {
+    match &node.value {
+        Value::Seq(items) => items.iter().filter_map(Node::as_str).collect(),
+        _ => node.as_str().into_iter().collect(),
+    }
+}
+
+fn allowed_actions(node: &Node) -> Vec<String> {
+    statements(node)
+        .into_iter()
+        .filter(|s| s.get("Effect").and_then(Node::as_str) == Some("Allow"))
+        .flat_map(|s| s.get("Action").map(strings).unwrap_or_default())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// `!GetAtt X.Arn` or `Fn::GetAtt: [X, Arn]` → `X.Arn`.
+fn get_att(node: &Node) -> Option<String> {
+    let tagged = node.tag.as_deref().or(match &node.value {
+        Value::Scalar { tag, .. } => tag.as_deref(),
+        _ => None,
+    });
+    if tagged == Some("GetAtt") {
+        return match &node.value {
+            Value::Scalar { text, .. } => Some(text.clone()),
+            Value::Seq(items) => Some(
+                items
+                    .iter()
+                    .filter_map(Node::as_str)
+                    .collect::<Vec<_>>()
+                    .join("."),
+            ),
+            _ => None,
+        };
+    }
+    node.get("Fn::GetAtt").and_then(|inner| match &inner.value {
+        Value::Scalar { text, .. } => Some(text.clone()),
+        Value::Seq(items) => Some(
+            items
+                .iter()
+                .filter_map(Node::as_str)
+                .collect::<Vec<_>>()
+                .join("."),
+        ),
+        _ => None,
+    })
+}
+
+#[test]
+fn build_roles_are_least_privilege() {
+    let template = template();
+
+    // docker build needs the daemon.
+    let project = resource(&template, "BuildProject");
+    let privileged = project
+        .get("Properties")
+        .and_then(|p| p.get("Environment"))
+        .and_then(|e| e.get("PrivilegedMode"))
+        .map(Node::to_json);
+    assert_eq!(
+        privileged,
+        Some(serde_json::Value::Bool(true)),
+        "BuildProject must run privileged"
+    );
+
+    // A fork's build: no secrets, no registry, nothing broad; and no policy
+    // attached to its role from elsewhere.
+    let untrusted_role = resource(&template, "UntrustedBuildRole");
+    assert!(
+        untrusted_role
+            .get("Properties")
+            .and_then(|p| p.get("ManagedPolicyArns"))
+            .is_none(),
+        "UntrustedBuildRole takes no managed policies"
+    );
+    if let Some(Node {
+        value: Value::Map(resources),
+        ..
+    }) = template.get("Resources")
+    {
+        for (id, r) in resources {
+            let kind = r.get("Type").and_then(Node::as_str).unwrap_or_default();
+            if kind == "AWS::IAM::Policy" || kind == "AWS::IAM::ManagedPolicy" {
+                let roles = r.get("Properties").and_then(|p| p.get("Roles"));
+                let names: Vec<&str> = roles.map(strings).unwrap_or_default();
+                assert!(
+                    !names.contains(&"UntrustedBuildRole"),
+                    "{:?} attaches a policy to UntrustedBuildRole",
+                    id.as_str()
+                );
+            }
+        }
+    }
+    let untrusted = untrusted_role
+        .get("Properties")
+        .and_then(|p| p.get("Policies"))
+        .map(allowed_actions)
+        .unwrap_or_default();
+    assert!(!untrusted.is_empty(), "UntrustedBuildRole grants nothing?");
+    for action in &untrusted {
+        assert!(
+            !["ssm:", "ecr:", "kms:", "secretsmanager:", "iam:", "sts:"]
+                .iter()
+                .any(|p| action.starts_with(p))
+                && !action.contains('*'),
+            "UntrustedBuildRole must not allow {action}"
+        );
+    }
+
+    // The trusted role reads secrets only under the prefix.
+    let trusted = resource(&template, "BuildRole");
+    for statement in statements(trusted) {
+        let actions = statement.get("Action").map(strings).unwrap_or_default();
+        let allows = statement.get("Effect").and_then(Node::as_str) == Some("Allow");
+        if allows && actions.iter().any(|a| a.starts_with("ssm:")) {
+            assert_eq!(
+                actions,
+                ["ssm:GetParameters"],
+                "BuildRole: only GetParameters"
+            );
+            let resource = statement.get("Resource").and_then(Node::as_str);
+            assert!(
+                resource.is_some_and(|r| r.ends_with(":parameter${SecretsPathPrefix}*")),
+                "BuildRole reads SSM outside SecretsPathPrefix: {resource:?}"
+            );
+        }
+    }
+
+    // start-build may hand CodeBuild the untrusted role and nothing else.
+    let start_build = resource(&template, "StartBuildFunction");
+    let mut passes = 0;
+    for statement in statements(start_build) {
+        let actions = statement.get("Action").map(strings).unwrap_or_default();
+        let passes_roles = actions.iter().any(|a| {
+            let a = a.to_ascii_lowercase();
+            a == "iam:passrole" || a == "iam:*" || a == "*"
+        });
+        if !passes_roles || statement.get("Effect").and_then(Node::as_str) != Some("Allow") {
+            continue;
+        }
+        passes += 1;
+        // A list of resources, or one; `*` or a `!Sub` reads as `None`.
+        let resources: Vec<Option<String>> = match statement.get("Resource") {
+            Some(Node {
+                value: Value::Seq(items),
+                tag: None,
+                ..
+            }) => items.iter().map(get_att).collect(),
+            other => vec![other.and_then(get_att)],
+        };
+        assert_eq!(
+            resources,
+            [Some("UntrustedBuildRole.Arn".to_owned())],
+            "StartBuildFunction may pass only UntrustedBuildRole"
+        );
+        let service = statement
+            .get("Condition")
+            .and_then(|c| c.get("StringEquals"))
+            .and_then(|c| c.get("iam:PassedToService"))
+            .and_then(Node::as_str);
+        assert_eq!(service, Some("codebuild.amazonaws.com"));
+    }
+    assert_eq!(passes, 1, "StartBuildFunction needs iam:PassRole once");
 }
