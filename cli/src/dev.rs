@@ -15,11 +15,16 @@ use crate::tap;
 pub const BUILTIN_TEMPLATE: &str = include_str!("../../template.yaml");
 
 /// The buildspecs of `buildspecs/`, deployed to the bucket as the projects'
-/// defaults; `test.yml` is also `default.yml`.
+/// defaults (`buildspecs/<project>.yml` is used by a project of that name);
+/// `test.yml` is also `default.yml`.
 pub const BUILTIN_BUILDSPECS: &[(&str, &str)] = &[
     (
         "buildspecs/test.yml",
         include_str!("../../buildspecs/test.yml"),
+    ),
+    (
+        "buildspecs/docker.yml",
+        include_str!("../../buildspecs/docker.yml"),
     ),
     (
         "buildspecs/default.yml",
@@ -58,6 +63,8 @@ pub enum DevError {
     },
     #[error("invalid settings: {0}")]
     Settings(#[from] gantry_webhook::SettingsError),
+    #[error("invalid settings: {0}")]
+    Functions(#[from] crate::functions::FunctionsError),
 }
 
 fn read(path: &PathBuf) -> Result<String, DevError> {
@@ -174,7 +181,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     );
 
     let functions =
-        crate::functions::LocalFunctions::new(&sdk, &github_api, github_token.is_some());
+        crate::functions::LocalFunctions::new(&sdk, &github_api, github_token.is_some())?;
     println!(
         "gantry dev: validate-buildspec reads buildspecs from {github_api}{}",
         if github_token.is_some() {

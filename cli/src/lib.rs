@@ -6,6 +6,7 @@ pub mod dev;
 pub mod functions;
 pub mod lint;
 pub mod moto;
+pub mod proxy;
 pub mod send;
 pub mod serve;
 pub mod stack;

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
+use crate::proxy::Proxy;
+
 #[derive(Debug, thiserror::Error)]
 pub enum MotoError {
     #[error("could not start {program}: {source}. Install it with: pip install 'moto[server]'")]
@@ -16,14 +18,17 @@ pub enum MotoError {
     },
     #[error("no free loopback port: {0}")]
     Port(std::io::Error),
+    #[error("cannot start the proxy in front of moto: {0}")]
+    Proxy(std::io::Error),
     #[error("moto server did not answer on {endpoint} within {seconds} s")]
     NotReady { endpoint: String, seconds: u64 },
 }
 
-/// A running moto server.
+/// A running moto server, behind the proxy that makes its CodeBuild
+/// answers readable by the Rust SDK (see [`crate::proxy`]).
 pub struct Moto {
     child: Child,
-    endpoint: String,
+    proxy: Proxy,
 }
 
 /// A port that was free a moment ago.
@@ -55,7 +60,10 @@ impl Moto {
         let limit = Duration::from_secs(60);
         loop {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return Ok(Moto { child, endpoint });
+                let proxy = Proxy::start(&endpoint, false)
+                    .await
+                    .map_err(MotoError::Proxy)?;
+                return Ok(Moto { child, proxy });
             }
             if started.elapsed() > limit {
                 return Err(MotoError::NotReady {
@@ -69,7 +77,7 @@ impl Moto {
 
     /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL`.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.proxy.endpoint()
     }
 
     /// Stops the server and waits for it to exit.

@@ -20,6 +20,10 @@ pub mod names {
     pub const CONFIG_PARAMETER: &str = "/gantry/config";
     pub const GITHUB_TOKEN_PARAMETER: &str = "/gantry/github-token";
     pub const PROJECT: &str = "gantry-dev";
+    /// Where build secrets live, as `SecretsPathPrefix` in the template.
+    pub const SECRETS_PREFIX: &str = "/gantry/";
+    /// The role a fork's pull request builds under (moto does not check it).
+    pub const UNTRUSTED_ROLE: &str = "arn:aws:iam::123456789012:role/gantry-dev-untrusted-build";
     pub const REGION: &str = "us-east-1";
 }
 
@@ -60,26 +64,45 @@ fn build_err(
 
 /// The webhook's settings as `template.yaml` sets its environment, pointed
 /// at the local stack's names; `overrides` replace single variables.
+/// The environment `template.yaml` gives the functions, pointed at the
+/// local stack; `overrides` replace single variables.
+fn local_env(overrides: &[(&str, &str)], name: &str) -> Option<String> {
+    if let Some((_, v)) = overrides.iter().find(|(k, _)| *k == name) {
+        return Some((*v).to_owned());
+    }
+    match name {
+        "WEBHOOK_SECRET_PARAMETER" => Some(names::WEBHOOK_SECRET_PARAMETER),
+        "CONFIG_PARAMETER" => Some(names::CONFIG_PARAMETER),
+        "DELIVERY_BUCKET" | "ARTIFACT_BUCKET" => Some(names::BUCKET),
+        "EVENT_BUS_NAME" => Some(names::BUS),
+        "SECRETS_PATH_PREFIX" => Some(names::SECRETS_PREFIX),
+        "UNTRUSTED_SERVICE_ROLE_ARN" => Some(names::UNTRUSTED_ROLE),
+        // Locally a capacity refusal is retried quickly.
+        "START_RETRY_ATTEMPTS" => Some("3"),
+        "START_RETRY_BASE_MS" => Some("500"),
+        _ => None,
+    }
+    .map(str::to_owned)
+}
+
 pub fn webhook_settings(
     overrides: &[(&str, &str)],
 ) -> Result<gantry_webhook::Settings, gantry_webhook::SettingsError> {
-    gantry_webhook::Settings::from_env(|name| {
-        if let Some((_, v)) = overrides.iter().find(|(k, _)| *k == name) {
-            return Some((*v).to_owned());
-        }
-        match name {
-            "WEBHOOK_SECRET_PARAMETER" => Some(names::WEBHOOK_SECRET_PARAMETER),
-            "CONFIG_PARAMETER" => Some(names::CONFIG_PARAMETER),
-            "DELIVERY_BUCKET" => Some(names::BUCKET),
-            "EVENT_BUS_NAME" => Some(names::BUS),
-            _ => None,
-        }
-        .map(str::to_owned)
-    })
+    gantry_webhook::Settings::from_env(|name| local_env(overrides, name))
 }
 
-/// An SDK configuration for a local endpoint: fixed region and test
-/// credentials, no lookups in the environment or instance metadata.
+pub fn inject_secrets_settings(
+    overrides: &[(&str, &str)],
+) -> Result<gantry_inject_secrets::Settings, gantry_inject_secrets::SettingsError> {
+    gantry_inject_secrets::Settings::from_env(|name| local_env(overrides, name))
+}
+
+pub fn start_build_settings(
+    overrides: &[(&str, &str)],
+) -> Result<gantry_start_build::Settings, gantry_start_build::SettingsError> {
+    gantry_start_build::Settings::from_env(|name| local_env(overrides, name))
+}
+
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(names::REGION))

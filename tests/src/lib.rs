@@ -177,3 +177,7 @@ pub fn capture_logs() -> Captured {
         })
         .clone()
 }
+
+/// A recording proxy in front of the moto server: every request Gantry's
+/// functions send, exactly as sent.
+pub use gantry_cli::proxy::{Proxy as RecordingProxy, Recorded};

@@ -1,0 +1,582 @@
+//! From a delivery to a running CodeBuild build, through every function of
+//! the chain, against the moto server over HTTP (behind a recording proxy,
+//! to see exactly what Gantry asked AWS) and a loopback GitHub.
+
+use std::time::Duration;
+
+use gantry_cli::functions::LocalFunctions;
+use gantry_cli::stack::{self, names};
+use gantry_cli::tap::Observed;
+use gantry_e2e::{LocalStack, RecordingProxy, SECRET, capture_logs, corpus_file, github_headers};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const PUSH_SHA: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+
+const CONFIG: &str = "\
+version: 1
+repositories:
+  - name: Codertocat/*
+    project: gantry-dev
+    push:
+      branches: ['**']
+    secrets:
+      DOCKER_USERNAME: /gantry/docker/username
+      DOCKER_PASSWORD: /gantry/docker/password
+";
+
+const BUILDSPEC: &str = "\
+version: 0.2
+env:
+  parameter-store:
+    NPM_TOKEN: /gantry/npm/token
+phases:
+  build:
+    commands:
+      - docker build -t app .
+";
+
+/// The secret values; none may appear in an event, a log line or a request
+/// Gantry sends.
+const PARAMETERS: &[(&str, &str)] = &[
+    ("/gantry/docker/username", "user-VALUE-7c1e"),
+    ("/gantry/docker/password", "pw-SECRET-VALUE-91f3"),
+    ("/gantry/npm/token", "npm-SECRET-VALUE-42aa"),
+];
+
+const START_BUILD: &str = "CodeBuild_20161006.StartBuild";
+const STOP_BUILD: &str = "CodeBuild_20161006.StopBuild";
+
+struct Chain {
+    local: LocalStack,
+    proxy: RecordingProxy,
+    functions: LocalFunctions,
+    webhook: gantry_webhook::Deps,
+    _github: MockServer,
+}
+
+impl Chain {
+    async fn start(config: &str, parameters: &[(&str, &str)]) -> Chain {
+        let local = LocalStack::start(config).await;
+        let ssm = aws_sdk_ssm::Client::new(&local.sdk);
+        for (name, value) in parameters {
+            ssm.put_parameter()
+                .name(*name)
+                .value(*value)
+                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                .send()
+                .await
+                .expect("seed a parameter");
+        }
+        // Everything the functions send goes through the proxy.
+        let proxy = RecordingProxy::start(local.moto.endpoint(), true)
+            .await
+            .expect("proxy");
+        let sdk = stack::sdk_config(proxy.endpoint()).await;
+        let github = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/repos/Codertocat/Hello-World/contents/buildspec.yml"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(BUILDSPEC))
+            .mount(&github)
+            .await;
+        let functions = LocalFunctions::new(&sdk, &github.uri(), true).expect("functions");
+        let webhook = stack::webhook_settings(&[]).expect("settings").deps(&sdk);
+        Chain {
+            local,
+            proxy,
+            functions,
+            webhook,
+            _github: github,
+        }
+    }
+
+    async fn deliver(&self, event: &str, delivery_id: &str, body: &[u8]) -> u16 {
+        let headers = github_headers(event, delivery_id, body, SECRET);
+        gantry_webhook::handle(&self.webhook, &headers, body)
+            .await
+            .status
+    }
+
+    /// Drives every function from its rule's queue until the bus is quiet;
+    /// returns the events the event log saw, in order.
+    async fn pump(&self) -> Vec<Observed> {
+        let mut logged = Vec::new();
+        for _ in 0..20 {
+            let batch = self.local.observed(Duration::ZERO).await;
+            if batch.is_empty() {
+                break;
+            }
+            for o in &batch {
+                self.functions.dispatch(o).await;
+            }
+            logged.extend(batch.into_iter().filter(|o| o.rule == "EventLogRule"));
+        }
+        logged
+    }
+
+    async fn builds(&self) -> Vec<String> {
+        aws_sdk_codebuild::Client::new(&self.local.sdk)
+            .list_builds_for_project()
+            .project_name(names::PROJECT)
+            .send()
+            .await
+            .expect("list builds")
+            .ids()
+            .to_vec()
+    }
+}
+
+fn types(events: &[Observed]) -> Vec<&str> {
+    events.iter().map(|o| o.detail_type.as_str()).collect()
+}
+
+fn of_type<'a>(events: &'a [Observed], detail_type: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|o| o.detail_type == detail_type)
+        .map(|o| &o.detail)
+        .collect()
+}
+
+/// The StartBuild request's environment overrides as (name, value, type).
+fn variables(start: &Value) -> Vec<(String, String, String)> {
+    start["environmentVariablesOverride"]
+        .as_array()
+        .map(|vars| {
+            vars.iter()
+                .map(|v| {
+                    let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+                    (s("name"), s("value"), s("type"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn variable(start: &Value, name: &str) -> Option<(String, String)> {
+    variables(start)
+        .into_iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, value, kind)| (value, kind))
+}
+
+fn assert_no_secret_value(what: &str, text: &str) {
+    for (name, value) in PARAMETERS {
+        assert!(!text.contains(value), "the value of {name} is in {what}");
+    }
+}
+
+fn push_body() -> Vec<u8> {
+    corpus_file("07_push__with-new-branch.payload.json")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_push_starts_exactly_one_build_with_its_secrets_by_reference() {
+    let logs = capture_logs();
+    let chain = Chain::start(CONFIG, PARAMETERS).await;
+    let delivery = "a1b2c3d4-0000-4000-8000-000000000001";
+    assert_eq!(chain.deliver("push", delivery, &push_body()).await, 202);
+    let events = chain.pump().await;
+    assert_eq!(
+        types(&events),
+        vec![
+            "Build Requested",
+            "Buildspec Validated",
+            "Secrets Resolved",
+            "Build Started"
+        ]
+    );
+
+    let builds = chain.builds().await;
+    assert_eq!(builds.len(), 1, "{builds:?}");
+    let starts = chain.proxy.calls(START_BUILD);
+    assert_eq!(starts.len(), 1);
+    let start = &starts[0];
+    assert_eq!(start["projectName"], "gantry-dev");
+    assert_eq!(start["sourceVersion"], PUSH_SHA);
+    assert_eq!(start["sourceTypeOverride"], "GITHUB");
+    assert_eq!(
+        start["sourceLocationOverride"],
+        "https://github.com/Codertocat/Hello-World.git"
+    );
+    assert_eq!(start["buildspecOverride"], BUILDSPEC);
+    assert!(
+        start["idempotencyToken"]
+            .as_str()
+            .is_some_and(|t| t.len() == 32),
+        "{start}"
+    );
+    assert!(start.get("serviceRoleOverride").is_none(), "trusted build");
+    // Secrets: names only, resolved by CodeBuild.
+    for (variable_name, parameter) in [
+        ("DOCKER_USERNAME", "/gantry/docker/username"),
+        ("DOCKER_PASSWORD", "/gantry/docker/password"),
+        ("NPM_TOKEN", "/gantry/npm/token"),
+    ] {
+        assert_eq!(
+            variable(start, variable_name),
+            Some((parameter.to_owned(), "PARAMETER_STORE".to_owned())),
+            "{variable_name}"
+        );
+    }
+    // Metadata: plain values, never spliced into commands.
+    assert_eq!(
+        variable(start, "GANTRY_COMMIT"),
+        Some((PUSH_SHA.to_owned(), "PLAINTEXT".to_owned()))
+    );
+    assert_eq!(
+        variable(start, "GANTRY_DELIVERY_ID"),
+        Some((delivery.to_owned(), "PLAINTEXT".to_owned()))
+    );
+    assert_eq!(
+        variable(start, "GANTRY_BRANCH").map(|v| v.0),
+        Some("master".into())
+    );
+    assert_eq!(
+        variable(start, "GANTRY_TRUSTED").map(|v| v.0),
+        Some("true".into())
+    );
+
+    let started = of_type(&events, "Build Started")[0];
+    assert_eq!(started["build_id"], builds[0].as_str());
+    assert_eq!(started["correlation_id"], delivery);
+    assert!(
+        started["build_url"]
+            .as_str()
+            .is_some_and(|u| u.contains("/projects/gantry-dev/build/gantry-dev%3A")),
+        "{started}"
+    );
+
+    // The existence check never asked for a value (only the functions' own
+    // credentials are decrypted: the webhook secret, the GitHub token).
+    let checks: Vec<Value> = chain
+        .proxy
+        .calls("AmazonSSM.GetParameters")
+        .into_iter()
+        .filter(|c| {
+            c["Names"] != json!([names::WEBHOOK_SECRET_PARAMETER])
+                && c["Names"] != json!([names::GITHUB_TOKEN_PARAMETER])
+        })
+        .collect();
+    assert_eq!(checks.len(), 1, "three names, one batch: {checks:?}");
+    assert_eq!(checks[0]["Names"].as_array().map(Vec::len), Some(3));
+    for check in &checks {
+        assert_eq!(check["WithDecryption"], false, "{check}");
+    }
+    // No secret value anywhere: events, requests to AWS, log lines.
+    for e in &events {
+        assert_no_secret_value(
+            &format!("the {} event", e.detail_type),
+            &e.detail.to_string(),
+        );
+    }
+    for r in chain.proxy.requests() {
+        if r.target.as_deref() != Some("AmazonSSM.GetParameters") {
+            assert_no_secret_value(&format!("{} {}", r.method, r.path), &r.text());
+        }
+    }
+    let lines: Vec<String> = logs
+        .text()
+        .lines()
+        .filter(|l| l.contains(delivery))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.contains("\"outcome\":\"started\"")),
+        "{lines:?}"
+    );
+    assert_no_secret_value("the logs", &logs.text());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_redelivery_or_a_replayed_event_starts_no_second_build() {
+    let chain = Chain::start(CONFIG, PARAMETERS).await;
+    let delivery = "a1b2c3d4-0000-4000-8000-000000000002";
+    assert_eq!(chain.deliver("push", delivery, &push_body()).await, 202);
+    let events = chain.pump().await;
+    let resolved = of_type(&events, "Secrets Resolved")[0].clone();
+
+    // GitHub's "Redeliver" keeps the delivery id.
+    assert_eq!(chain.deliver("push", delivery, &push_body()).await, 200);
+    assert!(chain.pump().await.is_empty());
+
+    // EventBridge delivering the same event again (at least once).
+    for _ in 0..2 {
+        let replay = Observed {
+            rule: "SecretsResolvedRule".into(),
+            targets: vec!["StartBuildFunction".into()],
+            detail_type: "Secrets Resolved".into(),
+            detail: resolved.clone(),
+        };
+        let line = chain.functions.dispatch(&replay).await.unwrap_or_default();
+        assert!(line.contains("already started"), "{line}");
+    }
+    assert_eq!(chain.builds().await.len(), 1);
+    assert_eq!(chain.proxy.calls(START_BUILD).len(), 1);
+    assert!(chain.pump().await.is_empty(), "a replay publishes nothing");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_missing_parameter_rejects_the_build_naming_it_and_its_variable() {
+    let config = format!("{CONFIG}      SIGNING_KEY: /elsewhere/signing-key\n");
+    // The Docker password was never created.
+    let chain = Chain::start(&config, &[PARAMETERS[0], PARAMETERS[2]]).await;
+    assert_eq!(
+        chain
+            .deliver("push", "a1b2c3d4-0000-4000-8000-000000000003", &push_body())
+            .await,
+        202
+    );
+    let events = chain.pump().await;
+    assert_eq!(
+        types(&events),
+        vec!["Build Requested", "Buildspec Validated", "Build Rejected"]
+    );
+    let rejected = of_type(&events, "Build Rejected")[0];
+    assert_eq!(rejected["stage"], "secrets");
+    assert_eq!(
+        rejected["secrets"],
+        json!([
+            {"variable": "SIGNING_KEY", "parameter": "/elsewhere/signing-key", "from": "config", "problem": "outside_prefix"},
+            {"variable": "DOCKER_PASSWORD", "parameter": "/gantry/docker/password", "from": "config", "problem": "missing"},
+        ])
+    );
+    let reason = rejected["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("DOCKER_PASSWORD (gantry.yaml): /gantry/docker/password does not exist"),
+        "{reason}"
+    );
+    assert!(chain.proxy.calls(START_BUILD).is_empty());
+    assert!(chain.builds().await.is_empty());
+}
+
+/// The corpus pull request, opened from a fork, at `head_sha`.
+fn fork_pull_request(action: &str, head_sha: &str, label: Option<&str>) -> Vec<u8> {
+    let mut pr: Value =
+        serde_json::from_slice(&corpus_file("13_pull_request__synchronize.payload.json"))
+            .expect("corpus JSON");
+    pr["action"] = json!(action);
+    pr["pull_request"]["head"]["sha"] = json!(head_sha);
+    pr["pull_request"]["head"]["repo"]["full_name"] = json!("stranger/Hello-World");
+    if let Some(label) = label {
+        pr["label"] = json!({ "name": label });
+        pr["sender"]["login"] = json!("maintainer");
+    }
+    serde_json::to_vec(&pr).expect("JSON")
+}
+
+const FORK_HEAD: &str = "f00dfacef00dfacef00dfacef00dfacef00dface";
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_fork_pull_request_builds_without_secret_references_under_the_untrusted_role() {
+    let chain = Chain::start(CONFIG, PARAMETERS).await;
+    let body = fork_pull_request("synchronize", FORK_HEAD, None);
+    assert_eq!(
+        chain
+            .deliver(
+                "pull_request",
+                "a1b2c3d4-0000-4000-8000-000000000004",
+                &body
+            )
+            .await,
+        202
+    );
+    let events = chain.pump().await;
+    assert_eq!(
+        types(&events),
+        vec![
+            "Build Requested",
+            "Buildspec Validated",
+            "Secrets Resolved",
+            "Build Started"
+        ]
+    );
+    let resolved = of_type(&events, "Secrets Resolved")[0];
+    assert_eq!(resolved["trusted"], false);
+    assert!(resolved.get("secrets").is_none(), "{resolved}");
+    assert!(
+        resolved["withheld"]
+            .as_str()
+            .is_some_and(|w| w.contains("stranger/Hello-World") && w.contains("without secrets")),
+        "{resolved}"
+    );
+    let start = &chain.proxy.calls(START_BUILD)[0];
+    assert_eq!(start["sourceVersion"], FORK_HEAD);
+    assert_eq!(start["serviceRoleOverride"], names::UNTRUSTED_ROLE);
+    assert!(
+        variables(start)
+            .iter()
+            .all(|(_, _, kind)| kind == "PLAINTEXT"),
+        "{start}"
+    );
+    assert_eq!(
+        variable(start, "GANTRY_TRUSTED").map(|v| v.0),
+        Some("false".into())
+    );
+    // The buildspec's own reference is gone from what CodeBuild runs.
+    let spec = start["buildspecOverride"].as_str().unwrap_or_default();
+    assert!(!spec.contains("/gantry/npm/token"), "{spec}");
+    assert!(spec.contains("docker build -t app ."), "{spec}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn under_the_approval_policy_a_fork_waits_for_the_label_then_builds_with_secrets() {
+    let config = format!("{CONFIG}    forks: approval\n");
+    let chain = Chain::start(&config, PARAMETERS).await;
+    let body = fork_pull_request("synchronize", FORK_HEAD, None);
+    chain
+        .deliver(
+            "pull_request",
+            "a1b2c3d4-0000-4000-8000-000000000005",
+            &body,
+        )
+        .await;
+    let events = chain.pump().await;
+    assert_eq!(
+        types(&events),
+        vec!["Build Requested", "Buildspec Validated", "Build Held"]
+    );
+    assert_eq!(of_type(&events, "Build Held")[0]["code"], "approval");
+    assert!(chain.proxy.calls(START_BUILD).is_empty());
+
+    // Another label approves nothing.
+    let other = fork_pull_request("labeled", FORK_HEAD, Some("bug"));
+    assert_eq!(
+        chain
+            .deliver(
+                "pull_request",
+                "a1b2c3d4-0000-4000-8000-000000000006",
+                &other
+            )
+            .await,
+        202
+    );
+    assert!(chain.pump().await.is_empty());
+
+    let approve = fork_pull_request("labeled", FORK_HEAD, Some("gantry:approved"));
+    chain
+        .deliver(
+            "pull_request",
+            "a1b2c3d4-0000-4000-8000-000000000007",
+            &approve,
+        )
+        .await;
+    let events = chain.pump().await;
+    assert_eq!(
+        types(&events).last(),
+        Some(&"Build Started"),
+        "{:?}",
+        types(&events)
+    );
+    assert_eq!(
+        of_type(&events, "Build Requested")[0]["source"]["pull_request"]["approved_by"],
+        "maintainer"
+    );
+    let start = &chain.proxy.calls(START_BUILD)[0];
+    assert!(start.get("serviceRoleOverride").is_none());
+    assert_eq!(
+        variable(start, "DOCKER_PASSWORD"),
+        Some(("/gantry/docker/password".into(), "PARAMETER_STORE".into()))
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_second_commit_on_a_pull_request_stops_the_first_build() {
+    let chain = Chain::start(CONFIG, PARAMETERS).await;
+    let first_sha = "1111111111111111111111111111111111111111";
+    let second_sha = "2222222222222222222222222222222222222222";
+    let pr = |sha: &str| {
+        let mut pr: Value =
+            serde_json::from_slice(&corpus_file("13_pull_request__synchronize.payload.json"))
+                .expect("corpus JSON");
+        pr["pull_request"]["head"]["sha"] = json!(sha);
+        serde_json::to_vec(&pr).expect("JSON")
+    };
+    chain
+        .deliver(
+            "pull_request",
+            "a1b2c3d4-0000-4000-8000-000000000008",
+            &pr(first_sha),
+        )
+        .await;
+    let first = chain.pump().await;
+    let first_build = of_type(&first, "Build Started")[0]["build_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(chain.proxy.calls(STOP_BUILD).is_empty());
+    let first_resolved = of_type(&first, "Secrets Resolved")[0].clone();
+
+    chain
+        .deliver(
+            "pull_request",
+            "a1b2c3d4-0000-4000-8000-000000000009",
+            &pr(second_sha),
+        )
+        .await;
+    let second = chain.pump().await;
+    assert_eq!(
+        types(&second),
+        vec![
+            "Build Requested",
+            "Buildspec Validated",
+            "Secrets Resolved",
+            "Build Started",
+            "Build Superseded"
+        ]
+    );
+    let stops = chain.proxy.calls(STOP_BUILD);
+    assert_eq!(stops, vec![json!({ "id": first_build })]);
+    let notice = of_type(&second, "Build Superseded")[0];
+    assert_eq!(notice["build_id"], first_build.as_str());
+    assert_eq!(notice["source"]["commit_sha"], first_sha);
+    assert_eq!(notice["superseded_by"]["commit_sha"], second_sha);
+    assert_eq!(chain.builds().await.len(), 2);
+
+    // The first commit's event arriving again under a new delivery id, late:
+    // the newer commit wins, and nothing starts.
+    let mut late = first_resolved;
+    late["correlation_id"] = json!("a1b2c3d4-0000-4000-8000-00000000000a");
+    let line = chain
+        .functions
+        .dispatch(&Observed {
+            rule: "SecretsResolvedRule".into(),
+            targets: vec!["StartBuildFunction".into()],
+            detail_type: "Secrets Resolved".into(),
+            detail: late,
+        })
+        .await
+        .unwrap_or_default();
+    assert!(line.contains("superseded by 2222222"), "{line}");
+    assert_eq!(chain.proxy.calls(START_BUILD).len(), 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn cancel_superseded_false_lets_both_builds_run() {
+    let config = format!("{CONFIG}    cancel-superseded: false\n");
+    let chain = Chain::start(&config, PARAMETERS).await;
+    for (i, sha) in [
+        "3333333333333333333333333333333333333333",
+        "4444444444444444444444444444444444444444",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut pr: Value =
+            serde_json::from_slice(&corpus_file("13_pull_request__synchronize.payload.json"))
+                .expect("corpus JSON");
+        pr["pull_request"]["head"]["sha"] = json!(sha);
+        let body = serde_json::to_vec(&pr).expect("JSON");
+        chain
+            .deliver(
+                "pull_request",
+                &format!("a1b2c3d4-0000-4000-8000-00000000010{i}"),
+                &body,
+            )
+            .await;
+        chain.pump().await;
+    }
+    assert_eq!(chain.proxy.calls(START_BUILD).len(), 2);
+    assert!(chain.proxy.calls(STOP_BUILD).is_empty());
+}
