@@ -580,3 +580,177 @@ async fn cancel_superseded_false_lets_both_builds_run() {
     assert_eq!(chain.proxy.calls(START_BUILD).len(), 2);
     assert!(chain.proxy.calls(STOP_BUILD).is_empty());
 }
+
+/// CodeBuild at its limit, as it answers: HTTP 400 with the JSON error.
+fn at_limit() -> ResponseTemplate {
+    ResponseTemplate::new(400)
+        .insert_header("content-type", "application/x-amz-json-1.1")
+        .set_body_string(
+            json!({
+                "__type": "AccountLimitExceededException",
+                "message": "Cannot have more than 1 builds in queue for the account"
+            })
+            .to_string(),
+        )
+}
+
+/// start-build with CodeBuild played by a loopback stub (moto never refuses
+/// for capacity) and S3 and EventBridge by moto.
+async fn start_build_against(
+    local: &LocalStack,
+    codebuild: &MockServer,
+    attempts: u32,
+) -> gantry_start_build::Deps {
+    let settings = stack::start_build_settings(&[
+        ("START_RETRY_ATTEMPTS", &attempts.to_string()),
+        ("START_RETRY_BASE_MS", "10"),
+    ])
+    .expect("settings");
+    let mut deps = settings.deps(&local.sdk);
+    let stub = stack::sdk_config(&codebuild.uri()).await;
+    deps.codebuild = aws_sdk_codebuild::Client::new(&stub);
+    deps
+}
+
+fn resolved_event(correlation_id: &str) -> gantry_shared::events::SecretsResolved {
+    serde_json::from_value(json!({
+        "v": 1,
+        "correlation_id": correlation_id,
+        "project": "gantry-dev",
+        "source": {
+            "trigger": "push",
+            "repository": {"full_name": "Codertocat/Hello-World", "owner": "Codertocat", "name": "Hello-World",
+                "clone_url": "https://github.com/Codertocat/Hello-World.git",
+                "html_url": "https://github.com/Codertocat/Hello-World", "private": false},
+            "commit_sha": PUSH_SHA, "git_ref": "refs/heads/master", "branch": "master", "fork": false,
+            "changed_paths": {"paths": [], "truncated": true}, "received_at_ms": 1
+        },
+        "buildspec": {"origin": "repository", "location": "Codertocat/Hello-World:buildspec.yml@6113728",
+            "digest": "sha256:00", "inline": BUILDSPEC},
+        "trusted": true,
+        "cancel_superseded": true
+    }))
+    .expect("a Secrets Resolved event")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn codebuild_at_its_limit_holds_the_build_as_queued_and_retries_until_it_starts() {
+    let local = LocalStack::start(CONFIG).await;
+    let codebuild = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::header("x-amz-target", START_BUILD))
+        .respond_with(at_limit())
+        .up_to_n_times(2)
+        .mount(&codebuild)
+        .await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::header("x-amz-target", START_BUILD))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/x-amz-json-1.1")
+                .set_body_string(
+                    json!({"build": {
+                        "id": "gantry-dev:7f1c",
+                        "arn": "arn:aws:codebuild:us-east-1:123456789012:build/gantry-dev:7f1c",
+                        "buildNumber": 12,
+                        "startTime": 1.7e9,
+                        "buildStatus": "IN_PROGRESS"
+                    }})
+                    .to_string(),
+                ),
+        )
+        .mount(&codebuild)
+        .await;
+    let deps = start_build_against(&local, &codebuild, 4).await;
+    let outcome = gantry_start_build::handle(&deps, resolved_event("cap-0001"))
+        .await
+        .expect("handled");
+    let gantry_start_build::Outcome::Started(started) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(started.build_id, "gantry-dev:7f1c");
+    assert_eq!(started.build_number, Some(12));
+
+    let requests = codebuild.received_requests().await.unwrap_or_default();
+    assert_eq!(requests.len(), 3, "two refusals, then the start");
+    let tokens: Vec<Value> = requests
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap_or_default()["idempotencyToken"].clone()
+        })
+        .collect();
+    assert!(
+        tokens.iter().all(|t| *t == tokens[0] && t.is_string()),
+        "{tokens:?}"
+    );
+
+    let logged = local.logged(Duration::from_secs(1)).await;
+    assert_eq!(types(&logged), vec!["Build Held", "Build Started"]);
+    let held = of_type(&logged, "Build Held")[0];
+    assert_eq!(held["code"], "queued");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn codebuild_at_its_limit_for_every_retry_rejects_the_build_with_the_reason() {
+    let local = LocalStack::start(CONFIG).await;
+    let codebuild = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(at_limit())
+        .expect(3)
+        .mount(&codebuild)
+        .await;
+    let deps = start_build_against(&local, &codebuild, 3).await;
+    let outcome = gantry_start_build::handle(&deps, resolved_event("cap-0002"))
+        .await
+        .expect("handled");
+    let gantry_start_build::Outcome::Rejected(rejected) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        rejected.reason.contains("after 3 attempts")
+            && rejected
+                .reason
+                .contains("Cannot have more than 1 builds in queue"),
+        "{}",
+        rejected.reason
+    );
+    let logged = local.logged(Duration::from_secs(1)).await;
+    assert_eq!(types(&logged), vec!["Build Held", "Build Rejected"]);
+    assert_eq!(of_type(&logged, "Build Rejected")[0]["stage"], "start");
+    // The refusal is final: a replay does not start over.
+    let again = gantry_start_build::handle(&deps, resolved_event("cap-0002"))
+        .await
+        .expect("handled");
+    assert_eq!(
+        again,
+        gantry_start_build::Outcome::Duplicate { build_id: None }
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_start_that_fails_for_another_reason_is_retried_by_eventbridge_and_then_starts_once() {
+    let local = LocalStack::start(CONFIG).await;
+    let codebuild = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("Service Unavailable"))
+        .mount(&codebuild)
+        .await;
+    let deps = start_build_against(&local, &codebuild, 3).await;
+    let err = gantry_start_build::handle(&deps, resolved_event("cap-0003"))
+        .await
+        .expect_err("the invocation fails, so EventBridge retries it");
+    assert!(err.to_string().contains("StartBuild failed"), "{err}");
+    assert!(local.logged(Duration::from_secs(1)).await.is_empty());
+
+    // The claim was released: EventBridge's retry, against moto, starts it.
+    let deps = stack::start_build_settings(&[])
+        .expect("settings")
+        .deps(&local.sdk);
+    let outcome = gantry_start_build::handle(&deps, resolved_event("cap-0003"))
+        .await
+        .expect("handled");
+    assert!(
+        matches!(outcome, gantry_start_build::Outcome::Started(_)),
+        "{outcome:?}"
+    );
+}
