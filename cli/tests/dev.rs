@@ -85,7 +85,7 @@ fn free_port() -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_signed_push_sent_to_gantry_dev_comes_out_on_the_bus_and_is_validated() {
+async fn a_signed_push_sent_to_gantry_dev_goes_down_the_chain_to_a_started_build() {
     // GitHub's contents API, on loopback, serving the example's buildspec.
     let github = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::method("GET"))
@@ -134,6 +134,22 @@ async fn a_signed_push_sent_to_gantry_dev_comes_out_on_the_bus_and_is_validated(
     assert!(line.contains("9f2c1e4"), "{line}");
     assert!(
         line.contains("5d1f0000-aaaa-4bbb-8ccc-000000000001"),
+        "{line}"
+    );
+
+    // The chain runs on: validated, secrets resolved, one build started in
+    // moto's CodeBuild at the commit.
+    let line = dev.wait_for("validate-buildspec:", Duration::from_secs(20));
+    assert!(
+        line.contains("valid, octo-org/widgets:buildspec.yml@9f2c1e4"),
+        "{line}"
+    );
+    let line = dev.wait_for("inject-secrets:", Duration::from_secs(20));
+    assert!(line.contains("resolved, no secrets needed"), "{line}");
+    let line = dev.wait_for("start-build:", Duration::from_secs(20));
+    assert!(
+        line.contains("started gantry-dev:")
+            && line.contains("source version 9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070"),
         "{line}"
     );
 
