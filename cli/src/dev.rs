@@ -63,8 +63,6 @@ pub enum DevError {
     },
     #[error("invalid settings: {0}")]
     Settings(#[from] gantry_webhook::SettingsError),
-    #[error("invalid settings: {0}")]
-    Functions(#[from] crate::functions::FunctionsError),
 }
 
 fn read(path: &PathBuf) -> Result<String, DevError> {

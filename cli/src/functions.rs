@@ -1,6 +1,7 @@
 //! The functions `gantry dev` drives from their rules' queues, as the
 //! deployed rules invoke them: same handlers, same events.
 
+use gantry_shared::settings::SettingsError;
 use serde::de::DeserializeOwned;
 
 use crate::stack::{self, names};
@@ -10,14 +11,6 @@ pub struct LocalFunctions {
     validate: gantry_validate_buildspec::Deps,
     inject: gantry_inject_secrets::Deps,
     start: gantry_start_build::Deps,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum FunctionsError {
-    #[error(transparent)]
-    Inject(#[from] gantry_inject_secrets::SettingsError),
-    #[error(transparent)]
-    Start(#[from] gantry_start_build::SettingsError),
 }
 
 fn detail<T: DeserializeOwned>(observed: &Observed, function: &str) -> Result<T, String> {
@@ -30,7 +23,7 @@ impl LocalFunctions {
         sdk: &aws_config::SdkConfig,
         github_api: &str,
         with_token: bool,
-    ) -> Result<Self, FunctionsError> {
+    ) -> Result<Self, SettingsError> {
         let validate = gantry_validate_buildspec::Settings {
             github_api_url: github_api.to_owned(),
             github_token_parameter: with_token.then(|| names::GITHUB_TOKEN_PARAMETER.to_owned()),

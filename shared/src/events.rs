@@ -37,6 +37,18 @@ pub trait Detail: Serialize {
     fn correlation_id(&self) -> &str;
 }
 
+/// Implements [`Detail`] for a struct with a `correlation_id` field.
+macro_rules! detail {
+    ($ty:ty, $name:literal) => {
+        impl Detail for $ty {
+            const DETAIL_TYPE: &'static str = $name;
+            fn correlation_id(&self) -> &str {
+                &self.correlation_id
+            }
+        }
+    };
+}
+
 /// What started the build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -160,12 +172,7 @@ pub struct BuildRequested {
     pub source: BuildSource,
 }
 
-impl Detail for BuildRequested {
-    const DETAIL_TYPE: &'static str = "Build Requested";
-    fn correlation_id(&self) -> &str {
-        &self.correlation_id
-    }
-}
+detail!(BuildRequested, "Build Requested");
 
 /// Why a delivery does not build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,12 +204,7 @@ pub struct BuildSkipped {
     pub source: BuildSource,
 }
 
-impl Detail for BuildSkipped {
-    const DETAIL_TYPE: &'static str = "Build Skipped";
-    fn correlation_id(&self) -> &str {
-        &self.correlation_id
-    }
-}
+detail!(BuildSkipped, "Build Skipped");
 
 /// The size of one PutEvents entry as EventBridge counts it: source, detail
 /// type and detail, in UTF-8 bytes.
@@ -270,12 +272,7 @@ pub struct BuildspecValidated {
     pub warnings: Vec<crate::diagnostic::Diagnostic>,
 }
 
-impl Detail for BuildspecValidated {
-    const DETAIL_TYPE: &'static str = "Buildspec Validated";
-    fn correlation_id(&self) -> &str {
-        &self.correlation_id
-    }
-}
+detail!(BuildspecValidated, "Buildspec Validated");
 
 /// The stage that refused a build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -311,12 +308,7 @@ pub struct BuildRejected {
     pub secrets: Vec<SecretProblem>,
 }
 
-impl Detail for BuildRejected {
-    const DETAIL_TYPE: &'static str = "Build Rejected";
-    fn correlation_id(&self) -> &str {
-        &self.correlation_id
-    }
-}
+detail!(BuildRejected, "Build Rejected");
 
 /// Where a secret reference was declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -381,12 +373,7 @@ pub struct SecretsResolved {
     pub cancel_superseded: bool,
 }
 
-impl Detail for SecretsResolved {
-    const DETAIL_TYPE: &'static str = "Secrets Resolved";
-    fn correlation_id(&self) -> &str {
-        &self.correlation_id
-    }
-}
+detail!(SecretsResolved, "Secrets Resolved");
 
 /// `Build Started`: CodeBuild accepted the build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -412,12 +399,7 @@ pub struct BuildStarted {
     pub withheld: Option<String>,
 }
 
-impl Detail for BuildStarted {
-    const DETAIL_TYPE: &'static str = "Build Started";
-    fn correlation_id(&self) -> &str {
-        &self.correlation_id
-    }
-}
+detail!(BuildStarted, "Build Started");
 
 /// Why a build waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -442,12 +424,7 @@ pub struct BuildHeld {
     pub message: String,
 }
 
-impl Detail for BuildHeld {
-    const DETAIL_TYPE: &'static str = "Build Held";
-    fn correlation_id(&self) -> &str {
-        &self.correlation_id
-    }
-}
+detail!(BuildHeld, "Build Held");
 
 /// The commit that made a build unnecessary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -472,12 +449,7 @@ pub struct BuildSuperseded {
     pub superseded_by: SupersededBy,
 }
 
-impl Detail for BuildSuperseded {
-    const DETAIL_TYPE: &'static str = "Build Superseded";
-    fn correlation_id(&self) -> &str {
-        &self.correlation_id
-    }
-}
+detail!(BuildSuperseded, "Build Superseded");
 
 /// Every detail type Gantry publishes, for the tests that check the rules.
 pub const DETAIL_TYPES: &[&str] = &[

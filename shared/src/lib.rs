@@ -4,7 +4,8 @@
 //! It reads like the flow: [`github`] (signature, payloads, normalising),
 //! [`config`] and [`trigger`] (which commits build), [`buildspec`] (is the
 //! build file valid), [`events`] (the bus
-//! contract), [`aws`] (SSM, S3, EventBridge helpers).
+//! contract), [`aws`] (SSM, S3, EventBridge helpers), [`settings`] (a function's
+//! environment).
 
 pub mod aws;
 pub mod buildspec;
@@ -13,5 +14,6 @@ pub mod diagnostic;
 pub mod events;
 pub mod github;
 pub mod logging;
+pub mod settings;
 pub mod trigger;
 pub mod yaml;

@@ -351,13 +351,23 @@ async fn a_missing_parameter_rejects_the_build_naming_it_and_its_variable() {
     assert!(chain.builds().await.is_empty());
 }
 
-/// The corpus pull request, opened from a fork, at `head_sha`.
-fn fork_pull_request(action: &str, head_sha: &str, label: Option<&str>) -> Vec<u8> {
+/// The corpus pull request's `synchronize` delivery, at `head_sha`.
+fn pull_request(head_sha: &str) -> Value {
     let mut pr: Value =
         serde_json::from_slice(&corpus_file("13_pull_request__synchronize.payload.json"))
             .expect("corpus JSON");
-    pr["action"] = json!(action);
     pr["pull_request"]["head"]["sha"] = json!(head_sha);
+    pr
+}
+
+fn pull_request_body(head_sha: &str) -> Vec<u8> {
+    serde_json::to_vec(&pull_request(head_sha)).expect("JSON")
+}
+
+/// The corpus pull request, opened from a fork, at `head_sha`.
+fn fork_pull_request(action: &str, head_sha: &str, label: Option<&str>) -> Vec<u8> {
+    let mut pr = pull_request(head_sha);
+    pr["action"] = json!(action);
     pr["pull_request"]["head"]["repo"]["full_name"] = json!("stranger/Hello-World");
     if let Some(label) = label {
         pr["label"] = json!({ "name": label });
@@ -486,13 +496,7 @@ async fn a_second_commit_on_a_pull_request_stops_the_first_build() {
     let chain = Chain::start(CONFIG, PARAMETERS).await;
     let first_sha = "1111111111111111111111111111111111111111";
     let second_sha = "2222222222222222222222222222222222222222";
-    let pr = |sha: &str| {
-        let mut pr: Value =
-            serde_json::from_slice(&corpus_file("13_pull_request__synchronize.payload.json"))
-                .expect("corpus JSON");
-        pr["pull_request"]["head"]["sha"] = json!(sha);
-        serde_json::to_vec(&pr).expect("JSON")
-    };
+    let pr = pull_request_body;
     chain
         .deliver(
             "pull_request",
@@ -563,11 +567,7 @@ async fn cancel_superseded_false_lets_both_builds_run() {
     .iter()
     .enumerate()
     {
-        let mut pr: Value =
-            serde_json::from_slice(&corpus_file("13_pull_request__synchronize.payload.json"))
-                .expect("corpus JSON");
-        pr["pull_request"]["head"]["sha"] = json!(sha);
-        let body = serde_json::to_vec(&pr).expect("JSON");
+        let body = pull_request_body(sha);
         chain
             .deliver(
                 "pull_request",

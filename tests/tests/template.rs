@@ -146,26 +146,18 @@ fn allowed_actions(node: &Node) -> Vec<String> {
         .collect()
 }
 
-/// `!GetAtt X.Arn` or `Fn::GetAtt: [X, Arn]` → `X.Arn`.
+/// `!GetAtt A.B`, `!GetAtt [A, B]` or `Fn::GetAtt: …` as `A.B`.
 fn get_att(node: &Node) -> Option<String> {
     let tagged = node.tag.as_deref().or(match &node.value {
         Value::Scalar { tag, .. } => tag.as_deref(),
         _ => None,
     });
-    if tagged == Some("GetAtt") {
-        return match &node.value {
-            Value::Scalar { text, .. } => Some(text.clone()),
-            Value::Seq(items) => Some(
-                items
-                    .iter()
-                    .filter_map(Node::as_str)
-                    .collect::<Vec<_>>()
-                    .join("."),
-            ),
-            _ => None,
-        };
-    }
-    node.get("Fn::GetAtt").and_then(|inner| match &inner.value {
+    let inner = if tagged == Some("GetAtt") {
+        node
+    } else {
+        node.get("Fn::GetAtt")?
+    };
+    match &inner.value {
         Value::Scalar { text, .. } => Some(text.clone()),
         Value::Seq(items) => Some(
             items
@@ -175,7 +167,7 @@ fn get_att(node: &Node) -> Option<String> {
                 .join("."),
         ),
         _ => None,
-    })
+    }
 }
 
 #[test]

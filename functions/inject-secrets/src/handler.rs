@@ -1,15 +1,14 @@
 //! Resolve names, check them, publish.
 
+use gantry_shared::aws::artifacts::{self, S3Error};
 use gantry_shared::aws::bus::{EventBus, PublishError};
 use gantry_shared::aws::config_source::{ConfigError, ConfigSource};
-use gantry_shared::aws::describe_sdk_error;
 use gantry_shared::aws::parameters::{self, ParameterError};
 use gantry_shared::buildspec;
 use gantry_shared::config::{DEFAULT_APPROVAL_LABEL, ForkPolicy};
 use gantry_shared::events::{
-    BuildHeld, BuildRejected, BuildSource, BuildspecRef, BuildspecValidated, HoldCode,
-    INLINE_BUILDSPEC_BYTES, RejectedAt, SecretOrigin, SecretProblem, SecretProblemKind, SecretRef,
-    SecretsResolved, VERSION, cap,
+    BuildHeld, BuildRejected, BuildSource, BuildspecRef, BuildspecValidated, HoldCode, RejectedAt,
+    SecretOrigin, SecretProblem, SecretProblemKind, SecretRef, SecretsResolved, VERSION, cap,
 };
 
 pub struct Deps {
@@ -39,12 +38,8 @@ pub enum HandlerError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Parameters(#[from] ParameterError),
-    #[error("s3://{bucket}/{key}: {reason}")]
-    S3 {
-        bucket: String,
-        key: String,
-        reason: String,
-    },
+    #[error(transparent)]
+    S3(#[from] S3Error),
     #[error("the validated buildspec {location} no longer parses: {reason}")]
     Buildspec { location: String, reason: String },
     #[error(transparent)]
@@ -137,43 +132,34 @@ pub async fn handle(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, H
             return Err(e);
         }
     };
-    match &outcome {
+    let (source, kind, reason) = match &outcome {
         Outcome::Resolved(e) => {
             deps.bus.publish(e.as_ref()).await?;
             let names: Vec<&str> = e.secrets.iter().map(|s| s.parameter.as_str()).collect();
-            tracing::info!(
-                correlation_id,
-                repo = %e.source.repository.full_name,
-                commit = %e.source.commit_sha,
-                parameters = ?names,
-                trusted = e.trusted,
-                outcome = "resolved",
-                "secrets"
-            );
+            let reason = match &e.withheld {
+                Some(why) => why.clone(),
+                None => format!("parameters {}", names.join(", ")),
+            };
+            (&e.source, "resolved", reason)
         }
         Outcome::Rejected(e) => {
             deps.bus.publish(e.as_ref()).await?;
-            tracing::info!(
-                correlation_id,
-                repo = %e.source.repository.full_name,
-                commit = %e.source.commit_sha,
-                reason = %e.reason,
-                outcome = "rejected",
-                "secrets"
-            );
+            (&e.source, "rejected", e.reason.clone())
         }
         Outcome::Held(e) => {
             deps.bus.publish(e.as_ref()).await?;
-            tracing::info!(
-                correlation_id,
-                repo = %e.source.repository.full_name,
-                commit = %e.source.commit_sha,
-                reason = %e.message,
-                outcome = "held",
-                "secrets"
-            );
+            (&e.source, "held", e.message.clone())
         }
-    }
+    };
+    // Parameter names only: never a value.
+    tracing::info!(
+        correlation_id,
+        repo = %source.repository.full_name,
+        commit = %source.commit_sha,
+        outcome = kind,
+        reason,
+        "secrets"
+    );
     Ok(outcome)
 }
 
@@ -299,7 +285,12 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
 async fn strip_secrets(deps: &Deps, spec: BuildspecRef) -> Result<BuildspecRef, HandlerError> {
     let text = match (&spec.inline, &spec.s3_key) {
         (Some(text), _) => text.clone(),
-        (None, Some(key)) => read_s3(deps, key).await?,
+        (None, Some(key)) => artifacts::get_text(&deps.s3, &deps.bucket, key)
+            .await?
+            .ok_or_else(|| HandlerError::Buildspec {
+                location: spec.location.clone(),
+                reason: format!("s3://{}/{key} is gone", deps.bucket),
+            })?,
         (None, None) => return Ok(spec),
     };
     let stripped = buildspec::without_secrets(&text).map_err(|d| HandlerError::Buildspec {
@@ -313,25 +304,8 @@ async fn strip_secrets(deps: &Deps, spec: BuildspecRef) -> Result<BuildspecRef, 
         });
     };
     let digest = buildspec::digest(&stripped);
-    let (inline, s3_key) = if stripped.len() <= INLINE_BUILDSPEC_BYTES {
-        (Some(stripped), None)
-    } else {
-        let key = format!("validated/{}.yml", digest.trim_start_matches("sha256:"));
-        deps.s3
-            .put_object()
-            .bucket(&deps.bucket)
-            .key(&key)
-            .content_type("application/yaml")
-            .body(stripped.into_bytes().into())
-            .send()
-            .await
-            .map_err(|e| HandlerError::S3 {
-                bucket: deps.bucket.clone(),
-                key: key.clone(),
-                reason: describe_sdk_error(&e),
-            })?;
-        (None, Some(key))
-    };
+    let (inline, s3_key) =
+        artifacts::place_buildspec(&deps.s3, &deps.bucket, stripped, &digest).await?;
     Ok(BuildspecRef {
         origin: spec.origin,
         location: format!("{} (secret references removed)", spec.location),
@@ -340,28 +314,6 @@ async fn strip_secrets(deps: &Deps, spec: BuildspecRef) -> Result<BuildspecRef, 
         s3_key,
         parameter_store: Vec::new(),
     })
-}
-
-async fn read_s3(deps: &Deps, key: &str) -> Result<String, HandlerError> {
-    let s3_error = |reason: String| HandlerError::S3 {
-        bucket: deps.bucket.clone(),
-        key: key.to_owned(),
-        reason,
-    };
-    let object = deps
-        .s3
-        .get_object()
-        .bucket(&deps.bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| s3_error(describe_sdk_error(&e)))?;
-    let bytes = object
-        .body
-        .collect()
-        .await
-        .map_err(|e| s3_error(e.to_string()))?;
-    String::from_utf8(bytes.into_bytes().to_vec()).map_err(|_| s3_error("not UTF-8".into()))
 }
 
 #[cfg(test)]

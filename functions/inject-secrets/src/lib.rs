@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use gantry_shared::aws::bus::EventBus;
 use gantry_shared::aws::config_source::ConfigSource;
+use gantry_shared::settings::Env;
 
 pub use handler::{Deps, HandlerError, Outcome, handle};
 
@@ -29,42 +30,24 @@ pub struct Settings {
     pub event_bus: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("environment variable {0} is required")]
-    Missing(&'static str),
-    #[error("environment variable {name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
-}
+pub use gantry_shared::settings::SettingsError;
 
 impl Settings {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let get = |name: &str| var(name).filter(|v| !v.is_empty());
-        let secrets_prefix = get("SECRETS_PATH_PREFIX").unwrap_or_else(|| "/gantry/".into());
+        let env = Env(var);
+        let secrets_prefix = env.or("SECRETS_PATH_PREFIX", "/gantry/");
         if !secrets_prefix.starts_with('/') || !secrets_prefix.ends_with('/') {
             return Err(SettingsError::Invalid {
                 name: "SECRETS_PATH_PREFIX",
                 reason: format!("`{secrets_prefix}` must start and end with `/`"),
             });
         }
-        let config_ttl = match get("CONFIG_TTL_SECONDS") {
-            None => Duration::from_secs(60),
-            Some(v) => v
-                .parse()
-                .map(Duration::from_secs)
-                .map_err(|_| SettingsError::Invalid {
-                    name: "CONFIG_TTL_SECONDS",
-                    reason: format!("`{v}` is not a number of seconds"),
-                })?,
-        };
         Ok(Settings {
-            config_parameter: get("CONFIG_PARAMETER")
-                .ok_or(SettingsError::Missing("CONFIG_PARAMETER"))?,
-            config_ttl,
+            config_parameter: env.required("CONFIG_PARAMETER")?,
+            config_ttl: Duration::from_secs(env.number("CONFIG_TTL_SECONDS", 60)?),
             secrets_prefix,
-            artifact_bucket: get("ARTIFACT_BUCKET")
-                .ok_or(SettingsError::Missing("ARTIFACT_BUCKET"))?,
-            event_bus: get("EVENT_BUS_NAME").unwrap_or_else(|| "gantry".into()),
+            artifact_bucket: env.required("ARTIFACT_BUCKET")?,
+            event_bus: env.or("EVENT_BUS_NAME", "gantry"),
         })
     }
 

@@ -21,6 +21,7 @@ pub mod store;
 use std::time::Duration;
 
 use gantry_shared::aws::bus::EventBus;
+use gantry_shared::settings::Env;
 
 pub use handler::{Deps, HandlerError, Outcome, handle};
 
@@ -53,36 +54,19 @@ impl Retry {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("environment variable {0} is required")]
-    Missing(&'static str),
-    #[error("environment variable {name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
-}
+pub use gantry_shared::settings::SettingsError;
 
 impl Settings {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let get = |name: &str| var(name).filter(|v| !v.is_empty());
-        let number = |name: &'static str, default: u64| -> Result<u64, SettingsError> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => v.parse().map_err(|_| SettingsError::Invalid {
-                    name,
-                    reason: format!("`{v}` is not a number"),
-                }),
-            }
-        };
-        let attempts = number("START_RETRY_ATTEMPTS", 6)?;
+        let env = Env(var);
         Ok(Settings {
-            artifact_bucket: get("ARTIFACT_BUCKET")
-                .ok_or(SettingsError::Missing("ARTIFACT_BUCKET"))?,
-            event_bus: get("EVENT_BUS_NAME").unwrap_or_else(|| "gantry".into()),
-            untrusted_role_arn: get("UNTRUSTED_SERVICE_ROLE_ARN"),
-            github_connection_arn: get("GITHUB_CONNECTION_ARN"),
+            artifact_bucket: env.required("ARTIFACT_BUCKET")?,
+            event_bus: env.or("EVENT_BUS_NAME", "gantry"),
+            untrusted_role_arn: env.get("UNTRUSTED_SERVICE_ROLE_ARN"),
+            github_connection_arn: env.get("GITHUB_CONNECTION_ARN"),
             retry: Retry {
-                attempts: u32::try_from(attempts.clamp(1, 20)).unwrap_or(6),
-                base: Duration::from_millis(number("START_RETRY_BASE_MS", 5000)?),
+                attempts: env.number("START_RETRY_ATTEMPTS", 6u32)?.clamp(1, 20),
+                base: Duration::from_millis(env.number("START_RETRY_BASE_MS", 5000)?),
             },
         })
     }

@@ -1,13 +1,13 @@
 //! Fetch, validate, publish.
 
+use gantry_shared::aws::artifacts::{self, S3Error};
 use gantry_shared::aws::bus::{EventBus, PublishError};
-use gantry_shared::aws::describe_sdk_error;
 use gantry_shared::aws::secrets::{SecretCache, SecretError};
 use gantry_shared::buildspec;
 use gantry_shared::diagnostic::{Diagnostic, Severity, has_errors};
 use gantry_shared::events::{
     BuildRejected, BuildRequested, BuildspecOrigin, BuildspecRef, BuildspecValidated,
-    INLINE_BUILDSPEC_BYTES, MAX_EVENT_DIAGNOSTICS, RejectedAt, VERSION, cap,
+    MAX_EVENT_DIAGNOSTICS, RejectedAt, VERSION, cap,
 };
 use gantry_shared::github::contents::{Fetched, GitHubClient, GitHubError};
 
@@ -40,12 +40,8 @@ pub enum HandlerError {
     GitHub(#[from] GitHubError),
     #[error("GitHub token: {0}")]
     Token(#[from] SecretError),
-    #[error("s3://{bucket}/{key}: {reason}")]
-    S3 {
-        bucket: String,
-        key: String,
-        reason: String,
-    },
+    #[error(transparent)]
+    S3(#[from] S3Error),
     #[error(transparent)]
     Publish(#[from] PublishError),
 }
@@ -117,35 +113,12 @@ async fn read(deps: &Deps, read: &Read) -> Result<Fetched, HandlerError> {
             let token = token.as_ref().and_then(|t| t.first());
             Ok(deps.github.file_at(repo, path, git_ref, token).await?)
         }
-        Read::S3 { key } => {
-            let got = deps
-                .s3
-                .get_object()
-                .bucket(&deps.bucket)
-                .key(key)
-                .send()
-                .await;
-            match got {
-                Ok(object) => {
-                    let bytes = object.body.collect().await.map_err(|e| HandlerError::S3 {
-                        bucket: deps.bucket.clone(),
-                        key: key.clone(),
-                        reason: e.to_string(),
-                    })?;
-                    Ok(Fetched::Found(
-                        String::from_utf8_lossy(&bytes.into_bytes()).into_owned(),
-                    ))
-                }
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-                    Ok(Fetched::NotFound)
-                }
-                Err(e) => Err(HandlerError::S3 {
-                    bucket: deps.bucket.clone(),
-                    key: key.clone(),
-                    reason: describe_sdk_error(&e),
-                }),
-            }
-        }
+        Read::S3 { key } => Ok(
+            match artifacts::get_text(&deps.s3, &deps.bucket, key).await? {
+                Some(text) => Fetched::Found(text),
+                None => Fetched::NotFound,
+            },
+        ),
     }
 }
 
@@ -258,25 +231,8 @@ async fn decide(deps: &Deps, request: &BuildRequested) -> Result<Outcome, Handle
             ))));
         }
         let digest = buildspec::digest(&text);
-        let (inline, s3_key) = if text.len() <= INLINE_BUILDSPEC_BYTES {
-            (Some(text), None)
-        } else {
-            let key = format!("validated/{}.yml", digest.trim_start_matches("sha256:"));
-            deps.s3
-                .put_object()
-                .bucket(&deps.bucket)
-                .key(&key)
-                .content_type("application/yaml")
-                .body(text.into_bytes().into())
-                .send()
-                .await
-                .map_err(|e| HandlerError::S3 {
-                    bucket: deps.bucket.clone(),
-                    key: key.clone(),
-                    reason: describe_sdk_error(&e),
-                })?;
-            (None, Some(key))
-        };
+        let (inline, s3_key) =
+            artifacts::place_buildspec(&deps.s3, &deps.bucket, text, &digest).await?;
         let mut warnings = analysis.diagnostics;
         warnings.truncate(MAX_EVENT_DIAGNOSTICS);
         return Ok(Outcome::Validated(Box::new(BuildspecValidated {

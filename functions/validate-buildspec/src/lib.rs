@@ -13,6 +13,7 @@ use std::time::Duration;
 use gantry_shared::aws::bus::EventBus;
 use gantry_shared::aws::secrets::SecretCache;
 use gantry_shared::github::contents::{DEFAULT_API_URL, GitHubClient};
+use gantry_shared::settings::Env;
 
 pub use handler::{Deps, HandlerError, Outcome, handle};
 
@@ -24,18 +25,16 @@ pub struct Settings {
     pub event_bus: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("environment variable {0} is required")]
-pub struct SettingsError(&'static str);
+pub use gantry_shared::settings::SettingsError;
 
 impl Settings {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let get = |name: &str| var(name).filter(|v| !v.is_empty());
+        let env = Env(var);
         Ok(Settings {
-            github_api_url: get("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_API_URL.into()),
-            github_token_parameter: get("GITHUB_TOKEN_PARAMETER"),
-            artifact_bucket: get("ARTIFACT_BUCKET").ok_or(SettingsError("ARTIFACT_BUCKET"))?,
-            event_bus: get("EVENT_BUS_NAME").unwrap_or_else(|| "gantry".into()),
+            github_api_url: env.or("GITHUB_API_URL", DEFAULT_API_URL),
+            github_token_parameter: env.get("GITHUB_TOKEN_PARAMETER"),
+            artifact_bucket: env.required("ARTIFACT_BUCKET")?,
+            event_bus: env.or("EVENT_BUS_NAME", "gantry"),
         })
     }
 

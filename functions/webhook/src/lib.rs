@@ -19,6 +19,7 @@ use gantry_shared::aws::bus::EventBus;
 use gantry_shared::aws::config_source::ConfigSource;
 use gantry_shared::aws::ledger::DeliveryLedger;
 use gantry_shared::aws::secrets::SecretCache;
+use gantry_shared::settings::Env;
 
 pub use handler::{Deps, Reply, handle};
 
@@ -34,48 +35,24 @@ pub struct Settings {
     pub config_ttl: Duration,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("environment variable {0} is required")]
-    Missing(&'static str),
-    #[error("environment variable {name} must be a whole number, got {value:?}")]
-    NotANumber { name: &'static str, value: String },
-}
+pub use gantry_shared::settings::SettingsError;
 
 impl Settings {
     /// Reads the settings through `var` (the process environment in Lambda).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let required = |name: &'static str| {
-            var(name)
-                .filter(|v| !v.is_empty())
-                .ok_or(SettingsError::Missing(name))
-        };
-        let number = |name: &'static str, default: u64| -> Result<u64, SettingsError> {
-            match var(name).filter(|v| !v.is_empty()) {
-                None => Ok(default),
-                Some(value) => value
-                    .parse()
-                    .map_err(|_| SettingsError::NotANumber { name, value }),
-            }
-        };
-        let mut secret_parameters = vec![required("WEBHOOK_SECRET_PARAMETER")?];
-        if let Some(previous) = var("WEBHOOK_SECRET_PREVIOUS_PARAMETER").filter(|v| !v.is_empty()) {
+        let env = Env(var);
+        let mut secret_parameters = vec![env.required("WEBHOOK_SECRET_PARAMETER")?];
+        if let Some(previous) = env.get("WEBHOOK_SECRET_PREVIOUS_PARAMETER") {
             secret_parameters.push(previous);
         }
         Ok(Settings {
             secret_parameters,
-            config_parameter: required("CONFIG_PARAMETER")?,
-            delivery_bucket: required("DELIVERY_BUCKET")?,
-            event_bus: var("EVENT_BUS_NAME")
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| "gantry".into()),
-            max_body_bytes: usize::try_from(number(
-                "MAX_BODY_BYTES",
-                handler::DEFAULT_MAX_BODY_BYTES as u64,
-            )?)
-            .unwrap_or(usize::MAX),
-            secret_ttl: Duration::from_secs(number("SECRET_TTL_SECONDS", 300)?),
-            config_ttl: Duration::from_secs(number("CONFIG_TTL_SECONDS", 60)?),
+            config_parameter: env.required("CONFIG_PARAMETER")?,
+            delivery_bucket: env.required("DELIVERY_BUCKET")?,
+            event_bus: env.or("EVENT_BUS_NAME", "gantry"),
+            max_body_bytes: env.number("MAX_BODY_BYTES", handler::DEFAULT_MAX_BODY_BYTES)?,
+            secret_ttl: Duration::from_secs(env.number("SECRET_TTL_SECONDS", 300)?),
+            config_ttl: Duration::from_secs(env.number("CONFIG_TTL_SECONDS", 60)?),
         })
     }
 

@@ -4,6 +4,7 @@
 //! The clients are the real SDK clients; tests point them at the moto server
 //! through `AWS_ENDPOINT_URL`, exactly as Lambda points them at AWS.
 
+pub mod artifacts;
 pub mod bus;
 mod cache;
 pub mod config_source;
