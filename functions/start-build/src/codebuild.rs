@@ -182,9 +182,13 @@ pub async fn start(
             let described = describe_sdk_error(&e);
             if is_capacity(e.code(), e.message()) {
                 Err(StartError::Capacity(described))
-            } else if e.as_service_error().is_some_and(|s| {
-                s.is_invalid_input_exception() || s.is_resource_not_found_exception()
-            }) {
+            } else if e.code() == Some("AccessDeniedException")
+                || e.as_service_error().is_some_and(|s| {
+                    s.is_invalid_input_exception() || s.is_resource_not_found_exception()
+                })
+            {
+                // Retrying will not grant the permission or create the
+                // project: the build is rejected with the reason.
                 Err(StartError::Refused(described))
             } else {
                 Err(StartError::Unavailable(described))
