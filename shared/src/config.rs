@@ -19,6 +19,14 @@
 //!       DOCKER_PASSWORD: /gantry/docker/password
 //!     forks: no-secrets             # or `approval`
 //!     cancel-superseded: true
+//!     status:
+//!       context: gantry/widgets     # default gantry/<project>
+//!       superseded: error           # error | failure | success
+//!     notifications:
+//!       - provider: slack           # slack | teams | discord | google-chat | generic
+//!         url-parameter: /gantry/notify/slack   # SSM SecureString: the webhook URL
+//!         branches: [main]          # optional: the push branch or the PR's base
+//!         when: changes             # always | failures | changes
 //! ```
 //!
 //! Globs follow GitHub Actions: `*` stays within one path segment, `**`
@@ -121,7 +129,62 @@ pub struct RepositoryRules {
     /// A newer commit stops the older in-progress build of its branch or
     /// pull request.
     pub cancel_superseded: bool,
+    pub status: StatusSettings,
+    pub notifications: Vec<Route>,
 }
+
+/// How commit statuses look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSettings {
+    /// `None`: `gantry/<project>`.
+    pub context: Option<String>,
+    /// The state a superseded build's commit gets.
+    pub superseded: SupersededState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SupersededState {
+    #[default]
+    Error,
+    Failure,
+    Success,
+}
+
+impl StatusSettings {
+    pub fn context(&self, project: &str) -> String {
+        self.context
+            .clone()
+            .unwrap_or_else(|| format!("gantry/{project}"))
+    }
+}
+
+/// When a route posts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum When {
+    /// Every finished build.
+    Always,
+    /// Failed, errored, timed out and rejected builds.
+    Failures,
+    /// A result different from the previous build's of the same branch or
+    /// pull request, "fixed" included; and every failure.
+    #[default]
+    Changes,
+}
+
+/// One chat destination.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// `slack`, `teams`, `discord`, `google-chat` or `generic`.
+    pub provider: String,
+    /// The SSM SecureString holding the webhook URL.
+    pub url_parameter: String,
+    /// `None`: every branch.
+    pub branches: Option<Globs>,
+    pub when: When,
+}
+
+/// The chat providers Gantry renders for.
+pub const PROVIDERS: &[&str] = &["slack", "teams", "discord", "google-chat", "generic"];
 
 /// What a pull request from a fork gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -358,7 +421,11 @@ const RULE_KEYS: &[&str] = &[
     "forks",
     "approval-label",
     "cancel-superseded",
+    "status",
+    "notifications",
 ];
+const STATUS_KEYS: &[&str] = &["context", "superseded"];
+const ROUTE_KEYS: &[&str] = &["provider", "url-parameter", "branches", "when"];
 const PUSH_KEYS: &[&str] = &["branches", "branches-ignore", "tags", "tags-ignore"];
 const PR_KEYS: &[&str] = &["branches", "branches-ignore", "drafts"];
 const DEV_KEYS: &[&str] = &["webhook-secret"];
@@ -378,6 +445,8 @@ struct Partial {
     forks: Option<ForkPolicy>,
     approval_label: Option<String>,
     cancel_superseded: Option<bool>,
+    status: Option<StatusSettings>,
+    notifications: Option<Vec<Route>>,
 }
 
 fn decode_config(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Config> {
@@ -503,6 +572,17 @@ fn decode_config(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Config> {
                 .cancel_superseded
                 .or(defaults.cancel_superseded)
                 .unwrap_or(true),
+            status: partial
+                .status
+                .or(defaults.status.clone())
+                .unwrap_or(StatusSettings {
+                    context: None,
+                    superseded: SupersededState::Error,
+                }),
+            notifications: partial
+                .notifications
+                .or(defaults.notifications.clone())
+                .unwrap_or_default(),
         });
     }
     Some(Config {
@@ -551,6 +631,27 @@ fn decode_rules(r: &mut Reader<'_>, node: &Node, path: &str, is_entry: bool) -> 
                 }
             }
             "secrets" => out.secrets = Some(decode_secrets(r, value, &p)),
+            "status" => {
+                let mut status = StatusSettings {
+                    context: None,
+                    superseded: SupersededState::Error,
+                };
+                for (k, v) in r.map(value, &p, STATUS_KEYS) {
+                    let kp = join(&p, k);
+                    match k {
+                        "context" => status.context = r.string(v, &kp),
+                        "superseded" => match v.as_str() {
+                            Some("error") => status.superseded = SupersededState::Error,
+                            Some("failure") => status.superseded = SupersededState::Failure,
+                            Some("success") => status.superseded = SupersededState::Success,
+                            _ => r.error(v.pos, &kp, "expected `error`, `failure` or `success`"),
+                        },
+                        _ => {}
+                    }
+                }
+                out.status = Some(status);
+            }
+            "notifications" => out.notifications = Some(decode_routes(r, value, &p)),
             "push" => {
                 let mut push = PushRules {
                     branches: None,
@@ -634,6 +735,71 @@ fn decode_secrets(r: &mut Reader<'_>, node: &Node, path: &str) -> Vec<(String, S
             continue;
         }
         out.push((variable.to_owned(), parameter));
+    }
+    out
+}
+
+/// A `notifications` list.
+fn decode_routes(r: &mut Reader<'_>, node: &Node, path: &str) -> Vec<Route> {
+    let Value::Seq(items) = &node.value else {
+        r.error(
+            node.pos,
+            path,
+            format!(
+                "expected a list of notification routes, found {}",
+                node.kind()
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let ip = format!("{path}[{i}]");
+        let (mut provider, mut url_parameter, mut branches, mut when) =
+            (None, None, None, When::default());
+        for (k, v) in r.map(item, &ip, ROUTE_KEYS) {
+            let kp = join(&ip, k);
+            match k {
+                "provider" => match v.as_str() {
+                    Some(p) if PROVIDERS.contains(&p) => provider = Some(p.to_owned()),
+                    _ => r.error(
+                        v.pos,
+                        &kp,
+                        format!("expected one of {}", PROVIDERS.join(", ")),
+                    ),
+                },
+                "url-parameter" => {
+                    if let Some(name) = r.string(v, &kp) {
+                        match check_parameter_name(&name) {
+                            Ok(()) => url_parameter = Some(name),
+                            Err(why) => r.error(v.pos, &kp, why),
+                        }
+                    }
+                }
+                "branches" => branches = r.globs(v, &kp, false),
+                "when" => match v.as_str() {
+                    Some("always") => when = When::Always,
+                    Some("failures") => when = When::Failures,
+                    Some("changes") => when = When::Changes,
+                    _ => r.error(v.pos, &kp, "expected `always`, `failures` or `changes`"),
+                },
+                _ => {}
+            }
+        }
+        match (provider, url_parameter) {
+            (Some(provider), Some(url_parameter)) => out.push(Route {
+                provider,
+                url_parameter,
+                branches,
+                when,
+            }),
+            (None, _) => r.error(item.pos, &ip, "missing `provider`"),
+            (_, None) => r.error(
+                item.pos,
+                &ip,
+                "missing `url-parameter` (the SSM SecureString holding the webhook URL)",
+            ),
+        }
     }
     out
 }
@@ -778,6 +944,40 @@ mod tests {
         assert_eq!(other.secrets.len(), 1, "defaults apply");
         assert_eq!(other.forks, ForkPolicy::NoSecrets);
         assert!(other.cancel_superseded);
+    }
+
+    #[test]
+    fn statuses_and_notification_routes_are_read() {
+        let text = "version: 1\nrepositories:\n  - name: a/b\n    project: p\n    status:\n      context: ci/b\n      superseded: success\n    notifications:\n      - provider: slack\n        url-parameter: /gantry/notify/slack\n        branches: [main]\n        when: failures\n      - provider: discord\n        url-parameter: /gantry/notify/discord\n  - name: c/d\n    project: q\n";
+        let (config, _) = Config::parse(text).expect("valid");
+        let ab = config.repository("a/b").expect("listed");
+        assert_eq!(ab.status.context("p"), "ci/b");
+        assert_eq!(ab.status.superseded, SupersededState::Success);
+        assert_eq!(ab.notifications.len(), 2);
+        assert_eq!(ab.notifications[0].when, When::Failures);
+        assert!(
+            ab.notifications[0]
+                .branches
+                .as_ref()
+                .is_some_and(|b| b.is_match("main"))
+        );
+        assert_eq!(ab.notifications[1].when, When::Changes);
+        let cd = config.repository("c/d").expect("listed");
+        assert_eq!(cd.status.context("q"), "gantry/q");
+        assert!(cd.notifications.is_empty());
+
+        let bad = "version: 1\nrepositories:\n  - name: a/b\n    project: p\n    notifications:\n      - provider: irc\n        url-parameter: /x\n      - provider: slack\n";
+        let errs = Config::parse(bad).expect_err("invalid");
+        let at: Vec<(u32, &str)> = errs.iter().map(|d| (d.line, d.path.as_str())).collect();
+        assert_eq!(
+            at,
+            vec![
+                (6, "repositories[0].notifications[0].provider"),
+                (6, "repositories[0].notifications[0]"),
+                (8, "repositories[0].notifications[1]")
+            ],
+            "{errs:?}"
+        );
     }
 
     #[test]
