@@ -212,6 +212,14 @@ pub fn entry_size(detail_type: &str, detail_json: &str) -> usize {
     SOURCE.len() + detail_type.len() + detail_json.len()
 }
 
+/// Milliseconds since the Unix epoch, as events and records carry time.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
 /// Cuts `s` to at most `max` bytes on a character boundary.
 pub fn cap(s: &str, max: usize) -> String {
     if s.len() <= max {

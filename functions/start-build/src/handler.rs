@@ -1,6 +1,7 @@
 //! Claim, start, register, announce, supersede.
 
 use gantry_shared::aws::bus::{EventBus, PublishError};
+use gantry_shared::aws::records::{BuildRecord, RecordError, Records};
 use gantry_shared::events::{
     BuildHeld, BuildRejected, BuildStarted, BuildSuperseded, HoldCode, RejectedAt, SecretsResolved,
     SupersededBy, VERSION, cap,
@@ -15,6 +16,8 @@ use crate::store::{
 pub struct Deps {
     pub codebuild: aws_sdk_codebuild::Client,
     pub store: Store,
+    /// The build records build-events completes (`builds/<project>/<id>.json`).
+    pub records: Records,
     pub bus: EventBus,
     pub untrusted_role_arn: Option<String>,
     pub github_connection_arn: Option<String>,
@@ -42,6 +45,8 @@ pub enum HandlerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Start(StartError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
     #[error(transparent)]
     Publish(#[from] PublishError),
 }
@@ -305,6 +310,26 @@ async fn announce(
         trusted: event.trusted,
         withheld: event.withheld.clone(),
     };
+    // The record first: build-events reads it to report the build's end,
+    // which may come before this event is consumed.
+    deps.records
+        .put_build(&BuildRecord {
+            v: VERSION,
+            build_id: notice.build_id.clone(),
+            build_arn: notice.build_arn.clone(),
+            project: notice.project.clone(),
+            correlation_id: notice.correlation_id.clone(),
+            source: notice.source.clone(),
+            build_url: notice.build_url.clone(),
+            logs_url: notice.logs_url.clone(),
+            trusted: notice.trusted,
+            withheld: notice.withheld.clone(),
+            secrets: notice.secrets.clone(),
+            started_at_ms: gantry_shared::events::now_ms(),
+            finished: None,
+            superseded_by: None,
+        })
+        .await?;
     deps.bus.publish(&notice).await?;
     deps.store
         .record(

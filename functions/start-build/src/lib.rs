@@ -75,7 +75,8 @@ impl Settings {
         let s3 = aws_sdk_s3::Client::new(sdk);
         Deps {
             codebuild: aws_sdk_codebuild::Client::new(sdk),
-            store: store::Store::new(s3, self.artifact_bucket.clone()),
+            store: store::Store::new(s3.clone(), self.artifact_bucket.clone()),
+            records: gantry_shared::aws::records::Records::new(s3, self.artifact_bucket.clone()),
             bus: EventBus::new(
                 aws_sdk_eventbridge::Client::new(sdk),
                 self.event_bus.clone(),

@@ -78,14 +78,6 @@ pub enum Publication {
     Skipped(BuildSkipped),
 }
 
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
-}
-
 impl Publication {
     pub fn source_mut(&mut self) -> &mut gantry_shared::events::BuildSource {
         match self {
@@ -425,7 +417,7 @@ async fn handle_inner(
             delivery_id,
             mut publication,
         } => {
-            publication.source_mut().received_at_ms = now_ms();
+            publication.source_mut().received_at_ms = gantry_shared::events::now_ms();
             (delivery_id, publication)
         }
     };

@@ -10,6 +10,7 @@ mod cache;
 pub mod config_source;
 pub mod ledger;
 pub mod parameters;
+pub mod records;
 pub mod secrets;
 
 use aws_config::{BehaviorVersion, SdkConfig};
