@@ -8,6 +8,7 @@
 //! environment).
 
 pub mod aws;
+pub mod badge;
 pub mod buildspec;
 pub mod config;
 pub mod diagnostic;
