@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod badge;
 pub mod buildspec;
+pub mod codebuild_events;
 pub mod config;
 pub mod diagnostic;
 pub mod events;
