@@ -8,7 +8,9 @@
 //! environment).
 
 pub mod aws;
+pub mod badge;
 pub mod buildspec;
+pub mod codebuild_events;
 pub mod config;
 pub mod diagnostic;
 pub mod events;

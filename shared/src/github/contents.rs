@@ -11,7 +11,7 @@ use crate::aws::secrets::Secret;
 /// GitHub's REST API on github.com.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 /// The REST API version we speak.
-const API_VERSION: &str = "2022-11-28";
+pub(super) const API_VERSION: &str = "2022-11-28";
 /// Larger buildspecs are refused: CodeBuild's own inline limit is far below.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 
@@ -44,8 +44,8 @@ impl GitHubError {
 }
 
 pub struct GitHubClient {
-    http: reqwest::Client,
-    api: String,
+    pub(super) http: reqwest::Client,
+    pub(super) api: String,
 }
 
 impl GitHubClient {
@@ -157,7 +157,7 @@ impl GitHubClient {
     }
 }
 
-fn transport(e: &reqwest::Error) -> String {
+pub(super) fn transport(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {

@@ -5,6 +5,7 @@ pub mod contents;
 pub mod normalise;
 pub mod payload;
 pub mod signature;
+pub mod statuses;
 
 /// Headers GitHub sends with every delivery (lower-case, as HTTP/2 and
 /// function URLs deliver them).
