@@ -14,7 +14,7 @@ mod generic;
 mod google_chat;
 pub mod limits;
 pub mod picture;
-// mod send;
+mod send;
 mod slack;
 mod teams;
 mod text;
@@ -24,7 +24,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-// pub use send::{Delivery, Notifier, NotifyError, RetryPolicy};
+pub use send::{Delivery, Notifier, NotifyError, RetryPolicy};
 
 /// What happened to a build, as a notification tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
