@@ -16,6 +16,7 @@ pub mod diagnostic;
 pub mod events;
 pub mod github;
 pub mod logging;
+pub mod notify;
 pub mod settings;
 pub mod trigger;
 pub mod yaml;
