@@ -32,6 +32,10 @@ pub const BUILTIN_BUILDSPECS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The token `gantry dev` stores when `GITHUB_TOKEN` is not set: statuses
+/// then go to the local sink, which accepts any.
+pub const DEV_GITHUB_TOKEN: &str = "gantry-dev-token";
+
 pub struct DevOptions {
     pub listen: SocketAddr,
     pub config: Option<PathBuf>,
@@ -124,13 +128,47 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         }
     };
     let sdk = stack::sdk_config(&endpoint).await;
+    // A local sink stands for GitHub's status API (unless GITHUB_API_URL
+    // says where to post) and for every chat webhook.
+    let sink = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|source| DevError::Listen {
+            addr: options.listen,
+            source,
+        })?;
+    let sink_url = format!(
+        "http://{}",
+        sink.local_addr().map_err(|source| DevError::Listen {
+            addr: options.listen,
+            source,
+        })?
+    );
     // The functions read buildspecs from GitHub (or GITHUB_API_URL) with
-    // the token from the environment, stored in SSM as it is when deployed.
+    // the token from the environment, stored in SSM as it is when deployed;
+    // without one, a development token is stored for the statuses.
     let github_token = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty());
-    let github_api = std::env::var("GITHUB_API_URL")
+    let github_api_env = std::env::var("GITHUB_API_URL")
         .ok()
-        .filter(|u| !u.is_empty())
+        .filter(|u| !u.is_empty());
+    let github_api = github_api_env
+        .clone()
         .unwrap_or_else(|| gantry_shared::github::contents::DEFAULT_API_URL.to_owned());
+    let statuses_api = github_api_env.unwrap_or_else(|| sink_url.clone());
+    let chat_urls: Vec<(String, String)> = config
+        .repositories
+        .iter()
+        .flat_map(|r| r.notifications.iter())
+        .map(|route| {
+            (
+                route.url_parameter.clone(),
+                format!("{sink_url}/chat/{}", route.provider),
+            )
+        })
+        .collect();
+    let chat_parameters: Vec<(&str, &str)> = chat_urls
+        .iter()
+        .map(|(p, u)| (p.as_str(), u.as_str()))
+        .collect();
     let stack = stack::provision(
         &sdk,
         &StackSpec {
@@ -138,7 +176,8 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
             webhook_secret: &secret,
             config_yaml: &config_yaml,
             buildspecs: BUILTIN_BUILDSPECS,
-            github_token: github_token.as_deref(),
+            github_token: Some(github_token.as_deref().unwrap_or(DEV_GITHUB_TOKEN)),
+            secure_parameters: &chat_parameters,
         },
     )
     .await?;
@@ -178,8 +217,18 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         "gantry dev: try: gantry send --url http://{addr}/ --secret <secret> --event push <payload.json>"
     );
 
-    let functions =
-        crate::functions::LocalFunctions::new(&sdk, &github_api, github_token.is_some())?;
+    let functions = crate::functions::LocalFunctions::new(
+        &sdk,
+        &crate::functions::GitHubUrls {
+            contents_api: &github_api,
+            with_token: github_token.is_some(),
+            statuses_api: &statuses_api,
+        },
+    )?;
+    println!(
+        "gantry dev: commit statuses go to {statuses_api}; chat webhooks to {sink_url}/chat/<provider>"
+    );
+    tokio::spawn(crate::sink::serve(sink));
     println!(
         "gantry dev: validate-buildspec reads buildspecs from {github_api}{}",
         if github_token.is_some() {
@@ -202,6 +251,10 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
                     Some(line) => println!("{line}"),
                     None => println!("{}", observed.summary()),
                 }
+            }
+            // Builds the emulator shows ending become CodeBuild's events.
+            for line in functions.progress().await {
+                println!("{line}");
             }
         }
     });

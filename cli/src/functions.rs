@@ -11,6 +11,20 @@ pub struct LocalFunctions {
     validate: gantry_validate_buildspec::Deps,
     inject: gantry_inject_secrets::Deps,
     start: gantry_start_build::Deps,
+    events: gantry_build_events::Deps,
+    codebuild: aws_sdk_codebuild::Client,
+    /// Builds started and not yet seen to end: (id, status last reported).
+    running: tokio::sync::Mutex<Vec<String>>,
+}
+
+/// Where the local functions reach GitHub.
+pub struct GitHubUrls<'a> {
+    /// Buildspecs are read here.
+    pub contents_api: &'a str,
+    /// A token is stored for validate-buildspec to read with.
+    pub with_token: bool,
+    /// Commit statuses are posted here.
+    pub statuses_api: &'a str,
 }
 
 fn detail<T: DeserializeOwned>(observed: &Observed, function: &str) -> Result<T, String> {
@@ -21,22 +35,30 @@ fn detail<T: DeserializeOwned>(observed: &Observed, function: &str) -> Result<T,
 impl LocalFunctions {
     pub fn new(
         sdk: &aws_config::SdkConfig,
-        github_api: &str,
-        with_token: bool,
+        github: &GitHubUrls<'_>,
     ) -> Result<Self, SettingsError> {
         let validate = gantry_validate_buildspec::Settings {
-            github_api_url: github_api.to_owned(),
-            github_token_parameter: with_token.then(|| names::GITHUB_TOKEN_PARAMETER.to_owned()),
+            github_api_url: github.contents_api.to_owned(),
+            github_token_parameter: github
+                .with_token
+                .then(|| names::GITHUB_TOKEN_PARAMETER.to_owned()),
             artifact_bucket: names::BUCKET.to_owned(),
             event_bus: names::BUS.to_owned(),
         };
         // Pick up edits to the configuration quickly while developing.
         let inject = stack::inject_secrets_settings(&[("CONFIG_TTL_SECONDS", "5")])?;
         let start = stack::start_build_settings(&[])?;
+        let events = stack::build_events_settings(&[
+            ("GITHUB_API_URL", github.statuses_api),
+            ("CONFIG_TTL_SECONDS", "5"),
+        ])?;
         Ok(LocalFunctions {
             validate: validate.deps(sdk),
             inject: inject.deps(sdk),
             start: start.deps(sdk),
+            events: events.deps(sdk),
+            codebuild: aws_sdk_codebuild::Client::new(sdk),
+            running: tokio::sync::Mutex::default(),
         })
     }
 
@@ -50,6 +72,8 @@ impl LocalFunctions {
             self.inject(observed).await
         } else if target("StartBuildFunction") {
             self.start(observed).await
+        } else if target("BuildEventsFunction") {
+            self.build_events(observed).await
         } else {
             return None;
         };
@@ -102,6 +126,64 @@ impl LocalFunctions {
         )
     }
 
+    async fn build_events(&self, observed: &Observed) -> Result<String, String> {
+        if observed.detail_type == "Build Started"
+            && let Some(id) = observed.detail["build_id"].as_str()
+        {
+            self.running.lock().await.push(id.to_owned());
+        }
+        let event = serde_json::json!({
+            "source": gantry_shared::events::SOURCE,
+            "detail-type": observed.detail_type,
+            "detail": observed.detail,
+        });
+        Ok(report(
+            gantry_build_events::handle_event(&self.events, &event).await,
+        ))
+    }
+
+    /// What CodeBuild would tell EventBridge: each build seen to end in the
+    /// emulator becomes a `CodeBuild Build State Change`, printed, then
+    /// handed to build-events. One line per event and one per outcome.
+    pub async fn progress(&self) -> Vec<String> {
+        let ids: Vec<String> = self.running.lock().await.clone();
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let builds = match self
+            .codebuild
+            .batch_get_builds()
+            .set_ids(Some(ids))
+            .send()
+            .await
+        {
+            Ok(out) => out.builds().to_vec(),
+            Err(e) => {
+                return vec![format!(
+                    "  codebuild: BatchGetBuilds failed: {}",
+                    gantry_shared::aws::describe_sdk_error(&e)
+                )];
+            }
+        };
+        let mut lines = Vec::new();
+        for build in &builds {
+            let status = build.build_status().map(|s| s.as_str()).unwrap_or("");
+            if status == "IN_PROGRESS" || status.is_empty() {
+                continue;
+            }
+            let id = build.id().unwrap_or_default().to_owned();
+            self.running.lock().await.retain(|r| *r != id);
+            let event = gantry_reconcile::state_change_event(build);
+            lines.push(format!(
+                "[aws.codebuild] CodeBuild Build State Change {id} {status}"
+            ));
+            lines.push(report(
+                gantry_build_events::handle_event(&self.events, &event).await,
+            ));
+        }
+        lines
+    }
+
     async fn start(&self, observed: &Observed) -> Result<String, String> {
         use gantry_start_build::Outcome;
         let event = detail(observed, "start-build")?;
@@ -123,5 +205,21 @@ impl LocalFunctions {
             ),
             Err(e) => format!("  start-build: failed (EventBridge would retry): {e}"),
         })
+    }
+}
+
+fn report(
+    result: Result<gantry_build_events::Report, gantry_build_events::HandlerError>,
+) -> String {
+    match result {
+        Ok(r) => {
+            let status = match (r.posted, r.unchanged) {
+                (Some(state), _) => format!("status {}", state.as_str()),
+                (None, Some(why)) => format!("no status ({why})"),
+                (None, None) => "no status".to_owned(),
+            };
+            format!("  build-events: {status}, {} message(s)", r.notified)
+        }
+        Err(e) => format!("  build-events: failed (EventBridge would retry): {e}"),
     }
 }

@@ -9,6 +9,7 @@ pub mod moto;
 pub mod proxy;
 pub mod send;
 pub mod serve;
+pub mod sink;
 pub mod stack;
 pub mod tap;
 pub mod template;

@@ -73,6 +73,8 @@ fn local_env(overrides: &[(&str, &str)], name: &str) -> Option<String> {
     match name {
         "WEBHOOK_SECRET_PARAMETER" => Some(names::WEBHOOK_SECRET_PARAMETER),
         "CONFIG_PARAMETER" => Some(names::CONFIG_PARAMETER),
+        "GITHUB_TOKEN_PARAMETER" => Some(names::GITHUB_TOKEN_PARAMETER),
+        "PROJECTS" => Some(names::PROJECT),
         "DELIVERY_BUCKET" | "ARTIFACT_BUCKET" => Some(names::BUCKET),
         "EVENT_BUS_NAME" => Some(names::BUS),
         "SECRETS_PATH_PREFIX" => Some(names::SECRETS_PREFIX),
@@ -95,6 +97,18 @@ pub fn inject_secrets_settings(
     overrides: &[(&str, &str)],
 ) -> Result<gantry_inject_secrets::Settings, gantry_inject_secrets::SettingsError> {
     gantry_inject_secrets::Settings::from_env(|name| local_env(overrides, name))
+}
+
+pub fn build_events_settings(
+    overrides: &[(&str, &str)],
+) -> Result<gantry_build_events::Settings, gantry_shared::settings::SettingsError> {
+    gantry_build_events::Settings::from_env(|name| local_env(overrides, name))
+}
+
+pub fn reconcile_settings(
+    overrides: &[(&str, &str)],
+) -> Result<gantry_reconcile::Settings, gantry_shared::settings::SettingsError> {
+    gantry_reconcile::Settings::from_env(|name| local_env(overrides, name))
 }
 
 pub fn start_build_settings(
@@ -133,6 +147,8 @@ pub struct StackSpec<'a> {
     pub buildspecs: &'a [(&'a str, &'a str)],
     /// A GitHub token to store as the SecureString the functions read.
     pub github_token: Option<&'a str>,
+    /// More SecureStrings to store: (name, value), e.g. chat webhook URLs.
+    pub secure_parameters: &'a [(&'a str, &'a str)],
 }
 
 /// A rule of the template, recreated with an SQS queue as its target.
@@ -180,6 +196,9 @@ pub async fn provision(sdk: &SdkConfig, spec: &StackSpec<'_>) -> Result<Stack, S
     put_parameter(&ssm, names::CONFIG_PARAMETER, spec.config_yaml, false).await?;
     if let Some(token) = spec.github_token {
         put_parameter(&ssm, names::GITHUB_TOKEN_PARAMETER, token, true).await?;
+    }
+    for (name, value) in spec.secure_parameters {
+        put_parameter(&ssm, name, value, true).await?;
     }
     for (key, text) in spec.buildspecs {
         s3.put_object()

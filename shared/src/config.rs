@@ -220,7 +220,9 @@ pub struct Config {
 }
 
 /// The configuration `gantry dev` uses when given none: every repository,
-/// branch, tag and pull request builds on the project `gantry-dev`.
+/// branch, tag and pull request builds on the project `gantry-dev`, and
+/// every result is told to a Slack-shaped route (`gantry dev` points its
+/// URL at a local sink that prints what it receives).
 pub const DEV_CONFIG: &str = "\
 version: 1
 repositories:
@@ -231,6 +233,10 @@ repositories:
       tags: [\"**\"]
     pull-request:
       drafts: false
+    notifications:
+      - provider: slack
+        url-parameter: /gantry/notify/dev-slack
+        when: always
 dev:
   webhook-secret: gantry-dev-secret
 ";

@@ -18,5 +18,6 @@ pub mod github;
 pub mod logging;
 pub mod notify;
 pub mod settings;
+pub mod status;
 pub mod trigger;
 pub mod yaml;

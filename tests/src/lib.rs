@@ -109,6 +109,7 @@ impl LocalStack {
                 config_yaml,
                 buildspecs: &[],
                 github_token: Some(GITHUB_TOKEN),
+                secure_parameters: &[],
             },
         )
         .await

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use gantry_cli::functions::LocalFunctions;
+use gantry_cli::functions::{GitHubUrls, LocalFunctions};
 use gantry_cli::stack::{self, names};
 use gantry_cli::tap::Observed;
 use gantry_e2e::{LocalStack, RecordingProxy, SECRET, capture_logs, corpus_file, github_headers};
@@ -80,7 +80,15 @@ impl Chain {
             .respond_with(ResponseTemplate::new(200).set_body_string(BUILDSPEC))
             .mount(&github)
             .await;
-        let functions = LocalFunctions::new(&sdk, &github.uri(), true).expect("functions");
+        let functions = LocalFunctions::new(
+            &sdk,
+            &GitHubUrls {
+                contents_api: &github.uri(),
+                with_token: true,
+                statuses_api: &github.uri(),
+            },
+        )
+        .expect("functions");
         let webhook = stack::webhook_settings(&[]).expect("settings").deps(&sdk);
         Chain {
             local,

@@ -30,6 +30,16 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("BuildRequestedRule", &["Build Requested"]),
     ("BuildspecValidatedRule", &["Buildspec Validated"]),
     ("SecretsResolvedRule", &["Secrets Resolved"]),
+    (
+        "BuildEventsRule",
+        &[
+            "Build Skipped",
+            "Build Rejected",
+            "Build Held",
+            "Build Started",
+            "Build Superseded",
+        ],
+    ),
 ];
 
 #[tokio::test(flavor = "current_thread")]

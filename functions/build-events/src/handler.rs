@@ -1,0 +1,586 @@
+//! From an event to a status, messages, a record and a badge.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry_shared::aws::config_source::{ConfigError, ConfigSource};
+use gantry_shared::aws::records::{
+    BuildRecord, Finished, LastResult, PhaseTiming, RecordError, Records,
+};
+use gantry_shared::aws::secrets::{SecretCache, SecretError};
+use gantry_shared::badge::{self, BadgeState};
+use gantry_shared::codebuild_events::{self, CodeBuildDetail};
+use gantry_shared::config::{Route, StatusSettings, SupersededState, When};
+use gantry_shared::events::{
+    BuildHeld, BuildRejected, BuildSkipped, BuildSource, BuildStarted, BuildSuperseded, SOURCE,
+    now_ms,
+};
+use gantry_shared::github::contents::{GitHubClient, GitHubError};
+use gantry_shared::github::statuses::{CommitStatus, StatusState};
+use gantry_shared::notify::{BuildResult, Message, Notifier, Provider, PullRequestInfo};
+use gantry_shared::status::{self, Verdict};
+
+pub struct Deps {
+    pub github: GitHubClient,
+    /// The GitHub token that posts statuses.
+    pub token: SecretCache,
+    pub config: ConfigSource,
+    pub records: Records,
+    pub notifier: Notifier,
+    pub chat_urls: ChatUrls,
+}
+
+/// Chat webhook URLs (SSM SecureStrings), read once per TTL each.
+pub struct ChatUrls {
+    ssm: aws_sdk_ssm::Client,
+    caches: tokio::sync::Mutex<HashMap<String, Arc<SecretCache>>>,
+}
+
+impl ChatUrls {
+    pub fn new(ssm: aws_sdk_ssm::Client) -> Self {
+        ChatUrls {
+            ssm,
+            caches: tokio::sync::Mutex::default(),
+        }
+    }
+
+    async fn cache(&self, parameter: &str) -> Arc<SecretCache> {
+        let mut caches = self.caches.lock().await;
+        caches
+            .entry(parameter.to_owned())
+            .or_insert_with(|| {
+                Arc::new(SecretCache::new(
+                    self.ssm.clone(),
+                    vec![parameter.to_owned()],
+                    Duration::from_secs(300),
+                ))
+            })
+            .clone()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("unreadable event: {0}")]
+    Event(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("GitHub token: {0}")]
+    Token(SecretError),
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("no build record for {build_id} yet; it is written before the build is announced")]
+    NoRecord { build_id: String },
+    #[error("{failed} of {routes} chat notifications failed: {reasons}")]
+    Notify {
+        failed: usize,
+        routes: usize,
+        reasons: String,
+    },
+}
+
+/// What one event came to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Report {
+    /// The status posted, if one was.
+    pub posted: Option<StatusState>,
+    /// Why nothing was posted.
+    pub unchanged: Option<&'static str>,
+    /// Messages sent.
+    pub notified: usize,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(detail: &serde_json::Value) -> Result<T, HandlerError> {
+    serde_json::from_value(detail.clone()).map_err(|e| HandlerError::Event(e.to_string()))
+}
+
+/// Dispatches an EventBridge event by source and detail type.
+pub async fn handle_event(deps: &Deps, event: &serde_json::Value) -> Result<Report, HandlerError> {
+    let source = event["source"].as_str().unwrap_or_default();
+    let detail_type = event["detail-type"].as_str().unwrap_or_default();
+    let detail = &event["detail"];
+    let report = match (source, detail_type) {
+        (SOURCE, "Build Skipped") => {
+            let e: BuildSkipped = parse(detail)?;
+            deliver(
+                deps,
+                &e.correlation_id,
+                &e.project,
+                &e.source,
+                status::skipped(&e),
+                None,
+            )
+            .await
+        }
+        (SOURCE, "Build Rejected") => {
+            let e: BuildRejected = parse(detail)?;
+            deliver(
+                deps,
+                &e.correlation_id,
+                &e.project,
+                &e.source,
+                status::rejected(&e),
+                None,
+            )
+            .await
+        }
+        (SOURCE, "Build Held") => {
+            let e: BuildHeld = parse(detail)?;
+            deliver(
+                deps,
+                &e.correlation_id,
+                &e.project,
+                &e.source,
+                status::held(&e),
+                None,
+            )
+            .await
+        }
+        (SOURCE, "Build Started") => {
+            let e: BuildStarted = parse(detail)?;
+            started(deps, &e).await
+        }
+        (SOURCE, "Build Superseded") => {
+            let e: BuildSuperseded = parse(detail)?;
+            superseded(deps, &e).await
+        }
+        ("aws.codebuild", "CodeBuild Build State Change" | "CodeBuild Build Phase Change") => {
+            let bytes =
+                serde_json::to_vec(event).map_err(|e| HandlerError::Event(e.to_string()))?;
+            let e =
+                codebuild_events::parse(&bytes).map_err(|e| HandlerError::Event(e.to_string()))?;
+            codebuild(deps, &e.detail).await
+        }
+        _ => Ok(Report {
+            unchanged: Some("not an event build-events reports"),
+            ..Report::default()
+        }),
+    };
+    if let Err(e) = &report {
+        tracing::error!(
+            correlation_id = detail["correlation_id"].as_str().unwrap_or_default(),
+            detail_type,
+            error = %e,
+            "not reported; EventBridge will retry"
+        );
+    }
+    report
+}
+
+async fn started(deps: &Deps, e: &BuildStarted) -> Result<Report, HandlerError> {
+    let report = deliver(
+        deps,
+        &e.correlation_id,
+        &e.project,
+        &e.source,
+        status::started(e),
+        None,
+    )
+    .await?;
+    if e.source.pull_request.is_none()
+        && let Some(branch) = &e.source.branch
+        && report.posted.is_some()
+    {
+        let key = badge::badge_key(&e.source.repository.full_name, branch);
+        deps.records
+            .put_badge(&key, badge::svg(branch, BadgeState::Running))
+            .await?;
+    }
+    Ok(report)
+}
+
+async fn superseded(deps: &Deps, e: &BuildSuperseded) -> Result<Report, HandlerError> {
+    let rules = status_settings(deps, &e.source, &e.project).await?;
+    if let Some(build_id) = &e.build_id
+        && let Some(mut record) = deps.records.build(build_id).await?
+    {
+        record.superseded_by = Some(e.superseded_by.clone());
+        deps.records.put_build(&record).await?;
+    }
+    let verdict = status::superseded(e, rules.superseded);
+    deliver(
+        deps,
+        &e.correlation_id,
+        &e.project,
+        &e.source,
+        verdict,
+        None,
+    )
+    .await
+}
+
+async fn codebuild(deps: &Deps, detail: &CodeBuildDetail) -> Result<Report, HandlerError> {
+    let build_id = detail.build_id_short().to_owned();
+    let Some(mut record) = deps.records.build(&build_id).await? else {
+        if detail.variable("GANTRY_DELIVERY_ID").is_some() {
+            return Err(HandlerError::NoRecord { build_id });
+        }
+        return Ok(Report {
+            unchanged: Some("not a Gantry build"),
+            ..Report::default()
+        });
+    };
+    if !detail.is_final() {
+        return Ok(Report {
+            unchanged: Some("still running"),
+            ..Report::default()
+        });
+    }
+    finish(deps, &mut record, detail).await
+}
+
+/// Reports a finished build: the record, the status, the chats, the badge.
+/// Also what `reconcile` calls for a build whose final event never came.
+pub async fn finish(
+    deps: &Deps,
+    record: &mut BuildRecord,
+    detail: &CodeBuildDetail,
+) -> Result<Report, HandlerError> {
+    let Some(verdict) = status::finished(record, detail) else {
+        return Ok(Report {
+            unchanged: Some("stopped as superseded; reported as such"),
+            ..Report::default()
+        });
+    };
+    if record.finished.is_none() {
+        record.finished = Some(Finished {
+            status: detail.build_status.clone().unwrap_or_default(),
+            finished_at_ms: now_ms(),
+            duration_seconds: detail.duration_seconds(),
+            failed_phase: detail.failed_phase().map(str::to_owned),
+            phases: detail
+                .additional_information
+                .phases
+                .iter()
+                .map(|p| PhaseTiming {
+                    phase: p.phase_type.clone(),
+                    status: p.phase_status.clone(),
+                    duration_seconds: p.duration_in_seconds.map(|d| d.max(0.0).round() as u64),
+                })
+                .collect(),
+            image_uri: detail
+                .additional_information
+                .exported_environment_variables
+                .iter()
+                .find(|v| v.name == "IMAGE_URI")
+                .map(|v| v.value.clone())
+                .filter(|v| !v.is_empty()),
+        });
+        deps.records.put_build(record).await?;
+    }
+    let record = &*record;
+    deliver(
+        deps,
+        &record.correlation_id,
+        &record.project,
+        &record.source,
+        verdict,
+        Some(record),
+    )
+    .await
+}
+
+async fn status_settings(
+    deps: &Deps,
+    source: &BuildSource,
+    _project: &str,
+) -> Result<StatusSettings, HandlerError> {
+    let config = deps.config.get().await?;
+    Ok(config
+        .repository(&source.repository.full_name)
+        .map(|r| r.status.clone())
+        .unwrap_or(StatusSettings {
+            context: None,
+            superseded: SupersededState::Error,
+        }))
+}
+
+/// A result a build ended with (not a skip, a hold or a supersession).
+fn is_build_result(result: BuildResult) -> bool {
+    matches!(
+        result,
+        BuildResult::Succeeded
+            | BuildResult::Fixed
+            | BuildResult::Failed
+            | BuildResult::Errored
+            | BuildResult::Stopped
+            | BuildResult::Rejected
+    )
+}
+
+fn is_failure(result: BuildResult) -> bool {
+    matches!(
+        result,
+        BuildResult::Failed | BuildResult::Errored | BuildResult::Rejected
+    )
+}
+
+/// Does `route` hear about this result?
+pub fn route_wants(
+    route: &Route,
+    source: &BuildSource,
+    result: BuildResult,
+    previous: Option<&str>,
+) -> bool {
+    let branch = source
+        .pull_request
+        .as_ref()
+        .map(|pr| pr.base_branch.as_str())
+        .or(source.branch.as_deref());
+    if let Some(globs) = &route.branches
+        && !branch.is_some_and(|b| globs.is_match(b))
+    {
+        return false;
+    }
+    match route.when {
+        When::Always => result.is_final() && result != BuildResult::Skipped,
+        When::Failures => is_failure(result),
+        // A build's result that differs from the previous one of its branch
+        // or pull request ("fixed" always does); the first build counts.
+        When::Changes => is_build_result(result) && previous.is_none_or(|p| p != result.label()),
+    }
+}
+
+fn message(
+    source: &BuildSource,
+    project: &str,
+    correlation_id: &str,
+    verdict: &Verdict,
+    record: Option<&BuildRecord>,
+) -> Message {
+    let finished = record.and_then(|r| r.finished.as_ref());
+    Message {
+        project: project.to_owned(),
+        repository: source.repository.full_name.clone(),
+        repository_url: source.repository.html_url.clone(),
+        branch: source.branch.clone(),
+        tag: source.tag.clone(),
+        pull_request: source.pull_request.as_ref().map(|pr| PullRequestInfo {
+            number: pr.number,
+            title: pr.title.clone(),
+            author: pr.author.clone(),
+            url: pr.url.clone(),
+        }),
+        commit_sha: source.commit_sha.clone(),
+        commit_message: source.head_commit.as_ref().map(|c| c.message.clone()),
+        commit_url: source
+            .head_commit
+            .as_ref()
+            .and_then(|c| c.url.clone())
+            .or_else(|| {
+                Some(format!(
+                    "{}/commit/{}",
+                    source.repository.html_url, source.commit_sha
+                ))
+            }),
+        author: source
+            .pull_request
+            .as_ref()
+            .map(|pr| pr.author.clone())
+            .or_else(|| source.pusher.clone())
+            .or_else(|| source.sender.clone()),
+        result: verdict.result,
+        summary: verdict.description.clone(),
+        duration_seconds: finished.and_then(|f| f.duration_seconds),
+        failed_phase: finished.and_then(|f| f.failed_phase.clone()),
+        build_url: record.map(|r| r.build_url.clone()),
+        logs_url: record.and_then(|r| r.logs_url.clone()),
+        correlation_id: correlation_id.to_owned(),
+    }
+}
+
+/// Posts the verdict's status once, then tells the chats, then updates the
+/// branch's last result and badge for a finished build.
+async fn deliver(
+    deps: &Deps,
+    correlation_id: &str,
+    project: &str,
+    source: &BuildSource,
+    mut verdict: Verdict,
+    record: Option<&BuildRecord>,
+) -> Result<Report, HandlerError> {
+    let config = deps.config.get().await?;
+    let rules = config.repository(&source.repository.full_name);
+    let context = rules
+        .map(|r| r.status.context(project))
+        .unwrap_or_else(|| format!("gantry/{project}"));
+    let group = source.group();
+    let previous = deps.records.last_result(project, &group).await?;
+    let previous_failed = previous.as_ref().is_some_and(|p| {
+        [
+            BuildResult::Failed,
+            BuildResult::Errored,
+            BuildResult::Rejected,
+        ]
+        .iter()
+        .any(|r| r.label() == p.result)
+    });
+    if verdict.result == BuildResult::Succeeded && previous_failed {
+        verdict.result = BuildResult::Fixed;
+    }
+
+    // The status: once per (subject, state); a final one once per subject.
+    let subject = &verdict.subject;
+    let claim = if verdict.is_final {
+        format!("status/{subject}/final")
+    } else {
+        format!("status/{subject}/{}", verdict.state.as_str())
+    };
+    let mut report = Report::default();
+    let blocked_by_final = !verdict.is_final
+        && deps
+            .records
+            .claimed(&format!("status/{subject}/final"))
+            .await?;
+    if blocked_by_final {
+        report.unchanged = Some("already finished; never back to pending");
+    } else if deps.records.claim(&claim).await? {
+        let posted = post(deps, source, &context, &verdict).await;
+        if let Err(e) = posted {
+            deps.records.release(&claim).await?;
+            return Err(e);
+        }
+        report.posted = Some(verdict.state);
+        tracing::info!(
+            correlation_id,
+            repo = %source.repository.full_name,
+            commit = %source.commit_sha,
+            context,
+            state = verdict.state.as_str(),
+            description = %verdict.description,
+            outcome = "status",
+            "status posted"
+        );
+    } else {
+        report.unchanged = Some("already posted");
+    }
+
+    // The chats: only for an outcome, never for "pending".
+    if verdict.is_final
+        && let Some(rules) = rules
+    {
+        let routes: Vec<&Route> = rules
+            .notifications
+            .iter()
+            .filter(|r| {
+                route_wants(
+                    r,
+                    source,
+                    verdict.result,
+                    previous.as_ref().map(|p| p.result.as_str()),
+                )
+            })
+            .collect();
+        let msg = message(source, project, correlation_id, &verdict, record);
+        let mut failures = Vec::new();
+        for (i, route) in routes.iter().enumerate() {
+            let claim = format!(
+                "notify/{subject}/{i}/{}/{}",
+                route.provider, route.url_parameter
+            );
+            if !deps.records.claim(&claim).await? {
+                continue;
+            }
+            match notify(deps, route, &msg).await {
+                Ok(()) => report.notified += 1,
+                Err(reason) => {
+                    deps.records.release(&claim).await?;
+                    tracing::warn!(correlation_id, provider = %route.provider, reason = %reason, "chat notification failed");
+                    failures.push(format!("{}: {reason}", route.provider));
+                }
+            }
+        }
+        if !failures.is_empty() {
+            return Err(HandlerError::Notify {
+                failed: failures.len(),
+                routes: routes.len(),
+                reasons: failures.join("; "),
+            });
+        }
+    }
+
+    // The branch's memory and badge, after a build's end.
+    if verdict.is_final
+        && is_build_result(verdict.result)
+        && let Some(record) = record
+    {
+        deps.records
+            .put_last_result(
+                project,
+                &group,
+                &LastResult {
+                    result: verdict.result.label().to_owned(),
+                    build_id: record.build_id.clone(),
+                    commit_sha: source.commit_sha.clone(),
+                },
+            )
+            .await?;
+        if source.pull_request.is_none()
+            && let Some(branch) = &source.branch
+        {
+            let state = match verdict.state {
+                StatusState::Success => BadgeState::Passing,
+                StatusState::Failure => BadgeState::Failing,
+                _ => BadgeState::Error,
+            };
+            deps.records
+                .put_badge(
+                    &badge::badge_key(&source.repository.full_name, branch),
+                    badge::svg(branch, state),
+                )
+                .await?;
+        }
+    }
+    Ok(report)
+}
+
+async fn post(
+    deps: &Deps,
+    source: &BuildSource,
+    context: &str,
+    verdict: &Verdict,
+) -> Result<(), HandlerError> {
+    let tokens = deps.token.get().await.map_err(HandlerError::Token)?;
+    let Some(token) = tokens.first() else {
+        return Err(HandlerError::Token(SecretError::NotConfigured {
+            names: "GitHub token".into(),
+        }));
+    };
+    deps.github
+        .create_status(
+            &source.repository.full_name,
+            &source.commit_sha,
+            &CommitStatus {
+                state: verdict.state,
+                context: context.to_owned(),
+                description: verdict.description.clone(),
+                target_url: verdict.target_url.clone(),
+            },
+            token,
+        )
+        .await?;
+    Ok(())
+}
+
+async fn notify(deps: &Deps, route: &Route, message: &Message) -> Result<(), String> {
+    let provider = Provider::from_str(&route.provider).map_err(|e| e.to_string())?;
+    let urls = deps
+        .chat_urls
+        .cache(&route.url_parameter)
+        .await
+        .get()
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = urls
+        .first()
+        .ok_or_else(|| format!("{} is empty", route.url_parameter))?;
+    deps.notifier
+        .send(provider, url, message)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

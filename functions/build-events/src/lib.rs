@@ -1,0 +1,62 @@
+//! The build-events Lambda: every moment of a build, told to people.
+//!
+//! It consumes Gantry's own events (`Build Skipped`, `Build Rejected`,
+//! `Build Held`, `Build Started`, `Build Superseded`) and CodeBuild's
+//! `Build State Change` / `Build Phase Change` for Gantry's builds, and:
+//! - posts the commit status on GitHub, once per (subject, state), never
+//!   moving a finished status back to `pending`;
+//! - tells the configured chats, per route and strategy; a chat that is
+//!   down never holds the status back;
+//! - completes the build record in S3 and the branch's SVG badge.
+
+pub mod handler;
+
+use std::time::Duration;
+
+use gantry_shared::aws::config_source::ConfigSource;
+use gantry_shared::aws::records::Records;
+use gantry_shared::aws::secrets::SecretCache;
+use gantry_shared::github::contents::{DEFAULT_API_URL, GitHubClient};
+use gantry_shared::notify::Notifier;
+use gantry_shared::settings::Env;
+
+pub use gantry_shared::settings::SettingsError;
+pub use handler::{Deps, HandlerError, Report, handle_event};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub github_api_url: String,
+    pub github_token_parameter: String,
+    pub config_parameter: String,
+    pub config_ttl: Duration,
+    pub artifact_bucket: String,
+}
+
+impl Settings {
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let env = Env(var);
+        Ok(Settings {
+            github_api_url: env.or("GITHUB_API_URL", DEFAULT_API_URL),
+            github_token_parameter: env.required("GITHUB_TOKEN_PARAMETER")?,
+            config_parameter: env.required("CONFIG_PARAMETER")?,
+            config_ttl: Duration::from_secs(env.number("CONFIG_TTL_SECONDS", 60)?),
+            artifact_bucket: env.required("ARTIFACT_BUCKET")?,
+        })
+    }
+
+    pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
+        let ssm = aws_sdk_ssm::Client::new(sdk);
+        Deps {
+            github: GitHubClient::new(&self.github_api_url),
+            token: SecretCache::new(
+                ssm.clone(),
+                vec![self.github_token_parameter.clone()],
+                Duration::from_secs(300),
+            ),
+            config: ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl),
+            records: Records::new(aws_sdk_s3::Client::new(sdk), self.artifact_bucket.clone()),
+            notifier: Notifier::new(),
+            chat_urls: handler::ChatUrls::new(ssm),
+        }
+    }
+}

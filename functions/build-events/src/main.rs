@@ -1,0 +1,25 @@
+//! The build-events Lambda's entry point: wiring only.
+#![recursion_limit = "256"]
+
+use gantry_build_events::{Settings, handle_event};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    gantry_shared::logging::init();
+    let settings = Settings::from_env(|name| std::env::var(name).ok())?;
+    let sdk = gantry_shared::aws::load_sdk_config().await;
+    let deps = settings.deps(&sdk);
+    let deps = &deps;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            // An error fails the invocation, and EventBridge retries it;
+            // what was already done is claimed and is not done twice.
+            handle_event(deps, &event.payload)
+                .await
+                .map(|_| ())
+                .map_err(Error::from)
+        },
+    ))
+    .await
+}

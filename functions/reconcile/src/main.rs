@@ -1,0 +1,20 @@
+//! The reconcile Lambda's entry point: wiring only.
+#![recursion_limit = "256"]
+
+use gantry_reconcile::{Settings, reconcile};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    gantry_shared::logging::init();
+    let settings = Settings::from_env(|name| std::env::var(name).ok())?;
+    let sdk = gantry_shared::aws::load_sdk_config().await;
+    let deps = settings.deps(&sdk);
+    let deps = &deps;
+    lambda_runtime::run(service_fn(
+        move |_: LambdaEvent<serde_json::Value>| async move {
+            reconcile(deps).await.map(|_| ()).map_err(Error::from)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,237 @@
+//! What each moment of a build says on GitHub: the commit status (state,
+//! description within 140 characters, link) and the result chat hears.
+//!
+//! Plain functions over the events; build-events posts what they decide.
+//! Every commit Gantry saw ends with a final status: skipped commits
+//! `success` with the reason, rejected ones `failure` with the line, builds
+//! their result, superseded builds as configured.
+
+use crate::aws::records::BuildRecord;
+use crate::codebuild_events::CodeBuildDetail;
+use crate::config::SupersededState;
+use crate::events::{
+    BuildHeld, BuildRejected, BuildSkipped, BuildStarted, BuildSuperseded, HoldCode, RejectedAt,
+};
+use crate::github::statuses::{StatusState, description};
+use crate::notify::BuildResult;
+
+/// One status to post, and what it means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// What the status is about: the build id, or the delivery id when no
+    /// build was started. Effects are claimed per (subject, state).
+    pub subject: String,
+    pub state: StatusState,
+    pub description: String,
+    pub target_url: Option<String>,
+    pub result: BuildResult,
+    /// A final status: never followed by `pending` for the same subject.
+    pub is_final: bool,
+}
+
+/// "3m 12s", "45s", "1h 02m".
+pub fn duration(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {:02}s", s / 60, s % 60),
+        s => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+pub fn skipped(e: &BuildSkipped) -> Verdict {
+    Verdict {
+        subject: e.correlation_id.clone(),
+        state: StatusState::Success,
+        description: description(&format!("skipped: {}", e.reason.message)),
+        target_url: e
+            .source
+            .compare_url
+            .clone()
+            .or_else(|| Some(e.source.repository.html_url.clone())),
+        result: BuildResult::Skipped,
+        is_final: true,
+    }
+}
+
+/// `octo-org/widgets:ci/buildspec.yml@<sha>` → the file's page at the line.
+fn buildspec_link(e: &BuildRejected, line: u32) -> Option<String> {
+    let location = e.buildspec_location.as_deref()?;
+    let (repo_path, sha) = location.rsplit_once('@')?;
+    let (repo, path) = repo_path.split_once(':')?;
+    if !repo.eq_ignore_ascii_case(&e.source.repository.full_name) {
+        return None;
+    }
+    Some(format!(
+        "{}/blob/{sha}/{path}#L{line}",
+        e.source.repository.html_url
+    ))
+}
+
+pub fn rejected(e: &BuildRejected) -> Verdict {
+    let (state, text, target_url) = match e.stage {
+        RejectedAt::Buildspec => match e.diagnostics.first() {
+            Some(d) => {
+                let file = e
+                    .buildspec_location
+                    .as_deref()
+                    .and_then(|l| l.rsplit_once('@').map(|(rp, _)| rp))
+                    .and_then(|rp| rp.split_once(':').map(|(_, p)| p))
+                    .unwrap_or("buildspec");
+                let more = match e.diagnostic_count {
+                    0 | 1 => String::new(),
+                    n => format!(" (+{} more)", n - 1),
+                };
+                (
+                    StatusState::Failure,
+                    format!("{file}:{}:{}: {}{more}", d.line, d.col, d.message),
+                    buildspec_link(e, d.line),
+                )
+            }
+            None => (StatusState::Failure, e.reason.clone(), None),
+        },
+        RejectedAt::Secrets => (StatusState::Failure, e.reason.clone(), None),
+        RejectedAt::Start => (
+            StatusState::Error,
+            format!("not started: {}", e.reason),
+            None,
+        ),
+    };
+    Verdict {
+        subject: e.correlation_id.clone(),
+        state,
+        description: description(&text),
+        target_url,
+        result: BuildResult::Rejected,
+        is_final: true,
+    }
+}
+
+pub fn held(e: &BuildHeld) -> Verdict {
+    Verdict {
+        subject: e.correlation_id.clone(),
+        state: StatusState::Pending,
+        description: description(&e.message),
+        target_url: e
+            .source
+            .pull_request
+            .as_ref()
+            .map(|pr| pr.url.clone())
+            .filter(|_| e.code == HoldCode::Approval),
+        result: BuildResult::Queued,
+        is_final: false,
+    }
+}
+
+pub fn started(e: &BuildStarted) -> Verdict {
+    let text = match &e.withheld {
+        Some(why) => format!("building; {why}"),
+        None => "building".to_owned(),
+    };
+    Verdict {
+        subject: e.build_id.clone(),
+        state: StatusState::Pending,
+        description: description(&text),
+        target_url: Some(e.build_url.clone()),
+        result: BuildResult::Started,
+        is_final: false,
+    }
+}
+
+pub fn superseded(e: &BuildSuperseded, setting: SupersededState) -> Verdict {
+    Verdict {
+        subject: e
+            .build_id
+            .clone()
+            .unwrap_or_else(|| e.correlation_id.clone()),
+        state: match setting {
+            SupersededState::Error => StatusState::Error,
+            SupersededState::Failure => StatusState::Failure,
+            SupersededState::Success => StatusState::Success,
+        },
+        description: description(&format!(
+            "superseded by {}",
+            short(&e.superseded_by.commit_sha)
+        )),
+        target_url: None,
+        result: BuildResult::Superseded,
+        is_final: true,
+    }
+}
+
+/// A build that ended; `None` while it runs, and for a stop Gantry made
+/// itself (the `Build Superseded` status says that).
+pub fn finished(record: &BuildRecord, detail: &CodeBuildDetail) -> Option<Verdict> {
+    let status = detail.build_status.as_deref()?;
+    let took = detail
+        .duration_seconds()
+        .map(|s| format!(" after {}", duration(s)))
+        .unwrap_or_default();
+    let phase = detail.failed_phase().unwrap_or("the build");
+    let (state, text, result) = match status {
+        "SUCCEEDED" => (
+            StatusState::Success,
+            format!(
+                "passed{}",
+                detail
+                    .duration_seconds()
+                    .map(|s| format!(" in {}", duration(s)))
+                    .unwrap_or_default()
+            ),
+            BuildResult::Succeeded,
+        ),
+        "FAILED" => (
+            StatusState::Failure,
+            format!("failed in {phase}{took}"),
+            BuildResult::Failed,
+        ),
+        "TIMED_OUT" => (
+            StatusState::Failure,
+            format!("timed out in {phase}{took}"),
+            BuildResult::Failed,
+        ),
+        "FAULT" => (
+            StatusState::Error,
+            format!("CodeBuild fault in {phase}{took}"),
+            BuildResult::Errored,
+        ),
+        "STOPPED" if record.superseded_by.is_some() => return None,
+        "STOPPED" => (
+            StatusState::Error,
+            format!("stopped in {phase}{took}"),
+            BuildResult::Stopped,
+        ),
+        _ => return None,
+    };
+    Some(Verdict {
+        subject: record.build_id.clone(),
+        state,
+        description: description(&text),
+        target_url: Some(
+            detail
+                .additional_information
+                .logs
+                .as_ref()
+                .and_then(|l| l.deep_link.clone())
+                .filter(|_| state != StatusState::Success)
+                .unwrap_or_else(|| record.build_url.clone()),
+        ),
+        result,
+        is_final: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_wrote_them() {
+        assert_eq!(duration(45), "45s");
+        assert_eq!(duration(192), "3m 12s");
+        assert_eq!(duration(3720), "1h 02m");
+    }
+}
