@@ -1,0 +1,415 @@
+//! From a running build to people: commit statuses on a loopback GitHub and
+//! a message on a loopback chat, through the whole chain against the moto
+//! server, with CodeBuild's events taken from real samples in the corpus.
+
+use std::time::Duration;
+
+use gantry_cli::functions::{GitHubUrls, LocalFunctions};
+use gantry_cli::stack;
+use gantry_e2e::{
+    GITHUB_TOKEN, LocalStack, SECRET, capture_logs, corpus, corpus_file, github_headers,
+};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const SHA: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+const BUILDSPEC: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - make test\n";
+/// The secret part of the chat webhook URL: never in a log line.
+const CHAT_TOKEN: &str = "T0001/B0002/XyZchatSECRET42";
+
+fn config() -> String {
+    "\
+version: 1
+repositories:
+  - name: Codertocat/*
+    project: gantry-dev
+    push:
+      branches: ['**']
+    notifications:
+      - provider: slack
+        url-parameter: /gantry/notify/slack
+        when: always
+"
+    .to_owned()
+}
+
+struct World {
+    local: LocalStack,
+    functions: LocalFunctions,
+    webhook: gantry_webhook::Deps,
+    github: MockServer,
+    chat: MockServer,
+}
+
+impl World {
+    async fn start(chat_answers: Vec<ResponseTemplate>) -> World {
+        let local = LocalStack::start(&config()).await;
+        let github = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/repos/Codertocat/Hello-World/contents/buildspec.yml"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(BUILDSPEC))
+            .mount(&github)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(
+                "^/repos/Codertocat/Hello-World/statuses/[0-9a-f]{40}$",
+            ))
+            .respond_with(ResponseTemplate::new(201).set_body_string("{}"))
+            .mount(&github)
+            .await;
+        let chat = MockServer::start().await;
+        let n = chat_answers.len();
+        for (i, answer) in chat_answers.into_iter().enumerate() {
+            let mock = Mock::given(method("POST")).respond_with(answer);
+            // Each answer once, in order; the last one from then on.
+            let mock = if i + 1 < n {
+                mock.up_to_n_times(1)
+            } else {
+                mock
+            };
+            mock.with_priority(u8::try_from(i + 1).unwrap_or(u8::MAX))
+                .mount(&chat)
+                .await;
+        }
+        aws_sdk_ssm::Client::new(&local.sdk)
+            .put_parameter()
+            .name("/gantry/notify/slack")
+            .value(format!("{}/services/{CHAT_TOKEN}", chat.uri()))
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .expect("seed the chat URL");
+        let functions = LocalFunctions::new(
+            &local.sdk,
+            &GitHubUrls {
+                contents_api: &github.uri(),
+                with_token: true,
+                statuses_api: &github.uri(),
+            },
+        )
+        .expect("functions");
+        let webhook = stack::webhook_settings(&[])
+            .expect("settings")
+            .deps(&local.sdk);
+        World {
+            local,
+            functions,
+            webhook,
+            github,
+            chat,
+        }
+    }
+
+    async fn push(&self, delivery: &str) {
+        let body = corpus_file("07_push__with-new-branch.payload.json");
+        let headers = github_headers("push", delivery, &body, SECRET);
+        let reply = gantry_webhook::handle(&self.webhook, &headers, &body).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+    }
+
+    /// Runs every function on what the bus carries until it is quiet.
+    async fn pump(&self) -> Vec<gantry_cli::tap::Observed> {
+        let mut all = Vec::new();
+        for _ in 0..20 {
+            let batch = self.local.observed(Duration::ZERO).await;
+            if batch.is_empty() {
+                break;
+            }
+            for o in &batch {
+                self.functions.dispatch(o).await;
+            }
+            all.extend(batch.into_iter().filter(|o| o.rule == "EventLogRule"));
+        }
+        all
+    }
+
+    /// The statuses GitHub received, in order: (state, description, context).
+    async fn statuses(&self) -> Vec<(String, String, String)> {
+        self.github
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path().contains("/statuses/"))
+            .map(|r| {
+                let b: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                let s = |k: &str| b[k].as_str().unwrap_or_default().to_owned();
+                (s("state"), s("description"), s("context"))
+            })
+            .collect()
+    }
+
+    async fn chat_messages(&self) -> Vec<Request> {
+        self.chat.received_requests().await.unwrap_or_default()
+    }
+
+    fn events_deps(&self) -> gantry_build_events::Deps {
+        stack::build_events_settings(&[("GITHUB_API_URL", &self.github.uri())])
+            .expect("settings")
+            .deps(&self.local.sdk)
+    }
+}
+
+fn build_id(events: &[gantry_cli::tap::Observed]) -> String {
+    events
+        .iter()
+        .find(|o| o.detail_type == "Build Started")
+        .and_then(|o| o.detail["build_id"].as_str())
+        .expect("a build started")
+        .to_owned()
+}
+
+/// The corpus's CodeBuild state change (from the AWS documentation), made
+/// about our build, with `status` and, if failed, the BUILD phase failing.
+fn codebuild_event(build_id: &str, status: &str) -> Value {
+    let text = std::fs::read_to_string(corpus().join("events/09_doc_codebuild_state_change.json"))
+        .expect("corpus event");
+    let mut event: Value = serde_json::from_str(&text).expect("JSON");
+    let arn = format!("arn:aws:codebuild:us-east-1:123456789012:build/{build_id}");
+    event["detail"]["build-id"] = json!(arn);
+    event["detail"]["project-name"] = json!("gantry-dev");
+    event["detail"]["build-status"] = json!(status);
+    if status == "FAILED"
+        && let Some(phases) = event["detail"]["additional-information"]["phases"].as_array_mut()
+    {
+        for phase in phases {
+            if phase["phase-type"] == "BUILD" {
+                phase["phase-status"] = json!("FAILED");
+            }
+        }
+    }
+    event
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_push_ends_pending_then_success_on_github_and_one_message_in_chat() {
+    let logs = capture_logs();
+    let world = World::start(vec![ResponseTemplate::new(200).set_body_string("ok")]).await;
+    world.push("b0000000-0000-4000-8000-000000000001").await;
+    let events = world.pump().await;
+    let id = build_id(&events);
+    assert_eq!(
+        world.statuses().await,
+        vec![(
+            "pending".into(),
+            "building".into(),
+            "gantry/gantry-dev".into()
+        )]
+    );
+    // The emulator ends the build; gantry dev turns that into CodeBuild's event.
+    let lines = world.functions.progress().await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&id) && l.contains("SUCCEEDED")),
+        "{lines:?}"
+    );
+    let statuses = world.statuses().await;
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+    assert_eq!(statuses[1].0, "success");
+    assert!(statuses[1].1.starts_with("passed"), "{statuses:?}");
+
+    // The request GitHub saw, exactly.
+    let requests = world.github.received_requests().await.unwrap_or_default();
+    let last = requests
+        .iter()
+        .rev()
+        .find(|r| r.url.path().contains("/statuses/"))
+        .expect("a status");
+    assert_eq!(
+        last.url.path(),
+        format!("/repos/Codertocat/Hello-World/statuses/{SHA}")
+    );
+    assert_eq!(
+        last.headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+        Some(format!("Bearer {GITHUB_TOKEN}").as_str())
+    );
+    let body: Value = serde_json::from_slice(&last.body).unwrap_or_default();
+    assert!(
+        body["target_url"]
+            .as_str()
+            .is_some_and(|u| u.contains("/projects/gantry-dev/build/")),
+        "{body}"
+    );
+
+    let messages = world.chat_messages().await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].url.path(), format!("/services/{CHAT_TOKEN}"));
+    let slack: Value = serde_json::from_slice(&messages[0].body).unwrap_or_default();
+    assert!(
+        slack["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Codertocat/Hello-World")),
+        "{slack}"
+    );
+    assert!(slack["blocks"].is_array(), "{slack}");
+
+    // The record is complete and the badge says passing.
+    let s3 = aws_sdk_s3::Client::new(&world.local.sdk);
+    let key = gantry_shared::aws::records::build_key(&id);
+    let record = s3
+        .get_object()
+        .bucket(stack::names::BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .expect("record");
+    let record: Value =
+        serde_json::from_slice(&record.body.collect().await.expect("body").into_bytes())
+            .expect("JSON");
+    assert_eq!(record["finished"]["status"], "SUCCEEDED");
+    assert_eq!(record["source"]["commit_sha"], SHA);
+    let badge = s3
+        .get_object()
+        .bucket(stack::names::BUCKET)
+        .key(gantry_shared::badge::badge_key(
+            "Codertocat/Hello-World",
+            "master",
+        ))
+        .send()
+        .await
+        .expect("badge");
+    assert_eq!(badge.content_type(), Some("image/svg+xml"));
+    let svg = String::from_utf8_lossy(&badge.body.collect().await.expect("body").into_bytes())
+        .into_owned();
+    assert!(svg.contains("passing"), "{svg}");
+
+    // No token, no webhook URL in any log line.
+    let text = logs.text();
+    assert!(!text.contains(GITHUB_TOKEN));
+    assert!(!text.contains(CHAT_TOKEN));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_build_fails_the_commit_naming_the_phase_and_a_duplicate_event_posts_nothing() {
+    let world = World::start(vec![ResponseTemplate::new(200).set_body_string("ok")]).await;
+    world.push("b0000000-0000-4000-8000-000000000002").await;
+    let events = world.pump().await;
+    let id = build_id(&events);
+    let deps = world.events_deps();
+    let failed = codebuild_event(&id, "FAILED");
+    for _ in 0..2 {
+        gantry_build_events::handle_event(&deps, &failed)
+            .await
+            .expect("handled");
+    }
+    let statuses = world.statuses().await;
+    assert_eq!(statuses.len(), 2, "pending, then one failure: {statuses:?}");
+    assert_eq!(statuses[1].0, "failure");
+    assert!(
+        statuses[1].1.starts_with("failed in BUILD after "),
+        "{statuses:?}"
+    );
+    assert_eq!(world.chat_messages().await.len(), 1);
+
+    // Build Started delivered again, late, and a running-state event: the
+    // commit never goes back to pending.
+    let started = events
+        .iter()
+        .find(|o| o.detail_type == "Build Started")
+        .expect("started");
+    let late =
+        json!({"source": "gantry", "detail-type": "Build Started", "detail": started.detail});
+    let report = gantry_build_events::handle_event(&deps, &late)
+        .await
+        .expect("handled");
+    assert_eq!(report.posted, None);
+    assert_eq!(
+        report.unchanged,
+        Some("already finished; never back to pending")
+    );
+    let running = codebuild_event(&id, "IN_PROGRESS");
+    let report = gantry_build_events::handle_event(&deps, &running)
+        .await
+        .expect("handled");
+    assert_eq!(report.posted, None);
+    assert_eq!(world.statuses().await.len(), 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_lost_final_event_is_finished_by_reconcile_and_never_twice() {
+    let world = World::start(vec![ResponseTemplate::new(200).set_body_string("ok")]).await;
+    world.push("b0000000-0000-4000-8000-000000000003").await;
+    let id = build_id(&world.pump().await);
+    // CodeBuild's final event never arrives; reconcile runs.
+    let reconcile = stack::reconcile_settings(&[("GITHUB_API_URL", &world.github.uri())])
+        .expect("settings")
+        .deps(&world.local.sdk);
+    let summary = gantry_reconcile::reconcile(&reconcile)
+        .await
+        .expect("reconciled");
+    assert_eq!(summary.finished, vec![id.clone()]);
+    let statuses = world.statuses().await;
+    assert_eq!(
+        statuses.last().map(|s| s.0.as_str()),
+        Some("success"),
+        "{statuses:?}"
+    );
+    // The event turns up after all, and reconcile runs again: nothing new.
+    let deps = world.events_deps();
+    gantry_build_events::handle_event(&deps, &codebuild_event(&id, "SUCCEEDED"))
+        .await
+        .expect("handled");
+    let again = gantry_reconcile::reconcile(&reconcile)
+        .await
+        .expect("reconciled");
+    assert!(again.finished.is_empty());
+    assert_eq!(world.statuses().await.len(), 2);
+    assert_eq!(world.chat_messages().await.len(), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_chat_answering_500_then_200_gets_one_message_and_the_status_is_not_held_back() {
+    let world = World::start(vec![
+        ResponseTemplate::new(500).set_body_string("oops"),
+        ResponseTemplate::new(200).set_body_string("ok"),
+    ])
+    .await;
+    world.push("b0000000-0000-4000-8000-000000000004").await;
+    let id = build_id(&world.pump().await);
+    let deps = world.events_deps();
+    gantry_build_events::handle_event(&deps, &codebuild_event(&id, "SUCCEEDED"))
+        .await
+        .expect("handled");
+    let statuses = world.statuses().await;
+    assert_eq!(statuses.last().map(|s| s.0.as_str()), Some("success"));
+    let messages = world.chat_messages().await;
+    assert_eq!(messages.len(), 2, "one refused, one delivered");
+    assert_eq!(
+        messages[0].body, messages[1].body,
+        "the same message, retried"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_chat_that_stays_down_fails_the_invocation_after_the_status_and_the_retry_sends_once() {
+    let world = World::start(vec![ResponseTemplate::new(503)]).await;
+    world.push("b0000000-0000-4000-8000-000000000005").await;
+    let id = build_id(&world.pump().await);
+    let deps = world.events_deps();
+    let event = codebuild_event(&id, "SUCCEEDED");
+    let err = gantry_build_events::handle_event(&deps, &event)
+        .await
+        .expect_err("the chat is down: EventBridge retries");
+    assert!(err.to_string().contains("slack"), "{err}");
+    assert!(!format!("{err} {err:?}").contains(CHAT_TOKEN));
+    // The status went out regardless, once.
+    assert_eq!(
+        world.statuses().await.last().map(|s| s.0.as_str()),
+        Some("success")
+    );
+    // The chat recovers; EventBridge's retry sends the message, not the status.
+    world.chat.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&world.chat)
+        .await;
+    gantry_build_events::handle_event(&deps, &event)
+        .await
+        .expect("handled");
+    assert_eq!(world.statuses().await.len(), 2);
+}
