@@ -155,6 +155,9 @@ pub async fn handle_event(deps: &Deps, event: &serde_json::Value) -> Result<Repo
                 codebuild_events::parse(&bytes).map_err(|e| HandlerError::Event(e.to_string()))?;
             codebuild(deps, &e.detail).await
         }
+        ("aws.codepipeline", "CodePipeline Pipeline Execution State Change") => {
+            crate::pipeline::execution_changed(deps, event).await
+        }
         _ => Ok(Report {
             unchanged: Some("not an event build-events reports"),
             ..Report::default()
@@ -439,7 +442,19 @@ async fn deliver(
     if blocked_by_final {
         report.unchanged = Some("already finished; never back to pending");
     } else if deps.records.claim(&claim).await? {
-        let posted = post(deps, source, &context, &verdict).await;
+        let status = CommitStatus {
+            state: verdict.state,
+            context: context.clone(),
+            description: verdict.description.clone(),
+            target_url: verdict.target_url.clone(),
+        };
+        let posted = post_status(
+            deps,
+            &source.repository.full_name,
+            &source.commit_sha,
+            &status,
+        )
+        .await;
         if let Err(e) = posted {
             deps.records.release(&claim).await?;
             return Err(e);
@@ -538,11 +553,12 @@ async fn deliver(
     Ok(report)
 }
 
-async fn post(
+/// Posts one commit status with the GitHub token.
+pub async fn post_status(
     deps: &Deps,
-    source: &BuildSource,
-    context: &str,
-    verdict: &Verdict,
+    repo: &str,
+    sha: &str,
+    status: &CommitStatus,
 ) -> Result<(), HandlerError> {
     let tokens = deps.token.get().await.map_err(HandlerError::Token)?;
     let Some(token) = tokens.first() else {
@@ -550,19 +566,7 @@ async fn post(
             names: "GitHub token".into(),
         }));
     };
-    deps.github
-        .create_status(
-            &source.repository.full_name,
-            &source.commit_sha,
-            &CommitStatus {
-                state: verdict.state,
-                context: context.to_owned(),
-                description: verdict.description.clone(),
-                target_url: verdict.target_url.clone(),
-            },
-            token,
-        )
-        .await?;
+    deps.github.create_status(repo, sha, status, token).await?;
     Ok(())
 }
 

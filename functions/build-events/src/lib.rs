@@ -10,6 +10,7 @@
 //! - completes the build record in S3 and the branch's SVG badge.
 
 pub mod handler;
+pub mod pipeline;
 
 use std::time::Duration;
 
