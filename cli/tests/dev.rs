@@ -85,7 +85,7 @@ fn free_port() -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_signed_push_sent_to_gantry_dev_goes_down_the_chain_to_a_started_build() {
+async fn a_signed_push_sent_to_gantry_dev_goes_down_the_chain_to_a_status_and_a_chat_message() {
     // GitHub's contents API, on loopback, serving the example's buildspec.
     let github = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::method("GET"))
@@ -99,6 +99,14 @@ async fn a_signed_push_sent_to_gantry_dev_goes_down_the_chain_to_a_started_build
         .respond_with(wiremock::ResponseTemplate::new(200).set_body_string(
             "version: 0.2\nphases:\n  build:\n    commands:\n      - cargo test\n",
         ))
+        .mount(&github)
+        .await;
+    // … and its status API.
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path_regex(
+            "^/repos/octo-org/widgets/statuses/",
+        ))
+        .respond_with(wiremock::ResponseTemplate::new(201).set_body_string("{}"))
         .mount(&github)
         .await;
     let listen = format!("127.0.0.1:{}", free_port());
@@ -152,6 +160,30 @@ async fn a_signed_push_sent_to_gantry_dev_goes_down_the_chain_to_a_started_build
             && line.contains("source version 9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070"),
         "{line}"
     );
+
+    // build-events posts the statuses (to GITHUB_API_URL, here the stub),
+    // the emulator ends the build, and the chat route (the local sink)
+    // hears about it.
+    dev.wait_for("build-events: status pending", Duration::from_secs(20));
+    let line = dev.wait_for("CodeBuild Build State Change", Duration::from_secs(20));
+    assert!(line.contains("SUCCEEDED"), "{line}");
+    let line = dev.wait_for("build-events: status success", Duration::from_secs(20));
+    assert!(line.contains("1 message(s)"), "{line}");
+    let line = dev.wait_for("sink: POST /chat/slack", Duration::from_secs(20));
+    assert!(line.contains("octo-org/widgets"), "{line}");
+    let statuses: Vec<String> = github
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| {
+            r.url.path()
+                == "/repos/octo-org/widgets/statuses/9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070"
+        })
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+    assert!(statuses[1].contains("\"success\""), "{statuses:?}");
 
     // The same delivery again is a duplicate; a forged one is refused.
     let out = send("gantry-dev-secret", "5d1f0000-aaaa-4bbb-8ccc-000000000001");

@@ -13,7 +13,7 @@ use crate::events::{
     BuildHeld, BuildRejected, BuildSkipped, BuildStarted, BuildSuperseded, HoldCode, RejectedAt,
 };
 use crate::github::statuses::{StatusState, description};
-use crate::notify::BuildResult;
+use crate::notify::{BuildResult, format_duration};
 
 /// One status to post, and what it means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,15 +27,6 @@ pub struct Verdict {
     pub result: BuildResult,
     /// A final status: never followed by `pending` for the same subject.
     pub is_final: bool,
-}
-
-/// "3m 12s", "45s", "1h 02m".
-pub fn duration(seconds: u64) -> String {
-    match seconds {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m {:02}s", s / 60, s % 60),
-        s => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
-    }
 }
 
 fn short(sha: &str) -> &str {
@@ -168,7 +159,7 @@ pub fn finished(record: &BuildRecord, detail: &CodeBuildDetail) -> Option<Verdic
     let status = detail.build_status.as_deref()?;
     let took = detail
         .duration_seconds()
-        .map(|s| format!(" after {}", duration(s)))
+        .map(|s| format!(" after {}", format_duration(s)))
         .unwrap_or_default();
     let phase = detail.failed_phase().unwrap_or("the build");
     let (state, text, result) = match status {
@@ -178,7 +169,7 @@ pub fn finished(record: &BuildRecord, detail: &CodeBuildDetail) -> Option<Verdic
                 "passed{}",
                 detail
                     .duration_seconds()
-                    .map(|s| format!(" in {}", duration(s)))
+                    .map(|s| format!(" in {}", format_duration(s)))
                     .unwrap_or_default()
             ),
             BuildResult::Succeeded,
@@ -227,11 +218,139 @@ pub fn finished(record: &BuildRecord, detail: &CodeBuildDetail) -> Option<Verdic
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostic::{Diagnostic, Severity};
+    use crate::events::{
+        BuildSource, ChangedPaths, RepositoryRef, SkipCode, SkipReason, SupersededBy, Trigger,
+    };
+
+    fn source() -> BuildSource {
+        BuildSource {
+            trigger: Trigger::Push,
+            repository: RepositoryRef {
+                full_name: "octo-org/widgets".into(),
+                owner: "octo-org".into(),
+                name: "widgets".into(),
+                clone_url: "https://github.com/octo-org/widgets.git".into(),
+                html_url: "https://github.com/octo-org/widgets".into(),
+                default_branch: Some("main".into()),
+                private: false,
+            },
+            commit_sha: "9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070".into(),
+            git_ref: "refs/heads/main".into(),
+            branch: Some("main".into()),
+            tag: None,
+            pull_request: None,
+            fork: false,
+            pusher: None,
+            sender: None,
+            head_commit: None,
+            changed_paths: ChangedPaths::default(),
+            compare_url: Some("https://github.com/octo-org/widgets/compare/a...b".into()),
+            received_at_ms: 0,
+        }
+    }
 
     #[test]
-    fn durations_read_like_a_person_wrote_them() {
-        assert_eq!(duration(45), "45s");
-        assert_eq!(duration(192), "3m 12s");
-        assert_eq!(duration(3720), "1h 02m");
+    fn a_skipped_commit_succeeds_saying_why() {
+        let v = skipped(&BuildSkipped {
+            v: 1,
+            correlation_id: "d1".into(),
+            project: "p".into(),
+            reason: SkipReason {
+                code: SkipCode::Directive,
+                message: "[skip ci] in the commit message".into(),
+            },
+            source: source(),
+        });
+        assert_eq!(v.state, StatusState::Success);
+        assert_eq!(v.description, "skipped: [skip ci] in the commit message");
+        assert!(v.is_final);
+        assert_eq!(v.subject, "d1");
+    }
+
+    #[test]
+    fn a_rejected_buildspec_fails_with_the_first_line_and_column_and_links_to_it() {
+        let d = |line, col, message: &str| Diagnostic {
+            line,
+            col,
+            severity: Severity::Error,
+            path: "phases.build.commands[0]".into(),
+            message: message.into(),
+        };
+        let e = BuildRejected {
+            v: 1,
+            correlation_id: "d2".into(),
+            project: "p".into(),
+            source: source(),
+            stage: RejectedAt::Buildspec,
+            reason: "buildspec has 2 errors".into(),
+            buildspec_location: Some(
+                "octo-org/widgets:ci/buildspec.yml@9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070".into(),
+            ),
+            diagnostics: vec![d(5, 9, "a command must be a string"), d(9, 1, "x")],
+            diagnostic_count: 2,
+            secrets: Vec::new(),
+        };
+        let v = rejected(&e);
+        assert_eq!(v.state, StatusState::Failure);
+        assert_eq!(
+            v.description,
+            "ci/buildspec.yml:5:9: a command must be a string (+1 more)"
+        );
+        assert_eq!(
+            v.target_url.as_deref(),
+            Some(
+                "https://github.com/octo-org/widgets/blob/9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070/ci/buildspec.yml#L5"
+            )
+        );
+        let start = rejected(&BuildRejected {
+            stage: RejectedAt::Start,
+            reason: "CodeBuild stayed at its build limit".into(),
+            diagnostics: Vec::new(),
+            ..e
+        });
+        assert_eq!(start.state, StatusState::Error);
+        assert!(start.description.starts_with("not started: "));
+    }
+
+    #[test]
+    fn a_superseded_build_takes_the_configured_state_and_names_the_newer_commit() {
+        let e = BuildSuperseded {
+            v: 1,
+            correlation_id: "d3".into(),
+            project: "p".into(),
+            source: source(),
+            build_id: Some("p:1".into()),
+            superseded_by: SupersededBy {
+                commit_sha: "1a2b3c4d5e6f".into(),
+                correlation_id: "d4".into(),
+            },
+        };
+        let v = superseded(&e, SupersededState::Error);
+        assert_eq!(
+            (v.state, v.description.as_str()),
+            (StatusState::Error, "superseded by 1a2b3c4")
+        );
+        assert_eq!(v.subject, "p:1");
+        assert_eq!(
+            superseded(&e, SupersededState::Success).state,
+            StatusState::Success
+        );
+    }
+
+    #[test]
+    fn descriptions_never_exceed_githubs_140_characters() {
+        let long = "x".repeat(500);
+        let v = skipped(&BuildSkipped {
+            v: 1,
+            correlation_id: "d".into(),
+            project: "p".into(),
+            reason: SkipReason {
+                code: SkipCode::Paths,
+                message: long,
+            },
+            source: source(),
+        });
+        assert!(v.description.chars().count() <= 140);
     }
 }

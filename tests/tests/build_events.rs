@@ -44,11 +44,15 @@ struct World {
 
 impl World {
     async fn start(chat_answers: Vec<ResponseTemplate>) -> World {
+        World::with_buildspec(chat_answers, BUILDSPEC).await
+    }
+
+    async fn with_buildspec(chat_answers: Vec<ResponseTemplate>, buildspec: &str) -> World {
         let local = LocalStack::start(&config()).await;
         let github = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path("/repos/Codertocat/Hello-World/contents/buildspec.yml"))
-            .respond_with(ResponseTemplate::new(200).set_body_string(BUILDSPEC))
+            .respond_with(ResponseTemplate::new(200).set_body_string(buildspec))
             .mount(&github)
             .await;
         Mock::given(method("POST"))
@@ -102,7 +106,14 @@ impl World {
     }
 
     async fn push(&self, delivery: &str) {
-        let body = corpus_file("07_push__with-new-branch.payload.json");
+        self.push_body(
+            delivery,
+            corpus_file("07_push__with-new-branch.payload.json"),
+        )
+        .await;
+    }
+
+    async fn push_body(&self, delivery: &str, body: Vec<u8>) {
         let headers = github_headers("push", delivery, &body, SECRET);
         let reply = gantry_webhook::handle(&self.webhook, &headers, &body).await;
         assert_eq!(reply.status, 202, "{}", reply.body);
@@ -412,4 +423,55 @@ async fn a_chat_that_stays_down_fails_the_invocation_after_the_status_and_the_re
         .await
         .expect("handled");
     assert_eq!(world.statuses().await.len(), 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_skipped_commit_and_a_bad_buildspec_end_with_a_status_not_pending() {
+    // Line 5: an unquoted `: ` makes the command a mapping.
+    let bad = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo: hi there\n";
+    let world = World::with_buildspec(vec![ResponseTemplate::new(200)], bad).await;
+
+    let mut push: Value =
+        serde_json::from_slice(&corpus_file("07_push__with-new-branch.payload.json"))
+            .expect("JSON");
+    push["head_commit"]["message"] = json!("Tidy the docs [skip ci]");
+    world
+        .push_body(
+            "b0000000-0000-4000-8000-000000000006",
+            serde_json::to_vec(&push).expect("JSON"),
+        )
+        .await;
+    world.pump().await;
+    let statuses = world.statuses().await;
+    assert_eq!(
+        statuses,
+        vec![(
+            "success".into(),
+            "skipped: [skip ci] in the commit message".into(),
+            "gantry/gantry-dev".into()
+        )]
+    );
+
+    world.push("b0000000-0000-4000-8000-000000000007").await;
+    world.pump().await;
+    let statuses = world.statuses().await;
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+    assert_eq!(statuses[1].0, "failure");
+    assert!(
+        statuses[1].1.starts_with("buildspec.yml:5:"),
+        "{statuses:?}"
+    );
+    let requests = world.github.received_requests().await.unwrap_or_default();
+    let last = requests
+        .iter()
+        .rev()
+        .find(|r| r.url.path().contains("/statuses/"))
+        .expect("status");
+    let body: Value = serde_json::from_slice(&last.body).unwrap_or_default();
+    assert_eq!(
+        body["target_url"],
+        format!("https://github.com/Codertocat/Hello-World/blob/{SHA}/buildspec.yml#L5")
+    );
+    // A rejected buildspec is a failure the chat hears about.
+    assert_eq!(world.chat_messages().await.len(), 1);
 }
