@@ -56,7 +56,9 @@ impl Settings {
             ),
             config: ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl),
             records: Records::new(aws_sdk_s3::Client::new(sdk), self.artifact_bucket.clone()),
-            notifier: Notifier::new(),
+            // Per route at worst: 3 attempts of 10 s, waits of 1 s and 2 s
+            // (or a Retry-After of at most 10 s): well inside the timeout.
+            notifier: Notifier::with_retry(3, Duration::from_secs(1), Duration::from_secs(10)),
             chat_urls: handler::ChatUrls::new(ssm),
         }
     }
