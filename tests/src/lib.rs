@@ -127,6 +127,27 @@ impl LocalStack {
         self.settings(overrides).deps(&self.sdk)
     }
 
+    /// Runs each function on what its rule's queue holds, as EventBridge
+    /// would, until the bus is quiet; returns what the event log saw, in
+    /// order.
+    pub async fn pump(
+        &self,
+        functions: &gantry_cli::functions::LocalFunctions,
+    ) -> Vec<gantry_cli::tap::Observed> {
+        let mut logged = Vec::new();
+        for _ in 0..20 {
+            let batch = self.observed(Duration::ZERO).await;
+            if batch.is_empty() {
+                break;
+            }
+            for o in &batch {
+                functions.dispatch(o).await;
+            }
+            logged.extend(batch.into_iter().filter(|o| o.rule == "EventLogRule"));
+        }
+        logged
+    }
+
     /// What the event-log rule (every Gantry event, once) received.
     pub async fn logged(&self, wait: Duration) -> Vec<gantry_cli::tap::Observed> {
         let mut all = self.observed(wait).await;

@@ -2,8 +2,6 @@
 //! a message on a loopback chat, through the whole chain against the moto
 //! server, with CodeBuild's events taken from real samples in the corpus.
 
-use std::time::Duration;
-
 use gantry_cli::functions::{GitHubUrls, LocalFunctions};
 use gantry_cli::stack;
 use gantry_e2e::{
@@ -121,18 +119,7 @@ impl World {
 
     /// Runs every function on what the bus carries until it is quiet.
     async fn pump(&self) -> Vec<gantry_cli::tap::Observed> {
-        let mut all = Vec::new();
-        for _ in 0..20 {
-            let batch = self.local.observed(Duration::ZERO).await;
-            if batch.is_empty() {
-                break;
-            }
-            for o in &batch {
-                self.functions.dispatch(o).await;
-            }
-            all.extend(batch.into_iter().filter(|o| o.rule == "EventLogRule"));
-        }
-        all
+        self.local.pump(&self.functions).await
     }
 
     /// The statuses GitHub received, in order: (state, description, context).

@@ -108,19 +108,8 @@ impl Chain {
 
     /// Drives every function from its rule's queue until the bus is quiet;
     /// returns the events the event log saw, in order.
-    async fn pump(&self) -> Vec<Observed> {
-        let mut logged = Vec::new();
-        for _ in 0..20 {
-            let batch = self.local.observed(Duration::ZERO).await;
-            if batch.is_empty() {
-                break;
-            }
-            for o in &batch {
-                self.functions.dispatch(o).await;
-            }
-            logged.extend(batch.into_iter().filter(|o| o.rule == "EventLogRule"));
-        }
-        logged
+    async fn pump(&self) -> Vec<gantry_cli::tap::Observed> {
+        self.local.pump(&self.functions).await
     }
 
     async fn builds(&self) -> Vec<String> {
