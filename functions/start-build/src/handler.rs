@@ -1,7 +1,7 @@
 //! Claim, start, register, announce, supersede.
 
 use gantry_shared::aws::bus::{EventBus, PublishError};
-use gantry_shared::aws::records::{BuildRecord, RecordError, Records};
+use gantry_shared::aws::records::{BuildRecord, Records};
 use gantry_shared::events::{
     BuildHeld, BuildRejected, BuildStarted, BuildSuperseded, HoldCode, RejectedAt, SecretsResolved,
     SupersededBy, VERSION, cap,
@@ -45,8 +45,6 @@ pub enum HandlerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Start(StartError),
-    #[error(transparent)]
-    Record(#[from] RecordError),
     #[error(transparent)]
     Publish(#[from] PublishError),
 }

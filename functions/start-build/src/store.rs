@@ -4,18 +4,13 @@
 //! S3 is strongly consistent and supports `If-None-Match: *`, which is all
 //! "start once" and "the newest build wins" need; no database.
 
-use gantry_shared::aws::{describe_sdk_error, http_status};
+use gantry_shared::aws::records::{RecordError, Records};
 use gantry_shared::events::BuildSource;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, thiserror::Error)]
-#[error("s3://{bucket}/{key}: {reason}")]
-pub struct StoreError {
-    pub bucket: String,
-    pub key: String,
-    pub reason: String,
-}
+/// An S3 failure, with the bucket and key.
+pub type StoreError = RecordError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -93,152 +88,70 @@ fn entry_key(prefix: &str, entry: &GroupEntry) -> String {
 }
 
 pub struct Store {
-    s3: aws_sdk_s3::Client,
-    bucket: String,
+    records: Records,
 }
 
 impl Store {
     pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
         Store {
-            s3,
-            bucket: bucket.into(),
+            records: Records::new(s3, bucket),
         }
     }
 
     pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
-    fn error(&self, key: &str, reason: String) -> StoreError {
-        StoreError {
-            bucket: self.bucket.clone(),
-            key: key.to_owned(),
-            reason,
-        }
+        self.records.bucket()
     }
 
     fn start_key(token: &str) -> String {
         format!("starts/{token}.json")
     }
 
-    async fn put_json<T: Serialize>(
-        &self,
-        key: &str,
-        value: &T,
-        only_if_new: bool,
-    ) -> Result<bool, StoreError> {
-        let body = serde_json::to_vec(value).map_err(|e| self.error(key, e.to_string()))?;
-        let mut put = self
-            .s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("application/json")
-            .body(body.into());
-        if only_if_new {
-            put = put.if_none_match("*");
-        }
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if only_if_new && matches!(http_status(&e), Some(412)) => Ok(false),
-            Err(e) => Err(self.error(key, describe_sdk_error(&e))),
-        }
-    }
-
-    async fn get_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<T, StoreError> {
-        let object = self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| self.error(key, describe_sdk_error(&e)))?;
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| self.error(key, e.to_string()))?
-            .into_bytes();
-        serde_json::from_slice(&bytes).map_err(|e| self.error(key, format!("unreadable: {e}")))
-    }
-
     /// Creates the start record unless one exists; then returns that one.
     pub async fn claim(&self, token: &str, record: &StartRecord) -> Result<Claimed, StoreError> {
         let key = Self::start_key(token);
-        if self.put_json(&key, record, true).await? {
-            Ok(Claimed::New)
-        } else {
-            Ok(Claimed::Existing(self.get_json(&key).await?))
+        if self.records.create_json(&key, record).await? {
+            return Ok(Claimed::New);
+        }
+        match self.records.get_json(&key).await? {
+            Some(existing) => Ok(Claimed::Existing(existing)),
+            // Claimed by a request still writing it: let EventBridge retry.
+            None => Err(StoreError {
+                bucket: self.bucket().to_owned(),
+                key,
+                reason: "claimed by a concurrent start still in flight".into(),
+            }),
         }
     }
 
     pub async fn record(&self, token: &str, record: &StartRecord) -> Result<(), StoreError> {
-        self.put_json(&Self::start_key(token), record, false)
-            .await
-            .map(|_| ())
+        self.records.put_json(&Self::start_key(token), record).await
     }
 
     /// Forgets a claim whose start failed, so the retry starts afresh.
     pub async fn release(&self, token: &str) -> Result<(), StoreError> {
-        let key = Self::start_key(token);
-        self.s3
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.error(&key, describe_sdk_error(&e)))
+        self.records.delete(&Self::start_key(token)).await
     }
 
     pub async fn register(&self, prefix: &str, entry: &GroupEntry) -> Result<(), StoreError> {
-        self.put_json(&entry_key(prefix, entry), entry, false)
+        self.records
+            .put_json(&entry_key(prefix, entry), entry)
             .await
-            .map(|_| ())
     }
 
-    /// The group's builds, oldest first, with their keys.
+    /// The group's builds, oldest first, with their keys. An entry deleted
+    /// between the listing and the read was dealt with by another start.
     pub async fn group(&self, prefix: &str) -> Result<Vec<(String, GroupEntry)>, StoreError> {
-        let mut keys = Vec::new();
-        let mut pages = self
-            .s3
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error(prefix, describe_sdk_error(&e)))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
-        }
-        keys.sort();
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            match self.get_json::<GroupEntry>(&key).await {
-                Ok(entry) => out.push((key, entry)),
-                // Deleted between the listing and the read: another
-                // start-build already dealt with it.
-                Err(e) if e.reason.starts_with("NoSuchKey") => {}
-                Err(e) => return Err(e),
+        let mut out = Vec::new();
+        for key in self.records.keys(prefix).await? {
+            if let Some(entry) = self.records.get_json::<GroupEntry>(&key).await? {
+                out.push((key, entry));
             }
         }
         Ok(out)
     }
 
     pub async fn forget(&self, key: &str) -> Result<(), StoreError> {
-        self.s3
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.error(key, describe_sdk_error(&e)))
+        self.records.delete(key).await
     }
 }
 

@@ -129,21 +129,48 @@ impl Records {
         body: Vec<u8>,
         content_type: &str,
         cache_control: Option<&str>,
-    ) -> Result<(), RecordError> {
-        self.s3
+        only_if_new: bool,
+    ) -> Result<bool, RecordError> {
+        let mut put = self
+            .s3
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
             .set_cache_control(cache_control.map(str::to_owned))
-            .body(body.into())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.error(key, describe_sdk_error(&e)))
+            .body(body.into());
+        if only_if_new {
+            put = put.if_none_match("*");
+        }
+        match put.send().await {
+            Ok(_) => Ok(true),
+            // 412: it exists. 409: a concurrent conditional write to the
+            // same key is in flight; the other request owns it.
+            Err(e) if only_if_new && matches!(http_status(&e), Some(412 | 409)) => Ok(false),
+            Err(e) => Err(self.error(key, describe_sdk_error(&e))),
+        }
     }
 
-    async fn get_json<T: for<'de> Deserialize<'de>>(
+    /// Writes `value` as JSON at `key`.
+    pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), RecordError> {
+        let body = serde_json::to_vec(value).map_err(|e| self.error(key, e.to_string()))?;
+        self.put(key, body, "application/json", None, false)
+            .await
+            .map(|_| ())
+    }
+
+    /// Writes `value` at `key` unless something is there: `true` if written.
+    pub async fn create_json<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<bool, RecordError> {
+        let body = serde_json::to_vec(value).map_err(|e| self.error(key, e.to_string()))?;
+        self.put(key, body, "application/json", None, true).await
+    }
+
+    /// The JSON at `key`; `None` if there is none.
+    pub async fn get_json<T: for<'de> Deserialize<'de>>(
         &self,
         key: &str,
     ) -> Result<Option<T>, RecordError> {
@@ -158,11 +185,41 @@ impl Records {
             .map_err(|e| self.error(key, format!("unreadable: {e}")))
     }
 
+    pub async fn delete(&self, key: &str) -> Result<(), RecordError> {
+        self.s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(key, describe_sdk_error(&e)))
+    }
+
+    /// The keys under `prefix`, sorted.
+    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, RecordError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error(prefix, describe_sdk_error(&e)))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
     pub async fn put_build(&self, record: &BuildRecord) -> Result<(), RecordError> {
-        let key = build_key(&record.build_id);
-        let body =
-            serde_json::to_vec_pretty(record).map_err(|e| self.error(&key, e.to_string()))?;
-        self.put(&key, body, "application/json", None).await
+        self.put_json(&build_key(&record.build_id), record).await
     }
 
     pub async fn build(&self, build_id: &str) -> Result<Option<BuildRecord>, RecordError> {
@@ -177,21 +234,8 @@ impl Records {
     /// first time, `false` once claimed by anyone.
     pub async fn claim(&self, effect: &str) -> Result<bool, RecordError> {
         let key = Self::effect_key(effect);
-        let result = self
-            .s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .if_none_match("*")
-            .content_type("text/plain")
-            .body(effect.as_bytes().to_vec().into())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(http_status(&e), Some(412 | 409)) => Ok(false),
-            Err(e) => Err(self.error(&key, describe_sdk_error(&e))),
-        }
+        self.put(&key, effect.as_bytes().to_vec(), "text/plain", None, true)
+            .await
     }
 
     /// Is the effect claimed?
@@ -213,15 +257,7 @@ impl Records {
 
     /// Gives an effect back after it failed, so a retry carries it out.
     pub async fn release(&self, effect: &str) -> Result<(), RecordError> {
-        let key = Self::effect_key(effect);
-        self.s3
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.error(&key, describe_sdk_error(&e)))
+        self.delete(&Self::effect_key(effect)).await
     }
 
     fn last_key(project: &str, group: &str) -> String {
@@ -242,9 +278,7 @@ impl Records {
         group: &str,
         last: &LastResult,
     ) -> Result<(), RecordError> {
-        let key = Self::last_key(project, group);
-        let body = serde_json::to_vec(last).map_err(|e| self.error(&key, e.to_string()))?;
-        self.put(&key, body, "application/json", None).await
+        self.put_json(&Self::last_key(project, group), last).await
     }
 
     /// An SVG badge, served from the bucket, never cached for long.
@@ -254,8 +288,10 @@ impl Records {
             svg.into_bytes(),
             "image/svg+xml",
             Some("no-cache, max-age=60"),
+            false,
         )
         .await
+        .map(|_| ())
     }
 }
 
