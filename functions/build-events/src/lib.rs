@@ -8,6 +8,10 @@
 //! - tells the configured chats, per route and strategy; a chat that is
 //!   down never holds the status back;
 //! - completes the build record in S3 and the branch's SVG badge.
+//!
+//! It also reports CodePipeline executions that run Gantry's invoke action
+//! (`aws.codepipeline` `Pipeline Execution State Change`) as a commit status
+//! on their GitHub source commit; see [`pipeline`].
 
 pub mod handler;
 pub mod pipeline;
@@ -58,6 +62,7 @@ impl Settings {
             records: Records::new(aws_sdk_s3::Client::new(sdk), self.artifact_bucket.clone()),
             notifier: Notifier::new(),
             chat_urls: handler::ChatUrls::new(ssm),
+            codepipeline: aws_sdk_codepipeline::Client::new(sdk),
         }
     }
 }
