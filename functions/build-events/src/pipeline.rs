@@ -186,7 +186,8 @@ pub fn github_commit(
         (format!("{owner}/{name}"), sha.to_owned())
     } else if (host.ends_with(".console.aws.amazon.com")
         || host == "console.aws.amazon.com"
-        || host.ends_with("console.amazonaws.cn"))
+        || host.ends_with(".console.amazonaws.cn")
+        || host == "console.amazonaws.cn")
         && path.trim_end_matches('/') == "codesuite/settings/connections/redirect"
     {
         // Through a connection: GitHub only, not Bitbucket, GitLab or a
