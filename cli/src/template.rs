@@ -5,7 +5,7 @@ use std::path::Path;
 
 use gantry_shared::yaml::{self, Node, Value};
 
-/// One `AWS::Events::Rule` with an event pattern.
+/// One unconditional `AWS::Events::Rule` with an event pattern.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRule {
     /// The logical id in the template.
@@ -82,6 +82,12 @@ pub fn parse_rules(text: &str) -> Result<Vec<EventRule>, TemplateError> {
         if resource.get("Type").and_then(Node::as_str) != Some("AWS::Events::Rule") {
             continue;
         }
+        // A rule with a Condition exists only for some parameter values
+        // (PipelineNames given, …): `gantry dev` deploys the defaults, where
+        // it does not, and its pattern may `!Ref` a parameter dev cannot fill.
+        if resource.get("Condition").is_some() {
+            continue;
+        }
         let Some(properties) = resource.get("Properties") else {
             continue;
         };
@@ -118,5 +124,42 @@ fn target_ref(arn: &Node) -> Option<String> {
         Value::Seq(items) => items.first().and_then(Node::as_str).map(str::to_owned),
         Value::Scalar { text, .. } => text.split('.').next().map(str::to_owned),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_with_a_condition_are_left_to_the_deployed_stack() {
+        let text = "\
+Conditions:
+  HasPipelines: !Not [!Equals [!Join [\",\", !Ref PipelineNames], \"\"]]
+Resources:
+  Always:
+    Type: AWS::Events::Rule
+    Properties:
+      EventPattern:
+        source: [gantry]
+      Targets:
+        - Id: f
+          Arn: !GetAtt Fn.Arn
+  Sometimes:
+    Type: AWS::Events::Rule
+    Condition: HasPipelines
+    Properties:
+      EventPattern:
+        source: [aws.codepipeline]
+        detail:
+          pipeline: !Ref PipelineNames
+      Targets:
+        - Id: f
+          Arn: !GetAtt Fn.Arn
+";
+        let rules = parse_rules(text).expect("rules");
+        let ids: Vec<&str> = rules.iter().map(|r| r.logical_id.as_str()).collect();
+        assert_eq!(ids, ["Always"]);
+        assert_eq!(rules[0].targets, ["Fn"]);
     }
 }

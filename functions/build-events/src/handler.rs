@@ -30,6 +30,8 @@ pub struct Deps {
     pub records: Records,
     pub notifier: Notifier,
     pub chat_urls: ChatUrls,
+    /// Finds the commit of a CodePipeline execution.
+    pub codepipeline: aws_sdk_codepipeline::Client,
 }
 
 /// Chat webhook URLs (SSM SecureStrings), read once per TTL each.
@@ -73,6 +75,8 @@ pub enum HandlerError {
     GitHub(#[from] GitHubError),
     #[error(transparent)]
     Record(#[from] RecordError),
+    #[error("{what}: {reason}")]
+    Pipeline { what: String, reason: String },
     #[error("no build record for {build_id} yet; it is written before the build is announced")]
     NoRecord { build_id: String },
     #[error("{failed} of {routes} chat notifications failed: {reasons}")]

@@ -8,6 +8,10 @@
 //! - tells the configured chats, per route and strategy; a chat that is
 //!   down never holds the status back;
 //! - completes the build record in S3 and the branch's SVG badge.
+//!
+//! It also reports CodePipeline executions that run Gantry's invoke action
+//! (`aws.codepipeline` `Pipeline Execution State Change`) as a commit status
+//! on their GitHub source commit; see [`pipeline`].
 
 pub mod handler;
 pub mod pipeline;
@@ -60,6 +64,7 @@ impl Settings {
             // (or a Retry-After of at most 10 s): well inside the timeout.
             notifier: Notifier::with_retry(3, Duration::from_secs(1), Duration::from_secs(10)),
             chat_urls: handler::ChatUrls::new(ssm),
+            codepipeline: aws_sdk_codepipeline::Client::new(sdk),
         }
     }
 }
