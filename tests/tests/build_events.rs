@@ -369,7 +369,11 @@ async fn a_chat_answering_500_then_200_gets_one_message_and_the_status_is_not_he
     world.push("b0000000-0000-4000-8000-000000000004").await;
     let id = build_id(&world.pump().await);
     let deps = world.events_deps();
-    gantry_build_events::handle_event(&deps, &codebuild_event(&id, "SUCCEEDED"))
+    let image = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/gantry-builds:{SHA}");
+    let mut event = codebuild_event(&id, "SUCCEEDED");
+    event["detail"]["additional-information"]["exported-environment-variables"] =
+        json!([{"name": "IMAGE_URI", "value": image}]);
+    gantry_build_events::handle_event(&deps, &event)
         .await
         .expect("handled");
     let statuses = world.statuses().await;
@@ -379,6 +383,23 @@ async fn a_chat_answering_500_then_200_gets_one_message_and_the_status_is_not_he
     assert_eq!(
         messages[0].body, messages[1].body,
         "the same message, retried"
+    );
+    // The record keeps the pushed image and each phase's timing.
+    let record = deps
+        .records
+        .build(&id)
+        .await
+        .expect("readable")
+        .expect("a record");
+    let finished = record.finished.expect("finished");
+    assert_eq!(finished.image_uri.as_deref(), Some(image.as_str()));
+    assert!(
+        finished
+            .phases
+            .iter()
+            .any(|p| p.phase == "BUILD" && p.duration_seconds == Some(70)),
+        "{:?}",
+        finished.phases
     );
 }
 

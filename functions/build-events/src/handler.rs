@@ -32,6 +32,8 @@ pub struct Deps {
     pub chat_urls: ChatUrls,
     /// Finds the commit of a CodePipeline execution.
     pub codepipeline: aws_sdk_codepipeline::Client,
+    /// Reads what CodeBuild's events leave out (the exported `IMAGE_URI`).
+    pub codebuild: aws_sdk_codebuild::Client,
 }
 
 /// Chat webhook URLs (SSM SecureStrings), read once per TTL each.
@@ -269,13 +271,10 @@ pub async fn finish(
                     duration_seconds: p.duration_in_seconds.map(|d| d.max(0.0).round() as u64),
                 })
                 .collect(),
-            image_uri: detail
-                .additional_information
-                .exported_environment_variables
-                .iter()
-                .find(|v| v.name == "IMAGE_URI")
-                .map(|v| v.value.clone())
-                .filter(|v| !v.is_empty()),
+            image_uri: match exported_image(detail) {
+                Some(uri) => Some(uri),
+                None => image_from_codebuild(deps, &record.build_id).await,
+            },
         });
         deps.records.put_build(record).await?;
     }
@@ -289,6 +288,43 @@ pub async fn finish(
         Some(record),
     )
     .await
+}
+
+fn exported_image(detail: &CodeBuildDetail) -> Option<String> {
+    detail
+        .additional_information
+        .exported_environment_variables
+        .iter()
+        .find(|v| v.name == "IMAGE_URI")
+        .map(|v| v.value.clone())
+        .filter(|v| !v.is_empty())
+}
+
+/// CodeBuild's state-change events do not carry exported variables; the
+/// build itself does. Best effort: the record is written without it if
+/// CodeBuild cannot be asked.
+async fn image_from_codebuild(deps: &Deps, build_id: &str) -> Option<String> {
+    match deps.codebuild.batch_get_builds().ids(build_id).send().await {
+        Ok(out) => out
+            .builds()
+            .first()
+            .and_then(|b| {
+                b.exported_environment_variables()
+                    .iter()
+                    .find(|v| v.name() == Some("IMAGE_URI"))
+            })
+            .and_then(|v| v.value())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned),
+        Err(e) => {
+            tracing::warn!(
+                build_id,
+                reason = %gantry_shared::aws::describe_sdk_error(&e),
+                "could not read the build's exported variables"
+            );
+            None
+        }
+    }
 }
 
 async fn status_settings(

@@ -65,6 +65,7 @@ impl Settings {
             notifier: Notifier::with_retry(3, Duration::from_secs(1), Duration::from_secs(10)),
             chat_urls: handler::ChatUrls::new(ssm),
             codepipeline: aws_sdk_codepipeline::Client::new(sdk),
+            codebuild: aws_sdk_codebuild::Client::new(sdk),
         }
     }
 }
