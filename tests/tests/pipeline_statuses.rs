@@ -470,3 +470,40 @@ fn the_template_routes_the_named_pipelines_to_build_events() {
     assert!(text.contains("!If [HasPipelines, !GetAtt PipelineEventsRule.Arn, !Ref AWS::NoValue]"));
     assert!(text.contains("codepipeline:GetPipelineExecution"));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_stage_retried_to_success_turns_the_commit_green() {
+    let world = World::start().await;
+    let id = "5f0e1d2c-0000-4000-8000-00000000a009";
+    world
+        .execution(id, "Succeeded", None, vec![connection_revision()])
+        .await;
+    assert_eq!(
+        world.handle(&sample(FAILED, id)).await,
+        posted(StatusState::Failure)
+    );
+    // A late STARTED does not reopen it…
+    assert_eq!(
+        world.handle(&sample(STARTED, id)).await,
+        unchanged("already finished; never back to pending")
+    );
+    // …but a retried stage does: RESUMED, then the new outcome.
+    let mut resumed = sample(STARTED, id);
+    resumed["detail"]["state"] = json!("RESUMED");
+    assert_eq!(world.handle(&resumed).await, posted(StatusState::Pending));
+    assert_eq!(
+        world.handle(&sample(SUCCEEDED, id)).await,
+        posted(StatusState::Success)
+    );
+    let states: Vec<Value> = world
+        .statuses()
+        .await
+        .into_iter()
+        .map(|(_, body)| body["state"].clone())
+        .collect();
+    assert_eq!(
+        states,
+        vec![json!("failure"), json!("pending"), json!("success")]
+    );
+    world.local.moto.stop().await;
+}

@@ -313,6 +313,11 @@ pub async fn execution_changed(
     } else {
         format!("pipeline/{}/{}", e.execution_id, e.state.as_str())
     };
+    // A failed stage retried: the execution is running again, and its new
+    // outcome must be able to replace the failure.
+    if e.state == ExecutionState::Resumed {
+        deps.records.release(&final_claim).await?;
+    }
     if !e.state.is_final() && deps.records.claimed(&final_claim).await? {
         return Ok(Report {
             unchanged: Some("already finished; never back to pending"),
