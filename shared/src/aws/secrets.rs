@@ -1,4 +1,5 @@
-//! The webhook secret(s), from SSM Parameter Store, cached with a TTL.
+//! Secrets from SSM Parameter Store (the webhook secrets, the GitHub token,
+//! chat webhook URLs), decrypted and cached with a TTL.
 //!
 //! Two parameters may be active at once (current and previous) so a user
 //! can rotate the secret in GitHub and SSM without dropping deliveries. A
@@ -47,7 +48,7 @@ impl fmt::Display for Secret {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("no webhook secret is configured: SSM parameter(s) {names} missing or empty")]
+    #[error("no secret is configured: SSM parameter(s) {names} missing or empty")]
     NotConfigured { names: String },
     #[error("could not read SSM parameter(s) {names}: {reason}")]
     Unavailable { names: String, reason: String },
