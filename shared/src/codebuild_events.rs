@@ -247,6 +247,18 @@ pub fn parse(json: &[u8]) -> Result<CodeBuildEvent, ParseError> {
     Ok(event)
 }
 
+/// The same, from a JSON value already parsed (what a Lambda receives):
+/// no second round of serialising and parsing.
+pub fn parse_value(json: &serde_json::Value) -> Result<CodeBuildEvent, ParseError> {
+    serde_path_to_error::deserialize(json).map_err(|e| ParseError {
+        path: match e.path().to_string() {
+            p if p.is_empty() || p == "." || p == "?" => "$".into(),
+            p => p,
+        },
+        message: short(e.inner()),
+    })
+}
+
 /// serde_json's message, cut short: a mismatch echoes the value.
 fn short(e: &serde_json::Error) -> String {
     const MAX: usize = 160;

@@ -3,7 +3,9 @@
 //! CodeBuild user guide's samples, a recorded build), read by what
 //! build-events will read them with.
 
-use gantry_shared::codebuild_events::{CodeBuildEvent, PHASE_CHANGE, STATE_CHANGE, parse};
+use gantry_shared::codebuild_events::{
+    CodeBuildEvent, PHASE_CHANGE, STATE_CHANGE, parse, parse_value,
+};
 
 const SAMPLE_ID: &str = "my-sample-project:8745a7a9-c340-456a-9166-edf953571bEX";
 const SAMPLE_ARN: &str = "arn:aws:codebuild:us-west-2:123456789012:build/my-sample-project:8745a7a9-c340-456a-9166-edf953571bEX";
@@ -262,4 +264,24 @@ fn a_codepipeline_event_is_refused_at_its_detail() {
     .expect_err("not CodeBuild");
     assert_eq!(err.path, "detail", "{err}");
     assert!(err.message.contains("project-name"), "{err}");
+}
+
+#[test]
+fn a_parsed_json_value_reads_as_the_bytes_do() {
+    for file in [
+        "01_rust_example-codebuild-state-change.json",
+        "02_rust_example-codebuild-phase-change.json",
+        "09_doc_codebuild_state_change.json",
+        "10_doc_codebuild_phase_change.json",
+    ] {
+        let value: serde_json::Value = serde_json::from_slice(&read(file)).expect("JSON");
+        assert_eq!(
+            parse_value(&value).unwrap_or_else(|e| panic!("{file}: {e}")),
+            event(file),
+            "{file}"
+        );
+    }
+    let err = parse_value(&serde_json::json!({"detail-type": STATE_CHANGE, "detail": {}}))
+        .expect_err("no project");
+    assert!(err.to_string().contains("detail"), "{err}");
 }

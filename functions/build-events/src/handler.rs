@@ -155,10 +155,8 @@ pub async fn handle_event(deps: &Deps, event: &serde_json::Value) -> Result<Repo
             superseded(deps, &e).await
         }
         ("aws.codebuild", "CodeBuild Build State Change" | "CodeBuild Build Phase Change") => {
-            let bytes =
-                serde_json::to_vec(event).map_err(|e| HandlerError::Event(e.to_string()))?;
-            let e =
-                codebuild_events::parse(&bytes).map_err(|e| HandlerError::Event(e.to_string()))?;
+            let e = codebuild_events::parse_value(event)
+                .map_err(|e| HandlerError::Event(e.to_string()))?;
             codebuild(deps, &e.detail).await
         }
         ("aws.codepipeline", "CodePipeline Pipeline Execution State Change") => {

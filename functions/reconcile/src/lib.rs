@@ -238,8 +238,7 @@ async fn finish_one(deps: &Deps, id: &str, build: &Build) -> Result<bool, String
         return Ok(false);
     }
     let event = state_change_event(build);
-    let bytes = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
-    let parsed = codebuild_events::parse(&bytes).map_err(|e| e.to_string())?;
+    let parsed = codebuild_events::parse_value(&event).map_err(|e| e.to_string())?;
     let report = gantry_build_events::handler::finish(&deps.events, &mut record, &parsed.detail)
         .await
         .map_err(|e| e.to_string())?;
