@@ -134,7 +134,7 @@ pub struct RepositoryRules {
 }
 
 /// How commit statuses look.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StatusSettings {
     /// `None`: `gantry/<project>`.
     pub context: Option<String>,
@@ -581,10 +581,7 @@ fn decode_config(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Config> {
             status: partial
                 .status
                 .or(defaults.status.clone())
-                .unwrap_or(StatusSettings {
-                    context: None,
-                    superseded: SupersededState::Error,
-                }),
+                .unwrap_or_default(),
             notifications: partial
                 .notifications
                 .or(defaults.notifications.clone())
@@ -638,10 +635,7 @@ fn decode_rules(r: &mut Reader<'_>, node: &Node, path: &str, is_entry: bool) -> 
             }
             "secrets" => out.secrets = Some(decode_secrets(r, value, &p)),
             "status" => {
-                let mut status = StatusSettings {
-                    context: None,
-                    superseded: SupersededState::Error,
-                };
+                let mut status = StatusSettings::default();
                 for (k, v) in r.map(value, &p, STATUS_KEYS) {
                     let kp = join(&p, k);
                     match k {

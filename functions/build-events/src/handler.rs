@@ -12,7 +12,7 @@ use gantry_shared::aws::records::{
 use gantry_shared::aws::secrets::{SecretCache, SecretError};
 use gantry_shared::badge::{self, BadgeState};
 use gantry_shared::codebuild_events::{self, CodeBuildDetail};
-use gantry_shared::config::{Route, StatusSettings, SupersededState, When};
+use gantry_shared::config::{Route, StatusSettings, When};
 use gantry_shared::events::{
     BuildHeld, BuildRejected, BuildSkipped, BuildSource, BuildStarted, BuildSuperseded, SOURCE,
     now_ms,
@@ -201,7 +201,7 @@ async fn started(deps: &Deps, e: &BuildStarted) -> Result<Report, HandlerError> 
 }
 
 async fn superseded(deps: &Deps, e: &BuildSuperseded) -> Result<Report, HandlerError> {
-    let rules = status_settings(deps, &e.source, &e.project).await?;
+    let rules = status_settings(deps, &e.source).await?;
     if let Some(build_id) = &e.build_id
         && let Some(mut record) = deps.records.build(build_id).await?
     {
@@ -328,16 +328,12 @@ async fn image_from_codebuild(deps: &Deps, build_id: &str) -> Option<String> {
 async fn status_settings(
     deps: &Deps,
     source: &BuildSource,
-    _project: &str,
 ) -> Result<StatusSettings, HandlerError> {
     let config = deps.config.get().await?;
     Ok(config
         .repository(&source.repository.full_name)
         .map(|r| r.status.clone())
-        .unwrap_or(StatusSettings {
-            context: None,
-            superseded: SupersededState::Error,
-        }))
+        .unwrap_or_default())
 }
 
 /// A result a build ended with (not a skip, a hold or a supersession).
@@ -450,7 +446,13 @@ async fn deliver(
         .map(|r| r.status.context(project))
         .unwrap_or_else(|| format!("gantry/{project}"));
     let group = source.group();
-    let previous = deps.records.last_result(project, &group).await?;
+    // Only a build's result is compared with the branch's previous one
+    // ("fixed", "changes"); a pending status needs no read.
+    let previous = if verdict.is_final && is_build_result(verdict.result) {
+        deps.records.last_result(project, &group).await?
+    } else {
+        None
+    };
     let previous_failed = previous.as_ref().is_some_and(|p| {
         [
             BuildResult::Failed,
