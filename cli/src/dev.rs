@@ -65,6 +65,8 @@ pub enum DevError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot open the local sink for statuses and chat webhooks on a loopback port: {0}")]
+    Sink(std::io::Error),
     #[error("invalid settings: {0}")]
     Settings(#[from] gantry_webhook::SettingsError),
 }
@@ -132,17 +134,8 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     // says where to post) and for every chat webhook.
     let sink = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|source| DevError::Listen {
-            addr: options.listen,
-            source,
-        })?;
-    let sink_url = format!(
-        "http://{}",
-        sink.local_addr().map_err(|source| DevError::Listen {
-            addr: options.listen,
-            source,
-        })?
-    );
+        .map_err(DevError::Sink)?;
+    let sink_url = format!("http://{}", sink.local_addr().map_err(DevError::Sink)?);
     // The functions read buildspecs from GitHub (or GITHUB_API_URL) with
     // the token from the environment, stored in SSM as it is when deployed;
     // without one, a development token is stored for the statuses.

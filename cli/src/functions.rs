@@ -13,7 +13,7 @@ pub struct LocalFunctions {
     start: gantry_start_build::Deps,
     events: gantry_build_events::Deps,
     codebuild: aws_sdk_codebuild::Client,
-    /// Builds started and not yet seen to end: (id, status last reported).
+    /// The ids of builds started and not yet seen to end.
     running: tokio::sync::Mutex<Vec<String>>,
 }
 
