@@ -6,7 +6,7 @@
 //! finds its marker and publishes nothing. If publishing fails after the
 //! claim, the marker is released so the user's redelivery can go through.
 
-use super::{describe_sdk_error, http_status};
+use super::records::{RecordError, Records};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
@@ -16,74 +16,36 @@ pub enum Claim {
     Duplicate,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("delivery ledger s3://{bucket}/{key}: {reason}")]
-pub struct LedgerError {
-    pub bucket: String,
-    pub key: String,
-    pub reason: String,
-}
+/// An S3 failure on the ledger, with bucket and key.
+pub type LedgerError = RecordError;
 
 pub struct DeliveryLedger {
-    s3: aws_sdk_s3::Client,
-    bucket: String,
-    prefix: String,
+    records: Records,
 }
 
 impl DeliveryLedger {
     pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
         DeliveryLedger {
-            s3,
-            bucket: bucket.into(),
-            prefix: "deliveries/".into(),
+            records: Records::new(s3, bucket),
         }
     }
 
-    fn key(&self, delivery_id: &str) -> String {
-        format!("{}{delivery_id}", self.prefix)
+    fn key(delivery_id: &str) -> String {
+        format!("deliveries/{delivery_id}")
     }
 
     /// Records `delivery_id` unless it is already recorded.
     pub async fn claim(&self, delivery_id: &str, what: &str) -> Result<Claim, LedgerError> {
-        let key = self.key(delivery_id);
-        let body = serde_json::json!({ "delivery_id": delivery_id, "published": what }).to_string();
-        let result = self
-            .s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .if_none_match("*")
-            .content_type("application/json")
-            .body(body.into_bytes().into())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Claim::New),
-            // 412: the object exists. 409: a concurrent conditional write
-            // to the same key is in flight; the other request owns it.
-            Err(e) if matches!(http_status(&e), Some(412 | 409)) => Ok(Claim::Duplicate),
-            Err(e) => Err(LedgerError {
-                bucket: self.bucket.clone(),
-                key,
-                reason: describe_sdk_error(&e),
-            }),
-        }
+        let marker = serde_json::json!({ "delivery_id": delivery_id, "published": what });
+        let created = self
+            .records
+            .create_json(&Self::key(delivery_id), &marker)
+            .await?;
+        Ok(if created { Claim::New } else { Claim::Duplicate })
     }
 
     /// Forgets `delivery_id`, after a claim whose publish failed.
     pub async fn release(&self, delivery_id: &str) -> Result<(), LedgerError> {
-        let key = self.key(delivery_id);
-        self.s3
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| LedgerError {
-                bucket: self.bucket.clone(),
-                key,
-                reason: describe_sdk_error(&e),
-            })
+        self.records.delete(&Self::key(delivery_id)).await
     }
 }
