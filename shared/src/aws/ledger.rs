@@ -41,7 +41,11 @@ impl DeliveryLedger {
             .records
             .create_json(&Self::key(delivery_id), &marker)
             .await?;
-        Ok(if created { Claim::New } else { Claim::Duplicate })
+        Ok(if created {
+            Claim::New
+        } else {
+            Claim::Duplicate
+        })
     }
 
     /// Forgets `delivery_id`, after a claim whose publish failed.
