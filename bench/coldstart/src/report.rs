@@ -1,0 +1,113 @@
+//! Medians, p99s and the tables the harness prints.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::Measured;
+
+/// Nearest-rank percentile (`q` in 0..=100) of unsorted samples.
+pub fn percentile(samples: &[Duration], q: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let rank = ((q / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub fn median(samples: &[Duration]) -> Duration {
+    percentile(samples, 50.0)
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn rss(m: &Measured) -> (u64, u64) {
+    let mut v = m.rss_kib.clone();
+    v.sort_unstable();
+    (
+        v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or_default(),
+        v.last().copied().unwrap_or_default(),
+    )
+}
+
+pub fn markdown(results: &[Measured], runs: usize, warm: usize) -> String {
+    let mut out = format!(
+        "{runs} cold starts per function, {warm} warm invokes after each; times in ms (median / p99), RSS in MiB (median / max)\n\n\
+         | function | binary | init | first invoke | warm invoke | peak RSS | stub calls (first / warm) |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n"
+    );
+    for m in results {
+        let (rss_median, rss_max) = rss(m);
+        out.push_str(&format!(
+            "| {} | {:.1} MiB | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} | {:.1} / {:.1} | {:.1} / {:.1} |\n",
+            m.name,
+            m.binary_bytes as f64 / (1024.0 * 1024.0),
+            ms(median(&m.init)),
+            ms(percentile(&m.init, 99.0)),
+            ms(median(&m.first)),
+            ms(percentile(&m.first, 99.0)),
+            ms(median(&m.warm)),
+            ms(percentile(&m.warm, 99.0)),
+            mib(rss_median),
+            mib(rss_max),
+            m.calls_first,
+            m.calls_warm,
+        ));
+    }
+    out
+}
+
+pub fn json(results: &[Measured], runs: usize, warm: usize, memory: u32) -> Value {
+    let stats = |s: &[Duration]| {
+        json!({
+            "median_ms": ms(median(s)),
+            "p99_ms": ms(percentile(s, 99.0)),
+            "max_ms": ms(percentile(s, 100.0)),
+        })
+    };
+    json!({
+        "runs": runs,
+        "warm_invokes": warm,
+        "memory_mb": memory,
+        "functions": results.iter().map(|m| {
+            let (rss_median, rss_max) = rss(m);
+            json!({
+                "name": m.name,
+                "binary_bytes": m.binary_bytes,
+                "init": stats(&m.init),
+                "first_invoke": stats(&m.first),
+                "warm_invoke": stats(&m.warm),
+                "peak_rss_kib": { "median": rss_median, "max": rss_max },
+                "stub_calls": { "first": m.calls_first, "warm": m.calls_warm },
+            })
+        }).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms_list(v: &[u64]) -> Vec<Duration> {
+        v.iter().map(|&m| Duration::from_millis(m)).collect()
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let s = ms_list(&[5, 1, 4, 2, 3]);
+        assert_eq!(median(&s), Duration::from_millis(3));
+        assert_eq!(percentile(&s, 99.0), Duration::from_millis(5));
+        assert_eq!(percentile(&s, 0.0), Duration::from_millis(1));
+        let hundred: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&ms_list(&hundred), 99.0), Duration::from_millis(99));
+        assert_eq!(median(&[]), Duration::ZERO);
+    }
+}
