@@ -218,7 +218,9 @@ impl Fixtures {
             state.parameters.insert(name.into(), value.into());
         }
         // Filled in once the stub knows its address.
-        state.parameters.insert("/gantry/notify/slack".into(), String::new());
+        state
+            .parameters
+            .insert("/gantry/notify/slack".into(), String::new());
         state
             .objects
             .insert(format!("{BUCKET}/{PIPELINE_KEY}"), self.artifact());
@@ -288,9 +290,13 @@ impl Fixtures {
             }
             "reconcile" => Ok((0..count)
                 .map(|i| {
-                    let mut e: Value =
-                        serde_json::from_slice(&envelope(i, "Scheduled Event", "aws.events", &json!({})))
-                            .unwrap_or_default();
+                    let mut e: Value = serde_json::from_slice(&envelope(
+                        i,
+                        "Scheduled Event",
+                        "aws.events",
+                        &json!({}),
+                    ))
+                    .unwrap_or_default();
                     e["resources"] = json!([format!(
                         "arn:aws:events:{REGION}:{ACCOUNT}:rule/gantry-reconcile"
                     )]);

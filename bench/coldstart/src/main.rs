@@ -171,8 +171,14 @@ async fn measure(
             ))
             .envs(function.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(std::process::Stdio::null())
-            .stdout(log.try_clone().map_err(|e| HarnessError::Io("log".into(), e))?)
-            .stderr(log.try_clone().map_err(|e| HarnessError::Io("log".into(), e))?)
+            .stdout(
+                log.try_clone()
+                    .map_err(|e| HarnessError::Io("log".into(), e))?,
+            )
+            .stderr(
+                log.try_clone()
+                    .map_err(|e| HarnessError::Io("log".into(), e))?,
+            )
             .kill_on_drop(true);
         let spawned = Instant::now();
         let mut child = command
@@ -199,12 +205,15 @@ async fn measure(
             let calls = stub.state().requests - before;
             let took = answer.at - handed;
             match answer.outcome {
-                Outcome::Response(body) => events::check_response(function.name, &body)
-                    .map_err(|message| HarnessError::Invocation {
-                        function: function.name,
-                        index,
-                        message,
-                    })?,
+                Outcome::Response(body) => {
+                    events::check_response(function.name, &body).map_err(|message| {
+                        HarnessError::Invocation {
+                            function: function.name,
+                            index,
+                            message,
+                        }
+                    })?
+                }
                 Outcome::Error(body) | Outcome::InitError(body) => {
                     return Err(HarnessError::Invocation {
                         function: function.name,

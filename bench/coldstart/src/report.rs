@@ -33,7 +33,9 @@ fn rss(m: &Measured) -> (u64, u64) {
     let mut v = m.rss_kib.clone();
     v.sort_unstable();
     (
-        v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or_default(),
+        v.get(v.len().saturating_sub(1) / 2)
+            .copied()
+            .unwrap_or_default(),
         v.last().copied().unwrap_or_default(),
     )
 }
@@ -107,7 +109,10 @@ mod tests {
         assert_eq!(percentile(&s, 99.0), Duration::from_millis(5));
         assert_eq!(percentile(&s, 0.0), Duration::from_millis(1));
         let hundred: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&ms_list(&hundred), 99.0), Duration::from_millis(99));
+        assert_eq!(
+            percentile(&ms_list(&hundred), 99.0),
+            Duration::from_millis(99)
+        );
         assert_eq!(median(&[]), Duration::ZERO);
     }
 }
