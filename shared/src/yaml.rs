@@ -197,7 +197,7 @@ pub fn parse(text: &str, limits: Limits) -> Result<Option<Node>, YamlError> {
             return Err(err);
         }
         return Err(YamlError {
-            pos: Pos::from_marker(e.marker()),
+            pos: within(text, Pos::from_marker(e.marker())),
             message: describe_scan_error(e.info()),
         });
     }
@@ -214,6 +214,31 @@ pub fn parse(text: &str, limits: Limits) -> Result<Option<Node>, YamlError> {
         });
     }
     Ok(builder.documents.into_iter().next().flatten())
+}
+
+/// `pos`, moved back inside `text` if it lies past the end. The scanner
+/// reads an implicit line break after a last line that has none, so an
+/// error at the end of such a file (most files written without a final
+/// newline) would point at a line that does not exist; it belongs at the
+/// end of the last line.
+fn within(text: &str, pos: Pos) -> Pos {
+    let mut last = text;
+    let mut lines: u32 = 1;
+    for (i, b) in text.bytes().enumerate() {
+        let is_break = b == b'\n' || (b == b'\r' && text.as_bytes().get(i + 1) != Some(&b'\n'));
+        if is_break {
+            lines = lines.saturating_add(1);
+            last = &text[i + 1..];
+        }
+    }
+    if pos.line <= lines {
+        return pos;
+    }
+    let len = u32::try_from(last.chars().count()).unwrap_or(u32::MAX);
+    Pos {
+        line: lines,
+        col: len.saturating_add(1),
+    }
 }
 
 fn describe_scan_error(info: &str) -> String {

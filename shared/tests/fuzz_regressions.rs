@@ -1,0 +1,59 @@
+//! Inputs the fuzzers (`scripts/fuzz`, `fuzz/`) found that broke an
+//! invariant, minimised, kept as plain tests so `cargo test` guards them.
+
+use gantry_shared::buildspec;
+use gantry_shared::config::Config;
+use gantry_shared::diagnostic::Diagnostic;
+
+/// Lines as YAML counts them, each with its length in characters.
+fn lines(text: &str) -> Vec<usize> {
+    text.split('\n')
+        .map(|l| l.trim_end_matches('\r').chars().count())
+        .collect()
+}
+
+fn assert_within(text: &str, diagnostics: &[Diagnostic]) {
+    let lines = lines(text);
+    assert!(
+        !diagnostics.is_empty(),
+        "expected a diagnostic for {text:?}"
+    );
+    for d in diagnostics {
+        let line = d.line as usize;
+        assert!(
+            (1..=lines.len()).contains(&line),
+            "{d} is past the {} lines of {text:?}",
+            lines.len()
+        );
+        assert!(
+            (1..=lines[line - 1] + 1).contains(&(d.col as usize)),
+            "{d} is past the end of line {line} of {text:?}"
+        );
+    }
+}
+
+/// fuzz buildspec, crash-b1c003ef: a syntax error at the end of a file
+/// without a final newline was reported one line past the last (3:1 for a
+/// two-line file), because the scanner reads an implicit line break there.
+#[test]
+fn buildspec_syntax_error_at_end_of_file_without_final_newline() {
+    for text in [
+        "a: 1\nb",
+        "a: 1\nb:c",
+        "a: 1\nb:\"`",
+        "version: 0.2\nphases:\"`.json",
+    ] {
+        let diagnostics = buildspec::validate(text);
+        assert_within(text, &diagnostics);
+    }
+    let d = &buildspec::validate("a: 1\nb")[0];
+    assert_eq!((d.line, d.col), (2, 2), "{d}");
+}
+
+/// The same position, through the gantry.yaml parser.
+#[test]
+fn config_syntax_error_at_end_of_file_without_final_newline() {
+    let text = "version: 1\nrepositories";
+    let diagnostics = Config::parse(text).expect_err("not valid");
+    assert_within(text, &diagnostics);
+}
