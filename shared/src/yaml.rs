@@ -190,6 +190,17 @@ pub fn parse(text: &str, limits: Limits) -> Result<Option<Node>, YamlError> {
         nodes: 0,
         error: None,
     };
+    // The scanner takes a NUL for the end of input: it would validate only
+    // what comes before one and ignore the rest. YAML does not allow the
+    // character at all, so say where it is.
+    if let Some(at) = text.find('\0') {
+        return Err(YamlError {
+            pos: position_at(text, at),
+            message: "the file contains a NUL character, which YAML does not allow \
+                      (everything after it would be ignored)"
+                .into(),
+        });
+    }
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
         // A limit we hit first is the more useful message.
@@ -222,22 +233,30 @@ pub fn parse(text: &str, limits: Limits) -> Result<Option<Node>, YamlError> {
 /// newline) would point at a line that does not exist; it belongs at the
 /// end of the last line.
 fn within(text: &str, pos: Pos) -> Pos {
-    let mut last = text;
-    let mut lines: u32 = 1;
-    for (i, b) in text.bytes().enumerate() {
-        let is_break = b == b'\n' || (b == b'\r' && text.as_bytes().get(i + 1) != Some(&b'\n'));
-        if is_break {
-            lines = lines.saturating_add(1);
-            last = &text[i + 1..];
+    let end = position_at(text, text.len());
+    if pos.line <= end.line { pos } else { end }
+}
+
+/// The line and column (in characters) of byte offset `at` of `text`,
+/// counting line breaks as YAML does (`\r\n`, `\r`, `\n`).
+fn position_at(text: &str, at: usize) -> Pos {
+    let bytes = text.as_bytes();
+    let at = at.min(text.len());
+    let mut line: u32 = 1;
+    let mut line_start = 0;
+    for (i, &b) in bytes[..at].iter().enumerate() {
+        if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+            line = line.saturating_add(1);
+            line_start = i + 1;
         }
     }
-    if pos.line <= lines {
-        return pos;
-    }
-    let len = u32::try_from(last.chars().count()).unwrap_or(u32::MAX);
+    let col = text
+        .get(line_start..at)
+        .map_or(0, |l| l.chars().count())
+        .saturating_add(1);
     Pos {
-        line: lines,
-        col: len.saturating_add(1),
+        line,
+        col: u32::try_from(col).unwrap_or(u32::MAX),
     }
 }
 

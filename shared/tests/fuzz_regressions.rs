@@ -57,3 +57,32 @@ fn config_syntax_error_at_end_of_file_without_final_newline() {
     let diagnostics = Config::parse(text).expect_err("not valid");
     assert_within(text, &diagnostics);
 }
+
+/// fuzz buildspec, crash-d0f038fe: the YAML scanner takes a NUL for the end
+/// of input, so a NUL after a `-` made an empty item on a line past the
+/// end, and everything after the NUL went unchecked. A NUL is now an error
+/// at its own position.
+#[test]
+fn buildspec_with_a_nul_is_refused_where_the_nul_is() {
+    let text =
+        "version: 0.2\n\nphases:\n  pre_build:\n    commands:\n      - echo a\n      -\0echo b";
+    let diagnostics = buildspec::validate(text);
+    assert_within(text, &diagnostics);
+    assert_eq!((diagnostics[0].line, diagnostics[0].col), (7, 8));
+    assert!(diagnostics[0].message.contains("NUL"), "{}", diagnostics[0]);
+    // What follows a NUL is no longer silently ignored.
+    let hidden = "version: 0.2\nphases:\n  build:\n    commands:\n      - make\0\n  bogus: 1\n";
+    assert!(gantry_shared::diagnostic::has_errors(&buildspec::validate(
+        hidden
+    )));
+}
+
+/// fuzz config, crash-78e097e6: the same NUL made `defaults.project` null
+/// on a line past the end.
+#[test]
+fn config_with_a_nul_is_refused_where_the_nul_is() {
+    let text = "version: 2\ndefaults:\n  project:\0\0\0\0\0\0\0.ersi.ld";
+    let diagnostics = Config::parse(text).expect_err("not valid");
+    assert_within(text, &diagnostics);
+    assert_eq!((diagnostics[0].line, diagnostics[0].col), (3, 11));
+}
