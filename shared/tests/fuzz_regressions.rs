@@ -86,3 +86,37 @@ fn config_with_a_nul_is_refused_where_the_nul_is() {
     assert_within(text, &diagnostics);
     assert_eq!((diagnostics[0].line, diagnostics[0].col), (3, 11));
 }
+
+/// fuzz config, crash-1210c4bd: a null value at the end of a file whose
+/// last line has no line break was placed one line past the end.
+#[test]
+fn config_null_at_end_of_file_stays_inside_the_text() {
+    let text = "version: 1\ndversion: 1\nrepositories:\n ";
+    let diagnostics = Config::parse(text).expect_err("not valid");
+    assert_within(text, &diagnostics);
+}
+
+/// fuzz buildspec, crash-600f6135 (the fuzzer's input, not minimised: lone
+/// `\r` line breaks, U+FFFD, a NUL): the syntax explanations count lines
+/// with `str::lines`, the parser as YAML does, so the explanation's column
+/// fell past the end of its line.
+#[test]
+fn buildspec_syntax_explanation_stays_inside_the_text() {
+    let bytes = include_bytes!("fuzz_regressions/buildspec-crash-600f6135");
+    let text = String::from_utf8_lossy(bytes);
+    let diagnostics = buildspec::validate(&text);
+    let lines: Vec<usize> = yaml_lines(&text);
+    for d in &diagnostics {
+        let line = d.line as usize;
+        assert!((1..=lines.len()).contains(&line), "{d}");
+        assert!((1..=lines[line - 1] + 1).contains(&(d.col as usize)), "{d}");
+    }
+}
+
+/// Line lengths in characters, a lone `\r` breaking a line as in YAML.
+fn yaml_lines(text: &str) -> Vec<usize> {
+    text.replace("\r\n", "\n")
+        .split(['\n', '\r'])
+        .map(|l| l.chars().count())
+        .collect()
+}
