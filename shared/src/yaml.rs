@@ -189,7 +189,19 @@ pub fn parse(text: &str, limits: Limits) -> Result<Option<Node>, YamlError> {
         documents: Vec::new(),
         nodes: 0,
         error: None,
+        end: position_at(text, text.len()),
     };
+    // The scanner takes a NUL for the end of input: it would validate only
+    // what comes before one and ignore the rest. YAML does not allow the
+    // character at all, so say where it is.
+    if let Some(at) = text.find('\0') {
+        return Err(YamlError {
+            pos: position_at(text, at),
+            message: "the file contains a NUL character, which YAML does not allow \
+                      (everything after it would be ignored)"
+                .into(),
+        });
+    }
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
         // A limit we hit first is the more useful message.
@@ -197,7 +209,7 @@ pub fn parse(text: &str, limits: Limits) -> Result<Option<Node>, YamlError> {
             return Err(err);
         }
         return Err(YamlError {
-            pos: Pos::from_marker(e.marker()),
+            pos: within(text, Pos::from_marker(e.marker())),
             message: describe_scan_error(e.info()),
         });
     }
@@ -214,6 +226,70 @@ pub fn parse(text: &str, limits: Limits) -> Result<Option<Node>, YamlError> {
         });
     }
     Ok(builder.documents.into_iter().next().flatten())
+}
+
+/// `pos`, moved back inside `text` if it lies past the end. The scanner
+/// reads an implicit line break after a last line that has none, so an
+/// error at the end of such a file (most files written without a final
+/// newline) would point at a line that does not exist; it belongs at the
+/// end of the last line.
+fn within(text: &str, pos: Pos) -> Pos {
+    let end = position_at(text, text.len());
+    if pos.line <= end.line { pos } else { end }
+}
+
+/// `pos` moved inside `text`: onto its last line, and no further than one
+/// past the end of its line (lines and columns counted as YAML does).
+pub(crate) fn clamp_to_text(text: &str, pos: Pos) -> Pos {
+    let pos = within(text, pos);
+    let line = usize::try_from(pos.line.max(1)).unwrap_or(usize::MAX);
+    let mut start = 0;
+    let mut seen = 1;
+    let bytes = text.as_bytes();
+    let mut end = text.len();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+            if seen == line {
+                end = if b == b'\n' && i > 0 && bytes[i - 1] == b'\r' {
+                    i - 1
+                } else {
+                    i
+                };
+                break;
+            }
+            seen += 1;
+            start = i + 1;
+        }
+    }
+    let len = text.get(start..end).map_or(0, |l| l.chars().count());
+    let max_col = u32::try_from(len).unwrap_or(u32::MAX).saturating_add(1);
+    Pos {
+        line: pos.line.max(1),
+        col: pos.col.clamp(1, max_col),
+    }
+}
+
+/// The line and column (in characters) of byte offset `at` of `text`,
+/// counting line breaks as YAML does (`\r\n`, `\r`, `\n`).
+fn position_at(text: &str, at: usize) -> Pos {
+    let bytes = text.as_bytes();
+    let at = at.min(text.len());
+    let mut line: u32 = 1;
+    let mut line_start = 0;
+    for (i, &b) in bytes[..at].iter().enumerate() {
+        if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+            line = line.saturating_add(1);
+            line_start = i + 1;
+        }
+    }
+    let col = text
+        .get(line_start..at)
+        .map_or(0, |l| l.chars().count())
+        .saturating_add(1);
+    Pos {
+        line,
+        col: u32::try_from(col).unwrap_or(u32::MAX),
+    }
 }
 
 fn describe_scan_error(info: &str) -> String {
@@ -252,6 +328,9 @@ struct Builder<'t> {
     documents: Vec<Option<Node>>,
     nodes: usize,
     error: Option<YamlError>,
+    /// Where the text ends: nodes the scanner places after the implicit
+    /// line break it reads at the end of input are moved back to it.
+    end: Pos,
 }
 
 impl Builder<'_> {
@@ -356,6 +435,11 @@ impl MarkedEventReceiver for Builder<'_> {
             return;
         }
         let pos = Pos::from_marker(&mark);
+        let pos = if pos.line > self.end.line {
+            self.end
+        } else {
+            pos
+        };
         let event_kind = match &event {
             Event::SequenceStart(..) => Kind::Seq,
             _ => Kind::Other,

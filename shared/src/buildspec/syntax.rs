@@ -12,8 +12,29 @@
 use crate::diagnostic::Diagnostic;
 use crate::yaml::{Pos, YamlError};
 
-/// One error diagnostic for a file that is not valid YAML.
+/// One error diagnostic for a file that is not valid YAML, placed inside
+/// the text: the explanations below count lines as Rust does (`\n`), the
+/// parser as YAML does (a lone `\r` breaks a line too), and the two differ
+/// on odd files.
 pub(super) fn syntax_error(text: &str, err: &YamlError) -> Diagnostic {
+    let mut d = explain(text, err);
+    let bare = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let pos = crate::yaml::clamp_to_text(
+        bare,
+        Pos {
+            line: d.line,
+            col: d.col,
+        },
+    );
+    (d.line, d.col) = (pos.line, pos.col);
+    d
+}
+
+fn explain(text: &str, err: &YamlError) -> Diagnostic {
+    // Not a layout mistake: the guesses below would only blur it.
+    if err.message.contains("NUL character") {
+        return Diagnostic::error(err.pos, "", err.message.clone());
+    }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if let Some(line) = tab_indented_line(text, err.pos.line) {
         return Diagnostic::error(
