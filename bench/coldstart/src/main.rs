@@ -102,7 +102,11 @@ pub struct Measured {
     pub name: &'static str,
     pub binary_bytes: u64,
     pub init: Vec<Duration>,
+    /// CPU time the process used until it was ready (all its threads).
+    pub init_cpu: Vec<Duration>,
     pub first: Vec<Duration>,
+    /// CPU time of the first invoke.
+    pub first_cpu: Vec<Duration>,
     pub warm: Vec<Duration>,
     pub rss_kib: Vec<u64>,
     /// Stub requests per first invoke and per warm invoke (means).
@@ -122,6 +126,21 @@ fn binary(dir: &Path, name: &str) -> Result<PathBuf, HarnessError> {
     )))
 }
 
+/// CPU time a live process has used so far, over all its threads
+/// (`/proc/<pid>/task/*/schedstat`, nanoseconds on CPU). Unlike wall time,
+/// it does not grow when other work on the machine takes the cores.
+fn cpu_time(pid: u32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    let ns: u64 = tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(ns)
+}
+
 /// `VmHWM` of a live process, in KiB.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -129,6 +148,22 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// SIGTERM, then SIGKILL if the process is still there after a second: a
+/// profiler wrapped around the binary (`perf record`, valgrind) writes its
+/// data on SIGTERM.
+async fn stop(child: &mut tokio::process::Child, pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    if tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
 }
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -187,6 +222,8 @@ async fn measure(
         let pid = child.id().unwrap_or_default();
         let ready = runtime.ready(TIMEOUT).await?;
         m.init.push(ready - spawned);
+        let mut cpu_before = cpu_time(pid);
+        m.init_cpu.push(cpu_before);
         for i in 0..per_run {
             let index = run * per_run + i;
             let body = inputs.get(index).cloned().ok_or_else(|| {
@@ -222,6 +259,11 @@ async fn measure(
                     });
                 }
             }
+            let cpu_after = cpu_time(pid);
+            if i == 0 {
+                m.first_cpu.push(cpu_after.saturating_sub(cpu_before));
+            }
+            cpu_before = cpu_after;
             if i == 0 {
                 m.first.push(took);
                 calls_first += calls;
@@ -233,8 +275,7 @@ async fn measure(
         if let Some(kib) = peak_rss_kib(pid) {
             m.rss_kib.push(kib);
         }
-        let _ = child.start_kill();
-        let _ = child.wait().await;
+        stop(&mut child, pid).await;
     }
     m.calls_first = calls_first as f64 / args.runs.max(1) as f64;
     m.calls_warm = calls_warm as f64 / (args.runs * args.warm).max(1) as f64;
@@ -268,10 +309,12 @@ async fn run(args: Args) -> Result<Vec<Measured>, HarnessError> {
             }
         })?;
         eprintln!(
-            "{:<20} init {:>6.1} ms  first {:>6.1} ms  warm {:>6.2} ms  (median)",
+            "{:<20} init {:>6.1} ms (cpu {:>5.1})  first {:>6.1} ms (cpu {:>5.1})  warm {:>6.2} ms  (median)",
             function.name,
             report::ms(report::median(&measured.init)),
+            report::ms(report::median(&measured.init_cpu)),
             report::ms(report::median(&measured.first)),
+            report::ms(report::median(&measured.first_cpu)),
             report::ms(report::median(&measured.warm)),
         );
         results.push(measured);

@@ -43,19 +43,23 @@ fn rss(m: &Measured) -> (u64, u64) {
 pub fn markdown(results: &[Measured], runs: usize, warm: usize) -> String {
     let mut out = format!(
         "{runs} cold starts per function, {warm} warm invokes after each; times in ms (median / p99), RSS in MiB (median / max)\n\n\
-         | function | binary | init | first invoke | warm invoke | peak RSS | stub calls (first / warm) |\n\
-         |---|---:|---:|---:|---:|---:|---:|\n"
+         | function | binary | init | init CPU | first invoke | first invoke CPU | warm invoke | peak RSS | stub calls (first / warm) |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     );
     for m in results {
         let (rss_median, rss_max) = rss(m);
         out.push_str(&format!(
-            "| {} | {:.1} MiB | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} | {:.1} / {:.1} | {:.1} / {:.1} |\n",
+            "| {} | {:.1} MiB | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} | {:.1} / {:.1} | {:.1} / {:.1} |\n",
             m.name,
             m.binary_bytes as f64 / (1024.0 * 1024.0),
             ms(median(&m.init)),
             ms(percentile(&m.init, 99.0)),
+            ms(median(&m.init_cpu)),
+            ms(percentile(&m.init_cpu, 99.0)),
             ms(median(&m.first)),
             ms(percentile(&m.first, 99.0)),
+            ms(median(&m.first_cpu)),
+            ms(percentile(&m.first_cpu, 99.0)),
             ms(median(&m.warm)),
             ms(percentile(&m.warm, 99.0)),
             mib(rss_median),
@@ -85,7 +89,9 @@ pub fn json(results: &[Measured], runs: usize, warm: usize, memory: u32) -> Valu
                 "name": m.name,
                 "binary_bytes": m.binary_bytes,
                 "init": stats(&m.init),
+                "init_cpu": stats(&m.init_cpu),
                 "first_invoke": stats(&m.first),
+                "first_invoke_cpu": stats(&m.first_cpu),
                 "warm_invoke": stats(&m.warm),
                 "peak_rss_kib": { "median": rss_median, "max": rss_max },
                 "stub_calls": { "first": m.calls_first, "warm": m.calls_warm },
