@@ -296,3 +296,46 @@ fn build_roles_are_least_privilege() {
     }
     assert_eq!(passes, 1, "StartBuildFunction needs iam:PassRole once");
 }
+
+/// `CodeBuildEventsRule` invokes build-events for a build's final state
+/// only: not for IN_PROGRESS nor the phase changes (about ten a build),
+/// which it would receive and report nothing of. Checked with
+/// EventBridge's own matcher (TestEventPattern) on the corpus events.
+#[tokio::test(flavor = "current_thread")]
+async fn codebuild_rule_passes_final_states_of_the_project_only() {
+    let template = template();
+    let mut pattern = resource(&template, "CodeBuildEventsRule")
+        .get("Properties")
+        .and_then(|p| p.get("EventPattern"))
+        .expect("EventPattern")
+        .to_json();
+    let local = LocalStack::start(DEV_CONFIG).await;
+    let events = aws_sdk_eventbridge::Client::new(&local.sdk);
+    let cases = [
+        ("35_recorded_codebuild_state_change_SUCCEEDED.json", true),
+        ("07_go_codebuild-state-change.json", true),
+        ("34_recorded_codebuild_state_change_IN_PROGRESS.json", false),
+        ("02_rust_example-codebuild-phase-change.json", false),
+        ("10_doc_codebuild_phase_change.json", false),
+    ];
+    for (name, routed) in cases {
+        let path = gantry_e2e::corpus().join("events").join(name);
+        let text = std::fs::read_to_string(&path).expect("corpus event");
+        let event: serde_json::Value = serde_json::from_str(&text).expect("corpus JSON");
+        let project = event["detail"]["project-name"].clone();
+        for (of_project, expected) in [(project.clone(), routed), ("another".into(), false)] {
+            // `!Ref ProjectName`, as deployed for this event's project.
+            pattern["detail"]["project-name"] = serde_json::json!([of_project]);
+            let matched = events
+                .test_event_pattern()
+                .event_pattern(pattern.to_string())
+                .event(&text)
+                .send()
+                .await
+                .expect("TestEventPattern")
+                .result();
+            assert_eq!(matched, expected, "{name} for project {of_project}");
+        }
+    }
+    local.moto.stop().await;
+}
