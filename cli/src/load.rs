@@ -8,8 +8,8 @@
 //! correlation id once the burst is over.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use gantry_shared::github::{headers, signature};
@@ -469,36 +469,43 @@ impl Tap {
             .send()
             .await
             .map_err(|e| gantry_shared::aws::describe_sdk_error(&e))?;
-        let mut ids = Vec::new();
+        // Only what was deleted counts: a message whose delete failed comes
+        // back after the visibility timeout and is counted then.
+        let mut ids: HashMap<String, String> = HashMap::new();
         let mut entries = Vec::new();
         for (i, message) in received.messages().iter().enumerate() {
             let event: serde_json::Value = serde_json::from_str(message.body().unwrap_or_default())
                 .unwrap_or(serde_json::Value::Null);
-            ids.push(
-                event["detail"]["correlation_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            );
+            let id = event["detail"]["correlation_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             if let Some(handle) = message.receipt_handle()
                 && let Ok(entry) = aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .receipt_handle(handle)
                     .build()
             {
+                ids.insert(i.to_string(), id);
                 entries.push(entry);
             }
         }
-        if !entries.is_empty() {
-            self.sqs
-                .delete_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| gantry_shared::aws::describe_sdk_error(&e))?;
+        if entries.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(ids)
+        let deleted = self
+            .sqs
+            .delete_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| gantry_shared::aws::describe_sdk_error(&e))?;
+        Ok(deleted
+            .successful()
+            .iter()
+            .filter_map(|ok| ids.remove(ok.id()))
+            .collect())
     }
 
     async fn remove(&self) {
@@ -542,6 +549,18 @@ pub async fn run(options: LoadOptions) -> Result<Report, LoadError> {
 
     let plan = Arc::new(plan);
     let options = Arc::new(options);
+    // The tap is read while the burst runs, as any subscriber would: a
+    // queue left to fill makes moto's PutEvents slower and slower.
+    let burst_over: Arc<OnceLock<Instant>> = Arc::default();
+    let reader = tap.map(|tap| {
+        let (plan, burst_over) = (plan.clone(), burst_over.clone());
+        let settle = options.settle;
+        tokio::spawn(async move {
+            let drained = drain(&tap, &plan, settle, &burst_over).await;
+            tap.remove().await;
+            drained
+        })
+    });
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::with_capacity(options.concurrency);
@@ -562,29 +581,27 @@ pub async fn run(options: LoadOptions) -> Result<Report, LoadError> {
         }));
     }
     let mut sent: Vec<(usize, Sent)> = Vec::with_capacity(plan.requests.len());
+    let mut failed = None;
     for worker in workers {
         match worker.await {
             Ok(part) => sent.extend(part),
-            Err(e) => {
-                if let Some(tap) = &tap {
-                    tap.remove().await;
-                }
-                return Err(LoadError::Options(format!("a sender failed: {e}")));
-            }
+            Err(e) => failed = Some(e),
         }
     }
     let duration = started.elapsed();
-    sent.sort_by_key(|(i, _)| *i);
-    let sent: Vec<Sent> = sent.into_iter().map(|(_, s)| s).collect();
-
-    let bus = match tap {
-        Some(tap) => {
-            let seen = drain(&tap, &plan, options.settle).await;
-            tap.remove().await;
-            Some(seen)
-        }
+    let _ = burst_over.set(Instant::now());
+    let bus = match reader {
+        Some(reader) => match reader.await {
+            Ok(drained) => Some(drained),
+            Err(e) => return Err(LoadError::Options(format!("the bus reader failed: {e}"))),
+        },
         None => None,
     };
+    if let Some(e) = failed {
+        return Err(LoadError::Options(format!("a sender failed: {e}")));
+    }
+    sent.sort_by_key(|(i, _)| *i);
+    let sent: Vec<Sent> = sent.into_iter().map(|(_, s)| s).collect();
     Ok(report(&options, &plan, sent, duration, bus))
 }
 
@@ -597,43 +614,63 @@ struct Drained {
     error: Option<String>,
 }
 
-async fn drain(tap: &Tap, plan: &Plan, settle: Duration) -> Drained {
+/// Reads the tap until the burst is over and then either every genuine id
+/// was seen and the queue stayed empty for a second (a second publication
+/// would have come with the first), or `settle` has passed.
+async fn drain(
+    tap: &Tap,
+    plan: &Plan,
+    settle: Duration,
+    burst_over: &OnceLock<Instant>,
+) -> Drained {
     let genuine: std::collections::HashSet<&str> = plan
         .requests
         .iter()
         .filter(|p| p.kind == Kind::Genuine)
         .map(|p| p.delivery_id.as_str())
         .collect();
-    let started = Instant::now();
     let mut per_id: HashMap<String, usize> = HashMap::new();
-    let mut after = Duration::ZERO;
+    let mut last = None;
     let mut error = None;
     loop {
-        match tap.receive().await {
+        let received = tap.receive().await;
+        let ended = burst_over.get().copied();
+        match received {
             Ok(ids) if ids.is_empty() => {
-                // Quiet for a second: done once every genuine id was seen
-                // (a second publication would have come with the first),
-                // or when the time is up.
-                let all = genuine.iter().all(|id| per_id.contains_key(*id));
-                if all || started.elapsed() >= settle {
-                    break;
+                if let Some(ended) = ended {
+                    let all = genuine.iter().all(|id| per_id.contains_key(*id));
+                    if all || ended.elapsed() >= settle {
+                        break;
+                    }
                 }
             }
             Ok(ids) => {
-                after = started.elapsed();
+                last = Some(Instant::now());
                 for id in ids {
                     *per_id.entry(id).or_default() += 1;
                 }
             }
             Err(e) => {
+                // Keep trying until the time is up: under load, a failed
+                // read is not the end of the events.
                 error = Some(e);
-                break;
+                if ended.is_some_and(|ended| ended.elapsed() >= settle) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
             }
         }
-        if started.elapsed() >= settle + Duration::from_secs(5) {
+        error = None;
+        if ended.is_some_and(|ended| ended.elapsed() >= settle + Duration::from_secs(5)) {
             break;
         }
     }
+    let ended = burst_over.get().copied();
+    let after = match (last, ended) {
+        (Some(last), Some(ended)) => last.saturating_duration_since(ended),
+        _ => Duration::ZERO,
+    };
     Drained {
         endpoint: tap.endpoint.clone(),
         per_id,
