@@ -147,7 +147,7 @@ pub struct BusReport {
     pub events: usize,
     /// Genuine ids with exactly one event.
     pub genuine_published_once: usize,
-    /// Genuine ids with no event.
+    /// Genuine ids with no event seen (within the settle time).
     pub genuine_unpublished: usize,
     /// Genuine ids with more than one event.
     pub genuine_published_more_than_once: usize,
@@ -789,7 +789,9 @@ fn report(
             match count {
                 0 => {
                     report.genuine_unpublished += 1;
-                    mismatches.push(format!("delivery {id} never reached the bus"));
+                    mismatches.push(format!(
+                        "delivery {id} not seen on the bus (within --settle)"
+                    ));
                 }
                 1 => report.genuine_published_once += 1,
                 n => {
@@ -878,7 +880,7 @@ impl Report {
         match &self.bus {
             Some(bus) => {
                 line(format!(
-                    "  bus ({}): {} event(s); genuine ids published once {}, never {}, more than once {}; forged published {}; other senders' {}; last read {:.0} ms after the burst",
+                    "  bus ({}): {} event(s); genuine ids published once {}, not seen {}, more than once {}; forged published {}; other senders' {}; last read {:.0} ms after the burst",
                     bus.endpoint,
                     bus.events,
                     bus.genuine_published_once,

@@ -110,8 +110,9 @@ enum Command {
         /// $AWS_ENDPOINT_URL; without either the bus is not checked.
         #[arg(long)]
         bus_endpoint: Option<String>,
-        /// Seconds to wait for the events on the bus after the burst.
-        #[arg(long, default_value_t = 30)]
+        /// Seconds to keep reading the bus after the burst, at most (it
+        /// stops as soon as every genuine delivery was seen).
+        #[arg(long, default_value_t = 120)]
         settle: u64,
         /// Seconds before a request counts as unanswered.
         #[arg(long, default_value_t = 30)]
