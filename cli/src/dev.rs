@@ -41,6 +41,9 @@ pub struct DevOptions {
     pub config: Option<PathBuf>,
     pub webhook_secret: Option<String>,
     pub template: Option<PathBuf>,
+    /// Serve the webhook and print the event log only: no downstream
+    /// function runs, so they take no CPU from the webhook under load.
+    pub only_webhook: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -233,24 +236,48 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
 
     let server = tokio::spawn(crate::serve::serve(listener, deps));
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let rules = stack.rules.clone();
-    let watcher = tokio::spawn(async move {
-        loop {
-            let mut observed = tap::drain(&sqs, &rules, Duration::from_secs(1)).await;
-            // The event first, then what the functions made of it.
-            observed.sort_by_key(|o| !o.targets.iter().any(|t| t == "EventLogGroup"));
-            for observed in observed {
-                match functions.dispatch(&observed).await {
-                    Some(line) => println!("{line}"),
-                    None => println!("{}", observed.summary()),
+    let watcher = if options.only_webhook {
+        println!(
+            "gantry dev: --only-webhook: printing the event log; no function runs on the events"
+        );
+        let (rules, others): (Vec<_>, Vec<_>) = stack
+            .rules
+            .iter()
+            .cloned()
+            .partition(|t| t.rule.targets.iter().any(|t| t == "EventLogGroup"));
+        // Nobody reads the other rules' queues: take their targets away,
+        // so the bus does not fill them (moto delivers to every target
+        // within PutEvents, so each one also slows the webhook down).
+        for other in &others {
+            stack::untap(&sdk, other).await?;
+        }
+        tokio::spawn(async move {
+            loop {
+                for observed in tap::drain(&sqs, &rules, Duration::from_secs(1)).await {
+                    println!("{}", observed.summary());
                 }
             }
-            // Builds the emulator shows ending become CodeBuild's events.
-            for line in functions.progress().await {
-                println!("{line}");
+        })
+    } else {
+        let rules = stack.rules.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut observed = tap::drain(&sqs, &rules, Duration::from_secs(1)).await;
+                // The event first, then what the functions made of it.
+                observed.sort_by_key(|o| !o.targets.iter().any(|t| t == "EventLogGroup"));
+                for observed in observed {
+                    match functions.dispatch(&observed).await {
+                        Some(line) => println!("{line}"),
+                        None => println!("{}", observed.summary()),
+                    }
+                }
+                // Builds the emulator shows ending become CodeBuild's events.
+                for line in functions.progress().await {
+                    println!("{line}");
+                }
             }
-        }
-    });
+        })
+    };
     let _ = tokio::signal::ctrl_c().await;
     println!("gantry dev: stopping");
     server.abort();

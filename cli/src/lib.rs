@@ -1,10 +1,11 @@
 //! The `gantry` command's library: the local stack (`gantry dev`), signed
-//! test deliveries (`gantry send`), and the pieces the end-to-end tests
+//! test deliveries (`gantry send`), bursts of them (`gantry load`), and the pieces the end-to-end tests
 //! share with them.
 
 pub mod dev;
 pub mod functions;
 pub mod lint;
+pub mod load;
 pub mod moto;
 pub mod proxy;
 pub mod send;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use gantry_cli::dev::{self, DevOptions};
 use gantry_cli::lint;
+use gantry_cli::load::{self, LoadOptions};
 use gantry_cli::send::{self, Delivery};
 
 #[derive(Parser)]
@@ -40,6 +41,11 @@ enum Command {
         /// else the one built in).
         #[arg(long)]
         template: Option<PathBuf>,
+        /// Serve the webhook and print the event log only: run none of the
+        /// downstream functions (for measuring the webhook alone, e.g.
+        /// with `gantry load`).
+        #[arg(long)]
+        only_webhook: bool,
     },
     /// Check buildspecs and gantry.yaml: `path:line:col: error|warning: …`.
     /// Exit 0 without errors, 1 with errors, 2 if a file cannot be read.
@@ -71,6 +77,54 @@ enum Command {
         /// The payload file (JSON).
         file: String,
     },
+    /// Send a burst of signed deliveries — genuine, resent and forged — with
+    /// some concurrency, then report the rate, the latencies, the answers,
+    /// and (with a bus endpoint) how often each was published. Exit 0 when
+    /// everything was as expected, 1 otherwise, 2 if it could not run.
+    Load {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value = "gantry-dev-secret")]
+        secret: String,
+        /// The X-GitHub-Event header.
+        #[arg(long, default_value = "push")]
+        event: String,
+        /// How many requests in all.
+        #[arg(short = 'n', long, default_value_t = 200)]
+        count: usize,
+        /// How many requests in flight at once.
+        #[arg(short = 'c', long, default_value_t = 16)]
+        concurrency: usize,
+        /// Fraction of the requests that resend an id already sent.
+        #[arg(long, default_value_t = 0.1)]
+        duplicates: f64,
+        /// Fraction of the requests that are forged (wrong secret, altered
+        /// signature, or none).
+        #[arg(long, default_value_t = 0.1)]
+        forged: f64,
+        /// Seed for the order of the burst.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The AWS endpoint (as `gantry dev` prints it) whose bus `gantry`
+        /// to tap, to count the events per delivery; default
+        /// $AWS_ENDPOINT_URL; without either the bus is not checked.
+        #[arg(long)]
+        bus_endpoint: Option<String>,
+        /// Seconds to keep reading the bus after the burst, at most (it
+        /// stops as soon as every genuine delivery was seen).
+        #[arg(long, default_value_t = 120)]
+        settle: u64,
+        /// Seconds before a request counts as unanswered.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Also write the report, with every request, as JSON to this file
+        /// (`-` for stdout, instead of the text).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// The payload file (default: the example push built in). A push's
+        /// `after` SHA is made distinct per delivery.
+        file: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -82,6 +136,7 @@ async fn main() -> ExitCode {
             config,
             webhook_secret,
             template,
+            only_webhook,
         } => {
             gantry_shared::logging::init_with_writer(std::io::stderr);
             match dev::run(DevOptions {
@@ -89,6 +144,7 @@ async fn main() -> ExitCode {
                 config,
                 webhook_secret,
                 template,
+                only_webhook,
             })
             .await
             {
@@ -149,6 +205,81 @@ async fn main() -> ExitCode {
                     eprintln!("gantry send: {e}");
                     ExitCode::FAILURE
                 }
+            }
+        }
+        Command::Load {
+            url,
+            secret,
+            event,
+            count,
+            concurrency,
+            duplicates,
+            forged,
+            seed,
+            bus_endpoint,
+            settle,
+            timeout,
+            json,
+            file,
+        } => {
+            let payload = match &file {
+                Some(file) => match send::read_payload(file) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("gantry load: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+                None => load::DEFAULT_PAYLOAD.as_bytes().to_vec(),
+            };
+            let options = LoadOptions {
+                url,
+                secret,
+                event,
+                payload,
+                count,
+                concurrency,
+                duplicates,
+                forged,
+                seed,
+                bus_endpoint: bus_endpoint
+                    .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+                    .filter(|e| !e.is_empty()),
+                settle: std::time::Duration::from_secs(settle),
+                timeout: std::time::Duration::from_secs(timeout),
+            };
+            let report = match load::run(options).await {
+                Ok(report) => report,
+                Err(e) => {
+                    eprintln!("gantry load: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let to_stdout = json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+            if let Some(path) = &json {
+                let text = match serde_json::to_string_pretty(&report) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        eprintln!("gantry load: cannot write the report as JSON: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+                if to_stdout {
+                    println!("{text}");
+                } else if let Err(e) = std::fs::write(path, text) {
+                    eprintln!("gantry load: cannot write {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+            if to_stdout {
+                eprint!("{}", report.text());
+            } else {
+                print!("{}", report.text());
+            }
+            if report.mismatches.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
             }
         }
     }

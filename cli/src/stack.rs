@@ -158,6 +158,25 @@ pub struct TappedRule {
     pub queue_url: String,
 }
 
+/// The id of the queue target `provision` gives each rule.
+pub const DEV_TARGET_ID: &str = "dev-queue";
+
+/// Takes the queue away from a rule: the bus stops delivering to it.
+pub async fn untap(sdk: &SdkConfig, tapped: &TappedRule) -> Result<(), StackError> {
+    aws_sdk_eventbridge::Client::new(sdk)
+        .remove_targets()
+        .rule(&tapped.rule.logical_id)
+        .event_bus_name(names::BUS)
+        .ids(DEV_TARGET_ID)
+        .send()
+        .await
+        .map_err(aws_err(format!(
+            "remove the targets of {}",
+            tapped.rule.logical_id
+        )))?;
+    Ok(())
+}
+
 /// The created stack.
 pub struct Stack {
     pub rules: Vec<TappedRule>,
@@ -244,7 +263,7 @@ pub async fn provision(sdk: &SdkConfig, spec: &StackSpec<'_>) -> Result<Stack, S
             .await
             .map_err(aws_err(format!("put rule {}", rule.logical_id)))?;
         let target = aws_sdk_eventbridge::types::Target::builder()
-            .id("dev-queue")
+            .id(DEV_TARGET_ID)
             .arn(queue_arn)
             .build()
             .map_err(build_err("rule target"))?;

@@ -59,7 +59,13 @@ pub async fn drain(
             .wait_time_seconds(wait_seconds)
             .send()
             .await;
-        let Ok(received) = received else { continue };
+        let Ok(received) = received else {
+            // Do not spin on a failing endpoint: `gantry dev` calls this in
+            // a loop, and under load a hot loop of failed receives only
+            // adds to what made moto fail.
+            tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
+            continue;
+        };
         for message in received.messages() {
             let body = message.body().unwrap_or_default();
             let event: serde_json::Value =
