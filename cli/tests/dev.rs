@@ -1,88 +1,12 @@
 //! `gantry dev` and `gantry send` as a user runs them: two processes, a
 //! signed delivery over loopback, the event printed as it crosses the bus.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn gantry() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gantry"))
-}
+mod common;
 
-struct Dev {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Dev {
-    fn start(listen: &str, github_api: &str) -> Dev {
-        let mut child = gantry()
-            .args(["dev", "--listen", listen])
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("GITHUB_TOKEN")
-            // Tests talk to loopback only: nothing listens on the discard port.
-            .env("GITHUB_API_URL", github_api)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn gantry dev");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Dev {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line containing `needle`.
-    fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
-        // Lines of different rules' queues may come in either order.
-        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
-            return line.clone();
-        }
-        let deadline = Instant::now() + timeout;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!(
-            "gantry dev never printed {needle:?}; it printed:\n{}",
-            self.seen.join("\n")
-        );
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+use common::{Dev, free_port, gantry};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signed_push_sent_to_gantry_dev_goes_down_the_chain_to_a_status_and_a_chat_message() {
@@ -110,7 +34,7 @@ async fn a_signed_push_sent_to_gantry_dev_goes_down_the_chain_to_a_status_and_a_
         .mount(&github)
         .await;
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut dev = Dev::start(&listen, &github.uri());
+    let mut dev = Dev::start(&listen, &[], &github.uri());
     dev.wait_for("webhook listening", Duration::from_secs(120));
 
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/push.json");
@@ -206,7 +130,7 @@ fn send_signs_form_deliveries_too_and_reports_unreadable_files() {
     let listen = format!("127.0.0.1:{}", free_port());
     // Nothing listens on the discard port: validate-buildspec fails and
     // says EventBridge would retry.
-    let mut dev = Dev::start(&listen, "http://127.0.0.1:9");
+    let mut dev = Dev::start(&listen, &[], "http://127.0.0.1:9");
     dev.wait_for("webhook listening", Duration::from_secs(120));
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/push.json");
     let out = gantry()

@@ -4,99 +4,16 @@
 //! log `gantry dev` prints. Speed is measured and reported, not tested.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn gantry() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gantry"))
-}
+mod common;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-struct Dev {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Dev {
-    fn start(listen: &str) -> Dev {
-        let mut child = gantry()
-            .args(["dev", "--only-webhook", "--listen", listen])
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("GITHUB_TOKEN")
-            .env("GITHUB_API_URL", "http://127.0.0.1:9")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn gantry dev");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Dev {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads what was printed until a line contains `needle` (or `timeout`).
-    fn read_until(&mut self, done: impl Fn(&[String]) -> bool, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while !done(&self.seen) {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                return;
-            };
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(_) => return,
-            }
-        }
-    }
-
-    fn line_with(&self, needle: &str) -> Option<&String> {
-        self.seen.iter().find(|l| l.contains(needle))
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        // Ctrl-C, so gantry dev stops the moto server it started; then
-        // make sure.
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{Dev, free_port, gantry};
 
 #[test]
 fn a_burst_publishes_every_genuine_delivery_once_and_refuses_every_forged_one() {
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut dev = Dev::start(&listen);
+    let mut dev = Dev::start(&listen, &["--only-webhook"], "http://127.0.0.1:9");
     dev.read_until(
         |seen| seen.iter().any(|l| l.contains("webhook listening")),
         Duration::from_secs(120),
