@@ -159,13 +159,16 @@ impl Proxy {
                 );
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
-                        forward(
+                        // In its own task: a request the client gave up on
+                        // still reaches moto, as it would reach AWS.
+                        let task = tokio::spawn(forward(
                             client.clone(),
                             upstream.clone(),
                             log.clone(),
                             table.clone(),
                             req,
-                        )
+                        ));
+                        async move { task.await.unwrap_or(Err(Dropped)) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
