@@ -151,12 +151,8 @@ impl Proxy {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (client, upstream, log, table) = (
-                    client.clone(),
-                    upstream.clone(),
-                    log.clone(),
-                    table.clone(),
-                );
+                let (client, upstream, log, table) =
+                    (client.clone(), upstream.clone(), log.clone(), table.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
                         // In its own task: a request the client gave up on

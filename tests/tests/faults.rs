@@ -63,8 +63,13 @@ const OPERATION_MS: &str = "7000";
 const STALL: Duration = Duration::from_secs(10);
 /// GitHub's limit in these tests (`GITHUB_TIMEOUT_MS`).
 const GITHUB_TIMEOUT_MS: &str = "300";
-/// How long to look for events that must not be there.
-const QUIET: Duration = Duration::from_millis(500);
+/// How long to wait for published events: not at all, moto routes an event
+/// to the rules' queues before PutEvents returns (and the queues are read
+/// one after the other, each for this long).
+const NOW: Duration = Duration::ZERO;
+/// Likewise for events that must not be there: a stalled or dropped
+/// request never reaches moto, and a delayed one is waited for explicitly.
+const QUIET: Duration = NOW;
 
 /// The SDK configuration a function would load, pointed at `endpoint`,
 /// with the timeouts from the same environment override the functions
@@ -89,8 +94,8 @@ async fn function_sdk(endpoint: &str) -> SdkConfig {
 }
 
 /// The faults' timing assumes a moto that answers in well under a second:
-/// one test at a time (each starts its own moto server, and two cores shared
-/// by many make PutEvents take seconds).
+/// one test's faults at a time (each test has its own moto server, and two
+/// cores shared by many make PutEvents take seconds).
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct World {
@@ -104,16 +109,15 @@ struct World {
 
 impl World {
     async fn start(config: &str) -> World {
-        let turn = ONE_AT_A_TIME.lock().await;
+        // The servers start side by side; the faults take turns.
         let local = LocalStack::start(config).await;
+        let turn = ONE_AT_A_TIME.lock().await;
         let proxy = RecordingProxy::start(local.moto.endpoint(), true)
             .await
             .expect("proxy");
         let sdk = function_sdk(proxy.endpoint()).await;
         let github = MockServer::start().await;
-        let webhook = stack::webhook_settings(&[])
-            .expect("settings")
-            .deps(&sdk);
+        let webhook = stack::webhook_settings(&[]).expect("settings").deps(&sdk);
         World {
             _turn: turn,
             local,
@@ -234,8 +238,12 @@ async fn webhook_refuses_then_redelivery_publishes_once(
 
     world.recover();
     let reply = world.deliver(delivery).await;
-    assert_eq!(reply.status, 202, "the redelivery goes through: {}", reply.body);
-    let published = world.published(Duration::from_secs(2)).await;
+    assert_eq!(
+        reply.status, 202,
+        "the redelivery goes through: {}",
+        reply.body
+    );
+    let published = world.published(NOW).await;
     assert_eq!(types(&published), vec!["Build Requested"]);
     assert_eq!(published[0].detail["correlation_id"], delivery);
 
@@ -290,7 +298,11 @@ async fn webhook_faults_refuse_the_delivery_with_5xx_and_the_redelivery_publishe
 
     // EventBridge throttling past the SDK's 3 attempts: the marker is
     // released, so the redelivery is not taken for a duplicate.
-    world.inject(Match::target(PUT_EVENTS), Fault::throttling(), Times::Always);
+    world.inject(
+        Match::target(PUT_EVENTS),
+        Fault::throttling(),
+        Times::Always,
+    );
     let puts_before = world.proxy.calls(PUT_EVENTS).len();
     webhook_refuses_then_redelivery_publishes_once(
         &world,
@@ -305,17 +317,22 @@ async fn webhook_faults_refuse_the_delivery_with_5xx_and_the_redelivery_publishe
     );
 
     // A throttle shorter than the retries is absorbed: accepted at once.
-    world.inject(Match::target(PUT_EVENTS), Fault::throttling(), Times::Next(2));
+    world.inject(
+        Match::target(PUT_EVENTS),
+        Fault::throttling(),
+        Times::Next(2),
+    );
     let reply = world.deliver("fa000000-0000-4000-8000-000000000004").await;
     assert_eq!(reply.status, 202, "{}", reply.body);
-    assert_eq!(
-        types(&world.published(Duration::from_secs(2)).await),
-        vec!["Build Requested"]
-    );
+    assert_eq!(types(&world.published(NOW).await), vec!["Build Requested"]);
     world.recover();
 
     // EventBridge stalled past the timeout: 502 in time, not a Lambda kill.
-    world.inject(Match::target(PUT_EVENTS), Fault::Stall(STALL), Times::Always);
+    world.inject(
+        Match::target(PUT_EVENTS),
+        Fault::Stall(STALL),
+        Times::Always,
+    );
     webhook_refuses_then_redelivery_publishes_once(
         &world,
         "fa000000-0000-4000-8000-000000000005",
@@ -387,7 +404,7 @@ async fn webhook_a_publish_that_lands_after_the_attempt_timeout_is_seen_twice_bu
 /// A `Build Requested` as the webhook publishes it.
 async fn build_requested(world: &World, delivery: &str) -> gantry_shared::events::BuildRequested {
     assert_eq!(world.deliver(delivery).await.status, 202);
-    let published = world.published(Duration::from_secs(2)).await;
+    let published = world.published(NOW).await;
     assert_eq!(types(&published), vec!["Build Requested"]);
     serde_json::from_value(published[0].detail.clone()).expect("a Build Requested")
 }
@@ -417,7 +434,11 @@ async fn validate_fails_on_github_then_validates_once(
         matches!(err, gantry_validate_buildspec::HandlerError::GitHub(ref e) if e.is_transient()),
         "{err}"
     );
-    assert!(began.elapsed() < Duration::from_secs(5), "{:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
     assert!(world.published(QUIET).await.is_empty(), "nothing published");
 
     // Lambda's retry, GitHub back.
@@ -428,7 +449,7 @@ async fn validate_fails_on_github_then_validates_once(
         matches!(outcome, gantry_validate_buildspec::Outcome::Validated(_)),
         "{outcome:?}"
     );
-    let published = world.published(Duration::from_secs(2)).await;
+    let published = world.published(NOW).await;
     assert_eq!(types(&published), vec!["Buildspec Validated"]);
     assert_eq!(published[0].detail["correlation_id"], delivery);
 }
@@ -456,7 +477,7 @@ async fn validate_buildspec_faults_fail_the_invocation_and_the_retry_validates_o
         &world,
         ResponseTemplate::new(200)
             .set_body_string(BUILDSPEC)
-            .set_delay(Duration::from_secs(2)),
+            .set_delay(Duration::from_secs(1)),
         "fb000000-0000-4000-8000-000000000003",
     )
     .await;
@@ -464,7 +485,11 @@ async fn validate_buildspec_faults_fail_the_invocation_and_the_retry_validates_o
     // EventBridge throttling past the retries when publishing the result.
     let request = build_requested(&world, "fb000000-0000-4000-8000-000000000004").await;
     let deps = world.validate_deps(&[]);
-    world.inject(Match::target(PUT_EVENTS), Fault::throttling(), Times::Always);
+    world.inject(
+        Match::target(PUT_EVENTS),
+        Fault::throttling(),
+        Times::Always,
+    );
     let err = gantry_validate_buildspec::handle(&deps, request.clone())
         .await
         .expect_err("fails");
@@ -478,7 +503,7 @@ async fn validate_buildspec_faults_fail_the_invocation_and_the_retry_validates_o
         .await
         .unwrap_or_else(|e| panic!("the retry validates: {e}"));
     assert_eq!(
-        types(&world.published(Duration::from_secs(2)).await),
+        types(&world.published(NOW).await),
         vec!["Buildspec Validated"]
     );
 }
@@ -549,7 +574,7 @@ async fn start_fails_then_starts_once(
     );
     assert_eq!(world.builds().await.len(), builds_before + 1);
     assert_eq!(ours(world.proxy.forwarded(START_BUILD)).len(), 1);
-    let published = world.published(Duration::from_secs(2)).await;
+    let published = world.published(NOW).await;
     assert_eq!(types(&published), vec!["Build Started"]);
 
     // A third delivery of the event (EventBridge is at least once).
@@ -621,7 +646,8 @@ async fn start_build_faults_fail_the_invocation_release_the_claim_and_the_retry_
                     .as_array()
                     .is_some_and(|vars| {
                         vars.iter().any(|v| {
-                            v["name"] == "GANTRY_DELIVERY_ID" && v["value"] == correlation_id.as_str()
+                            v["name"] == "GANTRY_DELIVERY_ID"
+                                && v["value"] == correlation_id.as_str()
                         })
                     })
             })
@@ -639,7 +665,7 @@ async fn start_build_faults_fail_the_invocation_release_the_claim_and_the_retry_
 async fn status_fails_then_posts_once(first: ResponseTemplate, delivery: &str) {
     let world = World::start(SKIP_CONFIG).await;
     assert_eq!(world.deliver(delivery).await.status, 202);
-    let published = world.published(Duration::from_secs(2)).await;
+    let published = world.published(NOW).await;
     assert_eq!(types(&published), vec!["Build Skipped"]);
     let event = json!({
         "source": "gantry",
@@ -664,7 +690,11 @@ async fn status_fails_then_posts_once(first: ResponseTemplate, delivery: &str) {
     let err = gantry_build_events::handle_event(&deps, &event)
         .await
         .expect_err("the invocation fails, so Lambda retries it");
-    assert!(began.elapsed() < Duration::from_secs(3), "{:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
     assert!(
         matches!(err, gantry_build_events::HandlerError::GitHub(ref e) if e.is_transient()),
         "{err}"
@@ -704,7 +734,7 @@ async fn build_events_with_github_statuses_stalled_fails_in_time_and_the_retry_p
     status_fails_then_posts_once(
         ResponseTemplate::new(201)
             .set_body_string("{}")
-            .set_delay(Duration::from_secs(2)),
+            .set_delay(Duration::from_secs(1)),
         "fd000000-0000-4000-8000-000000000002",
     )
     .await;
@@ -762,7 +792,12 @@ async fn with_the_aws_endpoint_down_every_function_fails_in_time_without_panicki
 
     let webhook = stack::webhook_settings(&[]).expect("settings").deps(&down);
     let body = corpus_file("07_push__with-new-branch.payload.json");
-    let headers = github_headers("push", "fe000000-0000-4000-8000-000000000002", &body, SECRET);
+    let headers = github_headers(
+        "push",
+        "fe000000-0000-4000-8000-000000000002",
+        &body,
+        SECRET,
+    );
     let reply = in_time("webhook", gantry_webhook::handle(&webhook, &headers, &body)).await;
     assert_eq!(reply.status, 503, "{}", reply.body);
 
@@ -780,9 +815,12 @@ async fn with_the_aws_endpoint_down_every_function_fails_in_time_without_panicki
         .expect("settings")
         .deps(&down);
     let validated = serde_json::from_value(detail("Buildspec Validated")).expect("event");
-    in_time("inject-secrets", gantry_inject_secrets::handle(&inject, validated))
-        .await
-        .expect_err("fails");
+    in_time(
+        "inject-secrets",
+        gantry_inject_secrets::handle(&inject, validated),
+    )
+    .await
+    .expect_err("fails");
 
     let start = stack::start_build_settings(&[])
         .expect("settings")
@@ -819,7 +857,11 @@ async fn with_the_aws_endpoint_down_every_function_fails_in_time_without_panicki
         began.elapsed()
     );
     // Nothing reached the stack while it was "down".
-    assert_eq!(world.builds().await.len(), 1, "only the healthy run's build");
+    assert_eq!(
+        world.builds().await.len(),
+        1,
+        "only the healthy run's build"
+    );
 }
 
 impl World {

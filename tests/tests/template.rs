@@ -309,14 +309,15 @@ fn async_functions(template: &Node) -> Vec<String> {
         let kind = node.get("Type").and_then(Node::as_str);
         let properties = node.get("Properties");
         if kind == Some("AWS::Events::Rule")
-            && let Some(Value::Seq(targets)) = properties
-                .and_then(|p| p.get("Targets"))
-                .map(|t| &t.value)
+            && let Some(Value::Seq(targets)) =
+                properties.and_then(|p| p.get("Targets")).map(|t| &t.value)
         {
             for target in targets {
                 if let Some(arn) = target.get("Arn").and_then(get_att)
                     && let Some(function) = arn.strip_suffix(".Arn")
-                    && resource(template, function).get("Type").and_then(Node::as_str)
+                    && resource(template, function)
+                        .get("Type")
+                        .and_then(Node::as_str)
                         == Some("AWS::Serverless::Function")
                 {
                     found.push(function.to_owned());
@@ -324,9 +325,8 @@ fn async_functions(template: &Node) -> Vec<String> {
             }
         }
         if kind == Some("AWS::Serverless::Function")
-            && let Some(Value::Map(events)) = properties
-                .and_then(|p| p.get("Events"))
-                .map(|e| &e.value)
+            && let Some(Value::Map(events)) =
+                properties.and_then(|p| p.get("Events")).map(|e| &e.value)
             && events.iter().any(|(_, e)| {
                 matches!(
                     e.get("Type").and_then(Node::as_str),
@@ -397,7 +397,9 @@ fn every_async_function_sends_what_it_failed_on_to_a_queue() {
             .strip_suffix(".Arn")
             .unwrap_or_else(|| panic!("{function}: {destination} is not an ARN"));
         assert_eq!(
-            resource(&template, queue).get("Type").and_then(Node::as_str),
+            resource(&template, queue)
+                .get("Type")
+                .and_then(Node::as_str),
             Some("AWS::SQS::Queue"),
             "{function}: {queue}"
         );

@@ -189,9 +189,9 @@ impl Faults {
     /// The fault for this request, if any; counts it against its rule.
     pub fn take(&self, method: &str, path: &str, target: Option<&str>) -> Option<Fault> {
         let mut rules = self.0.lock().ok()?;
-        let rule = rules.iter_mut().find(|r| {
-            r.remaining != Times::Next(0) && r.matcher.matches(method, path, target)
-        })?;
+        let rule = rules
+            .iter_mut()
+            .find(|r| r.remaining != Times::Next(0) && r.matcher.matches(method, path, target))?;
         if let Times::Next(n) = &mut rule.remaining {
             *n -= 1;
         }
@@ -223,7 +223,11 @@ mod tests {
         assert!(put.matches("PUT", "/bucket/deliveries/abc", None));
         assert!(!put.matches("GET", "/bucket/deliveries/abc", None));
         assert!(!put.matches("PUT", "/bucket/starts/abc", None));
-        assert!(!put.matches("PUT", "/bucket/deliveries/abc", Some("AmazonSSM.GetParameter")));
+        assert!(!put.matches(
+            "PUT",
+            "/bucket/deliveries/abc",
+            Some("AmazonSSM.GetParameter")
+        ));
         let any_method = Match::path(None, "/bucket/");
         assert!(any_method.matches("DELETE", "/bucket/x?x-id=DeleteObject", None));
         assert!(Match::Any.matches("GET", "/", Some("AnyThing")));
@@ -250,7 +254,12 @@ mod tests {
 
     #[test]
     fn canned_errors_have_the_wire_shape_the_sdk_reads() {
-        let Fault::Respond { status, content_type, body } = Fault::throttling() else {
+        let Fault::Respond {
+            status,
+            content_type,
+            body,
+        } = Fault::throttling()
+        else {
             panic!("a response")
         };
         assert_eq!((status, content_type.as_str()), (400, AWS_JSON));

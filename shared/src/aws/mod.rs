@@ -73,7 +73,10 @@ impl AwsTimeouts {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let operation = env.number(OPERATION_TIMEOUT_VAR, ms(default.operation))?;
         let attempt = env.number(ATTEMPT_TIMEOUT_VAR, ms(default.attempt))?;
-        for (name, value) in [(OPERATION_TIMEOUT_VAR, operation), (ATTEMPT_TIMEOUT_VAR, attempt)] {
+        for (name, value) in [
+            (OPERATION_TIMEOUT_VAR, operation),
+            (ATTEMPT_TIMEOUT_VAR, attempt),
+        ] {
             if value == 0 {
                 return Err(SettingsError::Invalid {
                     name,
@@ -166,7 +169,11 @@ mod tests {
         });
         let t = AwsTimeouts::from_env(&set, AwsTimeouts::LONG).expect("valid");
         assert_eq!(t.operation, Duration::from_millis(300));
-        assert_eq!(t.attempt, Duration::from_millis(300), "cut to the operation's");
+        assert_eq!(
+            t.attempt,
+            Duration::from_millis(300),
+            "cut to the operation's"
+        );
         let config = t.timeout_config();
         assert_eq!(config.operation_timeout(), Some(Duration::from_millis(300)));
         assert_eq!(config.connect_timeout(), Some(Duration::from_millis(300)));
