@@ -850,7 +850,26 @@ async fn with_the_aws_endpoint_down_every_function_fails_in_time_without_panicki
         .await
         .expect_err("fails");
 
-    // Refused connections fail fast: six functions in a few seconds.
+    // pipeline-action: the artifact cannot be read, and the failure cannot
+    // be reported to CodePipeline either (which then times the job out).
+    let job_text = std::fs::read_to_string(
+        gantry_e2e::corpus().join("events/06_rust_example-codepipeline_job-event.json"),
+    )
+    .expect("corpus job event");
+    let job = serde_json::from_str(&job_text).expect("a CodePipeline job event");
+    let pipeline = gantry_pipeline_action::Deps {
+        codepipeline: aws_sdk_codepipeline::Client::new(&down),
+        sdk: down.clone(),
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    in_time(
+        "pipeline-action",
+        gantry_pipeline_action::handle(&pipeline, job, deadline),
+    )
+    .await
+    .expect_err("fails");
+
+    // Refused connections fail fast: seven functions in a few seconds.
     assert!(
         began.elapsed() < Duration::from_secs(20),
         "{:?}",
