@@ -39,6 +39,7 @@ impl LocalFunctions {
     ) -> Result<Self, SettingsError> {
         let validate = gantry_validate_buildspec::Settings {
             github_api_url: github.contents_api.to_owned(),
+            github_timeout: gantry_shared::github::contents::DEFAULT_TIMEOUT,
             github_token_parameter: github
                 .with_token
                 .then(|| names::GITHUB_TOKEN_PARAMETER.to_owned()),

@@ -8,13 +8,18 @@
 //!   AWS's own.
 //! - It can keep every request, so a test sees exactly what Gantry asked
 //!   AWS, including what moto does not store (StartBuild's overrides).
+//! - It can inject faults ([`faults`]): throttles, 5xx, slow or stalled
+//!   answers, dropped connections, for the requests that match.
 
-use std::convert::Infallible;
+pub mod faults;
+
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
+
+pub use faults::{Fault, Faults, Match, Times};
 
 /// One request that went through the proxy.
 #[derive(Debug, Clone)]
@@ -24,6 +29,9 @@ pub struct Recorded {
     /// `X-Amz-Target` for the JSON protocols (`CodeBuild_20161006.StartBuild`).
     pub target: Option<String>,
     pub body: Vec<u8>,
+    /// Answered by an injected fault, not forwarded to moto (a
+    /// [`Fault::Delay`]ed request is forwarded, so not faulted).
+    pub faulted: bool,
 }
 
 impl Recorded {
@@ -39,8 +47,15 @@ impl Recorded {
 pub struct Proxy {
     endpoint: String,
     recorded: Option<Arc<Mutex<Vec<Recorded>>>>,
+    faults: Faults,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// The proxy closes the connection without an answer ([`Fault::Drop`],
+/// [`Fault::Stall`]); hyper does so when the service fails.
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by an injected fault")]
+pub struct Dropped;
 
 impl Drop for Proxy {
     fn drop(&mut self) {
@@ -129,15 +144,27 @@ impl Proxy {
         let client = reqwest::Client::new();
         let upstream = upstream.trim_end_matches('/').to_owned();
         let log = recorded.clone();
+        let faults = Faults::default();
+        let table = faults.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (client, upstream, log) = (client.clone(), upstream.clone(), log.clone());
+                let (client, upstream, log, table) =
+                    (client.clone(), upstream.clone(), log.clone(), table.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
-                        forward(client.clone(), upstream.clone(), log.clone(), req)
+                        // In its own task: a request the client gave up on
+                        // still reaches moto, as it would reach AWS.
+                        let task = tokio::spawn(forward(
+                            client.clone(),
+                            upstream.clone(),
+                            log.clone(),
+                            table.clone(),
+                            req,
+                        ));
+                        async move { task.await.unwrap_or(Err(Dropped)) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
@@ -148,6 +175,7 @@ impl Proxy {
         Ok(Proxy {
             endpoint,
             recorded,
+            faults,
             task,
         })
     }
@@ -165,7 +193,7 @@ impl Proxy {
     }
 
     /// The bodies of the requests to one JSON-protocol operation
-    /// (`CodeBuild_20161006.StartBuild`).
+    /// (`CodeBuild_20161006.StartBuild`), faulted or not.
     pub fn calls(&self, target: &str) -> Vec<serde_json::Value> {
         self.requests()
             .into_iter()
@@ -173,14 +201,30 @@ impl Proxy {
             .map(|r| r.json())
             .collect()
     }
+
+    /// The bodies of the requests to one JSON-protocol operation that
+    /// reached moto (not answered by a fault).
+    pub fn forwarded(&self, target: &str) -> Vec<serde_json::Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.target.as_deref() == Some(target) && !r.faulted)
+            .map(|r| r.json())
+            .collect()
+    }
+
+    /// The fault table: what is injected here applies to the next requests.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
 }
 
 async fn forward(
     client: reqwest::Client,
     upstream: String,
     log: Option<Arc<Mutex<Vec<Recorded>>>>,
+    faults: Faults,
     req: hyper::Request<hyper::body::Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+) -> Result<hyper::Response<Full<Bytes>>, Dropped> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -197,6 +241,7 @@ async fn forward(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let fault = faults.take(parts.method.as_str(), &path, target.as_deref());
     if let Some(log) = &log
         && let Ok(mut log) = log.lock()
     {
@@ -205,7 +250,38 @@ async fn forward(
             path: path.clone(),
             target: target.clone(),
             body: body.to_vec(),
+            faulted: fault
+                .as_ref()
+                .is_some_and(|f| !matches!(f, Fault::Delay(_))),
         });
+    }
+    match fault {
+        None => {}
+        Some(Fault::Delay(wait)) => tokio::time::sleep(wait).await,
+        Some(Fault::Stall(wait)) => {
+            tokio::time::sleep(wait).await;
+            return Err(Dropped);
+        }
+        Some(Fault::Drop) => return Err(Dropped),
+        Some(Fault::Respond {
+            status,
+            content_type,
+            body,
+        }) => {
+            let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+            *response.status_mut() =
+                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+            if let Ok(value) = http::HeaderValue::from_str(&content_type) {
+                response
+                    .headers_mut()
+                    .insert(http::header::CONTENT_TYPE, value);
+            }
+            response.headers_mut().insert(
+                "x-amzn-requestid",
+                http::HeaderValue::from_static("gantry-fault"),
+            );
+            return Ok(response);
+        }
     }
     let mut request = client.request(parts.method.clone(), format!("{upstream}{path}"));
     for (name, value) in &parts.headers {

@@ -338,4 +338,112 @@ async fn codebuild_rule_passes_final_states_of_the_project_only() {
         }
     }
     local.moto.stop().await;
+
+/// The functions Lambda invokes asynchronously: the targets of the
+/// template's EventBridge rules and the functions with a `Schedule` event.
+fn async_functions(template: &Node) -> Vec<String> {
+    let Some(Value::Map(resources)) = template.get("Resources").map(|r| &r.value) else {
+        panic!("template has no Resources")
+    };
+    let mut found = Vec::new();
+    for (key, node) in resources {
+        let id = key.as_str().unwrap_or_default();
+        let kind = node.get("Type").and_then(Node::as_str);
+        let properties = node.get("Properties");
+        if kind == Some("AWS::Events::Rule")
+            && let Some(Value::Seq(targets)) =
+                properties.and_then(|p| p.get("Targets")).map(|t| &t.value)
+        {
+            for target in targets {
+                if let Some(arn) = target.get("Arn").and_then(get_att)
+                    && let Some(function) = arn.strip_suffix(".Arn")
+                    && resource(template, function)
+                        .get("Type")
+                        .and_then(Node::as_str)
+                        == Some("AWS::Serverless::Function")
+                {
+                    found.push(function.to_owned());
+                }
+            }
+        }
+        if kind == Some("AWS::Serverless::Function")
+            && let Some(Value::Map(events)) =
+                properties.and_then(|p| p.get("Events")).map(|e| &e.value)
+            && events.iter().any(|(_, e)| {
+                matches!(
+                    e.get("Type").and_then(Node::as_str),
+                    Some("Schedule" | "ScheduleV2" | "EventBridgeRule" | "CloudWatchEvent")
+                )
+            })
+        {
+            found.push(id.to_owned());
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[test]
+fn every_async_function_sends_what_it_failed_on_to_a_queue() {
+    let template = template();
+    let functions = async_functions(&template);
+    for expected in [
+        "ValidateBuildspecFunction",
+        "InjectSecretsFunction",
+        "StartBuildFunction",
+        "BuildEventsFunction",
+        "ReconcileFunction",
+    ] {
+        assert!(
+            functions.iter().any(|f| f == expected),
+            "{expected} should be invoked asynchronously: {functions:?}"
+        );
+    }
+    for function in &functions {
+        let properties = resource(&template, function)
+            .get("Properties")
+            .unwrap_or_else(|| panic!("{function} has no Properties"));
+        // The role must be SAM's (built from Policies) for SAM to grant
+        // sqs:SendMessage on the destination.
+        assert!(
+            properties.get("Role").is_none() && properties.get("Policies").is_some(),
+            "{function}: SAM grants the destination only to a role it generates"
+        );
+        let config = properties
+            .get("EventInvokeConfig")
+            .unwrap_or_else(|| panic!("{function}: no EventInvokeConfig: a failed invocation would be dropped after Lambda's retries"));
+        let number = |key: &str| {
+            config
+                .get(key)
+                .map(Node::to_json)
+                .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+        };
+        assert_eq!(number("MaximumRetryAttempts"), Some(2), "{function}");
+        let age = number("MaximumEventAgeInSeconds").unwrap_or(0);
+        assert!((60..=21_600).contains(&age), "{function}: event age {age}");
+        let on_failure = config
+            .get("DestinationConfig")
+            .and_then(|d| d.get("OnFailure"))
+            .unwrap_or_else(|| panic!("{function}: no OnFailure destination"));
+        assert_eq!(
+            on_failure.get("Type").and_then(Node::as_str),
+            Some("SQS"),
+            "{function}"
+        );
+        let destination = on_failure
+            .get("Destination")
+            .and_then(get_att)
+            .unwrap_or_else(|| panic!("{function}: the destination is not a !GetAtt"));
+        let queue = destination
+            .strip_suffix(".Arn")
+            .unwrap_or_else(|| panic!("{function}: {destination} is not an ARN"));
+        assert_eq!(
+            resource(&template, queue)
+                .get("Type")
+                .and_then(Node::as_str),
+            Some("AWS::SQS::Queue"),
+            "{function}: {queue}"
+        );
+    }
 }

@@ -95,6 +95,7 @@ fn contents(sha: &str) -> wiremock::MockBuilder {
 fn deps(local: &LocalStack, github: &MockServer) -> gantry_validate_buildspec::Deps {
     Settings {
         github_api_url: github.uri(),
+        github_timeout: gantry_shared::github::contents::DEFAULT_TIMEOUT,
         github_token_parameter: Some("/gantry/github-token".into()),
         artifact_bucket: "gantry-dev-artifacts".into(),
         event_bus: "gantry".into(),
@@ -258,6 +259,7 @@ async fn github_failing_fails_the_invocation_so_eventbridge_retries() {
 
     let unreachable = Settings {
         github_api_url: "http://127.0.0.1:9".into(),
+        github_timeout: gantry_shared::github::contents::DEFAULT_TIMEOUT,
         github_token_parameter: None,
         artifact_bucket: "gantry-dev-artifacts".into(),
         event_bus: "gantry".into(),

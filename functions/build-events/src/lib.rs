@@ -21,7 +21,7 @@ use std::time::Duration;
 use gantry_shared::aws::config_source::ConfigSource;
 use gantry_shared::aws::records::Records;
 use gantry_shared::aws::secrets::SecretCache;
-use gantry_shared::github::contents::{DEFAULT_API_URL, GitHubClient};
+use gantry_shared::github::contents::{self, DEFAULT_API_URL, GitHubClient};
 use gantry_shared::notify::Notifier;
 use gantry_shared::settings::Env;
 
@@ -31,6 +31,8 @@ pub use handler::{Deps, HandlerError, Report, handle_event};
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub github_api_url: String,
+    /// Each GitHub request's limit (`GITHUB_TIMEOUT_MS`, default 10 s).
+    pub github_timeout: Duration,
     pub github_token_parameter: String,
     pub config_parameter: String,
     pub config_ttl: Duration,
@@ -42,6 +44,10 @@ impl Settings {
         let env = Env(var);
         Ok(Settings {
             github_api_url: env.or("GITHUB_API_URL", DEFAULT_API_URL),
+            github_timeout: Duration::from_millis(env.number(
+                contents::TIMEOUT_VAR,
+                u64::try_from(contents::DEFAULT_TIMEOUT.as_millis()).unwrap_or(10_000),
+            )?),
             github_token_parameter: env.required("GITHUB_TOKEN_PARAMETER")?,
             config_parameter: env.required("CONFIG_PARAMETER")?,
             config_ttl: Duration::from_secs(env.number("CONFIG_TTL_SECONDS", 60)?),
@@ -52,7 +58,7 @@ impl Settings {
     pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
         let ssm = aws_sdk_ssm::Client::new(sdk);
         Deps {
-            github: GitHubClient::new(&self.github_api_url),
+            github: GitHubClient::with_timeout(&self.github_api_url, self.github_timeout),
             token: SecretCache::new(
                 ssm.clone(),
                 vec![self.github_token_parameter.clone()],

@@ -9,7 +9,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     gantry_shared::logging::init();
     let settings = Settings::from_env(|name| std::env::var(name).ok())?;
-    let sdk = gantry_shared::aws::load_sdk_config().await;
+    let sdk = gantry_shared::aws::load_sdk_config(gantry_shared::aws::AwsTimeouts::LONG).await?;
     let deps = settings.deps(&sdk);
     let deps = &deps;
     lambda_runtime::run(service_fn(

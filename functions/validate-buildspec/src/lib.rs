@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use gantry_shared::aws::bus::EventBus;
 use gantry_shared::aws::secrets::SecretCache;
-use gantry_shared::github::contents::{DEFAULT_API_URL, GitHubClient};
+use gantry_shared::github::contents::{self, DEFAULT_API_URL, GitHubClient};
 use gantry_shared::settings::Env;
 
 pub use handler::{Deps, HandlerError, Outcome, handle};
@@ -20,6 +20,8 @@ pub use handler::{Deps, HandlerError, Outcome, handle};
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub github_api_url: String,
+    /// Each GitHub request's limit (`GITHUB_TIMEOUT_MS`, default 10 s).
+    pub github_timeout: Duration,
     pub github_token_parameter: Option<String>,
     pub artifact_bucket: String,
     pub event_bus: String,
@@ -32,6 +34,10 @@ impl Settings {
         let env = Env(var);
         Ok(Settings {
             github_api_url: env.or("GITHUB_API_URL", DEFAULT_API_URL),
+            github_timeout: Duration::from_millis(env.number(
+                contents::TIMEOUT_VAR,
+                u64::try_from(contents::DEFAULT_TIMEOUT.as_millis()).unwrap_or(10_000),
+            )?),
             github_token_parameter: env.get("GITHUB_TOKEN_PARAMETER"),
             artifact_bucket: env.required("ARTIFACT_BUCKET")?,
             event_bus: env.or("EVENT_BUS_NAME", "gantry"),
@@ -40,7 +46,7 @@ impl Settings {
 
     pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
         Deps {
-            github: GitHubClient::new(&self.github_api_url),
+            github: GitHubClient::with_timeout(&self.github_api_url, self.github_timeout),
             token: self.github_token_parameter.as_ref().map(|name| {
                 SecretCache::new(
                     aws_sdk_ssm::Client::new(sdk),

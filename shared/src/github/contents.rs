@@ -48,10 +48,23 @@ pub struct GitHubClient {
     pub(super) api: String,
 }
 
+/// How long one GitHub request may take by default: GitHub's own webhook
+/// budget, and well inside every function's `Timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Overrides [`DEFAULT_TIMEOUT`] (milliseconds).
+pub const TIMEOUT_VAR: &str = "GITHUB_TIMEOUT_MS";
+
 impl GitHubClient {
     pub fn new(api: &str) -> Self {
+        Self::with_timeout(api, DEFAULT_TIMEOUT)
+    }
+
+    /// A client whose every request (connect to last byte) ends within
+    /// `timeout`, as a transient error.
+    pub fn with_timeout(api: &str, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            .timeout(timeout)
             .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
