@@ -338,6 +338,7 @@ async fn codebuild_rule_passes_final_states_of_the_project_only() {
         }
     }
     local.moto.stop().await;
+}
 
 /// The functions Lambda invokes asynchronously: the targets of the
 /// template's EventBridge rules and the functions with a `Schedule` event.
