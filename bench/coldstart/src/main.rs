@@ -19,6 +19,7 @@
 //! cargo run -p gantry-coldstart -- --bin-dir "$CARGO_TARGET_DIR/release"
 
 mod events;
+mod loopback;
 mod report;
 mod runtime_api;
 mod stub;

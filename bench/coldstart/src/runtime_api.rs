@@ -10,14 +10,12 @@
 //! moment the function is ready), hands an event over, and waits for the
 //! response, each step with the instant it happened.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -75,12 +73,6 @@ struct Shared {
 
 impl RuntimeApi {
     pub async fn start(function_arn: String) -> Result<RuntimeApi, HarnessError> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| HarnessError::Io("bind the runtime API".into(), e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| HarnessError::Io("runtime API address".into(), e))?;
         let (next_tx, next_rx) = mpsc::channel(4);
         let (answer_tx, answer_rx) = mpsc::channel(16);
         let shared = Arc::new(Shared {
@@ -88,24 +80,11 @@ impl RuntimeApi {
             answers: answer_tx,
             function_arn,
         });
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(route(&shared, req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let (addr, task) =
+            crate::loopback::serve("the runtime API", shared, |shared, req| async move {
+                route(&shared, req).await
+            })
+            .await?;
         Ok(RuntimeApi {
             addr,
             next: Mutex::new(next_rx),

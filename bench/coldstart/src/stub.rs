@@ -9,13 +9,11 @@
 //! else is S3, path-style (the SDK uses path-style for an IP endpoint).
 
 use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -61,32 +59,12 @@ impl Drop for Stub {
 
 impl Stub {
     pub async fn start(state: State) -> Result<Stub, HarnessError> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| HarnessError::Io("bind the stub".into(), e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| HarnessError::Io("stub address".into(), e))?;
         let state = Arc::new(Mutex::new(state));
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(route(&state, req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let (addr, task) =
+            crate::loopback::serve("the stub", state.clone(), |state, req| async move {
+                route(&state, req).await
+            })
+            .await?;
         Ok(Stub { addr, state, task })
     }
 
