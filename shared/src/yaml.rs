@@ -190,6 +190,7 @@ pub fn parse(text: &str, limits: Limits) -> Result<Option<Node>, YamlError> {
         nodes: 0,
         error: None,
         end: position_at(text, text.len()),
+        line_lengths: line_lengths(text),
     };
     // The scanner takes a NUL for the end of input: it would validate only
     // what comes before one and ignore the rest. YAML does not allow the
@@ -269,6 +270,30 @@ pub(crate) fn clamp_to_text(text: &str, pos: Pos) -> Pos {
     }
 }
 
+/// The length in characters of each line of `text`, breaking lines as YAML
+/// does (`\r\n`, `\r`, `\n`).
+fn line_lengths(text: &str) -> Vec<u32> {
+    let mut lines = vec![0u32];
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                lines.push(0);
+            }
+            '\n' => lines.push(0),
+            _ => {
+                if let Some(last) = lines.last_mut() {
+                    *last = last.saturating_add(1);
+                }
+            }
+        }
+    }
+    lines
+}
+
 /// The line and column (in characters) of byte offset `at` of `text`,
 /// counting line breaks as YAML does (`\r\n`, `\r`, `\n`).
 fn position_at(text: &str, at: usize) -> Pos {
@@ -331,9 +356,31 @@ struct Builder<'t> {
     /// Where the text ends: nodes the scanner places after the implicit
     /// line break it reads at the end of input are moved back to it.
     end: Pos,
+    /// Each line's length in characters, lines broken as YAML breaks them.
+    /// The scanner counts a lone `\r` differently, so on such a file its
+    /// column can fall past the end of our line: it is held to the line.
+    line_lengths: Vec<u32>,
 }
 
 impl Builder<'_> {
+    /// `pos` held inside the text: on a line that exists, at most one past
+    /// its end.
+    fn inside(&self, pos: Pos) -> Pos {
+        if pos.line > self.end.line {
+            return self.end;
+        }
+        let line = pos.line.max(1);
+        let len = usize::try_from(line - 1)
+            .ok()
+            .and_then(|i| self.line_lengths.get(i))
+            .copied()
+            .unwrap_or(0);
+        Pos {
+            line,
+            col: pos.col.clamp(1, len.saturating_add(1)),
+        }
+    }
+
     fn fail(&mut self, pos: Pos, message: String) {
         if self.error.is_none() {
             self.error = Some(YamlError { pos, message });
@@ -434,12 +481,7 @@ impl MarkedEventReceiver for Builder<'_> {
         if self.error.is_some() {
             return;
         }
-        let pos = Pos::from_marker(&mark);
-        let pos = if pos.line > self.end.line {
-            self.end
-        } else {
-            pos
-        };
+        let pos = self.inside(Pos::from_marker(&mark));
         let event_kind = match &event {
             Event::SequenceStart(..) => Kind::Seq,
             _ => Kind::Other,
@@ -455,7 +497,7 @@ impl MarkedEventReceiver for Builder<'_> {
                     && text.is_empty()
                     && let Some(Frame::Seq { node, .. }) = self.stack.last()
                 {
-                    pos = dash_of_empty_item(self.text, node.pos, pos);
+                    pos = self.inside(dash_of_empty_item(self.text, node.pos, pos));
                 }
                 let value = if style == TScalarStyle::Plain
                     && tag.is_none()

@@ -120,3 +120,32 @@ fn yaml_lines(text: &str) -> Vec<usize> {
         .map(|l| l.chars().count())
         .collect()
 }
+
+/// fuzz config, crash-b2a49598 (found by CI's bounded run): lone `\r`s
+/// before the last item. The scanner counts lines differently from YAML's
+/// `\r\n` / `\r` / `\n`, and placed the null item at 10:3, where line 10
+/// (by YAML's count) is empty. Node positions are now held to their line.
+#[test]
+fn config_null_item_after_lone_carriage_returns_stays_on_its_line() {
+    let text = "version: 1\nrepositories:\n  - #n: x\r\r\n  - #name: \r";
+    let diagnostics = Config::parse(text).expect_err("not valid");
+    for d in &diagnostics {
+        let line = d.line as usize;
+        let lines: Vec<usize> = text
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .split('\n')
+            .map(|l| l.chars().count())
+            .collect();
+        assert!(
+            (1..=lines.len()).contains(&line),
+            "{d} past the {} lines",
+            lines.len()
+        );
+        assert!(
+            (1..=lines[line - 1] + 1).contains(&(d.col as usize)),
+            "{d} past the end of line {line} ({} characters)",
+            lines[line - 1]
+        );
+    }
+}
