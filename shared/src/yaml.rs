@@ -189,7 +189,6 @@ pub fn parse(text: &str, limits: Limits) -> Result<Option<Node>, YamlError> {
         documents: Vec::new(),
         nodes: 0,
         error: None,
-        end: position_at(text, text.len()),
         line_lengths: line_lengths(text),
     };
     // The scanner takes a NUL for the end of input: it would validate only
@@ -242,31 +241,28 @@ fn within(text: &str, pos: Pos) -> Pos {
 /// `pos` moved inside `text`: onto its last line, and no further than one
 /// past the end of its line (lines and columns counted as YAML does).
 pub(crate) fn clamp_to_text(text: &str, pos: Pos) -> Pos {
-    let pos = within(text, pos);
-    let line = usize::try_from(pos.line.max(1)).unwrap_or(usize::MAX);
-    let mut start = 0;
-    let mut seen = 1;
-    let bytes = text.as_bytes();
-    let mut end = text.len();
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
-            if seen == line {
-                end = if b == b'\n' && i > 0 && bytes[i - 1] == b'\r' {
-                    i - 1
-                } else {
-                    i
-                };
-                break;
-            }
-            seen += 1;
-            start = i + 1;
-        }
-    }
-    let len = text.get(start..end).map_or(0, |l| l.chars().count());
-    let max_col = u32::try_from(len).unwrap_or(u32::MAX).saturating_add(1);
+    hold(&line_lengths(text), pos)
+}
+
+/// `pos` held inside a text whose lines have `lengths` characters: a line
+/// past the last is the end of the text, a column at most one past the end
+/// of its line.
+fn hold(lengths: &[u32], pos: Pos) -> Pos {
+    let last = u32::try_from(lengths.len()).unwrap_or(u32::MAX);
+    let line = pos.line.max(1);
+    let (line, col) = if line > last {
+        (last, u32::MAX)
+    } else {
+        (line, pos.col)
+    };
+    let len = usize::try_from(line.saturating_sub(1))
+        .ok()
+        .and_then(|i| lengths.get(i))
+        .copied()
+        .unwrap_or(0);
     Pos {
-        line: pos.line.max(1),
-        col: pos.col.clamp(1, max_col),
+        line,
+        col: col.clamp(1, len.saturating_add(1)),
     }
 }
 
@@ -353,32 +349,18 @@ struct Builder<'t> {
     documents: Vec<Option<Node>>,
     nodes: usize,
     error: Option<YamlError>,
-    /// Where the text ends: nodes the scanner places after the implicit
-    /// line break it reads at the end of input are moved back to it.
-    end: Pos,
     /// Each line's length in characters, lines broken as YAML breaks them.
-    /// The scanner counts a lone `\r` differently, so on such a file its
-    /// column can fall past the end of our line: it is held to the line.
+    /// Nodes the scanner places after the implicit line break it reads at
+    /// the end of input are moved back to the end of the text; and it counts
+    /// a lone `\r` differently, so on such a file a column can fall past the
+    /// end of our line: it is held to the line.
     line_lengths: Vec<u32>,
 }
 
 impl Builder<'_> {
-    /// `pos` held inside the text: on a line that exists, at most one past
-    /// its end.
+    /// `pos` held inside the text (see [`hold`]).
     fn inside(&self, pos: Pos) -> Pos {
-        if pos.line > self.end.line {
-            return self.end;
-        }
-        let line = pos.line.max(1);
-        let len = usize::try_from(line - 1)
-            .ok()
-            .and_then(|i| self.line_lengths.get(i))
-            .copied()
-            .unwrap_or(0);
-        Pos {
-            line,
-            col: pos.col.clamp(1, len.saturating_add(1)),
-        }
+        hold(&self.line_lengths, pos)
     }
 
     fn fail(&mut self, pos: Pos, message: String) {
