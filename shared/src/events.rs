@@ -137,14 +137,26 @@ pub struct BuildSource {
     pub changed_paths: ChangedPaths,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare_url: Option<String>,
+    /// When GitHub made the delivery's event (a push's `pushed_at`, a pull
+    /// request's `updated_at`), in milliseconds since the Unix epoch; 0 if
+    /// the payload carried none. Signed with the body, so a replayed old
+    /// delivery keeps its old time: it orders the builds of one branch or
+    /// pull request, so that an older commit never supersedes a newer one.
+    #[serde(default)]
+    pub signed_at_ms: u64,
     /// When the webhook received the delivery, in milliseconds since the
-    /// Unix epoch: orders the builds of one branch or pull request, so an
-    /// older commit never supersedes a newer one.
+    /// Unix epoch: breaks ties between deliveries signed in the same second.
     #[serde(default)]
     pub received_at_ms: u64,
 }
 
 impl BuildSource {
+    /// The order of deliveries within a group: signed time first, arrival
+    /// second.
+    pub fn order(&self) -> (u64, u64) {
+        (self.signed_at_ms, self.received_at_ms)
+    }
+
     /// The builds that supersede each other: one pull request, or one
     /// branch or tag of one repository.
     pub fn group(&self) -> String {

@@ -246,6 +246,7 @@ mod tests {
             head_commit: None,
             changed_paths: ChangedPaths::default(),
             compare_url: Some("https://github.com/octo-org/widgets/compare/a...b".into()),
+            signed_at_ms: 0,
             received_at_ms: 0,
         }
     }

@@ -38,12 +38,13 @@ pub fn decide(rules: &RepositoryRules, source: &BuildSource) -> Decision {
         );
     }
     if rules.skip_directives {
-        // A pull_request payload has no head commit message: its title
-        // stands in for it.
-        let text = match (&source.head_commit, &source.pull_request) {
-            (Some(commit), _) => Some(commit.message.as_str()),
-            (None, Some(pr)) => Some(pr.title.as_str()),
-            (None, None) => None,
+        // Only a push's head commit message is read. A pull request's
+        // payload carries no commit message, and its title and body can be
+        // edited by the author without a new commit: a `[skip ci]` there
+        // would turn a commit whose build failed green without a build.
+        let text = match source.trigger {
+            Trigger::Push => source.head_commit.as_ref().map(|c| c.message.as_str()),
+            Trigger::PullRequest => None,
         };
         if let Some(directive) = text.and_then(skip_directive) {
             return skip(
@@ -207,6 +208,7 @@ mod tests {
                 truncated: false,
             },
             compare_url: None,
+            signed_at_ms: 0,
             received_at_ms: 0,
         }
     }
@@ -350,10 +352,33 @@ mod tests {
         assert_eq!(code(decide(&rules(""), &s)), Some(SkipCode::Draft));
         let r = rules("    pull-request:\n      drafts: true\n");
         assert_eq!(decide(&r, &s), Decision::Build);
-        if let Some(pr) = s.pull_request.as_mut() {
-            pr.draft = false;
-            pr.title = "WIP [skip ci]".into();
-        }
-        assert_eq!(code(decide(&rules(""), &s)), Some(SkipCode::Directive));
+    }
+
+    #[test]
+    fn a_pull_request_builds_whatever_its_title_or_any_message_says() {
+        let mut s = source("feature");
+        s.trigger = Trigger::PullRequest;
+        s.pull_request = Some(PullRequestRef {
+            number: 7,
+            title: "[skip ci] Fix the widget".into(),
+            author: "mallory".into(),
+            url: "https://github.com/octo/app/pull/7".into(),
+            action: "reopened".into(),
+            base_branch: "main".into(),
+            base_sha: "b".repeat(40),
+            head_branch: "feature".into(),
+            head_repository: Some("mallory/app".into()),
+            draft: false,
+            approved_by: None,
+            label: None,
+        });
+        s.head_commit = None;
+        assert_eq!(decide(&rules(""), &s), Decision::Build, "title");
+        // Even a message carried along (none is, today) does not count.
+        s.head_commit = Some(HeadCommit {
+            message: "[skip ci]".into(),
+            url: None,
+        });
+        assert_eq!(decide(&rules(""), &s), Decision::Build, "message");
     }
 }

@@ -72,6 +72,7 @@ fn request(fork: bool) -> BuildRequested {
             }),
             changed_paths: ChangedPaths::default(),
             compare_url: None,
+            signed_at_ms: 0,
             received_at_ms: 0,
         },
     }

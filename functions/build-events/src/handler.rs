@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use gantry_shared::aws::config_source::{ConfigError, ConfigSource};
 use gantry_shared::aws::records::{
-    BuildRecord, Finished, LastResult, PhaseTiming, RecordError, Records,
+    Acquired, BuildRecord, Effect, Finished, Holder, LastResult, PhaseTiming, RecordError, Records,
 };
 use gantry_shared::aws::secrets::{SecretCache, SecretError};
 use gantry_shared::badge::{self, BadgeState};
 use gantry_shared::codebuild_events::{self, CodeBuildDetail};
 use gantry_shared::config::{Route, StatusSettings, When};
+use gantry_shared::deadline::{Deadline, OutOfTime};
 use gantry_shared::events::{
     BuildHeld, BuildRejected, BuildSkipped, BuildSource, BuildStarted, BuildSuperseded, SOURCE,
     now_ms,
@@ -34,6 +35,25 @@ pub struct Deps {
     pub codepipeline: aws_sdk_codepipeline::Client,
     /// Reads what CodeBuild's events leave out (the exported `IMAGE_URI`).
     pub codebuild: aws_sdk_codebuild::Client,
+    /// The longest an AWS call may take (the SDK's operation timeout).
+    pub aws_timeout: Duration,
+}
+
+/// The function's `Timeout` in template.yaml (a test holds them equal):
+/// what a local driver gives an invocation.
+pub const TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Deps {
+    /// The longest posting one commit status can take, the claim's
+    /// completion included: claimed only with this much time left.
+    pub fn status_budget(&self) -> Duration {
+        self.github.timeout() + self.aws_timeout.saturating_mul(2)
+    }
+
+    /// The same for one chat route's message.
+    pub fn notify_budget(&self) -> Duration {
+        self.notifier.retry_policy().worst_case() + self.aws_timeout.saturating_mul(2)
+    }
 }
 
 /// Chat webhook URLs (SSM SecureStrings), read once per TTL each.
@@ -81,6 +101,15 @@ pub enum HandlerError {
     Pipeline { what: String, reason: String },
     #[error("no build record for {build_id} yet; it is written before the build is announced")]
     NoRecord { build_id: String },
+    #[error(transparent)]
+    OutOfTime(#[from] OutOfTime),
+    #[error(
+        "{effect} is being carried out by {holder}; retrying once its claim is done or expired"
+    )]
+    Busy {
+        effect: &'static str,
+        holder: String,
+    },
     #[error("{failed} of {routes} chat notifications failed: {reasons}")]
     Notify {
         failed: usize,
@@ -104,8 +133,30 @@ fn parse<T: serde::de::DeserializeOwned>(detail: &serde_json::Value) -> Result<T
     serde_json::from_value(detail.clone()).map_err(|e| HandlerError::Event(e.to_string()))
 }
 
-/// Dispatches an EventBridge event by source and detail type.
+/// Dispatches an EventBridge event by source and detail type, with the
+/// time a Lambda invocation of [`TIMEOUT`] would have.
 pub async fn handle_event(deps: &Deps, event: &serde_json::Value) -> Result<Report, HandlerError> {
+    handle_event_until(deps, event, Deadline::after(TIMEOUT)).await
+}
+
+/// Dispatches an EventBridge event by source and detail type; effects are
+/// claimed only while `deadline` leaves time to carry them out.
+pub async fn handle_event_until(
+    deps: &Deps,
+    event: &serde_json::Value,
+    deadline: Deadline,
+) -> Result<Report, HandlerError> {
+    let holder = Holder {
+        id: event["id"]
+            .as_str()
+            .filter(|id| !id.is_empty())
+            .map_or_else(
+                || format!("build-events@{}", deadline.epoch_ms()),
+                str::to_owned,
+            ),
+        deadline,
+    };
+    let holder = &holder;
     let source = event["source"].as_str().unwrap_or_default();
     let detail_type = event["detail-type"].as_str().unwrap_or_default();
     let detail = &event["detail"];
@@ -114,6 +165,7 @@ pub async fn handle_event(deps: &Deps, event: &serde_json::Value) -> Result<Repo
             let e: BuildSkipped = parse(detail)?;
             deliver(
                 deps,
+                holder,
                 &e.correlation_id,
                 &e.project,
                 &e.source,
@@ -126,6 +178,7 @@ pub async fn handle_event(deps: &Deps, event: &serde_json::Value) -> Result<Repo
             let e: BuildRejected = parse(detail)?;
             deliver(
                 deps,
+                holder,
                 &e.correlation_id,
                 &e.project,
                 &e.source,
@@ -138,6 +191,7 @@ pub async fn handle_event(deps: &Deps, event: &serde_json::Value) -> Result<Repo
             let e: BuildHeld = parse(detail)?;
             deliver(
                 deps,
+                holder,
                 &e.correlation_id,
                 &e.project,
                 &e.source,
@@ -148,19 +202,19 @@ pub async fn handle_event(deps: &Deps, event: &serde_json::Value) -> Result<Repo
         }
         (SOURCE, "Build Started") => {
             let e: BuildStarted = parse(detail)?;
-            started(deps, &e).await
+            started(deps, holder, &e).await
         }
         (SOURCE, "Build Superseded") => {
             let e: BuildSuperseded = parse(detail)?;
-            superseded(deps, &e).await
+            superseded(deps, holder, &e).await
         }
         ("aws.codebuild", "CodeBuild Build State Change" | "CodeBuild Build Phase Change") => {
             let e = codebuild_events::parse_value(event)
                 .map_err(|e| HandlerError::Event(e.to_string()))?;
-            codebuild(deps, &e.detail).await
+            codebuild(deps, holder, &e.detail).await
         }
         ("aws.codepipeline", "CodePipeline Pipeline Execution State Change") => {
-            crate::pipeline::execution_changed(deps, event).await
+            crate::pipeline::execution_changed(deps, holder, event).await
         }
         _ => Ok(Report {
             unchanged: Some("not an event build-events reports"),
@@ -178,9 +232,10 @@ pub async fn handle_event(deps: &Deps, event: &serde_json::Value) -> Result<Repo
     report
 }
 
-async fn started(deps: &Deps, e: &BuildStarted) -> Result<Report, HandlerError> {
+async fn started(deps: &Deps, holder: &Holder, e: &BuildStarted) -> Result<Report, HandlerError> {
     let report = deliver(
         deps,
+        holder,
         &e.correlation_id,
         &e.project,
         &e.source,
@@ -200,7 +255,11 @@ async fn started(deps: &Deps, e: &BuildStarted) -> Result<Report, HandlerError> 
     Ok(report)
 }
 
-async fn superseded(deps: &Deps, e: &BuildSuperseded) -> Result<Report, HandlerError> {
+async fn superseded(
+    deps: &Deps,
+    holder: &Holder,
+    e: &BuildSuperseded,
+) -> Result<Report, HandlerError> {
     let rules = status_settings(deps, &e.source).await?;
     if let Some(build_id) = &e.build_id
         && let Some(mut record) = deps.records.build(build_id).await?
@@ -211,6 +270,7 @@ async fn superseded(deps: &Deps, e: &BuildSuperseded) -> Result<Report, HandlerE
     let verdict = status::superseded(e, rules.superseded);
     deliver(
         deps,
+        holder,
         &e.correlation_id,
         &e.project,
         &e.source,
@@ -220,7 +280,11 @@ async fn superseded(deps: &Deps, e: &BuildSuperseded) -> Result<Report, HandlerE
     .await
 }
 
-async fn codebuild(deps: &Deps, detail: &CodeBuildDetail) -> Result<Report, HandlerError> {
+async fn codebuild(
+    deps: &Deps,
+    holder: &Holder,
+    detail: &CodeBuildDetail,
+) -> Result<Report, HandlerError> {
     let build_id = detail.build_id_short().to_owned();
     let Some(mut record) = deps.records.build(&build_id).await? else {
         if detail.variable("GANTRY_DELIVERY_ID").is_some() {
@@ -237,13 +301,14 @@ async fn codebuild(deps: &Deps, detail: &CodeBuildDetail) -> Result<Report, Hand
             ..Report::default()
         });
     }
-    finish(deps, &mut record, detail).await
+    finish(deps, holder, &mut record, detail).await
 }
 
 /// Reports a finished build: the record, the status, the chats, the badge.
 /// Also what `reconcile` calls for a build whose final event never came.
 pub async fn finish(
     deps: &Deps,
+    holder: &Holder,
     record: &mut BuildRecord,
     detail: &CodeBuildDetail,
 ) -> Result<Report, HandlerError> {
@@ -279,6 +344,7 @@ pub async fn finish(
     let record = &*record;
     deliver(
         deps,
+        holder,
         &record.correlation_id,
         &record.project,
         &record.source,
@@ -432,8 +498,10 @@ fn message(
 
 /// Posts the verdict's status once, then tells the chats, then updates the
 /// branch's last result and badge for a finished build.
+#[allow(clippy::too_many_arguments)]
 async fn deliver(
     deps: &Deps,
+    holder: &Holder,
     correlation_id: &str,
     project: &str,
     source: &BuildSource,
@@ -467,51 +535,77 @@ async fn deliver(
     }
 
     // The status: once per (subject, state); a final one once per subject.
-    let subject = &verdict.subject;
-    let claim = if verdict.is_final {
-        format!("status/{subject}/final")
-    } else {
-        format!("status/{subject}/{}", verdict.state.as_str())
+    let subject = verdict.subject.as_str();
+    let final_status = Effect::Status {
+        subject,
+        state: None,
+    };
+    let this_status = Effect::Status {
+        subject,
+        state: (!verdict.is_final).then_some(verdict.state),
     };
     let mut report = Report::default();
-    let blocked_by_final = !verdict.is_final
-        && deps
-            .records
-            .claimed(&format!("status/{subject}/final"))
-            .await?;
+    let blocked_by_final = !verdict.is_final && deps.records.claimed(&final_status).await?;
     if blocked_by_final {
         report.unchanged = Some("already finished; never back to pending");
-    } else if deps.records.claim(&claim).await? {
-        let status = CommitStatus {
-            state: verdict.state,
-            context: context.clone(),
-            description: verdict.description.clone(),
-            target_url: verdict.target_url.clone(),
-        };
-        let posted = post_status(
-            deps,
-            &source.repository.full_name,
-            &source.commit_sha,
-            &status,
-        )
-        .await;
-        if let Err(e) = posted {
-            deps.records.release(&claim).await?;
-            return Err(e);
-        }
-        report.posted = Some(verdict.state);
-        tracing::info!(
-            correlation_id,
-            repo = %source.repository.full_name,
-            commit = %source.commit_sha,
-            context,
-            state = verdict.state.as_str(),
-            description = %verdict.description,
-            outcome = "status",
-            "status posted"
-        );
     } else {
-        report.unchanged = Some("already posted");
+        holder
+            .deadline
+            .require(deps.status_budget(), "post a commit status")?;
+        match deps.records.acquire(&this_status, holder).await? {
+            Acquired::Done => report.unchanged = Some("already posted"),
+            Acquired::Busy { holder: other, .. } => {
+                return Err(HandlerError::Busy {
+                    effect: "the commit status",
+                    holder: other,
+                });
+            }
+            Acquired::Won(lease) => {
+                let status = CommitStatus {
+                    state: verdict.state,
+                    context: context.clone(),
+                    description: verdict.description.clone(),
+                    target_url: verdict.target_url.clone(),
+                };
+                let commit = Effect::BuildOnCommit {
+                    repo: &source.repository.full_name,
+                    sha: &source.commit_sha,
+                    context: &context,
+                };
+                match post_unless_built(deps, &commit, subject, &verdict, source, &status).await {
+                    Ok(posted) => {
+                        deps.records.complete(lease, holder).await?;
+                        if posted {
+                            report.posted = Some(verdict.state);
+                            tracing::info!(
+                                correlation_id,
+                                repo = %source.repository.full_name,
+                                commit = %source.commit_sha,
+                                context,
+                                state = verdict.state.as_str(),
+                                description = %verdict.description,
+                                outcome = "status",
+                                "status posted"
+                            );
+                        } else {
+                            report.unchanged = Some(SKIP_KEPT_OUT);
+                            tracing::info!(
+                                correlation_id,
+                                repo = %source.repository.full_name,
+                                commit = %source.commit_sha,
+                                context,
+                                outcome = "skip_not_posted",
+                                "a build's status is on this commit; the skip does not replace it"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        deps.records.release(lease).await?;
+                        return Err(e);
+                    }
+                }
+            }
+        }
     }
 
     // The chats: only for an outcome, never for "pending".
@@ -533,17 +627,30 @@ async fn deliver(
         let msg = message(source, project, correlation_id, &verdict, record);
         let mut failures = Vec::new();
         for (i, route) in routes.iter().enumerate() {
-            let claim = format!(
-                "notify/{subject}/{i}/{}/{}",
-                route.provider, route.url_parameter
-            );
-            if !deps.records.claim(&claim).await? {
-                continue;
-            }
-            match notify(deps, route, &msg).await {
-                Ok(()) => report.notified += 1,
+            let effect = Effect::Notify {
+                subject,
+                route: i,
+                provider: &route.provider,
+                url_parameter: &route.url_parameter,
+            };
+            holder
+                .deadline
+                .require(deps.notify_budget(), "send a chat message")?;
+            let lease = match deps.records.acquire(&effect, holder).await? {
+                Acquired::Won(lease) => lease,
+                Acquired::Done => continue,
+                Acquired::Busy { holder: other, .. } => {
+                    failures.push(format!("{}: being sent by {other}", route.provider));
+                    continue;
+                }
+            };
+            match notify(deps, route, &msg, holder.deadline).await {
+                Ok(()) => {
+                    deps.records.complete(lease, holder).await?;
+                    report.notified += 1;
+                }
                 Err(reason) => {
-                    deps.records.release(&claim).await?;
+                    deps.records.release(lease).await?;
                     tracing::warn!(correlation_id, provider = %route.provider, reason = %reason, "chat notification failed");
                     failures.push(format!("{}: {reason}", route.provider));
                 }
@@ -593,6 +700,39 @@ async fn deliver(
     Ok(report)
 }
 
+/// Why a skip's `success` was not posted.
+pub const SKIP_KEPT_OUT: &str =
+    "a build's status is on this commit and context; a skip never replaces it";
+
+/// Posts `status`, unless it is a skip's and something else (a build, a
+/// rejection, a hold) already has a status on the same commit and context:
+/// a skip never turns a commit green over a build's result. `Ok(false)`
+/// when the skip was kept out.
+async fn post_unless_built(
+    deps: &Deps,
+    commit: &Effect<'_>,
+    subject: &str,
+    verdict: &Verdict,
+    source: &BuildSource,
+    status: &CommitStatus,
+) -> Result<bool, HandlerError> {
+    if verdict.result == BuildResult::Skipped {
+        if !deps.records.skip_may_post(commit, subject).await? {
+            return Ok(false);
+        }
+    } else {
+        deps.records.mark_build_on_commit(commit, subject).await?;
+    }
+    post_status(
+        deps,
+        &source.repository.full_name,
+        &source.commit_sha,
+        status,
+    )
+    .await?;
+    Ok(true)
+}
+
 /// Posts one commit status with the GitHub token.
 pub async fn post_status(
     deps: &Deps,
@@ -610,7 +750,12 @@ pub async fn post_status(
     Ok(())
 }
 
-async fn notify(deps: &Deps, route: &Route, message: &Message) -> Result<(), String> {
+async fn notify(
+    deps: &Deps,
+    route: &Route,
+    message: &Message,
+    deadline: Deadline,
+) -> Result<(), String> {
     let provider = Provider::from_str(&route.provider).map_err(|e| e.to_string())?;
     let urls = deps
         .chat_urls
@@ -623,7 +768,7 @@ async fn notify(deps: &Deps, route: &Route, message: &Message) -> Result<(), Str
         .first()
         .ok_or_else(|| format!("{} is empty", route.url_parameter))?;
     deps.notifier
-        .send(provider, url, message)
+        .send_before(provider, url, message, Some(deadline))
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())

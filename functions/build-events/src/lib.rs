@@ -26,7 +26,7 @@ use gantry_shared::notify::Notifier;
 use gantry_shared::settings::Env;
 
 pub use gantry_shared::settings::SettingsError;
-pub use handler::{Deps, HandlerError, Report, handle_event};
+pub use handler::{Deps, HandlerError, Report, TIMEOUT, handle_event, handle_event_until};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -72,6 +72,10 @@ impl Settings {
             chat_urls: handler::ChatUrls::new(ssm),
             codepipeline: aws_sdk_codepipeline::Client::new(sdk),
             codebuild: aws_sdk_codebuild::Client::new(sdk),
+            aws_timeout: sdk
+                .timeout_config()
+                .and_then(|t| t.operation_timeout())
+                .unwrap_or(gantry_shared::aws::AwsTimeouts::LONG.operation),
         }
     }
 }

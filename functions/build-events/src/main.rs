@@ -1,7 +1,8 @@
 //! The build-events Lambda's entry point: wiring only.
 #![recursion_limit = "256"]
 
-use gantry_build_events::{Settings, handle_event};
+use gantry_build_events::{Settings, handle_event_until};
+use gantry_shared::deadline::Deadline;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
@@ -15,7 +16,8 @@ async fn main() -> Result<(), Error> {
         move |event: LambdaEvent<serde_json::Value>| async move {
             // An error fails the invocation, and EventBridge retries it;
             // what was already done is claimed and is not done twice.
-            handle_event(deps, &event.payload)
+            let deadline = Deadline::at_epoch_ms(event.context.deadline);
+            handle_event_until(deps, &event.payload, deadline)
                 .await
                 .map(|_| ())
                 .map_err(Error::from)

@@ -9,6 +9,7 @@
 //! back to `pending` once the execution has ended.
 
 use gantry_shared::aws::describe_sdk_error;
+use gantry_shared::aws::records::{Acquired, Effect, Holder};
 use gantry_shared::github::statuses::{self, CommitStatus, StatusState};
 
 use crate::handler::{Deps, HandlerError, Report, post_status};
@@ -298,6 +299,7 @@ async fn execution(deps: &Deps, e: &ExecutionEvent) -> Result<Execution, Handler
 
 pub async fn execution_changed(
     deps: &Deps,
+    holder: &Holder,
     event: &serde_json::Value,
 ) -> Result<Report, HandlerError> {
     let e = parse_event(event)?;
@@ -307,16 +309,22 @@ pub async fn execution_changed(
             ..Report::default()
         });
     };
-    let final_claim = format!("pipeline/{}/final", e.execution_id);
+    let final_claim = Effect::Pipeline {
+        execution_id: &e.execution_id,
+        state: None,
+    };
     let claim = if e.state.is_final() {
-        final_claim.clone()
+        final_claim
     } else {
-        format!("pipeline/{}/{}", e.execution_id, e.state.as_str())
+        Effect::Pipeline {
+            execution_id: &e.execution_id,
+            state: Some(e.state.as_str()),
+        }
     };
     // A failed stage retried: the execution is running again, and its new
     // outcome must be able to replace the failure.
     if e.state == ExecutionState::Resumed {
-        deps.records.release(&final_claim).await?;
+        deps.records.forget(&final_claim).await?;
     }
     if !e.state.is_final() && deps.records.claimed(&final_claim).await? {
         return Ok(Report {
@@ -337,12 +345,24 @@ pub async fn execution_changed(
         }
         _ => description.to_owned(),
     };
-    if !deps.records.claim(&claim).await? {
-        return Ok(Report {
-            unchanged: Some("already posted"),
-            ..Report::default()
-        });
-    }
+    holder
+        .deadline
+        .require(deps.status_budget(), "post a pipeline status")?;
+    let lease = match deps.records.acquire(&claim, holder).await? {
+        Acquired::Won(lease) => lease,
+        Acquired::Done => {
+            return Ok(Report {
+                unchanged: Some("already posted"),
+                ..Report::default()
+            });
+        }
+        Acquired::Busy { holder: other, .. } => {
+            return Err(HandlerError::Busy {
+                effect: "the pipeline status",
+                holder: other,
+            });
+        }
+    };
     let status = CommitStatus {
         state,
         context: format!("gantry/pipeline/{}", e.pipeline),
@@ -350,9 +370,10 @@ pub async fn execution_changed(
         target_url: Some(execution_url(&e)),
     };
     if let Err(err) = post_status(deps, &commit.repo, &commit.sha, &status).await {
-        deps.records.release(&claim).await?;
+        deps.records.release(lease).await?;
         return Err(err);
     }
+    deps.records.complete(lease, holder).await?;
     tracing::info!(
         pipeline = %e.pipeline,
         execution_id = %e.execution_id,

@@ -7,7 +7,9 @@
 
 use aws_sdk_codebuild::types::Build;
 use gantry_shared::aws::describe_sdk_error;
+use gantry_shared::aws::records::{Effect, Holder};
 use gantry_shared::codebuild_events;
+use gantry_shared::deadline::Deadline;
 use gantry_shared::settings::Env;
 
 pub use gantry_shared::settings::SettingsError;
@@ -139,6 +141,16 @@ pub fn state_change_event(build: &Build) -> serde_json::Value {
 /// Looks at the recent builds of every project and finishes the ones that
 /// ended unreported.
 pub async fn reconcile(deps: &Deps) -> Result<Summary, ReconcileError> {
+    reconcile_until(deps, Deadline::after(gantry_build_events::TIMEOUT)).await
+}
+
+/// One run, whose effects are claimed only while `deadline` leaves time to
+/// carry them out; builds it had no time for are left to the next run.
+pub async fn reconcile_until(deps: &Deps, deadline: Deadline) -> Result<Summary, ReconcileError> {
+    let holder = Holder {
+        id: format!("reconcile@{}", deadline.epoch_ms()),
+        deadline,
+    };
     let config = deps.events.config.get().await?;
     let mut projects: Vec<String> = deps.projects.clone();
     for r in &config.repositories {
@@ -200,7 +212,7 @@ pub async fn reconcile(deps: &Deps) -> Result<Summary, ReconcileError> {
             if !done {
                 continue;
             }
-            match finish_one(deps, id, build).await {
+            match finish_one(deps, &holder, id, build).await {
                 Ok(true) => summary.finished.push(id.to_owned()),
                 Ok(false) => {}
                 Err(e) => failures.push(format!("{id}: {e}")),
@@ -224,14 +236,17 @@ pub async fn reconcile(deps: &Deps) -> Result<Summary, ReconcileError> {
 }
 
 /// `Ok(true)` when this run posted the build's final status.
-async fn finish_one(deps: &Deps, id: &str, build: &Build) -> Result<bool, String> {
+async fn finish_one(deps: &Deps, holder: &Holder, id: &str, build: &Build) -> Result<bool, String> {
     let records = &deps.events.records;
     let Some(mut record) = records.build(id).await.map_err(|e| e.to_string())? else {
         return Ok(false); // not a Gantry build
     };
     if record.superseded_by.is_some()
         || records
-            .claimed(&format!("status/{}/final", record.build_id))
+            .claimed(&Effect::Status {
+                subject: &record.build_id,
+                state: None,
+            })
             .await
             .map_err(|e| e.to_string())?
     {
@@ -239,9 +254,10 @@ async fn finish_one(deps: &Deps, id: &str, build: &Build) -> Result<bool, String
     }
     let event = state_change_event(build);
     let parsed = codebuild_events::parse_value(&event).map_err(|e| e.to_string())?;
-    let report = gantry_build_events::handler::finish(&deps.events, &mut record, &parsed.detail)
-        .await
-        .map_err(|e| e.to_string())?;
+    let report =
+        gantry_build_events::handler::finish(&deps.events, holder, &mut record, &parsed.detail)
+            .await
+            .map_err(|e| e.to_string())?;
     if report.posted.is_some() {
         tracing::info!(
             correlation_id = %record.correlation_id,

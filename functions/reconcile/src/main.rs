@@ -1,7 +1,8 @@
 //! The reconcile Lambda's entry point: wiring only.
 #![recursion_limit = "256"]
 
-use gantry_reconcile::{Settings, reconcile};
+use gantry_reconcile::{Settings, reconcile_until};
+use gantry_shared::deadline::Deadline;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
@@ -12,8 +13,11 @@ async fn main() -> Result<(), Error> {
     let deps = settings.deps(&sdk);
     let deps = &deps;
     lambda_runtime::run(service_fn(
-        move |_: LambdaEvent<serde_json::Value>| async move {
-            reconcile(deps).await.map(|_| ()).map_err(Error::from)
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            reconcile_until(deps, Deadline::at_epoch_ms(event.context.deadline))
+                .await
+                .map(|_| ())
+                .map_err(Error::from)
         },
     ))
     .await

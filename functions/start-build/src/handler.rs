@@ -173,9 +173,10 @@ async fn start(
 ) -> Result<Result<Started, Outcome>, HandlerError> {
     if event.cancel_superseded {
         let group = deps.store.group(prefix).await?;
+        // Ordered by the time GitHub signed into each delivery, so a
+        // replayed old delivery (fresh only in its arrival) is the older.
         let newer = group.into_iter().map(|(_, e)| e).find(|e| {
-            e.received_at_ms > event.source.received_at_ms
-                && e.correlation_id != event.correlation_id
+            e.source.order() > event.source.order() && e.correlation_id != event.correlation_id
         });
         if let Some(newer) = newer {
             let ours = entry(event, token, "");

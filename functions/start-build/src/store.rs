@@ -52,16 +52,6 @@ pub enum Claimed {
     Existing(StartRecord),
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
 /// The token that makes a start happen once: derived from the delivery id
 /// and the project, 32 hex digits (CodeBuild takes up to 64 characters).
 pub fn start_token(correlation_id: &str, project: &str) -> String {
@@ -70,7 +60,7 @@ pub fn start_token(correlation_id: &str, project: &str) -> String {
     h.update(correlation_id.as_bytes());
     h.update(b"\n");
     h.update(project.as_bytes());
-    hex(&h.finalize()[..16])
+    gantry_shared::hex::encode(&h.finalize()[..16])
 }
 
 /// The S3 prefix of a group's entries.
@@ -79,12 +69,17 @@ pub fn group_prefix(project: &str, group: &str) -> String {
     h.update(project.as_bytes());
     h.update(b"\n");
     h.update(group.as_bytes());
-    format!("groups/{}/", hex(&h.finalize()[..16]))
+    format!(
+        "groups/{}/",
+        gantry_shared::hex::encode(&h.finalize()[..16])
+    )
 }
 
-/// Entry keys sort by the time the webhook received the delivery.
+/// Entry keys sort by [`BuildSource::order`]: the time GitHub signed into
+/// the delivery, then the time the webhook received it.
 fn entry_key(prefix: &str, entry: &GroupEntry) -> String {
-    format!("{prefix}{:013}-{}.json", entry.received_at_ms, entry.token)
+    let (signed, received) = entry.source.order();
+    format!("{prefix}{signed:013}-{received:013}-{}.json", entry.token)
 }
 
 pub struct Store {
@@ -178,24 +173,27 @@ mod tests {
     }
 
     #[test]
-    fn group_entries_sort_by_the_time_the_delivery_arrived() {
+    fn group_entries_sort_by_the_signed_time_then_the_arrival() {
         let prefix = group_prefix("p", "octo-org/widgets#pr/7");
-        let entry = |ms: u64, token: &str| {
-            GroupEntry {
+        let entry = |signed: u64, received: u64, token: &str| GroupEntry {
             token: token.into(),
             build_id: "p:1".into(),
             correlation_id: "c".into(),
-            received_at_ms: ms,
+            received_at_ms: received,
             source: serde_json::from_value(serde_json::json!({
                 "trigger": "push", "repository": {"full_name": "a/b", "owner": "a", "name": "b",
                 "clone_url": "", "html_url": "", "private": false},
-                "commit_sha": "", "git_ref": "", "fork": false, "changed_paths": {"paths": [], "truncated": false}
+                "commit_sha": "", "git_ref": "", "fork": false,
+                "changed_paths": {"paths": [], "truncated": false},
+                "signed_at_ms": signed, "received_at_ms": received
             }))
             .expect("a minimal source"),
-        }
         };
-        let older = entry_key(&prefix, &entry(999, "ffff"));
-        let newer = entry_key(&prefix, &entry(1_000, "0000"));
+        let older = entry_key(&prefix, &entry(5_000, 999, "ffff"));
+        let newer = entry_key(&prefix, &entry(5_000, 1_000, "0000"));
         assert!(older < newer, "{older} {newer}");
+        // A replay arrives last but was signed first: it sorts first.
+        let replay = entry_key(&prefix, &entry(4_000, 9_999_999, "aaaa"));
+        assert!(replay < older, "{replay} {older}");
     }
 }

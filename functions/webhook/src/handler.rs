@@ -6,6 +6,7 @@
 //! the I/O around it: secrets and configuration from SSM, the delivery
 //! ledger in S3, EventBridge.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
@@ -13,14 +14,16 @@ use serde_json::json;
 
 use gantry_shared::aws::bus::{EventBus, PublishError};
 use gantry_shared::aws::config_source::ConfigSource;
-use gantry_shared::aws::ledger::{Claim, DeliveryLedger};
-use gantry_shared::aws::secrets::{SecretCache, SecretError};
+use gantry_shared::aws::ledger::{Claim, DeliveryLedger, body_digest};
+use gantry_shared::aws::records::Holder;
+use gantry_shared::aws::secrets::{Secret, SecretCache, SecretError, TargetSecrets};
 use gantry_shared::config::{Config, ForkPolicy};
+use gantry_shared::deadline::Deadline;
 use gantry_shared::events::{BuildRequested, BuildSkipped, VERSION};
 use gantry_shared::github::headers;
 use gantry_shared::github::normalise::{Normalised, normalise_pull_request, normalise_push};
 use gantry_shared::github::payload::{self, PayloadError, PingEvent, PullRequestEvent, PushEvent};
-use gantry_shared::github::signature::{SignatureError, verify_signature};
+use gantry_shared::github::signature::{SignatureError, parse_header, verify_signature};
 use gantry_shared::trigger::{self, Decision};
 
 /// Lambda's own limit for a function URL request body.
@@ -31,13 +34,100 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 /// while forged requests cannot make us call SSM more than once per period.
 const REFRESH_AFTER_MISMATCH: Duration = Duration::from_secs(30);
 
+/// The function's `Timeout` in template.yaml (a test holds them equal;
+/// GitHub gives up on a delivery after 10 s): what a local driver gives a
+/// request.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Everything the handler needs, built once per cold start.
 pub struct Deps {
     pub secrets: SecretCache,
+    /// Per-repository (or per-organisation) secrets, if configured.
+    pub target_secrets: Option<TargetSecrets>,
     pub config: ConfigSource,
     pub ledger: DeliveryLedger,
     pub bus: EventBus,
     pub max_body_bytes: usize,
+    /// Deliveries signed longer ago than this are refused; `None`: off.
+    pub replay_window: Option<Duration>,
+    /// The longest an AWS call may take (the SDK's operation timeout).
+    pub aws_timeout: Duration,
+}
+
+impl Deps {
+    /// What accepting a delivery takes once it is verified: the claim, the
+    /// publication and the claim's completion, each an AWS call. A request
+    /// with less time left claims nothing.
+    pub fn accept_budget(&self) -> Duration {
+        self.aws_timeout.saturating_mul(3)
+    }
+
+    /// The most one request can take: the secret, the configuration, then
+    /// the acceptance.
+    pub fn worst_case(&self) -> Duration {
+        self.aws_timeout.saturating_mul(2) + self.accept_budget()
+    }
+
+    /// The deadline a local driver gives a request: Lambda's [`TIMEOUT`],
+    /// or [`Deps::worst_case`] if the AWS timeouts these deps were built
+    /// with need longer (the local stack gives the moto server 30 s a call).
+    pub fn local_deadline(&self) -> Deadline {
+        Deadline::after(TIMEOUT.max(self.worst_case()))
+    }
+}
+
+/// What a webhook is installed on, as its unsigned headers say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub id: u64,
+    pub kind: TargetKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Repository,
+    Organization,
+}
+
+impl Target {
+    /// From `X-GitHub-Hook-Installation-Target-ID` / `-Type`; only
+    /// repositories and organisations can have their own secret.
+    pub fn from_headers(headers: &HeaderMap) -> Option<Target> {
+        let id = header(headers, headers::TARGET_ID)?.trim().parse().ok()?;
+        let kind = match header(headers, headers::TARGET_TYPE)?.trim() {
+            "repository" => TargetKind::Repository,
+            "organization" => TargetKind::Organization,
+            _ => return None,
+        };
+        Some(Target { id, kind })
+    }
+}
+
+/// What a verified delivery is checked against besides its signature.
+pub struct Checks<'a> {
+    pub max_body_bytes: usize,
+    /// Refuse a delivery whose signed time is older than this.
+    pub replay_window: Option<Duration>,
+    pub now_ms: u64,
+    /// `Some` when the secrets verified with are this target's own: the
+    /// body must then be about it.
+    pub target: Option<Target>,
+    /// Does this repository or organisation id have its own secret? A
+    /// delivery about one, signed with the shared secret, is refused.
+    pub has_own_secret: &'a dyn Fn(u64) -> bool,
+}
+
+impl Checks<'_> {
+    /// The shared secret only, no replay window.
+    pub fn shared(max_body_bytes: usize) -> Checks<'static> {
+        Checks {
+            max_body_bytes,
+            replay_window: None,
+            now_ms: 0,
+            target: None,
+            has_own_secret: &|_| false,
+        }
+    }
 }
 
 /// The answer to GitHub.
@@ -139,8 +229,9 @@ fn valid_delivery_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// The pure handler: size, signature, then (only if both pass) parsing,
-/// normalising and the trigger rules.
+/// The pure handler with the shared secret and no replay window: size,
+/// signature, then (only if both pass) parsing, normalising and the
+/// trigger rules.
 pub fn process<S: AsRef<[u8]>>(
     secrets: &[S],
     config: &Config,
@@ -149,6 +240,28 @@ pub fn process<S: AsRef<[u8]>>(
     max_body_bytes: usize,
     summary: &mut Summary,
 ) -> Assessment {
+    process_checked(
+        secrets,
+        config,
+        headers,
+        body,
+        &Checks::shared(max_body_bytes),
+        summary,
+    )
+}
+
+/// The pure handler: size, signature, then (only if both pass) parsing,
+/// the target the secret belongs to, the replay window, normalising and
+/// the trigger rules.
+pub fn process_checked<S: AsRef<[u8]>>(
+    secrets: &[S],
+    config: &Config,
+    headers: &HeaderMap,
+    body: &[u8],
+    checks: &Checks<'_>,
+    summary: &mut Summary,
+) -> Assessment {
+    let max_body_bytes = checks.max_body_bytes;
     // Named in the log line even when refused, so a failed delivery in
     // GitHub's list can be found; taken only if it has the expected shape.
     if let Some(id) = header(headers, headers::DELIVERY).filter(|id| valid_delivery_id(id)) {
@@ -202,7 +315,7 @@ pub fn process<S: AsRef<[u8]>>(
     } else {
         body
     };
-    match assess(config, event, delivery_id, json_bytes, summary) {
+    match assess(config, checks, event, delivery_id, json_bytes, summary) {
         Ok(a) => a,
         Err(e) => Assessment::Reply(Reply::refused(400, e)),
     }
@@ -232,8 +345,60 @@ fn form_field(body: &[u8]) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// A verified delivery about repository `repo_id` of owner `owner_id`,
+/// signed with the secret [`Checks`] names: refused (403) if that secret
+/// is not the one for this repository.
+fn secret_binding(checks: &Checks<'_>, repo_id: u64, owner_id: u64) -> Option<Reply> {
+    let refuse = |reason: String| Some(Reply::refused(403, reason));
+    match checks.target {
+        Some(Target {
+            id,
+            kind: TargetKind::Repository,
+        }) if id != repo_id => refuse(format!(
+            "signed with the webhook secret of repository {id}, but the delivery is about repository {repo_id}"
+        )),
+        Some(Target {
+            id,
+            kind: TargetKind::Organization,
+        }) if id != owner_id => refuse(format!(
+            "signed with the webhook secret of organization {id}, but the delivery is about a repository of {owner_id}"
+        )),
+        Some(_) => None,
+        None if (checks.has_own_secret)(repo_id) || (checks.has_own_secret)(owner_id) => {
+            refuse(format!(
+                "repository {repo_id} has its own webhook secret; a delivery about it signed with the shared secret is refused"
+            ))
+        }
+        None => None,
+    }
+}
+
+/// Refused (403) if the delivery was signed longer ago than the window.
+fn replay_check(checks: &Checks<'_>, signed_at_ms: u64, what: &str) -> Option<Reply> {
+    let window = checks.replay_window?;
+    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    if signed_at_ms == 0 {
+        return Some(Reply::refused(
+            403,
+            format!("the payload carries no {what}; with a replay window set, a delivery must"),
+        ));
+    }
+    let age_ms = checks.now_ms.saturating_sub(signed_at_ms);
+    (age_ms > window_ms).then(|| {
+        Reply::refused(
+            403,
+            format!(
+                "signed {} s ago ({what}), longer than the replay window of {} s: a replayed delivery is refused",
+                age_ms / 1000,
+                window_ms / 1000
+            ),
+        )
+    })
+}
+
 fn assess(
     config: &Config,
+    checks: &Checks<'_>,
     event: &str,
     delivery_id: &str,
     json: &[u8],
@@ -250,11 +415,31 @@ fn assess(
         "push" => {
             let push: PushEvent<'_> = payload::parse("push", json)?;
             summary.repository = Some(push.repository.full_name.to_string());
+            let repo = &push.repository;
+            if let Some(reply) = secret_binding(checks, repo.id, repo.owner.id).or_else(|| {
+                replay_check(
+                    checks,
+                    repo.pushed_at.0.unwrap_or(0),
+                    "repository.pushed_at",
+                )
+            }) {
+                return Ok(Assessment::Reply(reply));
+            }
             normalise_push(&push)?
         }
         _ => {
             let pr: PullRequestEvent<'_> = payload::parse("pull_request", json)?;
             summary.repository = Some(pr.repository.full_name.to_string());
+            let repo = &pr.repository;
+            if let Some(reply) = secret_binding(checks, repo.id, repo.owner.id).or_else(|| {
+                replay_check(
+                    checks,
+                    pr.pull_request.updated_at.0.unwrap_or(0),
+                    "pull_request.updated_at",
+                )
+            }) {
+                return Ok(Assessment::Reply(reply));
+            }
             normalise_pull_request(&pr)?
         }
     };
@@ -322,11 +507,23 @@ fn assess(
     })
 }
 
-/// The whole handler: [`process`] plus secrets, configuration, the ledger
-/// and the bus. Logs one line per delivery.
+/// The whole handler, as a local driver (`gantry dev`, the tests) runs it:
+/// with [`Deps::local_deadline`].
 pub async fn handle(deps: &Deps, headers: &HeaderMap, body: &[u8]) -> Reply {
+    handle_until(deps, headers, body, deps.local_deadline()).await
+}
+
+/// The whole handler: [`process_checked`] plus secrets, configuration, the
+/// ledger and the bus, claiming the delivery only while `deadline` leaves
+/// time to publish it. Logs one line per delivery.
+pub async fn handle_until(
+    deps: &Deps,
+    headers: &HeaderMap,
+    body: &[u8],
+    deadline: Deadline,
+) -> Reply {
     let mut summary = Summary::default();
-    let (reply, outcome) = handle_inner(deps, headers, body, &mut summary).await;
+    let (reply, outcome) = handle_inner(deps, headers, body, deadline, &mut summary).await;
     let repo = summary.repository.as_deref().unwrap_or("");
     let event = summary.event.as_deref().unwrap_or("");
     let delivery_id = summary.delivery_id.as_deref().unwrap_or("");
@@ -348,18 +545,58 @@ pub async fn handle(deps: &Deps, headers: &HeaderMap, body: &[u8]) -> Reply {
     reply
 }
 
+/// The secrets to verify a delivery with: the target's own if it has one,
+/// else the shared ones; and the set of targets with their own.
+struct Keys {
+    secrets: Arc<[Secret]>,
+    target: Option<Target>,
+    own: Option<Arc<std::collections::BTreeMap<u64, Secret>>>,
+}
+
+async fn load_keys(
+    deps: &Deps,
+    target: Option<Target>,
+    max_age: Duration,
+) -> Result<Keys, SecretError> {
+    let own = match &deps.target_secrets {
+        Some(t) => Some(t.get_fresher_than(max_age).await?),
+        None => None,
+    };
+    if let Some(target) = target
+        && let Some(secret) = own.as_ref().and_then(|o| o.get(&target.id))
+    {
+        return Ok(Keys {
+            secrets: Arc::from(vec![secret.clone()]),
+            target: Some(target),
+            own,
+        });
+    }
+    Ok(Keys {
+        secrets: deps.secrets.get_fresher_than(max_age).await?,
+        target: None,
+        own,
+    })
+}
+
 async fn handle_inner(
     deps: &Deps,
     headers: &HeaderMap,
     body: &[u8],
+    deadline: Deadline,
     summary: &mut Summary,
 ) -> (Reply, &'static str) {
     // Refuse the oversized before any I/O.
     if let Some(reply) = too_large(body.len(), deps.max_body_bytes) {
         return (reply, "too_large");
     }
-    let secrets = match deps.secrets.get().await {
-        Ok(s) => s,
+    // A request without a well-formed signature is refused before any
+    // secret is read: a flood of them costs SSM nothing.
+    if let Err(e) = parse_header(header(headers, headers::SIGNATURE_256)) {
+        return (Reply::refused(401, e), "unauthorized");
+    }
+    let target = Target::from_headers(headers);
+    let keys = match load_keys(deps, target, Duration::MAX).await {
+        Ok(k) => k,
         Err(e @ SecretError::NotConfigured { .. }) => {
             tracing::error!(error = %e, "refusing every delivery until a webhook secret is configured");
             return (
@@ -388,19 +625,23 @@ async fn handle_inner(
             );
         }
     };
-    let mut assessment = process(
-        &secrets,
-        &config,
-        headers,
-        body,
-        deps.max_body_bytes,
-        summary,
-    );
+    let check = |keys: &Keys, summary: &mut Summary| {
+        let has_own = |id: u64| keys.own.as_ref().is_some_and(|o| o.contains_key(&id));
+        let checks = Checks {
+            max_body_bytes: deps.max_body_bytes,
+            replay_window: deps.replay_window,
+            now_ms: gantry_shared::events::now_ms(),
+            target: keys.target,
+            has_own_secret: &has_own,
+        };
+        process_checked(&keys.secrets, &config, headers, body, &checks, summary)
+    };
+    let mut assessment = check(&keys, summary);
     if matches!(&assessment, Assessment::Reply(r) if r.status == 401)
-        && let Ok(fresh) = deps.secrets.get_fresher_than(REFRESH_AFTER_MISMATCH).await
-        && !std::sync::Arc::ptr_eq(&fresh, &secrets)
+        && let Ok(fresh) = load_keys(deps, target, REFRESH_AFTER_MISMATCH).await
+        && !Arc::ptr_eq(&fresh.secrets, &keys.secrets)
     {
-        assessment = process(&fresh, &config, headers, body, deps.max_body_bytes, summary);
+        assessment = check(&fresh, summary);
     }
     let (delivery_id, publication) = match assessment {
         Assessment::Reply(reply) => {
@@ -408,6 +649,7 @@ async fn handle_inner(
                 200 => "pong",
                 202 => "ignored",
                 401 => "unauthorized",
+                403 => "forbidden",
                 413 => "too_large",
                 _ => "bad_request",
             };
@@ -421,12 +663,32 @@ async fn handle_inner(
             (delivery_id, publication)
         }
     };
-    match deps
+    // Claim only with time to publish and complete: a claim left behind by
+    // a request Lambda killed would hold the redelivery off until the
+    // claim's deadline passed.
+    if !deadline.covers(deps.accept_budget()) {
+        tracing::error!(
+            left_ms = u64::try_from(deadline.remaining().as_millis()).unwrap_or(u64::MAX),
+            "not enough time left to accept the delivery"
+        );
+        return (
+            Reply::error(
+                503,
+                "not enough time left to accept the delivery; redeliver it",
+            ),
+            "out_of_time",
+        );
+    }
+    let holder = Holder {
+        id: delivery_id.clone(),
+        deadline,
+    };
+    let claimed = match deps
         .ledger
-        .claim(&delivery_id, publication.detail_type())
+        .claim(&delivery_id, &body_digest(body), &holder)
         .await
     {
-        Ok(Claim::New) => {}
+        Ok(Claim::New(claimed)) => claimed,
         Ok(Claim::Duplicate) => {
             return (
                 Reply::new(
@@ -443,13 +705,19 @@ async fn handle_inner(
                 "ledger_error",
             );
         }
-    }
+    };
     let published = match publication.as_ref() {
         Publication::Requested(e) => deps.bus.publish(e).await,
         Publication::Skipped(e) => deps.bus.publish(e).await,
     };
     match published {
         Ok(event_id) => {
+            if let Err(e) = deps.ledger.complete(claimed, &holder).await {
+                // Published: the claim expires at the deadline, and a
+                // redelivery after that publishes the same correlation id
+                // again, which start-build starts only once.
+                tracing::warn!(error = %e, "could not mark the delivery accepted");
+            }
             tracing::debug!(
                 event_id,
                 detail_type = publication.detail_type(),
@@ -464,7 +732,7 @@ async fn handle_inner(
         Err(e) => {
             // Let the user's redelivery through: it is not a duplicate of
             // something that was never published.
-            if let Err(release) = deps.ledger.release(&delivery_id).await {
+            if let Err(release) = deps.ledger.release(claimed).await {
                 tracing::error!(error = %release, "could not release the delivery marker; a redelivery will be taken for a duplicate");
             }
             let status = if matches!(

@@ -18,21 +18,27 @@ use http::HeaderValue;
 use gantry_shared::aws::bus::EventBus;
 use gantry_shared::aws::config_source::ConfigSource;
 use gantry_shared::aws::ledger::DeliveryLedger;
-use gantry_shared::aws::secrets::SecretCache;
+use gantry_shared::aws::secrets::{SecretCache, TargetSecrets};
+use gantry_shared::deadline::Deadline;
 use gantry_shared::settings::Env;
 
-pub use handler::{Deps, Reply, handle};
+pub use handler::{Deps, Reply, TIMEOUT, handle, handle_until};
 
 /// The function's settings, from its environment (set by `template.yaml`).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub secret_parameters: Vec<String>,
+    /// Where per-repository (per-organisation) secrets live, named by the
+    /// target's id; `None`: the shared secret only.
+    pub target_secrets_path: Option<String>,
     pub config_parameter: String,
     pub delivery_bucket: String,
     pub event_bus: String,
     pub max_body_bytes: usize,
     pub secret_ttl: Duration,
     pub config_ttl: Duration,
+    /// `REPLAY_WINDOW_SECONDS`; 0 or unset: off.
+    pub replay_window: Option<Duration>,
 }
 
 pub use gantry_shared::settings::SettingsError;
@@ -45,14 +51,26 @@ impl Settings {
         if let Some(previous) = env.get("WEBHOOK_SECRET_PREVIOUS_PARAMETER") {
             secret_parameters.push(previous);
         }
+        let target_secrets_path = env.get("WEBHOOK_TARGET_SECRETS_PATH");
+        if let Some(path) = &target_secrets_path
+            && (!path.starts_with('/') || !path.ends_with('/'))
+        {
+            return Err(SettingsError::Invalid {
+                name: "WEBHOOK_TARGET_SECRETS_PATH",
+                reason: format!("`{path}` must start and end with `/`"),
+            });
+        }
+        let replay_window = env.number("REPLAY_WINDOW_SECONDS", 0u64)?;
         Ok(Settings {
             secret_parameters,
+            target_secrets_path,
             config_parameter: env.required("CONFIG_PARAMETER")?,
             delivery_bucket: env.required("DELIVERY_BUCKET")?,
             event_bus: env.or("EVENT_BUS_NAME", "gantry"),
             max_body_bytes: env.number("MAX_BODY_BYTES", handler::DEFAULT_MAX_BODY_BYTES)?,
             secret_ttl: Duration::from_secs(env.number("SECRET_TTL_SECONDS", 300)?),
             config_ttl: Duration::from_secs(env.number("CONFIG_TTL_SECONDS", 60)?),
+            replay_window: (replay_window > 0).then(|| Duration::from_secs(replay_window)),
         })
     }
 
@@ -61,6 +79,10 @@ impl Settings {
         let ssm = aws_sdk_ssm::Client::new(sdk);
         Deps {
             secrets: SecretCache::new(ssm.clone(), self.secret_parameters.clone(), self.secret_ttl),
+            target_secrets: self
+                .target_secrets_path
+                .clone()
+                .map(|path| TargetSecrets::new(ssm.clone(), path, self.secret_ttl)),
             config: ConfigSource::new(ssm, self.config_parameter.clone(), self.config_ttl),
             ledger: DeliveryLedger::new(aws_sdk_s3::Client::new(sdk), self.delivery_bucket.clone()),
             bus: EventBus::new(
@@ -68,6 +90,11 @@ impl Settings {
                 self.event_bus.clone(),
             ),
             max_body_bytes: self.max_body_bytes,
+            replay_window: self.replay_window,
+            aws_timeout: sdk
+                .timeout_config()
+                .and_then(|t| t.operation_timeout())
+                .unwrap_or(gantry_shared::aws::AwsTimeouts::WEBHOOK.operation),
         }
     }
 }
@@ -77,18 +104,19 @@ impl Settings {
 pub async fn function_url(
     deps: &Deps,
     request: LambdaFunctionUrlRequest,
+    deadline: Deadline,
 ) -> LambdaFunctionUrlResponse {
     let body = request.body.unwrap_or_default();
     let reply = if request.is_base64_encoded {
         match base64::engine::general_purpose::STANDARD.decode(body.as_bytes()) {
-            Ok(bytes) => handle(deps, &request.headers, &bytes).await,
+            Ok(bytes) => handle_until(deps, &request.headers, &bytes, deadline).await,
             Err(_) => Reply {
                 status: 400,
                 body: serde_json::json!({ "outcome": "refused", "reason": "body is not valid base64" }).to_string(),
             },
         }
     } else {
-        handle(deps, &request.headers, body.as_bytes()).await
+        handle_until(deps, &request.headers, body.as_bytes(), deadline).await
     };
     let mut response = LambdaFunctionUrlResponse::default();
     response.status_code = i64::from(reply.status);

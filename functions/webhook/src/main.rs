@@ -12,7 +12,8 @@ async fn main() -> Result<(), Error> {
     let deps = settings.deps(&sdk);
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
-        Ok::<_, Error>(function_url(deps, event.payload).await)
+        let deadline = gantry_shared::deadline::Deadline::at_epoch_ms(event.context.deadline);
+        Ok::<_, Error>(function_url(deps, event.payload, deadline).await)
     }))
     .await
 }

@@ -42,12 +42,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
 impl AwsTimeouts {
     /// For the webhook: GitHub gives up after 10 s and the function's
-    /// `Timeout` is 10 s. A stalled service fails its call in 4 s and the
-    /// handler stops at the first failure, so the answer (503/502) is out
-    /// in about 4 s plus the calls that did succeed.
+    /// `Timeout` is 10 s. Its longest path is five calls in a row (the
+    /// secret, the configuration, the claim, the publication, the claim's
+    /// completion), so each gets 2 s (S3 and EventBridge answer in tens of
+    /// milliseconds): the answer is out within the 10 s whatever stalls,
+    /// and a claim is taken only with the 6 s its three calls need left.
     pub const WEBHOOK: AwsTimeouts = AwsTimeouts {
-        attempt: Duration::from_millis(1500),
-        operation: Duration::from_secs(4),
+        attempt: Duration::from_millis(1000),
+        operation: Duration::from_secs(2),
     };
     /// For functions with a 30–60 s `Timeout` (validate-buildspec,
     /// inject-secrets, pipeline-action): room for a GitHub call (10 s) and

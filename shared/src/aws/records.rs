@@ -79,14 +79,155 @@ pub fn build_key(build_id: &str) -> String {
 }
 
 fn hex16(text: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let hash = Sha256::digest(text.as_bytes());
-    let mut out = String::with_capacity(32);
-    for b in &hash[..16] {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    crate::hex::encode(&Sha256::digest(text.as_bytes())[..16])
+}
+
+/// How long after a holder's deadline its claim may be taken over: room
+/// for the clocks of two Lambda hosts to disagree.
+pub const TAKEOVER_GRACE_MS: u64 = 5_000;
+
+/// What a claim's object says. Objects written before claims had a
+/// deadline (plain text, or other JSON) read as done: their effect was
+/// carried out or released by the code that wrote them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Mark {
+    /// Being carried out by `holder` until `deadline_ms`.
+    Claimed {
+        holder: String,
+        deadline_ms: u64,
+    },
+    Done {
+        holder: String,
+    },
+}
+
+impl Mark {
+    pub fn read(text: &str) -> Mark {
+        serde_json::from_str(text).unwrap_or_else(|_| Mark::Done {
+            holder: String::new(),
+        })
     }
-    out
+}
+
+/// Who claims, and until when: the invocation's id (the correlation id
+/// serves) and its deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub id: String,
+    pub deadline: crate::deadline::Deadline,
+}
+
+/// A claim this holder won: carry the effect out, then
+/// [`Records::complete`] it, or [`Records::release`] it on failure.
+#[derive(Debug)]
+#[must_use = "a lease must be completed or released"]
+pub struct Lease {
+    key: String,
+    etag: String,
+    /// The holder whose expired claim this one took over.
+    pub taken_from: Option<String>,
+}
+
+/// What [`Records::acquire`] found.
+#[derive(Debug)]
+pub enum Acquired {
+    Won(Lease),
+    /// Another holder's claim, which may still be carried out: try later.
+    Busy {
+        holder: String,
+        until_ms: u64,
+    },
+    /// Carried out already.
+    Done,
+}
+
+/// A write's precondition.
+#[derive(Debug, Clone, Copy)]
+enum Condition<'a> {
+    None,
+    /// `If-None-Match: *`.
+    Absent,
+    /// `If-Match: <etag>`.
+    Matches(&'a str),
+}
+
+/// An effect carried out once: the one place its claim's key is spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect<'a> {
+    /// A commit status about `subject` (a build id, or the correlation id
+    /// when no build started) in one state; `state: None` is the final one,
+    /// posted once whatever it is.
+    Status {
+        subject: &'a str,
+        state: Option<crate::github::statuses::StatusState>,
+    },
+    /// One chat route's message about `subject`'s outcome.
+    Notify {
+        subject: &'a str,
+        route: usize,
+        provider: &'a str,
+        url_parameter: &'a str,
+    },
+    /// A CodePipeline execution's status in one state; `None` is final.
+    Pipeline {
+        execution_id: &'a str,
+        state: Option<&'a str>,
+    },
+    /// Something other than a skip posted on this commit and context: a
+    /// skip's `success` must never replace it.
+    BuildOnCommit {
+        repo: &'a str,
+        sha: &'a str,
+        context: &'a str,
+    },
+}
+
+impl Effect<'_> {
+    /// `effects/<hash>`; the hashed names are those claims have always had,
+    /// so claims written before this type existed are still found.
+    pub fn key(&self) -> String {
+        let name = match self {
+            Effect::Status {
+                subject,
+                state: None,
+            } => format!("status/{subject}/final"),
+            Effect::Status {
+                subject,
+                state: Some(state),
+            } => format!("status/{subject}/{}", state.as_str()),
+            Effect::Notify {
+                subject,
+                route,
+                provider,
+                url_parameter,
+            } => format!("notify/{subject}/{route}/{provider}/{url_parameter}"),
+            Effect::Pipeline {
+                execution_id,
+                state: None,
+            } => format!("pipeline/{execution_id}/final"),
+            Effect::Pipeline {
+                execution_id,
+                state: Some(state),
+            } => format!("pipeline/{execution_id}/{state}"),
+            Effect::BuildOnCommit { repo, sha, context } => format!(
+                "commit/{}/{}/{context}",
+                repo.to_ascii_lowercase(),
+                sha.to_ascii_lowercase()
+            ),
+        };
+        format!("effects/{}", hex16(&name))
+    }
+}
+
+/// Who put the last status on a (commit, context), as far as Gantry knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitMark {
+    /// A skip, for this subject (its correlation id).
+    Skip { subject: String },
+    /// A build, a rejection, a hold: anything that is not a skip.
+    Build { subject: String },
 }
 
 /// The last result of one branch or pull request, for "fixed" and
@@ -131,6 +272,28 @@ impl Records {
         cache_control: Option<&str>,
         only_if_new: bool,
     ) -> Result<bool, RecordError> {
+        let condition = if only_if_new {
+            Condition::Absent
+        } else {
+            Condition::None
+        };
+        self.put_if(key, body, content_type, cache_control, condition)
+            .await
+            .map(|etag| etag.is_some())
+    }
+
+    /// Writes `body` at `key` if `condition` holds: the new object's ETag,
+    /// or `None` when the condition failed (S3's 412; its 409 for a
+    /// concurrent conditional write to the same key, which the other
+    /// request owns; its 404 for `If-Match` on a key that is gone).
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: Option<&str>,
+        condition: Condition<'_>,
+    ) -> Result<Option<String>, RecordError> {
         let mut put = self
             .s3
             .put_object()
@@ -139,14 +302,19 @@ impl Records {
             .content_type(content_type)
             .set_cache_control(cache_control.map(str::to_owned))
             .body(body.into());
-        if only_if_new {
-            put = put.if_none_match("*");
+        match condition {
+            Condition::None => {}
+            Condition::Absent => put = put.if_none_match("*"),
+            Condition::Matches(etag) => put = put.if_match(etag),
         }
         match put.send().await {
-            Ok(_) => Ok(true),
-            // 412: it exists. 409: a concurrent conditional write to the
-            // same key is in flight; the other request owns it.
-            Err(e) if only_if_new && matches!(http_status(&e), Some(412 | 409)) => Ok(false),
+            Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_owned())),
+            Err(e)
+                if !matches!(condition, Condition::None)
+                    && matches!(http_status(&e), Some(412 | 409 | 404)) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(self.error(key, describe_sdk_error(&e))),
         }
     }
@@ -226,21 +394,157 @@ impl Records {
         self.get_json(&build_key(build_id)).await
     }
 
-    fn effect_key(effect: &str) -> String {
-        format!("effects/{}", hex16(effect))
+    /// Claims `effect` for `holder` (see [`Acquired`]).
+    pub async fn acquire(
+        &self,
+        effect: &Effect<'_>,
+        holder: &Holder,
+    ) -> Result<Acquired, RecordError> {
+        self.acquire_key(&effect.key(), holder).await
     }
 
-    /// Claims an effect (`status/<build>/final`, `notify/…`): `true` the
-    /// first time, `false` once claimed by anyone.
-    pub async fn claim(&self, effect: &str) -> Result<bool, RecordError> {
-        let key = Self::effect_key(effect);
-        self.put(&key, effect.as_bytes().to_vec(), "text/plain", None, true)
+    /// The lease protocol on one key: create it, or take over a claim
+    /// whose holder's deadline (and [`TAKEOVER_GRACE`]) has passed with a
+    /// write conditional on the ETag read, so of several takers exactly one
+    /// wins.
+    pub async fn acquire_key(&self, key: &str, holder: &Holder) -> Result<Acquired, RecordError> {
+        let claim = Mark::Claimed {
+            holder: holder.id.clone(),
+            deadline_ms: holder.deadline.epoch_ms(),
+        };
+        let body = serde_json::to_vec(&claim).map_err(|e| self.error(key, e.to_string()))?;
+        // Three looks: a key deleted or rewritten between our read and our
+        // write is looked at again, and a fourth race is contention worth
+        // an error (the invocation is retried).
+        for _ in 0..3 {
+            if let Some(etag) = self
+                .put_if(
+                    key,
+                    body.clone(),
+                    "application/json",
+                    None,
+                    Condition::Absent,
+                )
+                .await?
+            {
+                return Ok(Acquired::Won(Lease {
+                    key: key.to_owned(),
+                    etag,
+                    taken_from: None,
+                }));
+            }
+            let Some((text, etag)) = self.get_with_etag(key).await? else {
+                continue;
+            };
+            match Mark::read(&text) {
+                Mark::Done { .. } => return Ok(Acquired::Done),
+                Mark::Claimed {
+                    holder: other,
+                    deadline_ms,
+                } => {
+                    let expires = deadline_ms.saturating_add(TAKEOVER_GRACE_MS);
+                    if expires > crate::events::now_ms() {
+                        return Ok(Acquired::Busy {
+                            holder: other,
+                            until_ms: expires,
+                        });
+                    }
+                    if let Some(etag) = self
+                        .put_if(
+                            key,
+                            body.clone(),
+                            "application/json",
+                            None,
+                            Condition::Matches(&etag),
+                        )
+                        .await?
+                    {
+                        tracing::warn!(
+                            key,
+                            previous_holder = %other,
+                            "took over a claim whose holder's deadline passed"
+                        );
+                        return Ok(Acquired::Won(Lease {
+                            key: key.to_owned(),
+                            etag,
+                            taken_from: Some(other),
+                        }));
+                    }
+                }
+            }
+        }
+        Err(self.error(key, "claim contended: changed under three reads".into()))
+    }
+
+    /// Marks the leased effect done. If the lease was taken over meanwhile
+    /// (this holder outlived its deadline), the taker's claim stands and
+    /// this is logged: the effect may then happen twice, the one case the
+    /// deadline check before claiming exists to avoid.
+    pub async fn complete(&self, lease: Lease, holder: &Holder) -> Result<(), RecordError> {
+        let done = Mark::Done {
+            holder: holder.id.clone(),
+        };
+        let body = serde_json::to_vec(&done).map_err(|e| self.error(&lease.key, e.to_string()))?;
+        let written = self
+            .put_if(
+                &lease.key,
+                body,
+                "application/json",
+                None,
+                Condition::Matches(&lease.etag),
+            )
+            .await?;
+        if written.is_none() {
+            tracing::warn!(key = %lease.key, "a claim was taken over before its effect was marked done");
+        }
+        Ok(())
+    }
+
+    /// Gives a leased effect back after it failed, so a retry carries it
+    /// out; a claim taken over meanwhile is left to its taker.
+    pub async fn release(&self, lease: Lease) -> Result<(), RecordError> {
+        match self
+            .s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&lease.key)
+            .if_match(&lease.etag)
+            .send()
             .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(http_status(&e), Some(412 | 404)) => Ok(()),
+            Err(e) => Err(self.error(&lease.key, describe_sdk_error(&e))),
+        }
     }
 
-    /// Is the effect claimed?
-    pub async fn claimed(&self, effect: &str) -> Result<bool, RecordError> {
-        let key = Self::effect_key(effect);
+    /// The object's text and ETag; `None` if there is none.
+    async fn get_with_etag(&self, key: &str) -> Result<Option<(String, String)>, RecordError> {
+        let out = match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if matches!(http_status(&e), Some(404)) => return Ok(None),
+            Err(e) => return Err(self.error(key, describe_sdk_error(&e))),
+        };
+        let etag = out.e_tag().unwrap_or_default().to_owned();
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.error(key, format!("reading the body: {e}")))?
+            .into_bytes();
+        Ok(Some((String::from_utf8_lossy(&bytes).into_owned(), etag)))
+    }
+
+    /// Is the effect claimed, by anyone, in any state?
+    pub async fn claimed(&self, effect: &Effect<'_>) -> Result<bool, RecordError> {
+        let key = effect.key();
         match self
             .s3
             .head_object()
@@ -255,9 +559,44 @@ impl Records {
         }
     }
 
-    /// Gives an effect back after it failed, so a retry carries it out.
-    pub async fn release(&self, effect: &str) -> Result<(), RecordError> {
-        self.delete(&Self::effect_key(effect)).await
+    /// Forgets an effect's claim whatever its state: a pipeline stage that
+    /// is retried reopens its execution's final status.
+    pub async fn forget(&self, effect: &Effect<'_>) -> Result<(), RecordError> {
+        self.delete(&effect.key()).await
+    }
+
+    /// Notes that a status other than a skip is about to be posted on a
+    /// (commit, context).
+    pub async fn mark_build_on_commit(
+        &self,
+        commit: &Effect<'_>,
+        subject: &str,
+    ) -> Result<(), RecordError> {
+        self.put_json(
+            &commit.key(),
+            &CommitMark::Build {
+                subject: subject.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// May a skip about `subject` post on this (commit, context)? Only if
+    /// nothing but this same skip has: the first skip records itself, and
+    /// its own retries find themselves.
+    pub async fn skip_may_post(
+        &self,
+        commit: &Effect<'_>,
+        subject: &str,
+    ) -> Result<bool, RecordError> {
+        let mark = CommitMark::Skip {
+            subject: subject.to_owned(),
+        };
+        let key = commit.key();
+        if self.create_json(&key, &mark).await? {
+            return Ok(true);
+        }
+        Ok(self.get_json::<CommitMark>(&key).await? == Some(mark))
     }
 
     fn last_key(project: &str, group: &str) -> String {

@@ -6,6 +6,7 @@
 //! missing or empty parameter is simply not a secret: with none at all,
 //! every delivery is refused (fail closed).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,6 +124,76 @@ impl SecretCache {
             return Err(SecretError::NotConfigured { names });
         }
         Ok(secrets.into())
+    }
+}
+
+/// Webhook secrets of single repositories or organisations: SecureStrings
+/// under one SSM path, each named by the target's numeric id as GitHub
+/// sends it in `X-GitHub-Hook-Installation-Target-ID`
+/// (`/gantry/webhook-secrets/186853002`). One repository's admin then
+/// cannot sign deliveries for another. The whole path is read with
+/// `GetParametersByPath` once per TTL, never once per delivery, so requests
+/// naming made-up targets cost SSM nothing.
+pub struct TargetSecrets {
+    ssm: aws_sdk_ssm::Client,
+    path: String,
+    cache: TtlCache<BTreeMap<u64, Secret>>,
+}
+
+impl TargetSecrets {
+    /// `path` ends with `/`.
+    pub fn new(ssm: aws_sdk_ssm::Client, path: String, ttl: Duration) -> Self {
+        TargetSecrets {
+            ssm,
+            path,
+            cache: TtlCache::new(ttl),
+        }
+    }
+
+    pub async fn get(&self) -> Result<Arc<BTreeMap<u64, Secret>>, SecretError> {
+        self.get_fresher_than(self.cache.ttl()).await
+    }
+
+    pub async fn get_fresher_than(
+        &self,
+        age: Duration,
+    ) -> Result<Arc<BTreeMap<u64, Secret>>, SecretError> {
+        self.cache
+            .get(
+                age,
+                || self.fetch(),
+                |e| matches!(e, SecretError::Unavailable { .. }),
+            )
+            .await
+    }
+
+    async fn fetch(&self) -> Result<Arc<BTreeMap<u64, Secret>>, SecretError> {
+        let mut secrets = BTreeMap::new();
+        let mut pages = self
+            .ssm
+            .get_parameters_by_path()
+            .path(self.path.trim_end_matches('/'))
+            .recursive(false)
+            .with_decryption(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| SecretError::Unavailable {
+                names: format!("{}*", self.path),
+                reason: describe_sdk_error(&e),
+            })?;
+            for p in page.parameters() {
+                let id = p
+                    .name()
+                    .and_then(|n| n.strip_prefix(self.path.as_str()))
+                    .and_then(|id| id.parse::<u64>().ok());
+                let value = p.value().map(str::trim).filter(|v| !v.is_empty());
+                if let (Some(id), Some(value)) = (id, value) {
+                    secrets.insert(id, Secret::new(value));
+                }
+            }
+        }
+        Ok(Arc::new(secrets))
     }
 }
 

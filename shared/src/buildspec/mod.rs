@@ -47,14 +47,9 @@ const LIMITS: yaml::Limits = yaml::Limits {
 /// The digest Gantry names a buildspec by: `sha256:<hex>` of its exact bytes.
 pub fn digest(text: &str) -> String {
     use sha2::{Digest as _, Sha256};
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let hash = Sha256::digest(text.as_bytes());
     let mut out = String::with_capacity(7 + 64);
     out.push_str("sha256:");
-    for b in hash {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
+    crate::hex::push(&mut out, &Sha256::digest(text.as_bytes()));
     out
 }
 

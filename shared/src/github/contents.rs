@@ -46,6 +46,7 @@ impl GitHubError {
 pub struct GitHubClient {
     pub(super) http: reqwest::Client,
     pub(super) api: String,
+    timeout: Duration,
 }
 
 /// How long one GitHub request may take by default: GitHub's own webhook
@@ -71,7 +72,13 @@ impl GitHubClient {
         GitHubClient {
             http,
             api: api.trim_end_matches('/').to_owned(),
+            timeout,
         }
+    }
+
+    /// The longest one request may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub fn api_url(&self) -> &str {

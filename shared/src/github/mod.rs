@@ -14,4 +14,10 @@ pub mod headers {
     pub const DELIVERY: &str = "x-github-delivery";
     pub const SIGNATURE_256: &str = super::signature::SIGNATURE_HEADER;
     pub const HOOK_ID: &str = "x-github-hook-id";
+    /// The numeric id of what the webhook is installed on (a repository, an
+    /// organisation, an App), and its kind. Not signed: it only chooses
+    /// which secret to verify with, and the verified body must then be
+    /// about that target.
+    pub const TARGET_ID: &str = "x-github-hook-installation-target-id";
+    pub const TARGET_TYPE: &str = "x-github-hook-installation-target-type";
 }

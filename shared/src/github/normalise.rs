@@ -115,6 +115,7 @@ pub fn normalise_push(push: &PushEvent<'_>) -> Result<Normalised, PayloadError> 
         head_commit,
         changed_paths: changed,
         compare_url: push.compare.as_deref().map(field),
+        signed_at_ms: push.repository.pushed_at.0.unwrap_or_default(),
         received_at_ms: 0,
     })))
 }
@@ -199,6 +200,7 @@ pub fn normalise_pull_request(event: &PullRequestEvent<'_>) -> Result<Normalised
             truncated: true,
         },
         compare_url: None,
+        signed_at_ms: pr.updated_at.0.unwrap_or_default(),
         received_at_ms: 0,
     })))
 }

@@ -9,11 +9,16 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use crate::time::SignedTime;
+
 /// A string from the payload: borrowed from the body unless it had escapes.
 pub type Str<'a> = Cow<'a, str>;
 
 #[derive(Debug, Deserialize)]
 pub struct Repository<'a> {
+    /// GitHub's numeric id: what a per-repository webhook secret is bound to.
+    #[serde(default)]
+    pub id: u64,
     #[serde(borrow)]
     pub full_name: Str<'a>,
     #[serde(borrow)]
@@ -30,12 +35,19 @@ pub struct Repository<'a> {
     pub private: bool,
     #[serde(default)]
     pub fork: bool,
+    /// When the repository was last pushed to: for a push delivery, this
+    /// push (epoch seconds there, RFC 3339 elsewhere). Set by GitHub and
+    /// signed with the body, unlike the delivery id or the time it arrives.
+    #[serde(default)]
+    pub pushed_at: SignedTime,
 }
 
 /// A user or organisation. Push payloads carry `name` for owners and
 /// `login` elsewhere; either may be missing, never both in practice.
 #[derive(Debug, Deserialize)]
 pub struct Account<'a> {
+    #[serde(default)]
+    pub id: u64,
     #[serde(borrow, default)]
     pub login: Option<Str<'a>>,
     #[serde(borrow, default)]
@@ -139,6 +151,10 @@ pub struct PullRequest<'a> {
     pub html_url: Str<'a>,
     #[serde(default)]
     pub draft: bool,
+    /// Set by GitHub at every change of the pull request, this delivery's
+    /// included: its signed time.
+    #[serde(default)]
+    pub updated_at: SignedTime,
     #[serde(borrow)]
     pub user: Account<'a>,
     #[serde(borrow)]

@@ -42,11 +42,7 @@ pub fn verify_signature<S: AsRef<[u8]>>(
     if secrets.is_empty() {
         return Err(SignatureError::NoSecret);
     }
-    let header = header.ok_or(SignatureError::Missing)?.trim();
-    let hex = header
-        .strip_prefix(PREFIX)
-        .ok_or(SignatureError::WrongScheme)?;
-    let expected = decode_digest(hex).ok_or(SignatureError::BadHex)?;
+    let expected = parse_header(header)?;
     for secret in secrets {
         // An HMAC key may have any length, so this cannot fail.
         let Ok(mut mac) = HmacSha256::new_from_slice(secret.as_ref()) else {
@@ -61,6 +57,16 @@ pub fn verify_signature<S: AsRef<[u8]>>(
     Err(SignatureError::Mismatch)
 }
 
+/// The digest a well-formed header carries. Checking the form needs no
+/// secret, so a request without one is refused before any secret is read.
+pub fn parse_header(header: Option<&str>) -> Result<[u8; DIGEST_LEN], SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?.trim();
+    let hex = header
+        .strip_prefix(PREFIX)
+        .ok_or(SignatureError::WrongScheme)?;
+    decode_digest(hex).ok_or(SignatureError::BadHex)
+}
+
 /// The header value GitHub would send for `body` signed with `secret`.
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
     let mut mac = match HmacSha256::new_from_slice(secret) {
@@ -72,14 +78,9 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     let digest = mac.finalize().into_bytes();
     let mut out = String::with_capacity(PREFIX.len() + DIGEST_LEN * 2);
     out.push_str(PREFIX);
-    for byte in digest {
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
+    crate::hex::push(&mut out, &digest);
     out
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn decode_digest(hex: &str) -> Option<[u8; DIGEST_LEN]> {
     let bytes = hex.as_bytes();

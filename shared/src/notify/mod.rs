@@ -24,7 +24,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use send::{Delivery, Notifier, NotifyError, RetryPolicy};
+pub use send::{Delivery, Notifier, NotifyError, REQUEST_TIMEOUT, RetryPolicy};
 
 /// What happened to a build, as a notification tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

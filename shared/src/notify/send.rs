@@ -32,7 +32,17 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Each attempt's limit, connect to last byte.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl RetryPolicy {
+    /// The longest one message can take: every attempt timing out, and the
+    /// longest wait between each (a `Retry-After` is cut to `max_wait`).
+    pub fn worst_case(&self) -> Duration {
+        let attempts = self.attempts.max(1);
+        REQUEST_TIMEOUT.saturating_mul(attempts) + self.max_wait.saturating_mul(attempts - 1)
+    }
+
     /// The wait before attempt `attempt + 1`, after `attempt` failed.
     fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32
@@ -116,7 +126,7 @@ impl Notifier {
 
     pub fn with_policy(retry: RetryPolicy) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
             // A webhook that redirects is misconfigured; following it
             // would hand its path to another host, and turn POST into GET.
@@ -144,6 +154,19 @@ impl Notifier {
         provider: Provider,
         url: &Secret,
         message: &Message,
+    ) -> Result<Delivery, NotifyError> {
+        self.send_before(provider, url, message, None).await
+    }
+
+    /// As [`Notifier::send`], but no retry is waited for or started that
+    /// could not end before `deadline`: the message is then reported
+    /// unavailable, in time for the caller to release its claim.
+    pub async fn send_before(
+        &self,
+        provider: Provider,
+        url: &Secret,
+        message: &Message,
+        deadline: Option<crate::deadline::Deadline>,
     ) -> Result<Delivery, NotifyError> {
         let target = reqwest::Url::parse(url.expose())
             .ok()
@@ -192,6 +215,14 @@ impl Notifier {
             let wait = retry_after
                 .unwrap_or_else(|| self.retry.backoff(attempt))
                 .min(self.retry.max_wait);
+            if deadline.is_some_and(|d| !d.covers(wait + REQUEST_TIMEOUT)) {
+                tracing::warn!(%provider, attempts = attempt, reason = %reason, correlation_id, "notification not delivered; no time left for another attempt");
+                return Err(NotifyError::Unavailable {
+                    provider,
+                    attempts: attempt,
+                    reason: format!("{reason}; no time left for another attempt"),
+                });
+            }
             tracing::warn!(%provider, attempt, reason = %reason, wait_ms = wait.as_millis() as u64, correlation_id, "notification not delivered, retrying");
             tokio::time::sleep(wait).await;
         }
