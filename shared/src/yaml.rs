@@ -148,15 +148,35 @@ pub struct Limits {
     pub max_depth: usize,
     /// Nodes in the tree after aliases are expanded.
     pub max_nodes: usize,
+    /// Bytes of text (scalars, keys included, and tags) the tree holds
+    /// after aliases are expanded, counting the copy each anchor keeps for
+    /// its aliases. Nodes alone do not bound memory: one 600 KB scalar
+    /// read through 1,000 aliases is 1,000 nodes and 600 MB.
+    ///
+    /// Without aliases a document's text is at most 1.5 times its size
+    /// (`\L` writes 3 bytes for 2), so this should be at least 1.5 ×
+    /// `max_bytes`, and some more for anchors.
+    pub max_expanded_bytes: usize,
+}
+
+impl Limits {
+    /// What [`Default`] gives, usable in a `const`.
+    pub const DEFAULT: Limits = Limits {
+        max_bytes: 1024 * 1024,
+        max_depth: 64,
+        max_nodes: 100_000,
+        // 4 × `max_bytes`: room for any document without aliases and for
+        // anchors as people use them, while a hostile one costs at most
+        // 4 MiB of text (plus `max_nodes` nodes, ~100 bytes each): small
+        // beside the 128 MB a function has (`template.yaml`, Globals,
+        // `MemorySize: 128`).
+        max_expanded_bytes: 4 * 1024 * 1024,
+    };
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_bytes: 1024 * 1024,
-            max_depth: 64,
-            max_nodes: 100_000,
-        }
+        Limits::DEFAULT
     }
 }
 
@@ -188,6 +208,7 @@ pub fn parse(text: &str, limits: Limits) -> Result<Option<Node>, YamlError> {
         anchors: HashMap::new(),
         documents: Vec::new(),
         nodes: 0,
+        bytes: 0,
         error: None,
         line_lengths: line_lengths(text),
     };
@@ -340,14 +361,23 @@ enum Frame {
     },
 }
 
+struct Anchored {
+    node: Node,
+    nodes: usize,
+    bytes: usize,
+}
+
 struct Builder<'t> {
     /// The source, to place empty sequence items (see [`dash_of_empty_item`]).
     text: &'t str,
     limits: Limits,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, (Node, usize)>,
+    /// Each anchor's node, with its size in nodes and in bytes of text.
+    anchors: HashMap<usize, Anchored>,
     documents: Vec<Option<Node>>,
     nodes: usize,
+    /// Bytes of text held so far (see [`Limits::max_expanded_bytes`]).
+    bytes: usize,
     error: Option<YamlError>,
     /// Each line's length in characters, lines broken as YAML breaks them.
     /// Nodes the scanner places after the implicit line break it reads at
@@ -384,9 +414,44 @@ impl Builder<'_> {
         true
     }
 
+    /// Counts `n` more bytes of text held; `through` says what holds them,
+    /// for the message when that is too many.
+    fn count_bytes(&mut self, pos: Pos, n: usize, through: &str) -> bool {
+        self.bytes = self.bytes.saturating_add(n);
+        if self.bytes > self.limits.max_expanded_bytes {
+            self.fail(
+                pos,
+                format!(
+                    "document expands to more than {} bytes {through}",
+                    self.limits.max_expanded_bytes
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Adds `node` to the tree; with an `anchor`, also keeps a copy of it
+    /// for the aliases to come, its `size` in nodes, and its text counted
+    /// before the copy is made.
     fn push_node(&mut self, node: Node, anchor: usize, size: usize) {
         if anchor != 0 {
-            self.anchors.insert(anchor, (node.clone(), size));
+            let bytes = node_bytes(&node);
+            if !self.count_bytes(
+                node.pos,
+                bytes,
+                "of text (each anchored node is kept twice, for its aliases)",
+            ) {
+                return;
+            }
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    node: node.clone(),
+                    nodes: size,
+                    bytes,
+                },
+            );
         }
         match self.stack.last_mut() {
             None => self.documents.push(Some(node)),
@@ -445,6 +510,20 @@ fn tag_name(tag: Option<yaml_rust2::parser::Tag>) -> Option<String> {
     }
 }
 
+/// The bytes of text `node` holds: scalars, keys included, and tags.
+fn node_bytes(node: &Node) -> usize {
+    let tag = node.tag.as_ref().map_or(0, String::len);
+    tag + match &node.value {
+        Value::Null => 0,
+        Value::Scalar { text, tag, .. } => text.len() + tag.as_ref().map_or(0, String::len),
+        Value::Seq(items) => items.iter().map(node_bytes).sum::<usize>(),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| node_bytes(k) + node_bytes(v))
+            .sum::<usize>(),
+    }
+}
+
 fn node_size(node: &Node) -> usize {
     match &node.value {
         Value::Seq(items) => 1 + items.iter().map(node_size).sum::<usize>(),
@@ -487,6 +566,10 @@ impl MarkedEventReceiver for Builder<'_> {
                 {
                     Value::Null
                 } else {
+                    let held = text.len() + 2 * tag.as_ref().map_or(0, String::len);
+                    if !self.count_bytes(pos, held, "of text") {
+                        return;
+                    }
                     let style = match style {
                         TScalarStyle::Plain => Style::Plain,
                         TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => Style::Quoted,
@@ -512,10 +595,14 @@ impl MarkedEventReceiver for Builder<'_> {
                     );
                     return;
                 }
+                let tag = tag_name(tag);
+                if !self.count_bytes(pos, tag.as_ref().map_or(0, String::len), "of text") {
+                    return;
+                }
                 let node = Node {
                     pos,
                     value: Value::Null,
-                    tag: tag_name(tag),
+                    tag,
                 };
                 let frame = if is_seq {
                     Frame::Seq {
@@ -560,14 +647,20 @@ impl MarkedEventReceiver for Builder<'_> {
                 }
                 None => self.fail(pos, "unbalanced collection end".into()),
             },
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some((node, size)) => {
-                    if self.count(pos, size) {
-                        self.push_node(node, 0, size);
-                    }
+            Event::Alias(id) => {
+                // Counted before the copy is made: refusing after it would
+                // already have cost the memory.
+                let Some(&Anchored { nodes, bytes, .. }) = self.anchors.get(&id) else {
+                    self.fail(pos, "alias refers to an unknown anchor".into());
+                    return;
+                };
+                if !self.count(pos, nodes) || !self.count_bytes(pos, bytes, "through aliases") {
+                    return;
                 }
-                None => self.fail(pos, "alias refers to an unknown anchor".into()),
-            },
+                if let Some(node) = self.anchors.get(&id).map(|a| a.node.clone()) {
+                    self.push_node(node, 0, nodes);
+                }
+            }
             Event::DocumentStart
             | Event::DocumentEnd
             | Event::Nothing
@@ -625,6 +718,83 @@ mod tests {
         }
         let err = parse(&text, Limits::default()).expect_err("must be refused");
         assert!(err.message.contains("more than 100000 nodes"), "{err}");
+    }
+
+    /// A 600 KB anchored scalar read through 1,000 aliases is only ~1,000
+    /// nodes, but 600 MB of text: it is refused at the alias that crosses
+    /// the byte cap (the 5th: 600 KiB read, 600 KiB kept for the anchor,
+    /// then 600 KiB a copy), before any further copy is made.
+    #[test]
+    fn a_large_anchor_read_through_many_aliases_is_refused_at_the_alias_past_the_cap() {
+        let big = "x".repeat(600 * 1024);
+        let text = format!("a: &a {big}\nb: [{}]\n", vec!["*a"; 1000].join(", "));
+        assert!(text.len() < Limits::default().max_bytes);
+        let started = std::time::Instant::now();
+        let err = parse(&text, Limits::default()).expect_err("must be refused");
+        assert!(
+            err.message
+                .contains("expands to more than 4194304 bytes through aliases"),
+            "{err}"
+        );
+        // `b: [` then `*a, ` per alias: the 5th alias is at column 21.
+        assert_eq!(err.pos, Pos { line: 2, col: 21 }, "{err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    /// Each anchor keeps a copy of its node for the aliases to come, so
+    /// anchors nested 60 deep around one 100 KB scalar hold 6 MB without a
+    /// single alias.
+    #[test]
+    fn copies_kept_for_nested_anchors_count_against_the_byte_cap() {
+        let depth = 60;
+        let mut text = String::new();
+        for i in 0..depth {
+            text.push_str(&format!("&a{i} ["));
+        }
+        text.push_str(&"x".repeat(100 * 1024));
+        text.push_str(&"]".repeat(depth));
+        let err = parse(&text, Limits::default()).expect_err("must be refused");
+        assert!(err.message.contains("more than 4194304 bytes"), "{err}");
+    }
+
+    /// A local tag is text the tree holds too, copied with every alias.
+    #[test]
+    fn a_long_tag_read_through_aliases_counts_against_the_byte_cap() {
+        let tag = "t".repeat(300 * 1024);
+        let text = format!("a: &a !{tag} x\nb: [{}]\n", vec!["*a"; 100].join(", "));
+        let err = parse(&text, Limits::default()).expect_err("must be refused");
+        assert!(err.message.contains("bytes through aliases"), "{err}");
+    }
+
+    /// The cap leaves room for any document within `max_bytes` without
+    /// aliases: its text is at most 1.5 times its size (an escaped `\L` is
+    /// 2 bytes that read as 3).
+    #[test]
+    fn a_document_at_the_size_limit_without_aliases_is_not_refused_for_its_text() {
+        let limits = Limits::default();
+        let text = format!("a: \"{}\"\n", "\\L".repeat((limits.max_bytes - 8) / 2));
+        let root = doc(&text);
+        let read = root.get("a").and_then(Node::as_str).map_or(0, str::len);
+        assert!(read > limits.max_bytes * 3 / 2 - 20, "{read}");
+    }
+
+    /// Anchors as people use them, to share a block, still read, and the
+    /// alias is the anchored node.
+    #[test]
+    fn a_document_with_a_few_aliases_reads_as_before() {
+        let text = "env: &env\n  variables:\n    A: \"1\"\nbuild: *env\ntest: *env\nlist: [&x one, *x, *x]\n";
+        let root = doc(text);
+        let env = root.get("env").map(Node::to_json);
+        assert_eq!(root.get("build").map(Node::to_json), env);
+        assert_eq!(root.get("test").map(Node::to_json), env);
+        assert_eq!(
+            root.get("list").map(Node::to_json),
+            Some(serde_json::json!(["one", "one", "one"]))
+        );
     }
 
     #[test]

@@ -4,12 +4,16 @@
 //! the real job events of the corpus.
 
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent;
 use gantry_e2e::{LocalStack, capture_logs, corpus};
 use gantry_pipeline_action::{Deps, Verdict, handle, handle_with};
 use gantry_shared::config::DEV_CONFIG;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -42,10 +46,74 @@ fn zip(files: &[(&str, &str)]) -> Vec<u8> {
     out.finish().expect("zip").into_inner()
 }
 
+/// A TCP relay in front of the moto server that counts the bytes moto
+/// sends back: what the function downloaded, whatever way it asked.
+struct Relay {
+    endpoint: String,
+    received: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Relay {
+    async fn start(upstream: &str) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let received = Arc::new(AtomicU64::new(0));
+        let counter = received.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (upstream, counter) = (upstream.clone(), counter.clone());
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let up = async {
+                        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                        let _ = server_write.shutdown().await;
+                    };
+                    let down = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        while let Ok(n) = server_read.read(&mut buf).await {
+                            if n == 0 {
+                                break;
+                            }
+                            counter.fetch_add(n as u64, Ordering::Relaxed);
+                            if client_write.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = client_write.shutdown().await;
+                    };
+                    tokio::join!(up, down);
+                });
+            }
+        });
+        Relay {
+            endpoint,
+            received,
+            task,
+        }
+    }
+}
+
 struct Rig {
     local: LocalStack,
     stub: MockServer,
     deps: Deps,
+    /// Between the function and S3.
+    relay: Relay,
 }
 
 async fn rig() -> Rig {
@@ -70,11 +138,17 @@ async fn rig() -> Rig {
             .endpoint_url(stub.uri())
             .build(),
     );
+    let relay = Relay::start(local.moto.endpoint()).await;
     let deps = Deps {
-        sdk: local.sdk.clone(),
+        sdk: local.sdk.to_builder().endpoint_url(&relay.endpoint).build(),
         codepipeline,
     };
-    Rig { local, stub, deps }
+    Rig {
+        local,
+        stub,
+        deps,
+        relay,
+    }
 }
 
 impl Rig {
@@ -111,6 +185,11 @@ impl Rig {
         serde_json::from_value(event).expect("a CodePipeline job event")
     }
 
+    /// Bytes S3 has sent the function so far, headers included.
+    fn downloaded(&self) -> u64 {
+        self.relay.received.load(Ordering::Relaxed)
+    }
+
     /// The one job result the stub received: (operation, JSON body).
     async fn result(&self) -> (String, serde_json::Value) {
         let requests = self.stub.received_requests().await.unwrap_or_default();
@@ -127,6 +206,49 @@ impl Rig {
         )
     }
 }
+
+/// A zip of `files` (stored, so the zip is as large as they are) with the
+/// buildspec `buildspec_yml` (deflated) in the middle.
+fn zip_around(files: &[(String, Vec<u8>)], buildspec_yml: &[u8]) -> Vec<u8> {
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    let half = files.len() / 2;
+    for (i, (name, data)) in files.iter().enumerate() {
+        if i == half {
+            out.start_file("buildspec.yml", zip::write::SimpleFileOptions::default())
+                .expect("zip entry");
+            out.write_all(buildspec_yml).expect("zip write");
+        }
+        out.start_file(name.as_str(), stored).expect("zip entry");
+        out.write_all(data).expect("zip write");
+    }
+    out.finish().expect("zip").into_inner()
+}
+
+/// `count` files of `size` bytes no compressor can shrink (xorshift64).
+fn filler(count: usize, size: usize) -> Vec<(String, Vec<u8>)> {
+    (0..count)
+        .map(|i| {
+            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ i as u64;
+            let mut data = Vec::with_capacity(size + 8);
+            while data.len() < size {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                data.extend_from_slice(&x.to_le_bytes());
+            }
+            data.truncate(size);
+            (format!("assets/blob-{i:02}.bin"), data)
+        })
+        .collect()
+}
+
+/// What the function may download for one buildspec, whatever the size of
+/// the artifact: the zip's last 64 KiB, its directory, the entry, and the
+/// requests' headers.
+const READ_BUDGET: u64 = 256 * 1024;
 
 fn later() -> Instant {
     Instant::now() + Duration::from_secs(60)
@@ -278,6 +400,86 @@ async fn a_panic_or_a_deadline_still_reports_failure() {
     assert!(
         matches!(&verdict, Verdict::Failure { message } if message.contains("did not finish")),
         "{verdict:?}"
+    );
+    let (target, _) = rig.result().await;
+    assert_eq!(target, "CodePipeline_20150709.PutJobFailureResult");
+    rig.local.moto.stop().await;
+}
+
+/// A source artifact of ~100 MB (the function has 256 MB): the buildspec
+/// is read with a few ranged GETs, never by downloading the zip.
+#[tokio::test(flavor = "current_thread")]
+async fn a_large_artifact_is_read_by_range_not_downloaded() {
+    let rig = rig().await;
+    let artifact = zip_around(&filler(25, 4 << 20), VALID.as_bytes());
+    let size = artifact.len() as u64;
+    assert!(size > 100 << 20, "{size}");
+    let event = rig.job(JOB_EVENTS[0], artifact, None).await;
+    let verdict = handle(&rig.deps, event, later()).await.expect("reported");
+    assert!(
+        rig.downloaded() < READ_BUDGET,
+        "downloaded {} bytes of a {size}-byte artifact",
+        rig.downloaded()
+    );
+    assert!(matches!(verdict, Verdict::Success { .. }), "{verdict:?}");
+    let (target, body) = rig.result().await;
+    assert_eq!(target, "CodePipeline_20150709.PutJobSuccessResult");
+    assert_eq!(body["outputVariables"]["BUILDSPEC_PATH"], "buildspec.yml");
+    rig.local.moto.stop().await;
+}
+
+/// A zip cut short (an interrupted upload) fails the job with the reason,
+/// having read only its end.
+#[tokio::test(flavor = "current_thread")]
+async fn a_truncated_artifact_reports_failure_after_reading_only_its_end() {
+    let rig = rig().await;
+    let mut artifact = zip_around(&filler(2, 4 << 20), VALID.as_bytes());
+    artifact.truncate(artifact.len() - 1000);
+    let event = rig.job(JOB_EVENTS[1], artifact, None).await;
+    let verdict = handle(&rig.deps, event, later()).await.expect("reported");
+    assert!(
+        rig.downloaded() < READ_BUDGET,
+        "downloaded {} bytes",
+        rig.downloaded()
+    );
+    let Verdict::Failure { message } = verdict else {
+        panic!("{verdict:?}")
+    };
+    assert!(
+        message.contains("is not a readable zip") && message.contains("end-of-central-directory"),
+        "{message}"
+    );
+    let (target, body) = rig.result().await;
+    assert_eq!(target, "CodePipeline_20150709.PutJobFailureResult");
+    assert!(
+        body["failureDetails"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not a readable zip")),
+        "{body}"
+    );
+    rig.local.moto.stop().await;
+}
+
+/// A "buildspec" of 2 MiB (it deflates to a few KB, as a zip bomb would)
+/// fails the job without being read, let alone inflated.
+#[tokio::test(flavor = "current_thread")]
+async fn a_buildspec_over_the_cap_reports_failure_without_reading_it() {
+    let rig = rig().await;
+    let huge = format!("{VALID}#{}\n", "x".repeat(2 << 20));
+    let artifact = zip_around(&filler(2, 4 << 20), huge.as_bytes());
+    let event = rig.job(JOB_EVENTS[2], artifact, None).await;
+    let verdict = handle(&rig.deps, event, later()).await.expect("reported");
+    assert!(
+        rig.downloaded() < READ_BUDGET,
+        "downloaded {} bytes",
+        rig.downloaded()
+    );
+    let Verdict::Failure { message } = verdict else {
+        panic!("{verdict:?}")
+    };
+    assert_eq!(
+        message,
+        "buildspec.yml in input artifact ArtifactName is larger than 1048576 bytes"
     );
     let (target, _) = rig.result().await;
     assert_eq!(target, "CodePipeline_20150709.PutJobFailureResult");

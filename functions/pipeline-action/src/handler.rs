@@ -122,15 +122,8 @@ pub async fn evaluate(sdk: SdkConfig, job: CodePipelineJob) -> Verdict {
             .credentials_provider(credentials)
             .build(),
     );
-    let text = match artifact::download(&s3, input).await {
-        Ok(bytes) => match artifact::read_file(&bytes, &path, &artifact_name) {
-            Ok(text) => text,
-            Err(e) => {
-                return Verdict::Failure {
-                    message: e.to_string(),
-                };
-            }
-        },
+    let text = match artifact::read_file(&s3, input, &path, &artifact_name).await {
+        Ok(text) => text,
         Err(e) => {
             return Verdict::Failure {
                 message: e.to_string(),

@@ -42,6 +42,7 @@ const LIMITS: yaml::Limits = yaml::Limits {
     max_bytes: 1024 * 1024,
     max_depth: 64,
     max_nodes: 100_000,
+    ..yaml::Limits::DEFAULT
 };
 
 /// The digest Gantry names a buildspec by: `sha256:<hex>` of its exact bytes.

@@ -20,8 +20,13 @@ pub(crate) fn fit(s: &str, max: usize) -> String {
 }
 
 /// `s` with each char escaped by `escape` (None: as is), cut to at most
-/// `max` units of escaped text. An escape is never cut in half.
-pub(crate) fn fit_escaped(s: &str, max: usize, escape: fn(char) -> Option<&'static str>) -> String {
+/// `max` units of escaped text. An escape is never cut in half. `escape`
+/// sees the chars in order, so it may escape one by its place.
+pub(crate) fn fit_escaped(
+    s: &str,
+    max: usize,
+    mut escape: impl FnMut(char) -> Option<&'static str>,
+) -> String {
     let mut out = String::new();
     let mut used = 0;
     // Where `out` stood when there was still room for the ellipsis.
@@ -109,6 +114,54 @@ pub(crate) fn discord_escape(c: char) -> Option<&'static str> {
     }
 }
 
+/// Adaptive Cards (Microsoft Teams) read TextBlock text and facts as a
+/// CommonMark subset, bold and italic (`*`, `_`) and links (`[x](y)`) in
+/// the line; CommonMark's backslash makes any ASCII punctuation literal. A
+/// backslash goes before those, before code and strikethrough marks some
+/// clients also render (`` ` ``, `~`), and before `{`, which opens the
+/// `{{DATE(…)}}` and `{{TIME(…)}}` functions TextBlocks expand:
+/// <https://learn.microsoft.com/en-us/adaptive-cards/authoring-cards/text-features>.
+/// What a line starts with is [`markdown_block_marker`]'s part.
+pub(crate) fn adaptive_card_escape(c: char) -> Option<&'static str> {
+    match c {
+        '\\' => Some("\\\\"),
+        '*' => Some("\\*"),
+        '_' => Some("\\_"),
+        '~' => Some("\\~"),
+        '`' => Some("\\`"),
+        '[' => Some("\\["),
+        ']' => Some("\\]"),
+        '(' => Some("\\("),
+        ')' => Some("\\)"),
+        '{' => Some("\\{"),
+        _ => None,
+    }
+}
+
+/// Where `line` opens a markdown block if it is the first line of a text:
+/// the index (in chars) of the marker of a list item (`-`, `+`, `*`, or
+/// `1.` / `1)`), a heading (`#`), a quote (`>`) or a rule (`---`), with
+/// its escape. Elsewhere in a line these characters are plain.
+pub(crate) fn markdown_block_marker(line: &str) -> Option<(usize, &'static str)> {
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    // CommonMark: an ordered list marker is 1 to 9 digits.
+    if (1..=9).contains(&digits) {
+        return match line.chars().nth(digits) {
+            Some('.') => Some((digits, "\\.")),
+            Some(')') => Some((digits, "\\)")),
+            _ => None,
+        };
+    }
+    match line.chars().next()? {
+        '-' => Some((0, "\\-")),
+        '+' => Some((0, "\\+")),
+        '*' => Some((0, "\\*")),
+        '#' => Some((0, "\\#")),
+        '>' => Some((0, "\\>")),
+        _ => None,
+    }
+}
+
 /// Google Chat text messages have no escape: `<users/all>` would mention
 /// everyone. Angle brackets in user text become their look-alikes.
 pub(crate) fn google_text_escape(c: char) -> Option<&'static str> {
@@ -166,6 +219,23 @@ mod tests {
             fit_escaped("[x](http://e) @everyone *b*", 100, discord_escape),
             "\\[x\\]\\(http://e\\) @\u{200B}everyone \\*b\\*"
         );
+        assert_eq!(
+            fit_escaped("[x](http://e) **b** _i_ \\", 100, adaptive_card_escape),
+            "\\[x\\]\\(http://e\\) \\*\\*b\\*\\* \\_i\\_ \\\\"
+        );
+        assert_eq!(fit_escaped("a_b", 3, adaptive_card_escape), "a…");
+    }
+
+    #[test]
+    fn notify_block_markers_are_found_only_at_the_start() {
+        assert_eq!(markdown_block_marker("- a"), Some((0, "\\-")));
+        assert_eq!(markdown_block_marker("123. a"), Some((3, "\\.")));
+        assert_eq!(markdown_block_marker("7) a"), Some((1, "\\)")));
+        assert_eq!(markdown_block_marker("1234567890. a"), None);
+        assert_eq!(markdown_block_marker("v1. a"), None);
+        assert_eq!(markdown_block_marker("2024 plans"), None);
+        assert_eq!(markdown_block_marker("a - b"), None);
+        assert_eq!(markdown_block_marker(""), None);
     }
 
     #[test]
