@@ -19,8 +19,13 @@ pub mod names {
     pub const WEBHOOK_SECRET_PARAMETER: &str = "/gantry/webhook-secret";
     pub const CONFIG_PARAMETER: &str = "/gantry/config";
     pub const GITHUB_TOKEN_PARAMETER: &str = "/gantry/github-token";
+    /// The local stack's one trust domain, `dev`: its secrets live under
+    /// `/gantry/dev/`.
     pub const PROJECT: &str = "gantry-dev";
-    /// Where build secrets live, as `SecretsPathPrefix` in the template.
+    /// As `ProjectPrefix` in the template.
+    pub const PROJECT_PREFIX: &str = "gantry-";
+    /// Where build secrets live, as `SecretsPathPrefix` in the template;
+    /// each domain's under `<prefix><domain>/`.
     pub const SECRETS_PREFIX: &str = "/gantry/";
     /// The role a fork's pull request builds under (moto does not check it).
     pub const UNTRUSTED_ROLE: &str = "arn:aws:iam::123456789012:role/gantry-dev-untrusted-build";
@@ -78,6 +83,7 @@ fn local_env(overrides: &[(&str, &str)], name: &str) -> Option<String> {
         "DELIVERY_BUCKET" | "ARTIFACT_BUCKET" => Some(names::BUCKET),
         "EVENT_BUS_NAME" => Some(names::BUS),
         "SECRETS_PATH_PREFIX" => Some(names::SECRETS_PREFIX),
+        "PROJECT_PREFIX" => Some(names::PROJECT_PREFIX),
         "UNTRUSTED_SERVICE_ROLE_ARN" => Some(names::UNTRUSTED_ROLE),
         // Locally a capacity refusal is retried quickly.
         "START_RETRY_ATTEMPTS" => Some("3"),

@@ -201,6 +201,46 @@ pub enum ForkPolicy {
 /// The label that approves a fork's pull request when none is configured.
 pub const DEFAULT_APPROVAL_LABEL: &str = "gantry:approved";
 
+/// The projects are named `<prefix><domain>` (template.yaml's
+/// `ProjectPrefix`).
+pub const DEFAULT_PROJECT_PREFIX: &str = "gantry-";
+
+/// A deployment's trust domains: each CodeBuild project is one, named
+/// `<project_prefix><domain>`, and its builds may read SSM parameters under
+/// `<secrets_prefix><domain>/` only (template.yaml gives each domain's role
+/// exactly that path). A repository is in the domain of the project
+/// gantry.yaml maps it to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustDomains {
+    /// `/gantry/`: starts and ends with `/`.
+    pub secrets_prefix: String,
+    pub project_prefix: String,
+}
+
+impl TrustDomains {
+    /// The domain `project` builds in; `None` for a project not named as
+    /// Gantry names its projects.
+    pub fn domain<'p>(&self, project: &'p str) -> Option<&'p str> {
+        project
+            .strip_prefix(self.project_prefix.as_str())
+            .filter(|d| !d.is_empty())
+    }
+
+    /// The one path `project`'s builds may read secrets under.
+    pub fn secrets_path(&self, project: &str) -> Option<String> {
+        self.domain(project)
+            .map(|d| format!("{}{d}/", self.secrets_prefix))
+    }
+
+    /// May a build of `project` reference `parameter`? Only below its
+    /// domain's path: a path, not a string prefix (`/gantry/web/` does not
+    /// hold `/gantry/website/x`).
+    pub fn allows(&self, project: &str, parameter: &str) -> bool {
+        self.secrets_path(project)
+            .is_some_and(|path| parameter.starts_with(&path) && parameter.len() > path.len())
+    }
+}
+
 impl RepositoryRules {
     pub fn matches(&self, full_name: &str) -> bool {
         self.matcher.is_match(full_name)
@@ -849,6 +889,33 @@ pub fn check_parameter_name(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_projects_builds_may_reference_only_their_own_domains_secrets() {
+        let domains = TrustDomains {
+            secrets_prefix: "/gantry/".into(),
+            project_prefix: "gantry-".into(),
+        };
+        assert_eq!(domains.domain("gantry-web"), Some("web"));
+        assert_eq!(
+            domains.secrets_path("gantry-web").as_deref(),
+            Some("/gantry/web/")
+        );
+        assert!(domains.allows("gantry-web", "/gantry/web/docker/password"));
+        for other in [
+            "/gantry/api/docker/password",
+            "/gantry/website/x",
+            "/gantry/web/",
+            "/gantry/webhook-secret",
+            "/other/web/x",
+        ] {
+            assert!(!domains.allows("gantry-web", other), "{other}");
+        }
+        // A project Gantry did not create is no domain: it reads nothing.
+        assert_eq!(domains.domain("someone-elses"), None);
+        assert_eq!(domains.domain("gantry-"), None);
+        assert!(!domains.allows("someone-elses", "/gantry/someone-elses/x"));
+    }
 
     #[test]
     fn the_dev_configuration_parses_and_builds_everything() {

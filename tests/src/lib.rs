@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub mod cfn;
+
 use gantry_cli::moto::Moto;
 use gantry_cli::stack::{self, Stack, StackSpec};
 use gantry_shared::github::{headers, signature};

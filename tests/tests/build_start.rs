@@ -22,15 +22,15 @@ repositories:
     push:
       branches: ['**']
     secrets:
-      DOCKER_USERNAME: /gantry/docker/username
-      DOCKER_PASSWORD: /gantry/docker/password
+      DOCKER_USERNAME: /gantry/dev/docker/username
+      DOCKER_PASSWORD: /gantry/dev/docker/password
 ";
 
 const BUILDSPEC: &str = "\
 version: 0.2
 env:
   parameter-store:
-    NPM_TOKEN: /gantry/npm/token
+    NPM_TOKEN: /gantry/dev/npm/token
 phases:
   build:
     commands:
@@ -40,9 +40,9 @@ phases:
 /// The secret values; none may appear in an event, a log line or a request
 /// Gantry sends.
 const PARAMETERS: &[(&str, &str)] = &[
-    ("/gantry/docker/username", "user-VALUE-7c1e"),
-    ("/gantry/docker/password", "pw-SECRET-VALUE-91f3"),
-    ("/gantry/npm/token", "npm-SECRET-VALUE-42aa"),
+    ("/gantry/dev/docker/username", "user-VALUE-7c1e"),
+    ("/gantry/dev/docker/password", "pw-SECRET-VALUE-91f3"),
+    ("/gantry/dev/npm/token", "npm-SECRET-VALUE-42aa"),
 ];
 
 const START_BUILD: &str = "CodeBuild_20161006.StartBuild";
@@ -207,9 +207,9 @@ async fn a_push_starts_exactly_one_build_with_its_secrets_by_reference() {
     assert!(start.get("serviceRoleOverride").is_none(), "trusted build");
     // Secrets: names only, resolved by CodeBuild.
     for (variable_name, parameter) in [
-        ("DOCKER_USERNAME", "/gantry/docker/username"),
-        ("DOCKER_PASSWORD", "/gantry/docker/password"),
-        ("NPM_TOKEN", "/gantry/npm/token"),
+        ("DOCKER_USERNAME", "/gantry/dev/docker/username"),
+        ("DOCKER_PASSWORD", "/gantry/dev/docker/password"),
+        ("NPM_TOKEN", "/gantry/dev/npm/token"),
     ] {
         assert_eq!(
             variable(start, variable_name),
@@ -336,12 +336,13 @@ async fn a_missing_parameter_rejects_the_build_naming_it_and_its_variable() {
         rejected["secrets"],
         json!([
             {"variable": "SIGNING_KEY", "parameter": "/elsewhere/signing-key", "from": "config", "problem": "outside_prefix"},
-            {"variable": "DOCKER_PASSWORD", "parameter": "/gantry/docker/password", "from": "config", "problem": "missing"},
+            {"variable": "DOCKER_PASSWORD", "parameter": "/gantry/dev/docker/password", "from": "config", "problem": "missing"},
         ])
     );
     let reason = rejected["reason"].as_str().unwrap_or_default();
     assert!(
-        reason.contains("DOCKER_PASSWORD (gantry.yaml): /gantry/docker/password does not exist"),
+        reason
+            .contains("DOCKER_PASSWORD (gantry.yaml): /gantry/dev/docker/password does not exist"),
         "{reason}"
     );
     assert!(chain.proxy.calls(START_BUILD).is_empty());
@@ -423,7 +424,7 @@ async fn a_fork_pull_request_builds_without_secret_references_under_the_untruste
     );
     // The buildspec's own reference is gone from what CodeBuild runs.
     let spec = start["buildspecOverride"].as_str().unwrap_or_default();
-    assert!(!spec.contains("/gantry/npm/token"), "{spec}");
+    assert!(!spec.contains("/gantry/dev/npm/token"), "{spec}");
     assert!(spec.contains("docker build -t app ."), "{spec}");
 }
 
@@ -484,7 +485,10 @@ async fn under_the_approval_policy_a_fork_waits_for_the_label_then_builds_with_s
     assert!(start.get("serviceRoleOverride").is_none());
     assert_eq!(
         variable(start, "DOCKER_PASSWORD"),
-        Some(("/gantry/docker/password".into(), "PARAMETER_STORE".into()))
+        Some((
+            "/gantry/dev/docker/password".into(),
+            "PARAMETER_STORE".into()
+        ))
     );
 }
 

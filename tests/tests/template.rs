@@ -5,6 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use gantry_e2e::cfn::{ACCOUNT, BUCKET, Deployed, REGION};
 use gantry_e2e::{LocalStack, workspace};
 use gantry_shared::config::DEV_CONFIG;
 use gantry_shared::events::{DETAIL_TYPES, SOURCE};
@@ -120,42 +121,6 @@ fn resource<'a>(template: &'a Node, id: &str) -> &'a Node {
         .unwrap_or_else(|| panic!("template has no resource {id}"))
 }
 
-/// Every IAM statement under `node`, in either branch of an `!If`.
-fn statements(node: &Node) -> Vec<&Node> {
-    let mut found = Vec::new();
-    let mut stack = vec![node];
-    while let Some(n) = stack.pop() {
-        match &n.value {
-            Value::Map(entries) => {
-                if n.get("Effect").is_some() && n.get("Action").is_some() {
-                    found.push(n);
-                }
-                stack.extend(entries.iter().map(|(_, v)| v));
-            }
-            Value::Seq(items) => stack.extend(items.iter()),
-            _ => {}
-        }
-    }
-    found
-}
-
-/// A scalar or a list of scalars.
-fn strings(node: &Node) -> Vec<&str> {
-    match &node.value {
-        Value::Seq(items) => items.iter().filter_map(Node::as_str).collect(),
-        _ => node.as_str().into_iter().collect(),
-    }
-}
-
-fn allowed_actions(node: &Node) -> Vec<String> {
-    statements(node)
-        .into_iter()
-        .filter(|s| s.get("Effect").and_then(Node::as_str) == Some("Allow"))
-        .flat_map(|s| s.get("Action").map(strings).unwrap_or_default())
-        .map(str::to_ascii_lowercase)
-        .collect()
-}
-
 /// `!GetAtt A.B`, `!GetAtt [A, B]` or `Fn::GetAtt: …` as `A.B`.
 fn get_att(node: &Node) -> Option<String> {
     let tagged = node.tag.as_deref().or(match &node.value {
@@ -180,121 +145,203 @@ fn get_att(node: &Node) -> Option<String> {
     }
 }
 
+fn deployed(domains: &[&str]) -> Deployed {
+    let text = std::fs::read_to_string(workspace().join("template.yaml")).expect("template.yaml");
+    Deployed::from_template(&text, &[("TrustDomains", serde_json::json!(domains))])
+}
+
+fn ssm(name: &str) -> String {
+    format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{name}")
+}
+
+fn ecr(repository: &str) -> String {
+    format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{repository}")
+}
+
+/// What a build could do to a repository's secrets or images.
+const SECRET_READS: &[&str] = &[
+    "ssm:GetParameter",
+    "ssm:GetParameters",
+    "ssm:GetParametersByPath",
+    "ssm:GetParameterHistory",
+];
+const IMAGE_WRITES: &[&str] = &[
+    "ecr:PutImage",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:BatchDeleteImage",
+];
+
+/// Issue 11, item 2: every trusted build ran under one role that could
+/// read every repository's secrets and push every image. Each trust domain
+/// now has its own; evaluated here as deployed with two domains.
 #[test]
-fn build_roles_are_least_privilege() {
-    let template = template();
-
-    // docker build needs the daemon.
-    let project = resource(&template, "BuildProject");
-    let privileged = project
-        .get("Properties")
-        .and_then(|p| p.get("Environment"))
-        .and_then(|e| e.get("PrivilegedMode"))
-        .map(Node::to_json);
-    assert_eq!(
-        privileged,
-        Some(serde_json::Value::Bool(true)),
-        "BuildProject must run privileged"
-    );
-
-    // A fork's build: no secrets, no registry, nothing broad; and no policy
-    // attached to its role from elsewhere.
-    let untrusted_role = resource(&template, "UntrustedBuildRole");
-    assert!(
-        untrusted_role
-            .get("Properties")
-            .and_then(|p| p.get("ManagedPolicyArns"))
-            .is_none(),
-        "UntrustedBuildRole takes no managed policies"
-    );
-    if let Some(Node {
-        value: Value::Map(resources),
-        ..
-    }) = template.get("Resources")
-    {
-        for (id, r) in resources {
-            let kind = r.get("Type").and_then(Node::as_str).unwrap_or_default();
-            if kind == "AWS::IAM::Policy" || kind == "AWS::IAM::ManagedPolicy" {
-                let roles = r.get("Properties").and_then(|p| p.get("Roles"));
-                let names: Vec<&str> = roles.map(strings).unwrap_or_default();
+fn no_trust_domain_reaches_another_domains_secrets_or_images() {
+    let d = deployed(&["alpha", "beta"]);
+    let roles = d.of_type("AWS::IAM::Role");
+    for (domain, other) in [("alpha", "beta"), ("beta", "alpha")] {
+        let role = format!("BuildRole{domain}");
+        assert!(roles.contains(&role), "no {role} in {roles:?}");
+        // Its own: readable and writable.
+        let own_secret = ssm(&format!("/gantry/{domain}/docker/password"));
+        assert!(d.allows(&role, "ssm:GetParameters", &own_secret), "{role}");
+        assert!(
+            d.allows(
+                &role,
+                "ecr:PutImage",
+                &ecr(&format!("gantry-builds/{domain}"))
+            ),
+            "{role}"
+        );
+        // Another domain's: neither, by any action.
+        for action in SECRET_READS {
+            for name in [
+                format!("/gantry/{other}/docker/password"),
+                format!("/gantry/{other}"),
+                "/gantry/webhook-secret".to_owned(),
+                "/gantry/webhook-secrets/186853002".to_owned(),
+                "/gantry/github-token".to_owned(),
+                "/gantry/config".to_owned(),
+                "/gantry/notify/slack".to_owned(),
+            ] {
                 assert!(
-                    !names.contains(&"UntrustedBuildRole"),
-                    "{:?} attaches a policy to UntrustedBuildRole",
-                    id.as_str()
+                    !d.allows(&role, action, &ssm(&name)),
+                    "{role} may {action} {name}"
                 );
             }
         }
-    }
-    let untrusted = untrusted_role
-        .get("Properties")
-        .and_then(|p| p.get("Policies"))
-        .map(allowed_actions)
-        .unwrap_or_default();
-    assert!(!untrusted.is_empty(), "UntrustedBuildRole grants nothing?");
-    for action in &untrusted {
-        assert!(
-            !["ssm:", "ecr:", "kms:", "secretsmanager:", "iam:", "sts:"]
-                .iter()
-                .any(|p| action.starts_with(p))
-                && !action.contains('*'),
-            "UntrustedBuildRole must not allow {action}"
-        );
-    }
-
-    // The trusted role reads secrets only under the prefix.
-    let trusted = resource(&template, "BuildRole");
-    for statement in statements(trusted) {
-        let actions = statement.get("Action").map(strings).unwrap_or_default();
-        let allows = statement.get("Effect").and_then(Node::as_str) == Some("Allow");
-        if allows && actions.iter().any(|a| a.starts_with("ssm:")) {
-            assert_eq!(
-                actions,
-                ["ssm:GetParameters"],
-                "BuildRole: only GetParameters"
-            );
-            let resource = statement.get("Resource").and_then(Node::as_str);
-            assert!(
-                resource.is_some_and(|r| r.ends_with(":parameter${SecretsPathPrefix}*")),
-                "BuildRole reads SSM outside SecretsPathPrefix: {resource:?}"
-            );
+        for action in IMAGE_WRITES {
+            for repository in [format!("gantry-builds/{other}"), "gantry-builds".to_owned()] {
+                assert!(
+                    !d.allows(&role, action, &ecr(&repository)),
+                    "{role} may {action} on {repository}"
+                );
+            }
         }
-    }
-
-    // start-build may hand CodeBuild the untrusted role and nothing else.
-    let start_build = resource(&template, "StartBuildFunction");
-    let mut passes = 0;
-    for statement in statements(start_build) {
-        let actions = statement.get("Action").map(strings).unwrap_or_default();
-        let passes_roles = actions.iter().any(|a| {
-            let a = a.to_ascii_lowercase();
-            a == "iam:passrole" || a == "iam:*" || a == "*"
-        });
-        if !passes_roles || statement.get("Effect").and_then(Node::as_str) != Some("Allow") {
-            continue;
-        }
-        passes += 1;
-        // A list of resources, or one; `*` or a `!Sub` reads as `None`.
-        let resources: Vec<Option<String>> = match statement.get("Resource") {
-            Some(Node {
-                value: Value::Seq(items),
-                tag: None,
-                ..
-            }) => items.iter().map(get_att).collect(),
-            other => vec![other.and_then(get_att)],
-        };
+        // Its project runs under it, privileged (docker build needs the
+        // daemon), and pushes to its own repository.
+        let project = &d.resources[&format!("BuildProject{domain}")]["Properties"];
+        assert_eq!(project["Name"], format!("gantry-{domain}"));
         assert_eq!(
-            resources,
-            [Some("UntrustedBuildRole.Arn".to_owned())],
-            "StartBuildFunction may pass only UntrustedBuildRole"
+            project["ServiceRole"],
+            format!("arn:aws:iam::{ACCOUNT}:role/{role}")
         );
-        let service = statement
-            .get("Condition")
-            .and_then(|c| c.get("StringEquals"))
-            .and_then(|c| c.get("iam:PassedToService"))
-            .and_then(Node::as_str);
-        assert_eq!(service, Some("codebuild.amazonaws.com"));
+        assert_eq!(project["Environment"]["PrivilegedMode"], "true");
+        let image_repo = project["Environment"]["EnvironmentVariables"]
+            .as_array()
+            .and_then(|v| v.iter().find(|e| e["Name"] == "IMAGE_REPO"))
+            .map(|e| e["Value"].clone());
+        assert_eq!(
+            image_repo,
+            Some(serde_json::json!(format!(
+                "{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/gantry-builds/{domain}"
+            )))
+        );
     }
-    assert_eq!(passes, 1, "StartBuildFunction needs iam:PassRole once");
+    // The whole set of roles: the two domains' and the untrusted one.
+    let builds: Vec<&String> = roles.iter().filter(|r| r.contains("BuildRole")).collect();
+    assert_eq!(builds.len(), 3, "{builds:?}");
+}
+
+/// A fork's build (any domain): no secrets, no registry, and its log only in
+/// streams under `untrusted/` (issue 11, item 6).
+#[test]
+fn the_untrusted_role_holds_nothing_and_writes_only_untrusted_log_streams() {
+    let d = deployed(&["alpha", "beta"]);
+    let role = "UntrustedBuildRole";
+    for action in SECRET_READS.iter().chain(IMAGE_WRITES) {
+        for resource in [
+            ssm("/gantry/alpha/docker/password"),
+            ecr("gantry-builds/alpha"),
+        ] {
+            assert!(!d.allows(role, action, &resource), "{role} may {action}");
+        }
+    }
+    for action in [
+        "kms:Decrypt",
+        "iam:PassRole",
+        "sts:AssumeRole",
+        "secretsmanager:GetSecretValue",
+    ] {
+        assert!(!d.allows(role, action, "*"), "{role} may {action}");
+        assert!(
+            !d.allows(
+                role,
+                action,
+                &format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/k")
+            ),
+            "{role} may {action}"
+        );
+    }
+    let stream = |name: &str| {
+        format!(
+            "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/codebuild/gantry-alpha:log-stream:{name}"
+        )
+    };
+    assert!(d.allows(role, "logs:PutLogEvents", &stream("untrusted/0b5c9b7e")));
+    assert!(d.allows(role, "logs:CreateLogStream", &stream("untrusted/0b5c9b7e")));
+    assert!(
+        !d.allows(role, "logs:PutLogEvents", &stream("0b5c9b7e")),
+        "a fork's build could write into a trusted build's log"
+    );
+    assert_eq!(
+        gantry_start_build::codebuild::UNTRUSTED_LOG_STREAM_PREFIX,
+        "untrusted",
+        "the prefix start-build names the stream with is the one the role allows"
+    );
+    // No policy attached to it from elsewhere.
+    for kind in ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"] {
+        for id in d.of_type(kind) {
+            let roles = d.resources[&id]["Properties"]["Roles"].to_string();
+            assert!(!roles.contains(role), "{id} attaches a policy to {role}");
+        }
+    }
+    assert!(d.resources[role]["Properties"]["ManagedPolicyArns"].is_null());
+
+    // start-build may hand CodeBuild this role and no other.
+    let untrusted_arn = format!("arn:aws:iam::{ACCOUNT}:role/{role}");
+    assert!(d.allows("StartBuildFunction", "iam:PassRole", &untrusted_arn));
+    for other in ["BuildRolealpha", "BuildRolebeta"] {
+        assert!(
+            !d.allows(
+                "StartBuildFunction",
+                "iam:PassRole",
+                &format!("arn:aws:iam::{ACCOUNT}:role/{other}")
+            ),
+            "start-build may pass {other}"
+        );
+    }
+}
+
+/// inject-secrets strips a fork's buildspec, which may be in the bucket
+/// when over 32 KB: it must be able to read it, or the build dead-letters
+/// (issue 11, item 6).
+#[test]
+fn inject_secrets_can_read_the_large_buildspecs_it_strips() {
+    let d = deployed(&["build"]);
+    let object = format!("arn:aws:s3:::{BUCKET}/validated/3f1c.yml");
+    assert!(d.allows("InjectSecretsFunction", "s3:GetObject", &object));
+    assert!(d.allows("InjectSecretsFunction", "s3:PutObject", &object));
+}
+
+/// A flood of requests must not take every function's concurrency: the
+/// webhook's can be reserved (issue 11, item 6).
+#[test]
+fn the_webhook_concurrency_can_be_reserved() {
+    let reserved = |value: &str| {
+        let text =
+            std::fs::read_to_string(workspace().join("template.yaml")).expect("template.yaml");
+        let d = Deployed::from_template(
+            &text,
+            &[("WebhookReservedConcurrency", serde_json::json!(value))],
+        );
+        d.resources["WebhookFunction"]["Properties"]
+            .get("ReservedConcurrentExecutions")
+            .cloned()
+    };
+    assert_eq!(reserved("20"), Some(serde_json::json!("20")));
+    assert_eq!(reserved("0"), None, "0 leaves it unreserved");
 }
 
 /// `CodeBuildEventsRule` invokes build-events for a build's final state

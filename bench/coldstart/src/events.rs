@@ -25,7 +25,7 @@ repositories:
     push:
       branches: [\"**\"]
     secrets:
-      DOCKER_PASSWORD: /gantry/docker/password
+      DOCKER_PASSWORD: /gantry/dev/docker/password
     notifications:
       - provider: slack
         url-parameter: /gantry/notify/slack
@@ -213,7 +213,7 @@ impl Fixtures {
             ("/gantry/webhook-secret", WEBHOOK_SECRET),
             ("/gantry/config", CONFIG),
             ("/gantry/github-token", "ghp_coldstartTOKEN"),
-            ("/gantry/docker/password", "coldstart-docker-password"),
+            ("/gantry/dev/docker/password", "coldstart-docker-password"),
         ] {
             state.parameters.insert(name.into(), value.into());
         }

@@ -5,7 +5,7 @@ use gantry_shared::aws::bus::{EventBus, PublishError};
 use gantry_shared::aws::config_source::{ConfigError, ConfigSource};
 use gantry_shared::aws::parameters::{self, ParameterError};
 use gantry_shared::buildspec;
-use gantry_shared::config::{DEFAULT_APPROVAL_LABEL, ForkPolicy};
+use gantry_shared::config::{DEFAULT_APPROVAL_LABEL, ForkPolicy, TrustDomains};
 use gantry_shared::events::{
     BuildHeld, BuildRejected, BuildSource, BuildspecRef, BuildspecValidated, HoldCode, RejectedAt,
     SecretOrigin, SecretProblem, SecretProblemKind, SecretRef, SecretsResolved, VERSION, cap,
@@ -14,7 +14,8 @@ use gantry_shared::events::{
 pub struct Deps {
     pub config: ConfigSource,
     pub ssm: aws_sdk_ssm::Client,
-    pub secrets_prefix: String,
+    /// Which path each project's secrets must be under.
+    pub domains: TrustDomains,
     pub s3: aws_sdk_s3::Client,
     /// Where buildspecs too large for an event live (`validated/`).
     pub bucket: String,
@@ -79,12 +80,6 @@ pub fn references(config: &[(String, String)], buildspec: &[(String, String)]) -
     out
 }
 
-/// Is `parameter` under `prefix` (`/gantry/`)? Names without a leading `/`
-/// are in no path at all.
-pub fn under_prefix(parameter: &str, prefix: &str) -> bool {
-    parameter.starts_with(prefix) && parameter.len() > prefix.len()
-}
-
 fn problem(r: &SecretRef, problem: SecretProblemKind) -> SecretProblem {
     SecretProblem {
         variable: r.variable.clone(),
@@ -94,14 +89,22 @@ fn problem(r: &SecretRef, problem: SecretProblemKind) -> SecretProblem {
     }
 }
 
-fn describe(problems: &[SecretProblem]) -> String {
+/// The rejection's one line. `allowed`: the path this build may read
+/// (`None`: its project is no trust domain of this deployment).
+fn describe(problems: &[SecretProblem], project: &str, allowed: Option<&str>) -> String {
+    let outside = match allowed {
+        Some(path) => format!("is outside {path}, the only path builds of {project} may read"),
+        None => format!(
+            "cannot be read: {project} is not one of this deployment's projects (<ProjectPrefix><domain>)"
+        ),
+    };
     let parts: Vec<String> = problems
         .iter()
         .map(|p| {
             let what = match p.problem {
                 SecretProblemKind::Missing => "does not exist",
                 SecretProblemKind::Forbidden => "is not readable",
-                SecretProblemKind::OutsidePrefix => "is outside the allowed prefix",
+                SecretProblemKind::OutsidePrefix => outside.as_str(),
             };
             let whence = match p.from {
                 SecretOrigin::Config => "gantry.yaml",
@@ -233,14 +236,18 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
         })));
     }
     let refs = references(&policy.secrets, &event.buildspec.parameter_store);
+    // Each project is a trust domain with its own secrets path; a reference
+    // elsewhere (another repository's secrets) is refused by name before
+    // any build starts, as the build's role would refuse it inside.
+    let allowed = |r: &&SecretRef| deps.domains.allows(&event.project, &r.parameter);
     let mut problems: Vec<SecretProblem> = refs
         .iter()
-        .filter(|r| !under_prefix(&r.parameter, &deps.secrets_prefix))
+        .filter(|r| !allowed(r))
         .map(|r| problem(r, SecretProblemKind::OutsidePrefix))
         .collect();
     let to_check: Vec<String> = refs
         .iter()
-        .filter(|r| under_prefix(&r.parameter, &deps.secrets_prefix))
+        .filter(allowed)
         .map(|r| r.parameter.clone())
         .collect();
     if !to_check.is_empty() {
@@ -254,9 +261,10 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
         }
     }
     if !problems.is_empty() {
+        let path = deps.domains.secrets_path(&event.project);
         return Ok(Outcome::Rejected(Box::new(BuildRejected {
             v: VERSION,
-            reason: cap(&describe(&problems), 1024),
+            reason: cap(&describe(&problems, &event.project, path.as_deref()), 1024),
             buildspec_location: Some(event.buildspec.location.clone()),
             correlation_id: event.correlation_id,
             project: event.project,
@@ -348,24 +356,31 @@ mod tests {
     }
 
     #[test]
-    fn the_prefix_is_a_path_not_a_string_prefix() {
-        assert!(under_prefix("/gantry/docker/password", "/gantry/"));
-        assert!(!under_prefix("/gantry-other/x", "/gantry/"));
-        assert!(!under_prefix("gantry/x", "/gantry/"));
-        assert!(!under_prefix("/gantry/", "/gantry/"));
-    }
-
-    #[test]
     fn the_rejection_names_each_parameter_and_its_variable() {
         let r = SecretRef {
             variable: "DOCKER_PASSWORD".into(),
             parameter: "/gantry/docker/password".into(),
             from: SecretOrigin::Config,
         };
-        let text = describe(&[problem(&r, SecretProblemKind::Missing)]);
+        let text = describe(
+            &[problem(&r, SecretProblemKind::Missing)],
+            "gantry-build",
+            Some("/gantry/build/"),
+        );
         assert_eq!(
             text,
             "1 secret reference cannot be resolved: DOCKER_PASSWORD (gantry.yaml): /gantry/docker/password does not exist"
+        );
+        let outside = describe(
+            &[problem(&r, SecretProblemKind::OutsidePrefix)],
+            "gantry-build",
+            Some("/gantry/build/"),
+        );
+        assert!(
+            outside.ends_with(
+                "/gantry/docker/password is outside /gantry/build/, the only path builds of gantry-build may read"
+            ),
+            "{outside}"
         );
     }
 }

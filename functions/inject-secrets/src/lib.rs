@@ -17,15 +17,18 @@ use gantry_shared::aws::bus::EventBus;
 use gantry_shared::aws::config_source::ConfigSource;
 use gantry_shared::settings::Env;
 
+pub use gantry_shared::config::{DEFAULT_PROJECT_PREFIX, TrustDomains};
 pub use handler::{Deps, HandlerError, Outcome, handle};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub config_parameter: String,
     pub config_ttl: Duration,
-    /// Build secrets must live under this SSM path (`/gantry/`): the
-    /// build's role may read nothing else.
+    /// Build secrets must live under this SSM path (`/gantry/`), in the
+    /// trust domain's own folder: the build's role may read nothing else.
     pub secrets_prefix: String,
+    /// Projects are named `<project_prefix><domain>` (`gantry-build`).
+    pub project_prefix: String,
     pub artifact_bucket: String,
     pub event_bus: String,
 }
@@ -46,6 +49,7 @@ impl Settings {
             config_parameter: env.required("CONFIG_PARAMETER")?,
             config_ttl: Duration::from_secs(env.number("CONFIG_TTL_SECONDS", 60)?),
             secrets_prefix,
+            project_prefix: env.or("PROJECT_PREFIX", DEFAULT_PROJECT_PREFIX),
             artifact_bucket: env.required("ARTIFACT_BUCKET")?,
             event_bus: env.or("EVENT_BUS_NAME", "gantry"),
         })
@@ -56,7 +60,10 @@ impl Settings {
         Deps {
             config: ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl),
             ssm,
-            secrets_prefix: self.secrets_prefix.clone(),
+            domains: TrustDomains {
+                secrets_prefix: self.secrets_prefix.clone(),
+                project_prefix: self.project_prefix.clone(),
+            },
             s3: aws_sdk_s3::Client::new(sdk),
             bucket: self.artifact_bucket.clone(),
             bus: EventBus::new(

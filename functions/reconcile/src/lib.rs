@@ -26,16 +26,31 @@ pub struct Settings {
 impl Settings {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let env = Env(&var);
-        let projects = env
-            .get("PROJECTS")
-            .map(|p| {
-                p.split(',')
-                    .map(str::trim)
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let list = |name: &str| -> Vec<String> {
+            env.get(name)
+                .map(|p| {
+                    p.split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        // The trust domains' projects (template.yaml), and any named outright.
+        let prefix = env.or(
+            "PROJECT_PREFIX",
+            gantry_shared::config::DEFAULT_PROJECT_PREFIX,
+        );
+        let mut projects: Vec<String> = list("TRUST_DOMAINS")
+            .iter()
+            .map(|d| format!("{prefix}{d}"))
+            .collect();
+        for p in list("PROJECTS") {
+            if !projects.contains(&p) {
+                projects.push(p);
+            }
+        }
         let builds_per_project = env.number("BUILDS_PER_PROJECT", 50usize)?.clamp(1, 100);
         Ok(Settings {
             build_events: gantry_build_events::Settings::from_env(&var)?,

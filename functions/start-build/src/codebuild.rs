@@ -1,11 +1,17 @@
 //! The StartBuild request Gantry makes, and the few answers it tells apart.
 
 use aws_sdk_codebuild::types::{
-    EnvironmentVariable, EnvironmentVariableType, SourceAuth, SourceAuthType, SourceType,
+    CloudWatchLogsConfig, EnvironmentVariable, EnvironmentVariableType, LogsConfig,
+    LogsConfigStatusType, SourceAuth, SourceAuthType, SourceType,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use gantry_shared::aws::describe_sdk_error;
 use gantry_shared::events::{BuildspecRef, SecretsResolved, Trigger};
+
+/// The prefix of an untrusted build's log stream (CodeBuild names it
+/// `<prefix>/<build uuid>`); template.yaml's UntrustedBuildRole may write
+/// only such streams.
+pub const UNTRUSTED_LOG_STREAM_PREFIX: &str = "untrusted";
 
 /// A plain environment variable of the build: (name, value).
 pub type Plain = (&'static str, String);
@@ -149,7 +155,17 @@ pub async fn start(
                 "a fork's pull request builds only under the untrusted role, and UNTRUSTED_SERVICE_ROLE_ARN is not set".into(),
             )
         })?;
-        call = call.service_role_override(role);
+        // Its log goes to streams under `untrusted/`, the only ones the
+        // untrusted role may write: a fork's build cannot write lines into a
+        // trusted build's log.
+        let logs = CloudWatchLogsConfig::builder()
+            .status(LogsConfigStatusType::Enabled)
+            .stream_name(UNTRUSTED_LOG_STREAM_PREFIX)
+            .build()
+            .map_err(|e| StartError::Refused(format!("logs config: {e}")))?;
+        call = call
+            .service_role_override(role)
+            .logs_config_override(LogsConfig::builder().cloud_watch_logs(logs).build());
     }
     if let Some(arn) = req.github_connection_arn {
         let auth = SourceAuth::builder()

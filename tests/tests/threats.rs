@@ -1,0 +1,815 @@
+//! The attacks and accidents of issue 11, each played against the chain
+//! (the moto server over HTTP, a loopback GitHub): a failed commit turned
+//! green without a build, one repository's build reaching another's
+//! secrets, a signed delivery replayed into new builds, an effect lost to a
+//! function that died holding its claim. docs/RELIABILITY.md's "Threats"
+//! table names the test for each.
+
+use std::time::Duration;
+
+use gantry_cli::functions::{GitHubUrls, LocalFunctions};
+use gantry_cli::stack::{self, names};
+use gantry_cli::tap::Observed;
+use gantry_e2e::{LocalStack, SECRET, corpus, corpus_file, github_headers};
+use gantry_shared::aws::records::{Acquired, Effect, Holder, Records};
+use gantry_shared::deadline::Deadline;
+use gantry_shared::events::now_ms;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const BUILDSPEC: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - make test\n";
+/// The corpus pull request's head commit and branch.
+const PR_SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+const PR_BRANCH: &str = "changes";
+
+/// Pushes build on the default branch only; pull requests always.
+const CONFIG: &str = "\
+version: 1
+repositories:
+  - name: Codertocat/*
+    project: gantry-dev
+";
+
+struct World {
+    local: LocalStack,
+    functions: LocalFunctions,
+    webhook: gantry_webhook::Deps,
+    github: MockServer,
+}
+
+impl World {
+    async fn start(config: &str, webhook_env: &[(&str, &str)]) -> World {
+        let local = LocalStack::start(config).await;
+        let github = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path_regex("^/repos/Codertocat/Hello-World/contents/"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(BUILDSPEC))
+            .mount(&github)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex("^/repos/Codertocat/Hello-World/statuses/"))
+            .respond_with(ResponseTemplate::new(201).set_body_string("{}"))
+            .mount(&github)
+            .await;
+        let functions = LocalFunctions::new(
+            &local.sdk,
+            &GitHubUrls {
+                contents_api: &github.uri(),
+                with_token: true,
+                statuses_api: &github.uri(),
+            },
+        )
+        .expect("functions");
+        let webhook = stack::webhook_settings(webhook_env)
+            .expect("settings")
+            .deps(&local.sdk);
+        World {
+            local,
+            functions,
+            webhook,
+            github,
+        }
+    }
+
+    async fn deliver(&self, event: &str, delivery_id: &str, body: &[u8]) -> gantry_webhook::Reply {
+        let headers = github_headers(event, delivery_id, body, SECRET);
+        gantry_webhook::handle(&self.webhook, &headers, body).await
+    }
+
+    async fn pump(&self) -> Vec<Observed> {
+        self.local.pump(&self.functions).await
+    }
+
+    /// (state, description) of each status GitHub received for `sha`.
+    async fn statuses(&self, sha: &str) -> Vec<(String, String)> {
+        self.github
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path().ends_with(&format!("/statuses/{sha}")))
+            .map(|r| {
+                let b: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                let s = |k: &str| b[k].as_str().unwrap_or_default().to_owned();
+                (s("state"), s("description"))
+            })
+            .collect()
+    }
+
+    fn events_deps(&self) -> gantry_build_events::Deps {
+        stack::build_events_settings(&[("GITHUB_API_URL", &self.github.uri())])
+            .expect("settings")
+            .deps(&self.local.sdk)
+    }
+
+    fn records(&self) -> Records {
+        Records::new(aws_sdk_s3::Client::new(&self.local.sdk), names::BUCKET)
+    }
+}
+
+fn json_of(file: &str) -> Value {
+    serde_json::from_slice(&corpus_file(file)).expect("corpus JSON")
+}
+
+fn bytes(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).expect("JSON")
+}
+
+fn outcome(reply: &gantry_webhook::Reply) -> String {
+    let v: Value = serde_json::from_str(&reply.body).unwrap_or_default();
+    v["outcome"].as_str().unwrap_or_default().to_owned()
+}
+
+fn detail_types(events: &[Observed]) -> Vec<&str> {
+    events.iter().map(|o| o.detail_type.as_str()).collect()
+}
+
+/// The corpus's CodeBuild state change, about `build_id`, ended `status`.
+fn codebuild_event(build_id: &str, status: &str) -> Value {
+    let text = std::fs::read_to_string(corpus().join("events/09_doc_codebuild_state_change.json"))
+        .expect("corpus event");
+    let mut event: Value = serde_json::from_str(&text).expect("JSON");
+    event["detail"]["build-id"] = json!(format!(
+        "arn:aws:codebuild:us-east-1:123456789012:build/{build_id}"
+    ));
+    event["detail"]["project-name"] = json!(names::PROJECT);
+    event["detail"]["build-status"] = json!(status);
+    event
+}
+
+fn started_build(events: &[Observed]) -> String {
+    events
+        .iter()
+        .find(|o| o.detail_type == "Build Started")
+        .and_then(|o| o.detail["build_id"].as_str())
+        .expect("a build started")
+        .to_owned()
+}
+
+// --- 1. A commit's status comes from a build, not from a PR's title ------
+
+/// A contributor whose build failed puts `[skip ci]` in the title and
+/// reopens the pull request: before, that posted `success` over the
+/// failure; now the pull request builds.
+#[tokio::test(flavor = "current_thread")]
+async fn a_pull_request_titled_skip_ci_still_builds() {
+    let world = World::start(CONFIG, &[]).await;
+    let mut pr = json_of("10_pull_request__opened.payload.json");
+    pr["action"] = json!("reopened");
+    pr["pull_request"]["title"] = json!("[skip ci] Update the README with new information.");
+    let reply = world
+        .deliver(
+            "pull_request",
+            "5e1a0001-0000-4000-8000-000000000001",
+            &bytes(&pr),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(outcome(&reply), "accepted", "{}", reply.body);
+    let events = world.pump().await;
+    assert!(
+        detail_types(&events).contains(&"Build Started"),
+        "{:?}",
+        detail_types(&events)
+    );
+    assert!(!detail_types(&events).contains(&"Build Skipped"));
+    world.local.moto.stop().await;
+}
+
+/// The pull request's build failed; then a skip for the same commit and
+/// context arrives (a push of that commit to a branch that does not build,
+/// late or redelivered). Before, its `success` replaced the failure.
+#[tokio::test(flavor = "current_thread")]
+async fn a_skip_never_replaces_a_builds_status_on_the_same_commit() {
+    let world = World::start(CONFIG, &[]).await;
+    let pr = json_of("10_pull_request__opened.payload.json");
+    let reply = world
+        .deliver(
+            "pull_request",
+            "5e1a0002-0000-4000-8000-000000000001",
+            &bytes(&pr),
+        )
+        .await;
+    assert_eq!(outcome(&reply), "accepted", "{}", reply.body);
+    let id = started_build(&world.pump().await);
+    gantry_build_events::handle_event(&world.events_deps(), &codebuild_event(&id, "FAILED"))
+        .await
+        .expect("reported");
+    let before = world.statuses(PR_SHA).await;
+    assert_eq!(
+        before.last().map(|s| s.0.as_str()),
+        Some("failure"),
+        "{before:?}"
+    );
+
+    // The same commit pushed to its branch, which push rules do not build.
+    let mut push = json_of("07_push__with-new-branch.payload.json");
+    push["ref"] = json!(format!("refs/heads/{PR_BRANCH}"));
+    push["after"] = json!(PR_SHA);
+    push["head_commit"]["id"] = json!(PR_SHA);
+    let reply = world
+        .deliver(
+            "push",
+            "5e1a0002-0000-4000-8000-000000000002",
+            &bytes(&push),
+        )
+        .await;
+    assert_eq!(outcome(&reply), "skipped", "{}", reply.body);
+    let events = world.pump().await;
+    assert_eq!(detail_types(&events), ["Build Skipped"]);
+    assert_eq!(
+        world.statuses(PR_SHA).await,
+        before,
+        "the skip posted over the build's failure"
+    );
+
+    // A skip of a commit no build touched still ends it with `success`.
+    let mut other = push.clone();
+    other["after"] = json!("1111111111111111111111111111111111111111");
+    world
+        .deliver(
+            "push",
+            "5e1a0002-0000-4000-8000-000000000003",
+            &bytes(&other),
+        )
+        .await;
+    world.pump().await;
+    let skipped = world
+        .statuses("1111111111111111111111111111111111111111")
+        .await;
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0].0, "success");
+    world.local.moto.stop().await;
+}
+
+// --- 2. One repository's build cannot reach another's secrets ------------
+
+/// gantry.yaml maps a repository's build to a parameter of another trust
+/// domain (which exists): refused by name before any build starts, as
+/// that domain's role would refuse it inside the build.
+#[tokio::test(flavor = "current_thread")]
+async fn a_build_cannot_reference_another_trust_domains_secrets() {
+    let config = "\
+version: 1
+repositories:
+  - name: Codertocat/*
+    project: gantry-dev
+    push:
+      branches: ['**']
+    secrets:
+      OWN_TOKEN: /gantry/dev/token
+      DEPLOY_KEY: /gantry/web/deploy-key
+";
+    let world = World::start(config, &[]).await;
+    let ssm = aws_sdk_ssm::Client::new(&world.local.sdk);
+    for name in ["/gantry/dev/token", "/gantry/web/deploy-key"] {
+        ssm.put_parameter()
+            .name(name)
+            .value("a-value-never-read")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .expect("seed");
+    }
+    let body = corpus_file("07_push__with-new-branch.payload.json");
+    world
+        .deliver("push", "5e1a0003-0000-4000-8000-000000000001", &body)
+        .await;
+    let events = world.pump().await;
+    let rejected = events
+        .iter()
+        .find(|o| o.detail_type == "Build Rejected")
+        .unwrap_or_else(|| panic!("not rejected: {:?}", detail_types(&events)));
+    assert_eq!(rejected.detail["stage"], "secrets");
+    let problems = rejected.detail["secrets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0]["parameter"], "/gantry/web/deploy-key");
+    let reason = rejected.detail["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("outside /gantry/dev/, the only path builds of gantry-dev may read"),
+        "{reason}"
+    );
+    assert!(!detail_types(&events).contains(&"Build Started"));
+    world.local.moto.stop().await;
+}
+
+/// The tags `buildspecs/docker.yml` pushes, as its pre_build command
+/// computes them in bash with the variables start-build sets.
+fn docker_tags(vars: &[(&str, &str)]) -> String {
+    let text = std::fs::read_to_string(gantry_e2e::workspace().join("buildspecs/docker.yml"))
+        .expect("docker.yml");
+    let root = gantry_shared::yaml::parse(&text, gantry_shared::yaml::Limits::default())
+        .expect("parses")
+        .expect("a document");
+    let commands = root
+        .get("phases")
+        .and_then(|p| p.get("pre_build"))
+        .and_then(|p| p.get("commands"))
+        .map(gantry_shared::yaml::Node::to_json)
+        .expect("pre_build commands");
+    let tagging = commands
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .filter_map(Value::as_str)
+                .find(|c| c.contains("TAGS="))
+        })
+        .expect("the command that computes TAGS");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("{tagging}\nprintf '\\nTAGS=%s' \"$TAGS\""))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(vars.iter().copied())
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    stdout
+        .rsplit_once("\nTAGS=")
+        .map(|(_, tags)| tags.to_owned())
+        .unwrap_or(stdout)
+}
+
+/// A fork's branch called `main`, approved or not, must never push
+/// `:main`: a pull request's image is tagged `pr-<n>` and with its commit.
+#[test]
+fn a_pull_requests_image_is_never_tagged_with_a_branch() {
+    let sha = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+    let pr = docker_tags(&[
+        ("GANTRY_COMMIT", sha),
+        ("GANTRY_TRIGGER", "pull_request"),
+        ("GANTRY_BRANCH", "main"),
+        ("GANTRY_PR_NUMBER", "7"),
+    ]);
+    assert_eq!(pr, format!("{sha} pr-7"));
+    let push = docker_tags(&[
+        ("GANTRY_COMMIT", sha),
+        ("GANTRY_TRIGGER", "push"),
+        ("GANTRY_BRANCH", "release/2.0"),
+    ]);
+    assert_eq!(push, format!("{sha} release-2.0"));
+    let tag = docker_tags(&[
+        ("GANTRY_COMMIT", sha),
+        ("GANTRY_TRIGGER", "push"),
+        ("GANTRY_TAG", "v1.0"),
+    ]);
+    assert_eq!(tag, format!("{sha} v1.0"));
+}
+
+// --- 3. A signed delivery cannot be replayed into another build ----------
+
+/// Anyone holding one signed body (a repository admin sees them under
+/// Recent Deliveries) could resend it under fresh delivery ids: before,
+/// each was a new build.
+#[tokio::test(flavor = "current_thread")]
+async fn a_signed_body_resent_under_a_new_delivery_id_starts_nothing() {
+    let world = World::start(CONFIG, &[]).await;
+    let body = corpus_file("07_push__with-new-branch.payload.json");
+    let first = world
+        .deliver("push", "5e1a0004-0000-4000-8000-000000000001", &body)
+        .await;
+    assert_eq!(outcome(&first), "accepted", "{}", first.body);
+    for i in 2..5 {
+        let replay = world
+            .deliver(
+                "push",
+                &format!("5e1a0004-0000-4000-8000-00000000000{i}"),
+                &body,
+            )
+            .await;
+        assert_eq!(replay.status, 200, "{}", replay.body);
+        assert_eq!(outcome(&replay), "duplicate");
+    }
+    let events = world.pump().await;
+    let started: Vec<&Observed> = events
+        .iter()
+        .filter(|o| o.detail_type == "Build Started")
+        .collect();
+    assert_eq!(started.len(), 1, "{:?}", detail_types(&events));
+    world.local.moto.stop().await;
+}
+
+/// With a replay window, an old signed body is refused whatever its id; a
+/// fresh one is accepted.
+#[tokio::test(flavor = "current_thread")]
+async fn a_delivery_signed_before_the_replay_window_is_refused() {
+    let world = World::start(CONFIG, &[("REPLAY_WINDOW_SECONDS", "3600")]).await;
+    // The corpus push was signed in 2019.
+    let old = corpus_file("07_push__with-new-branch.payload.json");
+    let reply = world
+        .deliver("push", "5e1a0005-0000-4000-8000-000000000001", &old)
+        .await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert!(reply.body.contains("replay window"), "{}", reply.body);
+    assert!(world.local.logged(Duration::ZERO).await.is_empty());
+
+    let mut fresh = json_of("07_push__with-new-branch.payload.json");
+    fresh["repository"]["pushed_at"] = json!(now_ms() / 1000);
+    let reply = world
+        .deliver(
+            "push",
+            "5e1a0005-0000-4000-8000-000000000002",
+            &bytes(&fresh),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let mut pr = json_of("10_pull_request__opened.payload.json");
+    let reply = world
+        .deliver(
+            "pull_request",
+            "5e1a0005-0000-4000-8000-000000000003",
+            &bytes(&pr),
+        )
+        .await;
+    assert_eq!(reply.status, 403, "an old pull request: {}", reply.body);
+    pr["pull_request"]["updated_at"] = json!("2099-01-01T00:00:00Z");
+    let reply = world
+        .deliver(
+            "pull_request",
+            "5e1a0005-0000-4000-8000-000000000004",
+            &bytes(&pr),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    world.local.moto.stop().await;
+}
+
+/// A replayed old push (its own signed body, a fresh delivery id) arrives
+/// after the newest push of the branch: before, it was ordered by arrival,
+/// stopped the newest build as superseded and would push the old image.
+#[tokio::test(flavor = "current_thread")]
+async fn a_replayed_old_push_never_supersedes_the_newest_build() {
+    let config = "\
+version: 1
+repositories:
+  - name: Codertocat/*
+    project: gantry-dev
+    push:
+      branches: ['**']
+";
+    let world = World::start(config, &[]).await;
+    let push = |sha: &str, pushed_at: u64| {
+        let mut p = json_of("07_push__with-new-branch.payload.json");
+        p["after"] = json!(sha);
+        p["head_commit"]["id"] = json!(sha);
+        p["repository"]["pushed_at"] = json!(pushed_at);
+        p["created"] = json!(false);
+        bytes(&p)
+    };
+    let newest = "2222222222222222222222222222222222222222";
+    let old = "1111111111111111111111111111111111111111";
+    world
+        .deliver(
+            "push",
+            "5e1a0006-0000-4000-8000-000000000001",
+            &push(newest, 1_700_000_600),
+        )
+        .await;
+    let first = world.pump().await;
+    let newest_build = started_build(&first);
+    // The old push, replayed now.
+    let reply = world
+        .deliver(
+            "push",
+            "5e1a0006-0000-4000-8000-000000000002",
+            &push(old, 1_700_000_000),
+        )
+        .await;
+    assert_eq!(outcome(&reply), "accepted", "{}", reply.body);
+    let events = world.pump().await;
+    assert!(
+        !detail_types(&events).contains(&"Build Started"),
+        "the replay started a build: {:?}",
+        detail_types(&events)
+    );
+    let superseded: Vec<&Observed> = events
+        .iter()
+        .filter(|o| o.detail_type == "Build Superseded")
+        .collect();
+    assert_eq!(superseded.len(), 1, "{:?}", detail_types(&events));
+    assert_eq!(superseded[0].detail["source"]["commit_sha"], old);
+    assert_eq!(superseded[0].detail["superseded_by"]["commit_sha"], newest);
+    let builds = aws_sdk_codebuild::Client::new(&world.local.sdk)
+        .batch_get_builds()
+        .ids(&newest_build)
+        .send()
+        .await
+        .expect("builds");
+    assert_ne!(
+        builds.builds()[0].build_status().map(|s| s.as_str()),
+        Some("STOPPED"),
+        "the newest build was stopped"
+    );
+    world.local.moto.stop().await;
+}
+
+/// The corpus repository's id, and its owner's.
+const REPO_ID: &str = "186853002";
+
+async fn put_secret(world: &World, name: &str, value: &str) {
+    aws_sdk_ssm::Client::new(&world.local.sdk)
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("seed a secret");
+}
+
+fn targeted(
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+    secret: &str,
+    target: Option<&str>,
+) -> http::HeaderMap {
+    let mut h = github_headers(event, delivery, body, secret);
+    if let Some(id) = target {
+        h.insert(
+            "x-github-hook-installation-target-id",
+            http::HeaderValue::from_str(id).expect("header"),
+        );
+        h.insert(
+            "x-github-hook-installation-target-type",
+            http::HeaderValue::from_static("repository"),
+        );
+    }
+    h
+}
+
+/// A repository with its own webhook secret: a delivery about it signed
+/// with the shared secret (which every repository's admin has) is refused;
+/// signed with its own, accepted.
+#[tokio::test(flavor = "current_thread")]
+async fn a_repository_with_its_own_secret_refuses_the_shared_one() {
+    let world = World::start(
+        CONFIG,
+        &[("WEBHOOK_TARGET_SECRETS_PATH", "/gantry/webhook-secrets/")],
+    )
+    .await;
+    put_secret(
+        &world,
+        &format!("/gantry/webhook-secrets/{REPO_ID}"),
+        "hello-world-own",
+    )
+    .await;
+    let deps =
+        stack::webhook_settings(&[("WEBHOOK_TARGET_SECRETS_PATH", "/gantry/webhook-secrets/")])
+            .expect("settings")
+            .deps(&world.local.sdk);
+    let body = corpus_file("07_push__with-new-branch.payload.json");
+    let shared = targeted(
+        "push",
+        "5e1a0007-0000-4000-8000-000000000001",
+        &body,
+        SECRET,
+        None,
+    );
+    let reply = gantry_webhook::handle(&deps, &shared, &body).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert!(
+        reply.body.contains("has its own webhook secret"),
+        "{}",
+        reply.body
+    );
+    let own = targeted(
+        "push",
+        "5e1a0007-0000-4000-8000-000000000002",
+        &body,
+        "hello-world-own",
+        Some(REPO_ID),
+    );
+    let reply = gantry_webhook::handle(&deps, &own, &body).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    world.local.moto.stop().await;
+}
+
+/// One repository's admin holds its own secret; signing a body about
+/// another repository with it (naming either target) gets nowhere.
+#[tokio::test(flavor = "current_thread")]
+async fn one_repositorys_secret_cannot_sign_for_another() {
+    let world = World::start(CONFIG, &[]).await;
+    put_secret(&world, "/gantry/webhook-secrets/999", "mallorys-own").await;
+    put_secret(
+        &world,
+        &format!("/gantry/webhook-secrets/{REPO_ID}"),
+        "hello-world-own",
+    )
+    .await;
+    let deps =
+        stack::webhook_settings(&[("WEBHOOK_TARGET_SECRETS_PATH", "/gantry/webhook-secrets/")])
+            .expect("settings")
+            .deps(&world.local.sdk);
+    // A body about Codertocat/Hello-World, forged by repository 999's admin.
+    let body = corpus_file("07_push__with-new-branch.payload.json");
+    let as_own = targeted(
+        "push",
+        "5e1a0008-0000-4000-8000-000000000001",
+        &body,
+        "mallorys-own",
+        Some("999"),
+    );
+    let reply = gantry_webhook::handle(&deps, &as_own, &body).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert!(
+        reply.body.contains("about repository 186853002"),
+        "{}",
+        reply.body
+    );
+    let as_victim = targeted(
+        "push",
+        "5e1a0008-0000-4000-8000-000000000002",
+        &body,
+        "mallorys-own",
+        Some(REPO_ID),
+    );
+    let reply = gantry_webhook::handle(&deps, &as_victim, &body).await;
+    assert_eq!(reply.status, 401, "{}", reply.body);
+    assert!(world.local.logged(Duration::ZERO).await.is_empty());
+    world.local.moto.stop().await;
+}
+
+// --- 5. No effect lost or doubled by a crash between claim and effect ----
+
+fn holder(id: &str, deadline_ms: u64) -> Holder {
+    Holder {
+        id: id.to_owned(),
+        deadline: Deadline::at_epoch_ms(deadline_ms),
+    }
+}
+
+/// A webhook that claimed a delivery and was killed (its timeout) before
+/// publishing: before, the user's redelivery was a "duplicate" forever and
+/// the commit never built. Once the claim's deadline has passed, the
+/// redelivery takes it over and publishes.
+#[tokio::test(flavor = "current_thread")]
+async fn a_redelivery_takes_over_the_claim_of_a_webhook_that_died() {
+    let world = World::start(CONFIG, &[]).await;
+    let body = corpus_file("07_push__with-new-branch.payload.json");
+    let id = "5e1a0009-0000-4000-8000-000000000001";
+    let ledger = gantry_shared::aws::ledger::DeliveryLedger::new(
+        aws_sdk_s3::Client::new(&world.local.sdk),
+        names::BUCKET,
+    );
+    // The dead request: claimed, with a deadline now past, never completed.
+    let dead = holder(id, now_ms() - 60_000);
+    let claim = ledger
+        .claim(id, &gantry_shared::aws::ledger::body_digest(&body), &dead)
+        .await
+        .expect("claim");
+    assert!(matches!(claim, gantry_shared::aws::ledger::Claim::New(_)));
+    let reply = world.deliver("push", id, &body).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(outcome(&reply), "accepted");
+    assert_eq!(world.local.logged(Duration::ZERO).await.len(), 1);
+    // Done now: the next redelivery is a duplicate.
+    let again = world.deliver("push", id, &body).await;
+    assert_eq!(outcome(&again), "duplicate");
+    world.local.moto.stop().await;
+}
+
+/// build-events claimed a final status and died before posting it: the
+/// retry, after the claim's deadline, posts it (before: "already posted").
+/// A claim whose holder is still alive is left to it, and the retry fails
+/// so that it is tried again later.
+#[tokio::test(flavor = "current_thread")]
+async fn a_status_claimed_by_an_invocation_that_died_is_posted_by_the_retry() {
+    let world = World::start(CONFIG, &[]).await;
+    let pr = json_of("10_pull_request__opened.payload.json");
+    world
+        .deliver(
+            "pull_request",
+            "5e1a000a-0000-4000-8000-000000000001",
+            &bytes(&pr),
+        )
+        .await;
+    let id = started_build(&world.pump().await);
+    let records = world.records();
+    let final_status = Effect::Status {
+        subject: &id,
+        state: None,
+    };
+    // A live holder: the event is retried, nothing posted.
+    let alive = records
+        .acquire(&final_status, &holder("alive", now_ms() + 120_000))
+        .await
+        .expect("acquire");
+    let Acquired::Won(lease) = alive else {
+        panic!("the first claim wins")
+    };
+    let event = codebuild_event(&id, "SUCCEEDED");
+    let deps = world.events_deps();
+    let busy = gantry_build_events::handle_event(&deps, &event).await;
+    assert!(
+        matches!(busy, Err(gantry_build_events::HandlerError::Busy { .. })),
+        "{busy:?}"
+    );
+    assert_eq!(world.statuses(PR_SHA).await.len(), 1, "pending only");
+    records.release(lease).await.expect("release");
+
+    // A dead holder: its deadline passed; the retry takes over and posts.
+    let dead = records
+        .acquire(&final_status, &holder("dead", now_ms() - 60_000))
+        .await
+        .expect("acquire");
+    assert!(matches!(dead, Acquired::Won(_)));
+    let report = gantry_build_events::handle_event(&deps, &event)
+        .await
+        .expect("handled");
+    assert_eq!(
+        report.posted,
+        Some(gantry_shared::github::statuses::StatusState::Success)
+    );
+    let again = gantry_build_events::handle_event(&deps, &event)
+        .await
+        .expect("handled");
+    assert_eq!(again.posted, None, "posted once");
+    world.local.moto.stop().await;
+}
+
+/// Of several takers of one expired claim, exactly one wins.
+#[tokio::test(flavor = "current_thread")]
+async fn of_several_takers_of_an_expired_claim_exactly_one_wins() {
+    let world = World::start(CONFIG, &[]).await;
+    let records = world.records();
+    let effect = Effect::Status {
+        subject: "race",
+        state: None,
+    };
+    let dead = records
+        .acquire(&effect, &holder("dead", now_ms() - 60_000))
+        .await
+        .expect("acquire");
+    assert!(matches!(dead, Acquired::Won(_)));
+    let takers: Vec<Holder> = (0..4)
+        .map(|i| holder(&format!("taker-{i}"), now_ms() + 60_000))
+        .collect();
+    let results = futures_join(&records, &effect, &takers).await;
+    let won = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Acquired::Won(_))))
+        .count();
+    assert_eq!(won, 1, "{results:?}");
+    world.local.moto.stop().await;
+}
+
+async fn futures_join(
+    records: &Records,
+    effect: &Effect<'_>,
+    holders: &[Holder],
+) -> Vec<Result<Acquired, gantry_shared::aws::records::RecordError>> {
+    let (a, b, c, d) = tokio::join!(
+        records.acquire(effect, &holders[0]),
+        records.acquire(effect, &holders[1]),
+        records.acquire(effect, &holders[2]),
+        records.acquire(effect, &holders[3]),
+    );
+    vec![a, b, c, d]
+}
+
+/// With too little time left to post, build-events claims nothing and
+/// fails, so that the retry (with a fresh deadline) posts.
+#[tokio::test(flavor = "current_thread")]
+async fn no_status_is_claimed_without_the_time_to_post_it() {
+    let world = World::start(CONFIG, &[]).await;
+    let pr = json_of("10_pull_request__opened.payload.json");
+    world
+        .deliver(
+            "pull_request",
+            "5e1a000b-0000-4000-8000-000000000001",
+            &bytes(&pr),
+        )
+        .await;
+    let id = started_build(&world.pump().await);
+    let deps = world.events_deps();
+    let event = codebuild_event(&id, "FAILED");
+    let soon = Deadline::after(Duration::from_secs(2));
+    let err = gantry_build_events::handle_event_until(&deps, &event, soon).await;
+    assert!(
+        matches!(err, Err(gantry_build_events::HandlerError::OutOfTime(_))),
+        "{err:?}"
+    );
+    let final_status = Effect::Status {
+        subject: &id,
+        state: None,
+    };
+    assert!(
+        !world.records().claimed(&final_status).await.expect("head"),
+        "claimed without the time to post"
+    );
+    let report = gantry_build_events::handle_event(&deps, &event)
+        .await
+        .expect("the retry posts");
+    assert!(report.posted.is_some());
+    world.local.moto.stop().await;
+}
