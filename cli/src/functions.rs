@@ -92,6 +92,12 @@ impl LocalFunctions {
                 Ok(Outcome::Rejected(e)) => {
                     format!("  validate-buildspec: rejected: {}", e.reason)
                 }
+                Ok(Outcome::ApprovalIgnored(e)) => {
+                    format!(
+                        "  validate-buildspec: approval by @{} ignored: {}",
+                        e.by, e.reason
+                    )
+                }
                 // Deployed, EventBridge would retry this invocation.
                 Err(e) => format!("  validate-buildspec: failed (EventBridge would retry): {e}"),
             },

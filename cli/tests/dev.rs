@@ -173,3 +173,86 @@ fn send_signs_form_deliveries_too_and_reports_unreadable_files() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.json"));
 }
+
+/// Issue 11 as a user sees it in `gantry dev`: a pull request titled
+/// `[skip ci] …` builds (its title never skips it), and the same signed
+/// body sent again under a new delivery id starts nothing more.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_skip_ci_title_builds_and_a_resent_signed_body_starts_nothing_more() {
+    let github = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path_regex(
+            "^/repos/Codertocat/Hello-World/contents/",
+        ))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_string(
+                "version: 0.2\nphases:\n  build:\n    commands:\n      - make test\n",
+            ),
+        )
+        .mount(&github)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(201).set_body_string("{}"))
+        .mount(&github)
+        .await;
+    let corpus = std::env::var_os("GANTRY_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
+    let text =
+        std::fs::read_to_string(corpus.join("webhooks/10_pull_request__opened.payload.json"))
+            .expect("the corpus pull request");
+    let mut pr: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    pr["action"] = serde_json::json!("reopened");
+    pr["pull_request"]["title"] = serde_json::json!("[skip ci] Update the README");
+    let dir = std::env::temp_dir().join(format!("gantry-skip-ci-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let payload = dir.join("pull_request.json");
+    std::fs::write(&payload, serde_json::to_vec(&pr).expect("JSON")).expect("write payload");
+
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut dev = Dev::start(&listen, &[], &github.uri());
+    dev.wait_for("webhook listening", Duration::from_secs(120));
+    // `gantry send` gives every delivery a fresh id, as a replay would.
+    let send = || {
+        gantry()
+            .args([
+                "send",
+                "--url",
+                &format!("http://{listen}/"),
+                "--secret",
+                "gantry-dev-secret",
+                "--event",
+                "pull_request",
+            ])
+            .arg(&payload)
+            .output()
+            .expect("run gantry send")
+    };
+    let out = send();
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        answer.starts_with("202 ") && answer.contains("\"accepted\""),
+        "{answer}"
+    );
+    let line = dev.wait_for("Build Requested", Duration::from_secs(20));
+    assert!(line.contains("Codertocat/Hello-World"), "{line}");
+    let line = dev.wait_for("start-build:", Duration::from_secs(30));
+    assert!(line.contains("started gantry-dev:"), "{line}");
+
+    let out = send();
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        answer.starts_with("200 ") && answer.contains("\"duplicate\""),
+        "{answer}"
+    );
+    // Nothing more crosses the bus.
+    dev.read_until(|_| false, Duration::from_secs(5));
+    let requested = dev
+        .seen
+        .iter()
+        .filter(|l| l.contains("Build Requested"))
+        .count();
+    assert_eq!(requested, 1, "{}", dev.seen.join("\n"));
+    assert!(!dev.seen.iter().any(|l| l.contains("Build Skipped")));
+    let _ = std::fs::remove_dir_all(&dir);
+}

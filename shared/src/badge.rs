@@ -110,7 +110,24 @@ pub fn svg(label: &str, state: BadgeState) -> String {
 /// literal `%`, so a URL that fetches it encodes that once more:
 /// `…/feature%252Fx.svg`.
 pub fn badge_key(repo: &str, branch: &str) -> String {
-    let mut key = String::from("badges/");
+    key_under("badges/", repo, branch)
+}
+
+/// Where a repository's badges go: `badges/`, which `PublicBadges=true`
+/// lets anyone read, or `private-badges/`, which nobody outside the
+/// account can. A private repository's badges are private unless its
+/// gantry.yaml entry says `public-badge: true`: a public badge names the
+/// repository and its branches, and shows whether they build.
+pub fn key_for(repo: &str, branch: &str, private_repository: bool, public_badge: bool) -> String {
+    if private_repository && !public_badge {
+        key_under("private-badges/", repo, branch)
+    } else {
+        badge_key(repo, branch)
+    }
+}
+
+fn key_under(prefix: &str, repo: &str, branch: &str) -> String {
+    let mut key = String::from(prefix);
     match repo.split_once('/') {
         Some((owner, name)) => {
             percent_encode(owner, &mut key);
@@ -338,6 +355,22 @@ mod tests {
         check_xml(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"));
         assert!(doc.contains(">a\u{FFFD}b\u{FFFD}[31mc\u{FFFD}d e</text>"));
         assert!(!doc.chars().any(|c| !xml_char(c) || c == '\n'));
+    }
+
+    #[test]
+    fn a_private_repositorys_badge_is_private_unless_listed() {
+        assert_eq!(
+            key_for("octo-org/secret", "main", true, false),
+            "private-badges/octo-org/secret/main.svg"
+        );
+        assert_eq!(
+            key_for("octo-org/secret", "main", true, true),
+            "badges/octo-org/secret/main.svg"
+        );
+        assert_eq!(
+            key_for("octo-org/widgets", "main", false, false),
+            "badges/octo-org/widgets/main.svg"
+        );
     }
 
     #[test]

@@ -131,6 +131,9 @@ pub struct RepositoryRules {
     pub cancel_superseded: bool,
     pub status: StatusSettings,
     pub notifications: Vec<Route>,
+    /// A private repository's badges are public too (with
+    /// `PublicBadges=true`); by default they are not.
+    pub public_badge: bool,
 }
 
 /// How commit statuses look.
@@ -469,6 +472,7 @@ const RULE_KEYS: &[&str] = &[
     "cancel-superseded",
     "status",
     "notifications",
+    "public-badge",
 ];
 const STATUS_KEYS: &[&str] = &["context", "superseded"];
 const ROUTE_KEYS: &[&str] = &["provider", "url-parameter", "branches", "when"];
@@ -493,6 +497,7 @@ struct Partial {
     cancel_superseded: Option<bool>,
     status: Option<StatusSettings>,
     notifications: Option<Vec<Route>>,
+    public_badge: Option<bool>,
 }
 
 fn decode_config(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Config> {
@@ -626,6 +631,10 @@ fn decode_config(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Config> {
                 .notifications
                 .or(defaults.notifications.clone())
                 .unwrap_or_default(),
+            public_badge: partial
+                .public_badge
+                .or(defaults.public_badge)
+                .unwrap_or(false),
         });
     }
     Some(Config {
@@ -662,6 +671,7 @@ fn decode_rules(r: &mut Reader<'_>, node: &Node, path: &str, is_entry: bool) -> 
             "paths-ignore" => out.paths_ignore = r.globs(value, &p, false),
             "skip-directives" => out.skip_directives = r.boolean(value, &p),
             "cancel-superseded" => out.cancel_superseded = r.boolean(value, &p),
+            "public-badge" => out.public_badge = r.boolean(value, &p),
             "approval-label" => out.approval_label = r.string(value, &p),
             "forks" => {
                 out.forks = match value.as_str() {

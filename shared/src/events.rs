@@ -279,6 +279,18 @@ pub const INLINE_BUILDSPEC_BYTES: usize = 32 * 1024;
 /// Diagnostics kept in an event; the rest are counted.
 pub const MAX_EVENT_DIAGNOSTICS: usize = 20;
 
+/// A fork's held commit approved by someone who may: checked through
+/// GitHub (their permission) and against the hold (that commit was held).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// The login that added the approval label.
+    pub by: String,
+    /// Their role on the repository, as GitHub named it.
+    pub role: String,
+    /// The delivery whose `Build Held` held this commit.
+    pub held_by: String,
+}
+
 /// `Buildspec Validated`: the buildspec at the commit is valid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildspecValidated {
@@ -286,6 +298,10 @@ pub struct BuildspecValidated {
     pub correlation_id: String,
     pub project: String,
     pub source: BuildSource,
+    /// Set only by validate-buildspec, once it has checked the approval: a
+    /// fork's commit builds with secrets only with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
     pub buildspec: BuildspecRef,
     /// Warnings (unknown keys and the like), capped at [`MAX_EVENT_DIAGNOSTICS`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -471,6 +487,23 @@ pub struct BuildSuperseded {
 
 detail!(BuildSuperseded, "Build Superseded");
 
+/// `Approval Ignored`: a label meant to approve a fork's commit, from
+/// someone who may not (they cannot push) or for a commit that was never
+/// held (pushed after the hold). Nothing builds; the event log says why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalIgnored {
+    pub v: u32,
+    pub correlation_id: String,
+    pub project: String,
+    pub source: BuildSource,
+    /// Who added the label.
+    pub by: String,
+    /// For a person.
+    pub reason: String,
+}
+
+detail!(ApprovalIgnored, "Approval Ignored");
+
 /// Every detail type Gantry publishes, for the tests that check the rules.
 pub const DETAIL_TYPES: &[&str] = &[
     BuildRequested::DETAIL_TYPE,
@@ -481,6 +514,7 @@ pub const DETAIL_TYPES: &[&str] = &[
     BuildHeld::DETAIL_TYPE,
     BuildStarted::DETAIL_TYPE,
     BuildSuperseded::DETAIL_TYPE,
+    ApprovalIgnored::DETAIL_TYPE,
 ];
 
 /// An EventBridge event as a rule's target receives it (Lambda or SQS).

@@ -101,6 +101,35 @@ pub fn rejected(e: &BuildRejected) -> Verdict {
     }
 }
 
+/// The step of the chain a commit never got past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unfinished {
+    /// validate-buildspec (`Build Requested`).
+    Validation,
+    /// inject-secrets (`Buildspec Validated`).
+    Secrets,
+    /// start-build (`Secrets Resolved`).
+    Start,
+}
+
+/// A commit whose step failed every retry: `error`, final, saying which
+/// step and why, so it is never left pending (or "queued").
+pub fn unfinished(step: Unfinished, correlation_id: &str, reason: &str) -> Verdict {
+    let what = match step {
+        Unfinished::Validation => "buildspec not validated",
+        Unfinished::Secrets => "secrets not resolved",
+        Unfinished::Start => "not started",
+    };
+    Verdict {
+        subject: correlation_id.to_owned(),
+        state: StatusState::Error,
+        description: description(&format!("{what}: {reason}")),
+        target_url: None,
+        result: BuildResult::Errored,
+        is_final: true,
+    }
+}
+
 pub fn held(e: &BuildHeld) -> Verdict {
     Verdict {
         subject: e.correlation_id.clone(),

@@ -80,6 +80,17 @@ impl Chain {
             .respond_with(ResponseTemplate::new(200).set_body_string(BUILDSPEC))
             .mount(&github)
             .await;
+        // The labeller of the approval tests is a maintainer: may approve.
+        Mock::given(method("GET"))
+            .and(path(
+                "/repos/Codertocat/Hello-World/collaborators/maintainer/permission",
+            ))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"permission": "write", "role_name": "maintain"})),
+            )
+            .mount(&github)
+            .await;
         let functions = LocalFunctions::new(
             &sdk,
             &GitHubUrls {

@@ -137,8 +137,18 @@ impl World {
         self.proxy.faults().clear();
     }
 
+    /// A push for each delivery id: the corpus push, pushed at a time of
+    /// its own (two deliveries with one body are one delivery replayed,
+    /// which the webhook refuses), redelivered with the same body.
     async fn deliver(&self, delivery: &str) -> gantry_webhook::Reply {
-        let body = corpus_file("07_push__with-new-branch.payload.json");
+        let mut push: Value =
+            serde_json::from_slice(&corpus_file("07_push__with-new-branch.payload.json"))
+                .expect("corpus JSON");
+        let pushed_at = delivery.bytes().fold(1_557_933_657_u64, |t, b| {
+            t.wrapping_mul(31).wrapping_add(u64::from(b)) % 4_000_000_000
+        });
+        push["repository"]["pushed_at"] = serde_json::json!(pushed_at);
+        let body = serde_json::to_vec(&push).expect("JSON");
         let headers = github_headers("push", delivery, &body, SECRET);
         gantry_webhook::handle(&self.webhook, &headers, &body).await
     }

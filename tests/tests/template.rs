@@ -581,3 +581,70 @@ fn every_async_function_sends_what_it_failed_on_to_a_queue() {
         );
     }
 }
+
+/// Issue 11, item 5: each function's own retries (AWS calls, GitHub, chat,
+/// CodeBuild at its limit) fit inside its `Timeout`, so Lambda never kills
+/// one between a claim and its effect under the defaults; and the code's
+/// idea of each timeout is the template's.
+#[test]
+fn every_functions_retries_fit_inside_its_timeout() {
+    use gantry_shared::aws::AwsTimeouts;
+    use gantry_shared::github::contents::DEFAULT_TIMEOUT as GITHUB;
+    use std::time::Duration as D;
+    let d = deployed(&["build"]);
+    let properties = |f: &str| d.resources[f]["Properties"].clone();
+    let timeout = |f: &str| {
+        let t = properties(f)["Timeout"].clone();
+        D::from_secs(
+            t.as_str()
+                .and_then(|s| s.parse().ok())
+                .or_else(|| t.as_u64())
+                .unwrap_or_else(|| panic!("{f}: Timeout {t}")),
+        )
+    };
+    let env = |f: &str, name: &str| -> u64 {
+        properties(f)["Environment"]["Variables"][name]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{f}: {name}"))
+    };
+
+    assert_eq!(timeout("WebhookFunction"), gantry_webhook::TIMEOUT);
+    let webhook = gantry_webhook::worst_case(AwsTimeouts::WEBHOOK.operation);
+    assert!(webhook <= gantry_webhook::TIMEOUT, "webhook: {webhook:?}");
+
+    assert_eq!(
+        timeout("ValidateBuildspecFunction"),
+        gantry_validate_buildspec::TIMEOUT
+    );
+    let validate = gantry_validate_buildspec::worst_case(GITHUB, AwsTimeouts::SHORT.operation);
+    assert!(
+        validate <= gantry_validate_buildspec::TIMEOUT,
+        "validate-buildspec: {validate:?}"
+    );
+
+    assert_eq!(timeout("StartBuildFunction"), gantry_start_build::TIMEOUT);
+    let retry = gantry_start_build::Retry {
+        attempts: u32::try_from(env("StartBuildFunction", "START_RETRY_ATTEMPTS"))
+            .unwrap_or(u32::MAX),
+        base: D::from_millis(env("StartBuildFunction", "START_RETRY_BASE_MS")),
+    };
+    // The retries, then the rejection's record and publication, the claim
+    // and the group's read before them.
+    let start = retry.worst_case(AwsTimeouts::LONG.operation) + AwsTimeouts::LONG.operation * 4;
+    assert!(
+        start <= gantry_start_build::TIMEOUT,
+        "start-build: {start:?}"
+    );
+
+    assert_eq!(timeout("BuildEventsFunction"), gantry_build_events::TIMEOUT);
+    // At least a status and one chat route per invocation, so every retry
+    // makes progress; routes past the deadline are left to the retry.
+    let status = GITHUB + AwsTimeouts::LONG.operation * 2;
+    let route = gantry_build_events::CHAT_RETRY.worst_case() + AwsTimeouts::LONG.operation * 2;
+    assert!(
+        status + route <= gantry_build_events::TIMEOUT,
+        "build-events: {status:?} + {route:?}"
+    );
+    assert_eq!(timeout("ReconcileFunction"), gantry_build_events::TIMEOUT);
+}

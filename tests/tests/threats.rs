@@ -813,3 +813,436 @@ async fn no_status_is_claimed_without_the_time_to_post_it() {
     assert!(report.posted.is_some());
     world.local.moto.stop().await;
 }
+
+// --- 4. Only people who can push approve a fork's build -----------------
+
+const APPROVAL_CONFIG: &str = "\
+version: 1
+repositories:
+  - name: Codertocat/*
+    project: gantry-dev
+    forks: approval
+    secrets:
+      TOKEN: /gantry/dev/token
+";
+
+/// The corpus pull request, from a fork, at `sha`.
+fn fork_pr(action: &str, sha: &str) -> Value {
+    let file = if action == "labeled" {
+        "16_pull_request__labeled.payload.json"
+    } else {
+        "10_pull_request__opened.payload.json"
+    };
+    let mut pr = json_of(file);
+    pr["action"] = json!(action);
+    pr["pull_request"]["head"]["repo"]["full_name"] = json!("mallory/Hello-World");
+    pr["pull_request"]["head"]["sha"] = json!(sha);
+    pr
+}
+
+fn labeled_by(sha: &str, login: &str) -> Vec<u8> {
+    let mut pr = fork_pr("labeled", sha);
+    pr["label"]["name"] = json!("gantry:approved");
+    pr["sender"]["login"] = json!(login);
+    bytes(&pr)
+}
+
+/// GitHub's answer about `login`'s permission on the corpus repository.
+async fn permission(world: &World, login: &str, permission: &str, role: &str) {
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path(format!(
+            "/repos/Codertocat/Hello-World/collaborators/{login}/permission"
+        )))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"permission": permission, "role_name": role})),
+        )
+        .mount(&world.github)
+        .await;
+}
+
+async fn approval_world() -> World {
+    let world = World::start(APPROVAL_CONFIG, &[]).await;
+    put_secret(&world, "/gantry/dev/token", "a-value-never-read").await;
+    permission(&world, "trina", "read", "triage").await;
+    permission(&world, "mona", "write", "maintain").await;
+    world
+}
+
+/// Whether a build started, and if so with the repository's secrets.
+fn trusted_start(events: &[Observed]) -> Option<bool> {
+    events
+        .iter()
+        .find(|o| o.detail_type == "Build Started")
+        .map(|o| o.detail["trusted"] == json!(true))
+}
+
+/// The Triage role can add labels but cannot push: before, its label built
+/// the fork's code with the repository's secrets.
+#[tokio::test(flavor = "current_thread")]
+async fn a_label_from_someone_who_cannot_push_approves_nothing() {
+    let world = approval_world().await;
+    world
+        .deliver(
+            "pull_request",
+            "5e1a000c-0000-4000-8000-000000000001",
+            &bytes(&fork_pr("opened", PR_SHA)),
+        )
+        .await;
+    let held = world.pump().await;
+    assert_eq!(
+        detail_types(&held),
+        ["Build Requested", "Buildspec Validated", "Build Held"]
+    );
+
+    world
+        .deliver(
+            "pull_request",
+            "5e1a000c-0000-4000-8000-000000000002",
+            &labeled_by(PR_SHA, "trina"),
+        )
+        .await;
+    let events = world.pump().await;
+    let ignored = events
+        .iter()
+        .find(|o| o.detail_type == "Approval Ignored")
+        .unwrap_or_else(|| panic!("not ignored: {:?}", detail_types(&events)));
+    assert!(
+        ignored.detail["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("@trina has the triage role")),
+        "{}",
+        ignored.detail
+    );
+    assert_eq!(trusted_start(&events), None, "{:?}", detail_types(&events));
+
+    // A maintainer's label on the same held commit builds it, with secrets.
+    world
+        .deliver(
+            "pull_request",
+            "5e1a000c-0000-4000-8000-000000000003",
+            &labeled_by(PR_SHA, "mona"),
+        )
+        .await;
+    let events = world.pump().await;
+    assert_eq!(
+        trusted_start(&events),
+        Some(true),
+        "{:?}",
+        detail_types(&events)
+    );
+    world.local.moto.stop().await;
+}
+
+/// The label approves the commit that was held. A commit pushed after the
+/// hold (the labeled delivery carries the head at labelling time) was never
+/// held: before, the label built it.
+#[tokio::test(flavor = "current_thread")]
+async fn an_approval_applies_only_to_a_commit_that_was_held() {
+    let world = approval_world().await;
+    world
+        .deliver(
+            "pull_request",
+            "5e1a000d-0000-4000-8000-000000000001",
+            &bytes(&fork_pr("opened", PR_SHA)),
+        )
+        .await;
+    world.pump().await;
+    let pushed_after = "3333333333333333333333333333333333333333";
+    world
+        .deliver(
+            "pull_request",
+            "5e1a000d-0000-4000-8000-000000000002",
+            &labeled_by(pushed_after, "mona"),
+        )
+        .await;
+    let events = world.pump().await;
+    let ignored = events
+        .iter()
+        .find(|o| o.detail_type == "Approval Ignored")
+        .unwrap_or_else(|| panic!("not ignored: {:?}", detail_types(&events)));
+    assert!(
+        ignored.detail["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("3333333 was not held")),
+        "{}",
+        ignored.detail
+    );
+    assert_eq!(trusted_start(&events), None);
+    world.local.moto.stop().await;
+}
+
+// --- 5. Every accepted commit ends with a final status -------------------
+
+/// Runs the chain but leaves `held_back`'s rule undispatched, as if its
+/// function failed every retry; returns that event as EventBridge sent it.
+async fn pump_failing(world: &World, held_back: &str) -> Value {
+    let mut failed = None;
+    for _ in 0..20 {
+        let batch = world.local.observed(Duration::ZERO).await;
+        if batch.is_empty() {
+            break;
+        }
+        for o in &batch {
+            if o.rule == held_back {
+                failed = Some(json!({
+                    "version": "0",
+                    "id": "e0000000-0000-4000-8000-000000000001",
+                    "source": "gantry",
+                    "detail-type": o.detail_type,
+                    "detail": o.detail,
+                }));
+                continue;
+            }
+            world.functions.dispatch(o).await;
+        }
+    }
+    failed.unwrap_or_else(|| panic!("nothing reached {held_back}"))
+}
+
+fn lambda_failure_record(
+    event: &Value,
+    error: &str,
+) -> gantry_build_events::dead_letters::SqsBatch {
+    serde_json::from_value(json!({"Records": [{
+        "messageId": "m-0001",
+        "body": json!({
+            "version": "1.0",
+            "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+            "responsePayload": {"errorMessage": error, "errorType": "HandlerError"},
+        }).to_string(),
+        "messageAttributes": {},
+    }]}))
+    .expect("an SQS batch")
+}
+
+/// start-build failed every retry (CodeBuild unreachable): before, the
+/// event sat in a dead-letter queue and the commit stayed pending for ever.
+#[tokio::test(flavor = "current_thread")]
+async fn a_build_whose_start_failed_every_retry_ends_with_an_error_status() {
+    let world = World::start(CONFIG, &[]).await;
+    let pr = json_of("10_pull_request__opened.payload.json");
+    world
+        .deliver(
+            "pull_request",
+            "5e1a000e-0000-4000-8000-000000000001",
+            &bytes(&pr),
+        )
+        .await;
+    let failed = pump_failing(&world, "SecretsResolvedRule").await;
+    assert!(world.statuses(PR_SHA).await.is_empty());
+    let deps = world.events_deps();
+    let batch = lambda_failure_record(
+        &failed,
+        "CodeBuild StartBuild failed: could not reach the service (connection failed)",
+    );
+    let response = gantry_build_events::dead_letters::handle_batch(
+        &deps,
+        &batch,
+        Deadline::after(Duration::from_secs(300)),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let statuses = world.statuses(PR_SHA).await;
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert_eq!(statuses[0].0, "error");
+    assert!(
+        statuses[0]
+            .1
+            .starts_with("not started: CodeBuild StartBuild failed"),
+        "{statuses:?}"
+    );
+    // The same dead letter again (SQS delivers at least once): nothing more.
+    gantry_build_events::dead_letters::handle_batch(
+        &deps,
+        &batch,
+        Deadline::after(Duration::from_secs(300)),
+    )
+    .await;
+    assert_eq!(world.statuses(PR_SHA).await.len(), 1);
+    world.local.moto.stop().await;
+}
+
+/// A `Build Requested` EventBridge could not deliver for a day (the rule's
+/// own dead-letter queue: the event itself, the error in attributes).
+#[tokio::test(flavor = "current_thread")]
+async fn an_event_eventbridge_could_not_deliver_ends_with_an_error_status() {
+    let world = World::start(CONFIG, &[]).await;
+    let pr = json_of("10_pull_request__opened.payload.json");
+    world
+        .deliver(
+            "pull_request",
+            "5e1a000f-0000-4000-8000-000000000001",
+            &bytes(&pr),
+        )
+        .await;
+    let failed = pump_failing(&world, "BuildRequestedRule").await;
+    let batch: gantry_build_events::dead_letters::SqsBatch =
+        serde_json::from_value(json!({"Records": [{
+            "messageId": "m-0002",
+            "body": failed.to_string(),
+            "messageAttributes": {
+                "ERROR_CODE": {"stringValue": "SDK_CLIENT_ERROR", "dataType": "String"},
+                "ERROR_MESSAGE": {"stringValue": "Lambda function throttled", "dataType": "String"},
+            },
+        }]}))
+        .expect("an SQS batch");
+    let response = gantry_build_events::dead_letters::handle_batch(
+        &world.events_deps(),
+        &batch,
+        Deadline::after(Duration::from_secs(300)),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let statuses = world.statuses(PR_SHA).await;
+    assert_eq!(
+        statuses,
+        [(
+            "error".to_owned(),
+            "buildspec not validated: not delivered: Lambda function throttled".to_owned()
+        )]
+    );
+    world.local.moto.stop().await;
+}
+
+/// A dead letter that cannot be handled now goes back to its queue (then
+/// to the parking queue): GitHub refusing every status, here.
+#[tokio::test(flavor = "current_thread")]
+async fn a_dead_letter_that_fails_again_returns_to_its_queue() {
+    let world = World::start(CONFIG, &[]).await;
+    let pr = json_of("10_pull_request__opened.payload.json");
+    world
+        .deliver(
+            "pull_request",
+            "5e1a0010-0000-4000-8000-000000000001",
+            &bytes(&pr),
+        )
+        .await;
+    let failed = pump_failing(&world, "SecretsResolvedRule").await;
+    world.github.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(502))
+        .mount(&world.github)
+        .await;
+    let response = gantry_build_events::dead_letters::handle_batch(
+        &world.events_deps(),
+        &lambda_failure_record(&failed, "timed out"),
+        Deadline::after(Duration::from_secs(300)),
+    )
+    .await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "the message must go back to its queue"
+    );
+    world.local.moto.stop().await;
+}
+
+// --- 6. Smaller holes -----------------------------------------------------
+
+async fn object_exists(world: &World, key: &str) -> bool {
+    aws_sdk_s3::Client::new(&world.local.sdk)
+        .head_object()
+        .bucket(names::BUCKET)
+        .key(key)
+        .send()
+        .await
+        .is_ok()
+}
+
+/// With `PublicBadges=true` anyone can read `badges/*`: before, a private
+/// repository's badge (its name, its branches, whether they build) landed
+/// there too. Now only a repository gantry.yaml lists does.
+#[tokio::test(flavor = "current_thread")]
+async fn a_private_repositorys_badge_is_not_public_unless_listed() {
+    for (listed, public) in [(false, false), (true, true)] {
+        let config = format!(
+            "version: 1\nrepositories:\n  - name: Codertocat/*\n    project: gantry-dev\n    public-badge: {listed}\n"
+        );
+        let world = World::start(&config, &[]).await;
+        let mut push = json_of("07_push__with-new-branch.payload.json");
+        push["repository"]["private"] = json!(true);
+        world
+            .deliver(
+                "push",
+                "5e1a0011-0000-4000-8000-000000000001",
+                &bytes(&push),
+            )
+            .await;
+        let id = started_build(&world.pump().await);
+        gantry_build_events::handle_event(&world.events_deps(), &codebuild_event(&id, "SUCCEEDED"))
+            .await
+            .expect("reported");
+        let public_key = gantry_shared::badge::badge_key("Codertocat/Hello-World", "master");
+        let private_key =
+            gantry_shared::badge::key_for("Codertocat/Hello-World", "master", true, false);
+        assert_eq!(
+            object_exists(&world, &public_key).await,
+            public,
+            "listed: {listed}"
+        );
+        assert_eq!(
+            object_exists(&world, &private_key).await,
+            !public,
+            "listed: {listed}"
+        );
+        world.local.moto.stop().await;
+    }
+}
+
+/// A flood of requests without a signature (or with a malformed one) must
+/// not cost SSM a call each: it would starve genuine deliveries of SSM's
+/// throughput. They are refused before any secret is read.
+#[tokio::test(flavor = "current_thread")]
+async fn a_request_without_a_well_formed_signature_costs_ssm_nothing() {
+    let local = LocalStack::start(CONFIG).await;
+    let proxy = gantry_e2e::RecordingProxy::start(local.moto.endpoint(), true)
+        .await
+        .expect("proxy");
+    let deps = stack::webhook_settings(&[])
+        .expect("settings")
+        .deps(&stack::sdk_config(proxy.endpoint()).await);
+    let body = corpus_file("07_push__with-new-branch.payload.json");
+    for signature in [None, Some("sha1=abc"), Some("sha256=not-hex")] {
+        let mut headers = github_headers(
+            "push",
+            "5e1a0012-0000-4000-8000-000000000001",
+            &body,
+            SECRET,
+        );
+        headers.remove("x-hub-signature-256");
+        if let Some(s) = signature {
+            headers.insert("x-hub-signature-256", http::HeaderValue::from_static(s));
+        }
+        for _ in 0..20 {
+            let reply = gantry_webhook::handle(&deps, &headers, &body).await;
+            assert_eq!(reply.status, 401, "{}", reply.body);
+        }
+    }
+    assert!(
+        proxy.requests().is_empty(),
+        "{} AWS calls for unsigned requests",
+        proxy.requests().len()
+    );
+    // A well-formed one reads the secret (once, then from the cache).
+    let headers = github_headers(
+        "push",
+        "5e1a0012-0000-4000-8000-000000000002",
+        &body,
+        "wrong",
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            gantry_webhook::handle(&deps, &headers, &body).await.status,
+            401
+        );
+    }
+    let reads = proxy.calls("AmazonSSM.GetParameters").len();
+    assert!(
+        (1..=2).contains(&reads),
+        "{reads} secret reads for 5 forged requests"
+    );
+    local.moto.stop().await;
+}

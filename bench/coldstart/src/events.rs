@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -65,7 +66,9 @@ pub fn lambda_env(
 }
 
 /// The seven functions in the chain's order, each with the settings
-/// template.yaml gives it.
+/// template.yaml gives it: its environment, and its `Timeout`, from which
+/// each invocation's deadline is set (the functions claim nothing they
+/// have no time left for).
 pub fn functions(stub: &str) -> Vec<Function> {
     let common = |extra: &[(&'static str, &str)]| {
         extra
@@ -77,6 +80,7 @@ pub fn functions(stub: &str) -> Vec<Function> {
     vec![
         Function {
             name: "webhook",
+            timeout: Duration::from_secs(10),
             env: common(&[
                 ("WEBHOOK_SECRET_PARAMETER", "/gantry/webhook-secret"),
                 ("CONFIG_PARAMETER", "/gantry/config"),
@@ -86,6 +90,7 @@ pub fn functions(stub: &str) -> Vec<Function> {
         },
         Function {
             name: "validate-buildspec",
+            timeout: Duration::from_secs(120),
             env: common(&[
                 ("GITHUB_API_URL", &github),
                 ("GITHUB_TOKEN_PARAMETER", "/gantry/github-token"),
@@ -95,6 +100,7 @@ pub fn functions(stub: &str) -> Vec<Function> {
         },
         Function {
             name: "inject-secrets",
+            timeout: Duration::from_secs(30),
             env: common(&[
                 ("CONFIG_PARAMETER", "/gantry/config"),
                 ("SECRETS_PATH_PREFIX", "/gantry/"),
@@ -104,6 +110,7 @@ pub fn functions(stub: &str) -> Vec<Function> {
         },
         Function {
             name: "start-build",
+            timeout: Duration::from_secs(300),
             env: common(&[
                 ("ARTIFACT_BUCKET", BUCKET),
                 ("EVENT_BUS_NAME", "gantry"),
@@ -111,12 +118,13 @@ pub fn functions(stub: &str) -> Vec<Function> {
                     "UNTRUSTED_SERVICE_ROLE_ARN",
                     "arn:aws:iam::123456789012:role/gantry-untrusted-build",
                 ),
-                ("START_RETRY_ATTEMPTS", "6"),
+                ("START_RETRY_ATTEMPTS", "5"),
                 ("START_RETRY_BASE_MS", "5000"),
             ]),
         },
         Function {
             name: "build-events",
+            timeout: Duration::from_secs(300),
             env: common(&[
                 ("GITHUB_API_URL", &github),
                 ("GITHUB_TOKEN_PARAMETER", "/gantry/github-token"),
@@ -126,6 +134,7 @@ pub fn functions(stub: &str) -> Vec<Function> {
         },
         Function {
             name: "reconcile",
+            timeout: Duration::from_secs(300),
             env: common(&[
                 ("GITHUB_API_URL", &github),
                 ("GITHUB_TOKEN_PARAMETER", "/gantry/github-token"),
@@ -137,6 +146,7 @@ pub fn functions(stub: &str) -> Vec<Function> {
         },
         Function {
             name: "pipeline-action",
+            timeout: Duration::from_secs(60),
             env: Vec::new(),
         },
     ]

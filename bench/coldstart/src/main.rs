@@ -95,6 +95,8 @@ struct Args {
 pub struct Function {
     pub name: &'static str,
     pub env: Vec<(&'static str, String)>,
+    /// Its `Timeout` in template.yaml.
+    pub timeout: Duration,
 }
 
 /// What one function measured.
@@ -236,6 +238,7 @@ async fn measure(
                     Invocation {
                         request_id: format!("{}-{index}", function.name),
                         body,
+                        timeout: function.timeout,
                     },
                     TIMEOUT,
                 )

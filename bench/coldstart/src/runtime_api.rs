@@ -27,6 +27,8 @@ const PREFIX: &str = "/2018-06-01/runtime";
 pub struct Invocation {
     pub request_id: String,
     pub body: Vec<u8>,
+    /// The function's timeout: the deadline Lambda would give.
+    pub timeout: Duration,
 }
 
 /// What the function said about one invocation, or about its start.
@@ -190,7 +192,7 @@ async fn route(shared: &Shared, req: Request<hyper::body::Incoming>) -> Response
         };
         let deadline = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() + 30_000)
+            .map(|d| d.as_millis() + invocation.timeout.as_millis())
             .unwrap_or_default();
         let mut r = Response::new(Full::new(Bytes::from(invocation.body)));
         let h = r.headers_mut();

@@ -383,6 +383,33 @@ fn list_objects(state: &State, bucket: &str, prefix: &str) -> String {
     )
 }
 
+/// `If-Match` against the stored object: `Some(refusal)` when it fails.
+fn if_match(state: &State, full: &str, headers: &http::HeaderMap) -> Option<Reply> {
+    let wanted = headers.get(http::header::IF_MATCH)?.to_str().ok()?;
+    match state.objects.get(full) {
+        None => Some(s3_error(StatusCode::NOT_FOUND, "NoSuchKey")),
+        Some(data) if etag(data).trim_matches('"') != wanted.trim_matches('"') => Some(s3_error(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+        )),
+        Some(_) => None,
+    }
+}
+
+/// `bytes=a-b`, `bytes=a-` or `bytes=-n` of an object of `len` bytes, as
+/// the inclusive (first, last); `None` if unsatisfiable or malformed.
+fn byte_range(header: &str, len: usize) -> Option<(usize, usize)> {
+    let spec = header.trim().strip_prefix("bytes=")?;
+    let (a, b) = spec.split_once('-')?;
+    let last = len.checked_sub(1)?;
+    let (from, to) = match (a.trim(), b.trim()) {
+        ("", n) => (len.saturating_sub(n.parse().ok()?), last),
+        (a, "") => (a.parse().ok()?, last),
+        (a, b) => (a.parse().ok()?, b.parse::<usize>().ok()?.min(last)),
+    };
+    (from <= to).then_some((from, to))
+}
+
 fn s3(
     state: &mut State,
     method: &http::Method,
@@ -401,6 +428,10 @@ fn s3(
             {
                 return s3_error(StatusCode::PRECONDITION_FAILED, "PreconditionFailed");
             }
+            // The claims' takeover and completion: a write to the version read.
+            if let Some(refused) = if_match(state, &full, headers) {
+                return refused;
+            }
             let tag = etag(&body);
             state.objects.insert(full, body.to_vec());
             let mut r = reply(StatusCode::OK, "application/xml", "");
@@ -410,6 +441,9 @@ fn s3(
             r
         }
         http::Method::DELETE => {
+            if let Some(refused) = if_match(state, &full, headers) {
+                return refused;
+            }
             state.objects.remove(&full);
             reply(StatusCode::NO_CONTENT, "application/xml", "")
         }
@@ -427,12 +461,26 @@ fn s3(
         http::Method::GET | http::Method::HEAD => match state.objects.get(&full) {
             Some(data) => {
                 let head = *method == http::Method::HEAD;
-                let mut r = reply(
-                    StatusCode::OK,
-                    "application/octet-stream",
-                    if head { Vec::new() } else { data.clone() },
-                );
+                // pipeline-action reads its artifact by range.
+                let range = headers
+                    .get(http::header::RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| byte_range(v, data.len()));
+                let (status, body) = match (&range, head) {
+                    (_, true) => (StatusCode::OK, Vec::new()),
+                    (Some((from, to)), false) => {
+                        (StatusCode::PARTIAL_CONTENT, data[*from..=*to].to_vec())
+                    }
+                    (None, false) => (StatusCode::OK, data.clone()),
+                };
+                let mut r = reply(status, "application/octet-stream", body);
                 let h = r.headers_mut();
+                if let Some((from, to)) = range
+                    && let Ok(v) =
+                        http::HeaderValue::from_str(&format!("bytes {from}-{to}/{}", data.len()))
+                {
+                    h.insert(http::header::CONTENT_RANGE, v);
+                }
                 if let Ok(v) = http::HeaderValue::from_str(&etag(data)) {
                     h.insert(http::header::ETAG, v);
                 }

@@ -243,11 +243,9 @@ async fn started(deps: &Deps, holder: &Holder, e: &BuildStarted) -> Result<Repor
         None,
     )
     .await?;
-    if e.source.pull_request.is_none()
-        && let Some(branch) = &e.source.branch
-        && report.posted.is_some()
+    if report.posted.is_some()
+        && let Some((key, branch)) = badge_of(deps, &e.source).await?
     {
-        let key = badge::badge_key(&e.source.repository.full_name, branch);
         deps.records
             .put_badge(&key, badge::svg(branch, BadgeState::Running))
             .await?;
@@ -499,7 +497,7 @@ fn message(
 /// Posts the verdict's status once, then tells the chats, then updates the
 /// branch's last result and badge for a finished build.
 #[allow(clippy::too_many_arguments)]
-async fn deliver(
+pub async fn deliver(
     deps: &Deps,
     holder: &Holder,
     correlation_id: &str,
@@ -681,23 +679,41 @@ async fn deliver(
                 },
             )
             .await?;
-        if source.pull_request.is_none()
-            && let Some(branch) = &source.branch
-        {
+        if let Some((key, branch)) = badge_of(deps, source).await? {
             let state = match verdict.state {
                 StatusState::Success => BadgeState::Passing,
                 StatusState::Failure => BadgeState::Failing,
                 _ => BadgeState::Error,
             };
             deps.records
-                .put_badge(
-                    &badge::badge_key(&source.repository.full_name, branch),
-                    badge::svg(branch, state),
-                )
+                .put_badge(&key, badge::svg(branch, state))
                 .await?;
         }
     }
     Ok(report)
+}
+
+/// The badge a build of `source` updates, if any (a branch's, not a pull
+/// request's): its key (private for a private repository unless listed)
+/// and the branch.
+async fn badge_of<'s>(
+    deps: &Deps,
+    source: &'s BuildSource,
+) -> Result<Option<(String, &'s str)>, HandlerError> {
+    let (None, Some(branch)) = (&source.pull_request, &source.branch) else {
+        return Ok(None);
+    };
+    let config = deps.config.get().await?;
+    let listed = config
+        .repository(&source.repository.full_name)
+        .is_some_and(|r| r.public_badge);
+    let key = badge::key_for(
+        &source.repository.full_name,
+        branch,
+        source.repository.private,
+        listed,
+    );
+    Ok(Some((key, branch)))
 }
 
 /// Why a skip's `success` was not posted.

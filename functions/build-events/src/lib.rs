@@ -13,6 +13,7 @@
 //! (`aws.codepipeline` `Pipeline Execution State Change`) as a commit status
 //! on their GitHub source commit; see [`pipeline`].
 
+pub mod dead_letters;
 pub mod handler;
 pub mod pipeline;
 
@@ -22,11 +23,20 @@ use gantry_shared::aws::config_source::ConfigSource;
 use gantry_shared::aws::records::Records;
 use gantry_shared::aws::secrets::SecretCache;
 use gantry_shared::github::contents::{self, DEFAULT_API_URL, GitHubClient};
-use gantry_shared::notify::Notifier;
+use gantry_shared::notify::{Notifier, RetryPolicy};
 use gantry_shared::settings::Env;
 
 pub use gantry_shared::settings::SettingsError;
 pub use handler::{Deps, HandlerError, Report, TIMEOUT, handle_event, handle_event_until};
+
+/// Per chat route at worst: 3 attempts of 10 s, waits of 1 s and 2 s (or a
+/// `Retry-After` of at most 10 s), 50 s; a test checks that a status and a
+/// route fit one invocation.
+pub const CHAT_RETRY: RetryPolicy = RetryPolicy {
+    attempts: 3,
+    base: Duration::from_secs(1),
+    max_wait: Duration::from_secs(10),
+};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -66,9 +76,7 @@ impl Settings {
             ),
             config: ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl),
             records: Records::new(aws_sdk_s3::Client::new(sdk), self.artifact_bucket.clone()),
-            // Per route at worst: 3 attempts of 10 s, waits of 1 s and 2 s
-            // (or a Retry-After of at most 10 s): well inside the timeout.
-            notifier: Notifier::with_retry(3, Duration::from_secs(1), Duration::from_secs(10)),
+            notifier: Notifier::with_policy(CHAT_RETRY),
             chat_urls: handler::ChatUrls::new(ssm),
             codepipeline: aws_sdk_codepipeline::Client::new(sdk),
             codebuild: aws_sdk_codebuild::Client::new(sdk),

@@ -1,6 +1,9 @@
-//! The build-events Lambda's entry point: wiring only.
+//! The build-events Lambda's entry point: wiring only. It is invoked with
+//! EventBridge events (Gantry's, CodeBuild's, CodePipeline's) and with SQS
+//! batches from the dead-letter queues.
 #![recursion_limit = "256"]
 
+use gantry_build_events::dead_letters::{SqsBatch, handle_batch};
 use gantry_build_events::{Settings, handle_event_until};
 use gantry_shared::deadline::Deadline;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -14,13 +17,17 @@ async fn main() -> Result<(), Error> {
     let deps = &deps;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
+            let deadline = Deadline::at_epoch_ms(event.context.deadline);
+            if event.payload.get("Records").is_some() {
+                // The dead-letter queues: what fails goes back to its queue.
+                let batch: SqsBatch = serde_json::from_value(event.payload)?;
+                let response = handle_batch(deps, &batch, deadline).await;
+                return Ok::<_, Error>(serde_json::to_value(response)?);
+            }
             // An error fails the invocation, and EventBridge retries it;
             // what was already done is claimed and is not done twice.
-            let deadline = Deadline::at_epoch_ms(event.context.deadline);
-            handle_event_until(deps, &event.payload, deadline)
-                .await
-                .map(|_| ())
-                .map_err(Error::from)
+            handle_event_until(deps, &event.payload, deadline).await?;
+            Ok(serde_json::Value::Null)
         },
     ))
     .await

@@ -4,6 +4,7 @@ use gantry_shared::aws::artifacts::{self, S3Error};
 use gantry_shared::aws::bus::{EventBus, PublishError};
 use gantry_shared::aws::config_source::{ConfigError, ConfigSource};
 use gantry_shared::aws::parameters::{self, ParameterError};
+use gantry_shared::aws::records::{Hold, RecordError, Records};
 use gantry_shared::buildspec;
 use gantry_shared::config::{DEFAULT_APPROVAL_LABEL, ForkPolicy, TrustDomains};
 use gantry_shared::events::{
@@ -19,6 +20,8 @@ pub struct Deps {
     pub s3: aws_sdk_s3::Client,
     /// Where buildspecs too large for an event live (`validated/`).
     pub bucket: String,
+    /// The holds of forks' commits waiting for approval (`holds/`).
+    pub records: Records,
     pub bus: EventBus,
 }
 
@@ -45,6 +48,8 @@ pub enum HandlerError {
     Buildspec { location: String, reason: String },
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
 /// What the configuration says about this repository's builds.
@@ -188,14 +193,26 @@ async fn policy(deps: &Deps, source: &BuildSource) -> Result<Policy, HandlerErro
 
 async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, HandlerError> {
     let policy = policy(deps, &event.source).await?;
-    let approved_by = event
-        .source
-        .pull_request
-        .as_ref()
-        .and_then(|pr| pr.approved_by.clone());
+    // Only an approval validate-buildspec checked (the labeller can push,
+    // the commit was held) trusts a fork; the label's claim alone does not.
+    let approved = event.approval.is_some();
     let untrusted_fork = is_untrusted_fork(&event.source);
-    if untrusted_fork && policy.forks == ForkPolicy::Approval && approved_by.is_none() {
+    if untrusted_fork && policy.forks == ForkPolicy::Approval && !approved {
         let short = event.source.commit_sha.get(..7).unwrap_or_default();
+        // What an approval will be checked against: this commit was held.
+        if let Some(pr) = &event.source.pull_request {
+            deps.records
+                .put_hold(
+                    &event.source.repository.full_name,
+                    pr.number,
+                    &Hold {
+                        correlation_id: event.correlation_id.clone(),
+                        commit_sha: event.source.commit_sha.clone(),
+                        held_at_ms: gantry_shared::events::now_ms(),
+                    },
+                )
+                .await?;
+        }
         return Ok(Outcome::Held(Box::new(BuildHeld {
             v: VERSION,
             message: cap(
@@ -211,7 +228,7 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
             code: HoldCode::Approval,
         })));
     }
-    let trusted = !untrusted_fork || approved_by.is_some();
+    let trusted = !untrusted_fork || approved;
     if !trusted {
         let head = event
             .source

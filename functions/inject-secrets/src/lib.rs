@@ -65,6 +65,10 @@ impl Settings {
                 project_prefix: self.project_prefix.clone(),
             },
             s3: aws_sdk_s3::Client::new(sdk),
+            records: gantry_shared::aws::records::Records::new(
+                aws_sdk_s3::Client::new(sdk),
+                self.artifact_bucket.clone(),
+            ),
             bucket: self.artifact_bucket.clone(),
             bus: EventBus::new(
                 aws_sdk_eventbridge::Client::new(sdk),

@@ -7,6 +7,10 @@ use gantry_shared::events::{
     SupersededBy, VERSION, cap,
 };
 
+use std::time::Duration;
+
+use gantry_shared::deadline::Deadline;
+
 use crate::Retry;
 use crate::codebuild::{self, Request, StartError, Started, Stopped};
 use crate::store::{
@@ -24,6 +28,8 @@ pub struct Deps {
     /// For the console link.
     pub region: String,
     pub retry: Retry,
+    /// The longest an AWS call may take (the SDK's operation timeout).
+    pub aws_timeout: Duration,
 }
 
 /// What became of a `Secrets Resolved`.
@@ -78,10 +84,25 @@ fn superseded(entry_source: &GroupEntry, by: &GroupEntry, project: &str) -> Buil
     }
 }
 
-/// Starts the build for `event` once, however often the event arrives.
+/// The function's `Timeout` in template.yaml (a test holds them equal):
+/// what a local driver gives an invocation.
+pub const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Starts the build for `event` once, however often the event arrives,
+/// with the time a Lambda invocation of [`TIMEOUT`] would have.
 pub async fn handle(deps: &Deps, event: SecretsResolved) -> Result<Outcome, HandlerError> {
+    handle_until(deps, event, Deadline::after(TIMEOUT)).await
+}
+
+/// Starts the build for `event` once; CodeBuild at its limit is asked
+/// again only while `deadline` leaves time to report the outcome.
+pub async fn handle_until(
+    deps: &Deps,
+    event: SecretsResolved,
+    deadline: Deadline,
+) -> Result<Outcome, HandlerError> {
     let correlation_id = event.correlation_id.clone();
-    let result = run(deps, &event).await;
+    let result = run(deps, &event, deadline).await;
     match &result {
         Ok(Outcome::Started(s)) => tracing::info!(
             correlation_id,
@@ -121,7 +142,11 @@ pub async fn handle(deps: &Deps, event: SecretsResolved) -> Result<Outcome, Hand
     result
 }
 
-async fn run(deps: &Deps, event: &SecretsResolved) -> Result<Outcome, HandlerError> {
+async fn run(
+    deps: &Deps,
+    event: &SecretsResolved,
+    deadline: Deadline,
+) -> Result<Outcome, HandlerError> {
     let token = start_token(&event.correlation_id, &event.project);
     let starting = StartRecord {
         state: StartState::Starting,
@@ -150,12 +175,12 @@ async fn run(deps: &Deps, event: &SecretsResolved) -> Result<Outcome, HandlerErr
             }
             // A previous attempt claimed and may or may not have started:
             // CodeBuild's idempotency token makes asking again safe.
-            StartState::Starting => match start(deps, event, &token, &prefix).await? {
+            StartState::Starting => match start(deps, event, &token, &prefix, deadline).await? {
                 Ok(started) => started,
                 Err(outcome) => return Ok(outcome),
             },
         },
-        Claimed::New => match start(deps, event, &token, &prefix).await? {
+        Claimed::New => match start(deps, event, &token, &prefix, deadline).await? {
             Ok(started) => started,
             Err(outcome) => return Ok(outcome),
         },
@@ -170,6 +195,7 @@ async fn start(
     event: &SecretsResolved,
     token: &str,
     prefix: &str,
+    deadline: Deadline,
 ) -> Result<Result<Started, Outcome>, HandlerError> {
     if event.cancel_superseded {
         let group = deps.store.group(prefix).await?;
@@ -222,6 +248,14 @@ async fn start(
                     deps.bus.publish(&held).await?;
                 }
                 let wait = deps.retry.delay(attempt);
+                // Another attempt, then the rejection's publication and
+                // record, must fit before Lambda ends the invocation: a
+                // commit is never left "queued" by a killed invocation.
+                if !deadline.covers(wait + deps.aws_timeout.saturating_mul(4)) {
+                    break format!(
+                        "CodeBuild stayed at its build limit for as long as Gantry could wait ({attempt} attempts): {reason}"
+                    );
+                }
                 tracing::warn!(
                     correlation_id = %event.correlation_id,
                     attempt,

@@ -23,7 +23,7 @@ use std::time::Duration;
 use gantry_shared::aws::bus::EventBus;
 use gantry_shared::settings::Env;
 
-pub use handler::{Deps, HandlerError, Outcome, handle};
+pub use handler::{Deps, HandlerError, Outcome, TIMEOUT, handle, handle_until};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -44,6 +44,13 @@ pub struct Retry {
 }
 
 impl Retry {
+    /// The longest the capacity retries can take: every wait, and every
+    /// attempt taking `call`.
+    pub fn worst_case(&self, call: Duration) -> Duration {
+        (1..self.attempts).map(|n| self.delay(n)).sum::<Duration>()
+            + call.saturating_mul(self.attempts)
+    }
+
     /// The wait before attempt `n` (1-based, after a refusal): base, 2×base,
     /// 4×base, …, at most 2 minutes.
     pub fn delay(&self, n: u32) -> Duration {
@@ -88,6 +95,10 @@ impl Settings {
                 .map(ToString::to_string)
                 .unwrap_or_else(|| "us-east-1".into()),
             retry: self.retry,
+            aws_timeout: sdk
+                .timeout_config()
+                .and_then(|t| t.operation_timeout())
+                .unwrap_or(gantry_shared::aws::AwsTimeouts::LONG.operation),
         }
     }
 }

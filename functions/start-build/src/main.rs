@@ -1,8 +1,9 @@
 //! The start-build Lambda's entry point: wiring only.
 #![recursion_limit = "256"]
 
+use gantry_shared::deadline::Deadline;
 use gantry_shared::events::{Envelope, SecretsResolved};
-use gantry_start_build::{Settings, handle};
+use gantry_start_build::{Settings, handle_until};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
@@ -16,7 +17,8 @@ async fn main() -> Result<(), Error> {
         move |event: LambdaEvent<Envelope<SecretsResolved>>| async move {
             // An error fails the invocation, and EventBridge retries it;
             // the start record makes the retry start nothing twice.
-            handle(deps, event.payload.detail)
+            let deadline = Deadline::at_epoch_ms(event.context.deadline);
+            handle_until(deps, event.payload.detail, deadline)
                 .await
                 .map(|_| ())
                 .map_err(Error::from)

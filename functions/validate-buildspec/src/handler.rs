@@ -2,14 +2,26 @@
 
 use gantry_shared::aws::artifacts::{self, S3Error};
 use gantry_shared::aws::bus::{EventBus, PublishError};
+use gantry_shared::aws::records::{RecordError, Records};
 use gantry_shared::aws::secrets::{SecretCache, SecretError};
 use gantry_shared::buildspec;
 use gantry_shared::diagnostic::{Diagnostic, Severity, has_errors};
 use gantry_shared::events::{
-    BuildRejected, BuildRequested, BuildspecOrigin, BuildspecRef, BuildspecValidated,
-    MAX_EVENT_DIAGNOSTICS, RejectedAt, VERSION, cap,
+    Approval, ApprovalIgnored, BuildRejected, BuildRequested, BuildspecOrigin, BuildspecRef,
+    BuildspecValidated, MAX_EVENT_DIAGNOSTICS, RejectedAt, VERSION, cap,
 };
 use gantry_shared::github::contents::{Fetched, GitHubClient, GitHubError};
+
+/// The function's `Timeout` in template.yaml (a test holds them equal).
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The most one invocation can take when every GitHub request takes
+/// `github` and every AWS call `aws`: the approval's hold, token and
+/// permission, the buildspec from GitHub or either default in S3, a large
+/// one stored, the outcome published. Must fit [`TIMEOUT`].
+pub fn worst_case(github: std::time::Duration, aws: std::time::Duration) -> std::time::Duration {
+    github.saturating_mul(2) + aws.saturating_mul(6)
+}
 
 /// The path CodeBuild itself looks for when a project names none.
 pub const DEFAULT_BUILDSPEC_PATH: &str = "buildspec.yml";
@@ -19,6 +31,8 @@ pub struct Deps {
     /// The GitHub token; `None` reads public repositories unauthenticated.
     pub token: Option<SecretCache>,
     pub s3: aws_sdk_s3::Client,
+    /// The holds of forks' commits, which an approval must match.
+    pub records: Records,
     /// Holds the projects' default buildspecs (`buildspecs/<project>.yml`,
     /// `buildspecs/default.yml`) and buildspecs too large for an event.
     pub bucket: String,
@@ -30,6 +44,8 @@ pub struct Deps {
 pub enum Outcome {
     Validated(Box<BuildspecValidated>),
     Rejected(Box<BuildRejected>),
+    /// An approval label that approves nothing: nothing builds.
+    ApprovalIgnored(Box<ApprovalIgnored>),
 }
 
 /// Failures that a retry may cure; the invocation fails and EventBridge
@@ -44,6 +60,8 @@ pub enum HandlerError {
     S3(#[from] S3Error),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
 /// Where to look, in order, and what each place is.
@@ -150,10 +168,104 @@ fn rejected(
     }
 }
 
+/// The approval a `labeled` delivery carries, checked: `Ok(None)` for a
+/// delivery that approves nothing, `Ok(Some)` for an approval that holds,
+/// `Err(reason)` for one that does not. The labeller must be able to push
+/// (GitHub says: the Triage role can label but not push), and the commit
+/// must be one that was held (a push after the hold needs a new approval).
+async fn check_approval(
+    deps: &Deps,
+    request: &BuildRequested,
+) -> Result<Result<Option<Approval>, String>, HandlerError> {
+    let source = &request.source;
+    let Some(pr) = &source.pull_request else {
+        return Ok(Ok(None));
+    };
+    let Some(by) = &pr.approved_by else {
+        return Ok(Ok(None));
+    };
+    let repo = &source.repository.full_name;
+    let short = source.commit_sha.get(..7).unwrap_or(&source.commit_sha);
+    // The hold first: it costs no GitHub call.
+    let Some(hold) = deps
+        .records
+        .hold(repo, pr.number, &source.commit_sha)
+        .await?
+    else {
+        return Ok(Err(format!(
+            "{short} was not held for approval (pushed after the hold, or never from a fork): it needs its own approval once held"
+        )));
+    };
+    let token = match &deps.token {
+        Some(cache) => cache.get().await?,
+        None => {
+            return Ok(Err(
+                "no GitHub token to check the labeller's permission with".to_owned(),
+            ));
+        }
+    };
+    let Some(token) = token.first() else {
+        return Ok(Err(
+            "no GitHub token to check the labeller's permission with".to_owned(),
+        ));
+    };
+    let permission = match deps.github.permission(repo, by, token).await {
+        Ok(p) => p,
+        Err(e) if e.is_transient() => return Err(e.into()),
+        // Cannot tell: never approved on a guess.
+        Err(e) => return Ok(Err(format!("could not check @{by}'s permission: {e}"))),
+    };
+    if !permission.can_push() {
+        return Ok(Err(format!(
+            "@{by} has the {} role on {repo}; only write, maintain or admin may approve a fork's build",
+            permission.describe()
+        )));
+    }
+    Ok(Ok(Some(Approval {
+        by: by.clone(),
+        role: permission.describe().to_owned(),
+        held_by: hold.correlation_id,
+    })))
+}
+
 /// Decides, stores a large buildspec, and publishes the outcome.
 pub async fn handle(deps: &Deps, request: BuildRequested) -> Result<Outcome, HandlerError> {
     let correlation_id = request.correlation_id.clone();
-    let result = decide(deps, &request).await;
+    let approval = match check_approval(deps, &request).await {
+        Ok(Ok(approval)) => approval,
+        Ok(Err(reason)) => {
+            let by = request
+                .source
+                .pull_request
+                .as_ref()
+                .and_then(|pr| pr.approved_by.clone())
+                .unwrap_or_default();
+            let ignored = ApprovalIgnored {
+                v: VERSION,
+                correlation_id: request.correlation_id,
+                project: request.project,
+                source: request.source,
+                by,
+                reason: cap(&reason, 1024),
+            };
+            deps.bus.publish(&ignored).await?;
+            tracing::warn!(
+                correlation_id,
+                repo = %ignored.source.repository.full_name,
+                commit = %ignored.source.commit_sha,
+                by = %ignored.by,
+                reason = %ignored.reason,
+                outcome = "approval_ignored",
+                "approval"
+            );
+            return Ok(Outcome::ApprovalIgnored(Box::new(ignored)));
+        }
+        Err(e) => {
+            tracing::error!(correlation_id, error = %e, "approval not checked; EventBridge will retry");
+            return Err(e);
+        }
+    };
+    let result = decide(deps, &request, approval).await;
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(HandlerError::GitHub(e)) if !e.is_transient() => Outcome::Rejected(Box::new(rejected(
@@ -191,11 +303,17 @@ pub async fn handle(deps: &Deps, request: BuildRequested) -> Result<Outcome, Han
                 "buildspec"
             );
         }
+        // Published above, before any buildspec was read.
+        Outcome::ApprovalIgnored(_) => {}
     }
     Ok(outcome)
 }
 
-async fn decide(deps: &Deps, request: &BuildRequested) -> Result<Outcome, HandlerError> {
+async fn decide(
+    deps: &Deps,
+    request: &BuildRequested,
+    approval: Option<Approval>,
+) -> Result<Outcome, HandlerError> {
     let mut looked = Vec::new();
     for candidate in candidates(deps, request) {
         let text = match read(deps, &candidate.read).await? {
@@ -240,6 +358,7 @@ async fn decide(deps: &Deps, request: &BuildRequested) -> Result<Outcome, Handle
             correlation_id: request.correlation_id.clone(),
             project: request.project.clone(),
             source: request.source.clone(),
+            approval,
             buildspec: BuildspecRef {
                 origin: candidate.origin,
                 location: candidate.location,

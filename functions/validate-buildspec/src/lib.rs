@@ -15,7 +15,7 @@ use gantry_shared::aws::secrets::SecretCache;
 use gantry_shared::github::contents::{self, DEFAULT_API_URL, GitHubClient};
 use gantry_shared::settings::Env;
 
-pub use handler::{Deps, HandlerError, Outcome, handle};
+pub use handler::{Deps, HandlerError, Outcome, TIMEOUT, handle, worst_case};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -55,6 +55,10 @@ impl Settings {
                 )
             }),
             s3: aws_sdk_s3::Client::new(sdk),
+            records: gantry_shared::aws::records::Records::new(
+                aws_sdk_s3::Client::new(sdk),
+                self.artifact_bucket.clone(),
+            ),
             bucket: self.artifact_bucket.clone(),
             bus: EventBus::new(
                 aws_sdk_eventbridge::Client::new(sdk),

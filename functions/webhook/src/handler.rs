@@ -62,10 +62,9 @@ impl Deps {
         self.aws_timeout.saturating_mul(3)
     }
 
-    /// The most one request can take: the secret, the configuration, then
-    /// the acceptance.
+    /// The most one request can take (see [`worst_case`]).
     pub fn worst_case(&self) -> Duration {
-        self.aws_timeout.saturating_mul(2) + self.accept_budget()
+        worst_case(self.aws_timeout)
     }
 
     /// The deadline a local driver gives a request: Lambda's [`TIMEOUT`],
@@ -74,6 +73,13 @@ impl Deps {
     pub fn local_deadline(&self) -> Deadline {
         Deadline::after(TIMEOUT.max(self.worst_case()))
     }
+}
+
+/// The most one request can take when every AWS call takes `aws_timeout`:
+/// the secret, the configuration, then the claim, the publication and the
+/// claim's completion. Must fit [`TIMEOUT`] (a test checks the defaults).
+pub fn worst_case(aws_timeout: Duration) -> Duration {
+    aws_timeout.saturating_mul(5)
 }
 
 /// What a webhook is installed on, as its unsigned headers say.

@@ -22,7 +22,7 @@ use gantry_shared::aws::secrets::{SecretCache, TargetSecrets};
 use gantry_shared::deadline::Deadline;
 use gantry_shared::settings::Env;
 
-pub use handler::{Deps, Reply, TIMEOUT, handle, handle_until};
+pub use handler::{Deps, Reply, TIMEOUT, handle, handle_until, worst_case};
 
 /// The function's settings, from its environment (set by `template.yaml`).
 #[derive(Debug, Clone)]

@@ -59,10 +59,13 @@ impl AwsTimeouts {
         operation: Duration::from_secs(12),
     };
     /// For functions with a 300 s `Timeout` (start-build, build-events,
-    /// reconcile), which make a handful of sequential calls.
+    /// reconcile), which make a handful of sequential calls and retry
+    /// within the invocation (CodeBuild at its limit, chat rate limits):
+    /// those retries and the calls around them must fit the 300 s, which a
+    /// test checks against template.yaml.
     pub const LONG: AwsTimeouts = AwsTimeouts {
-        attempt: Duration::from_secs(10),
-        operation: Duration::from_secs(30),
+        attempt: Duration::from_secs(8),
+        operation: Duration::from_secs(20),
     };
 
     /// `default`, with [`ATTEMPT_TIMEOUT_VAR`] and [`OPERATION_TIMEOUT_VAR`]

@@ -230,6 +230,28 @@ pub enum CommitMark {
     Build { subject: String },
 }
 
+/// `holds/<hash>.json`: a fork's commit held for a maintainer's approval.
+/// An approval label builds a commit only if it was held: a push after the
+/// hold is a new commit, held anew, and needs its own approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The delivery whose `Build Held` held it.
+    pub correlation_id: String,
+    pub commit_sha: String,
+    pub held_at_ms: u64,
+}
+
+fn hold_key(repo: &str, pull_request: u64, sha: &str) -> String {
+    format!(
+        "holds/{}.json",
+        hex16(&format!(
+            "{}#{pull_request}@{}",
+            repo.to_ascii_lowercase(),
+            sha.to_ascii_lowercase()
+        ))
+    )
+}
+
 /// The last result of one branch or pull request, for "fixed" and
 /// "changes" notifications.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -597,6 +619,27 @@ impl Records {
             return Ok(true);
         }
         Ok(self.get_json::<CommitMark>(&key).await? == Some(mark))
+    }
+
+    /// Records that `sha` of pull request `pull_request` is held.
+    pub async fn put_hold(
+        &self,
+        repo: &str,
+        pull_request: u64,
+        hold: &Hold,
+    ) -> Result<(), RecordError> {
+        self.put_json(&hold_key(repo, pull_request, &hold.commit_sha), hold)
+            .await
+    }
+
+    /// The hold of `sha` of pull request `pull_request`, if it was held.
+    pub async fn hold(
+        &self,
+        repo: &str,
+        pull_request: u64,
+        sha: &str,
+    ) -> Result<Option<Hold>, RecordError> {
+        self.get_json(&hold_key(repo, pull_request, sha)).await
     }
 
     fn last_key(project: &str, group: &str) -> String {

@@ -88,7 +88,15 @@ pub fn analyse(text: &str) -> Analysis {
 }
 
 /// The keys of `env` through which a buildspec asks CodeBuild for secrets.
-pub const SECRET_ENV_KEYS: &[&str] = &["parameter-store", "secrets-manager"];
+/// What a fork's build must not get from a buildspec: secret references,
+/// and `git-credential-helper: yes`, which hands the source credentials
+/// (a CodeConnections token to every repository it can read) to git in the
+/// build, where the fork's code runs.
+pub const SECRET_ENV_KEYS: &[&str] = &[
+    "parameter-store",
+    "secrets-manager",
+    "git-credential-helper",
+];
 
 /// The buildspec with its secret references (`env.parameter-store`,
 /// `env.secrets-manager`) taken out, for a build that must not have them
@@ -126,12 +134,13 @@ mod tests {
 
     #[test]
     fn secret_references_are_removed_and_nothing_else() {
-        let text = "version: 0.2\nenv:\n  variables:\n    A: '1'\n  parameter-store:\n    TOKEN: /ci/token\n  secrets-manager:\n    KEY: prod/key:password\nphases:\n  build:\n    commands:\n      - echo \"$A\"\n      - make test\n";
+        let text = "version: 0.2\nenv:\n  variables:\n    A: '1'\n  git-credential-helper: yes\n  parameter-store:\n    TOKEN: /ci/token\n  secrets-manager:\n    KEY: prod/key:password\nphases:\n  build:\n    commands:\n      - echo \"$A\"\n      - make test\n";
         let stripped = without_secrets(text)
             .expect("parses")
             .expect("has references");
         assert!(!stripped.contains("/ci/token"), "{stripped}");
         assert!(!stripped.contains("prod/key"), "{stripped}");
+        assert!(!stripped.contains("git-credential-helper"), "{stripped}");
         // Still a valid buildspec, with the same commands, in order.
         let analysis = analyse(&stripped);
         assert!(
@@ -151,6 +160,12 @@ mod tests {
             serde_json::json!(["echo \"$A\"", "make test"])
         );
         assert_eq!(without_secrets("version: 0.2\nphases: {}\n"), Ok(None));
+        // The helper alone is reason enough to rewrite.
+        let helper =
+            without_secrets("version: 0.2\nenv:\n  git-credential-helper: yes\nphases: {}\n")
+                .expect("parses")
+                .expect("rewritten");
+        assert!(!helper.contains("git-credential-helper"), "{helper}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod contents;
 pub mod normalise;
 pub mod payload;
+pub mod permissions;
 pub mod signature;
 pub mod statuses;
 

@@ -129,10 +129,23 @@ impl GitHubClient {
                 what: what.clone(),
                 reason: transport(&e),
             })?;
-        let code = response.status().as_u16();
         if response.status().is_success() {
             return Ok(());
         }
+        Err(error_from(response, what, token).await)
+    }
+}
+
+/// A GitHub answer that was not a success, as an error: transient for
+/// 5xx and rate limits (primary and secondary), refused with GitHub's own
+/// message otherwise. Never holds the token.
+pub(super) async fn error_from(
+    response: reqwest::Response,
+    what: String,
+    token: &Secret,
+) -> GitHubError {
+    {
+        let code = response.status().as_u16();
         let headers = response.headers();
         let rate_limited = headers
             .get("x-ratelimit-remaining")
@@ -149,30 +162,30 @@ impl GitHubClient {
             .to_ascii_lowercase()
             .contains("secondary rate limit");
         match code {
-            429 => Err(GitHubError::Transient {
+            429 => GitHubError::Transient {
                 what,
                 reason: "rate limited (429)".into(),
-            }),
-            403 if rate_limited || secondary => Err(GitHubError::Transient {
+            },
+            403 if rate_limited || secondary => GitHubError::Transient {
                 what,
                 reason: format!("rate limited (403): {message}"),
-            }),
-            s if s >= 500 => Err(GitHubError::Transient {
+            },
+            s if s >= 500 => GitHubError::Transient {
                 what,
                 reason: format!("HTTP {s}"),
-            }),
-            _ => Err(GitHubError::Refused {
+            },
+            _ => GitHubError::Refused {
                 what,
                 status: code,
                 message,
-            }),
+            },
         }
     }
 }
 
 /// `owner/name` with the characters GitHub allows: owners are letters,
 /// digits, `-` (and `_` for enterprise managed users), names add `.`.
-fn check_repo(repo: &str) -> Result<(&str, &str), GitHubError> {
+pub(super) fn check_repo(repo: &str) -> Result<(&str, &str), GitHubError> {
     let bad = |reason| GitHubError::BadPath {
         path: repo.to_owned(),
         reason,
@@ -215,7 +228,7 @@ fn check_sha(sha: &str) -> Result<(), GitHubError> {
 
 /// Only http(s) links are worth showing: GitHub refuses others with a 422,
 /// and a refused status would leave the commit without one.
-fn is_web_url(url: &str) -> bool {
+pub(super) fn is_web_url(url: &str) -> bool {
     reqwest::Url::parse(url)
         .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
 }
