@@ -65,18 +65,6 @@ impl Drop for Proxy {
 
 const CODEBUILD_TARGET: &str = "CodeBuild_20161006.";
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `2026-11-27T01:22:26.232Z` (or `+00:00`) as epoch seconds.
 pub fn iso8601_to_epoch(text: &str) -> Option<f64> {
     let b = text.as_bytes();
@@ -103,7 +91,7 @@ pub fn iso8601_to_epoch(text: &str) -> Option<f64> {
     if !matches!(zone, "Z" | "+00:00" | "") {
         return None;
     }
-    let days = days_from_civil(y, mo, d);
+    let days = gantry_shared::time::days_from_civil(y, mo, d);
     let secs = days * 86_400 + h * 3600 + mi * 60 + s;
     #[allow(clippy::cast_precision_loss)]
     Some(secs as f64 + fraction)

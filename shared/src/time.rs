@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Deserializer};
 
-/// Days from 1970-01-01 to the given civil date (Howard Hinnant's
-/// `days_from_civil`), for years 1970 and later.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+/// Days from 1970-01-01 to the given proleptic Gregorian date (Howard
+/// Hinnant's `days_from_civil`); negative before 1970.
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;

@@ -85,6 +85,22 @@ impl GitHubClient {
         &self.api
     }
 
+    /// The API's URL for `segments`, each percent-encoded as one segment.
+    pub(super) fn url(&self, segments: &[&str]) -> Result<reqwest::Url, GitHubError> {
+        let mut url = reqwest::Url::parse(&self.api).map_err(|_| GitHubError::BadPath {
+            path: self.api.clone(),
+            reason: "GITHUB_API_URL is not a URL",
+        })?;
+        url.path_segments_mut()
+            .map_err(|()| GitHubError::BadPath {
+                path: self.api.clone(),
+                reason: "GITHUB_API_URL cannot be a base",
+            })?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
     /// The raw bytes of `path` in `repo` (`owner/name`) at `git_ref`.
     pub async fn file_at(
         &self,
@@ -95,26 +111,12 @@ impl GitHubClient {
     ) -> Result<Fetched, GitHubError> {
         check_path(path)?;
         let what = format!("{repo}:{path}@{git_ref}");
-        let mut url = reqwest::Url::parse(&self.api).map_err(|_| GitHubError::BadPath {
-            path: self.api.clone(),
-            reason: "GITHUB_API_URL is not a URL",
-        })?;
-        {
-            let Ok(mut segments) = url.path_segments_mut() else {
-                return Err(GitHubError::BadPath {
-                    path: self.api.clone(),
-                    reason: "GITHUB_API_URL cannot be a base",
-                });
-            };
-            segments.pop_if_empty().push("repos");
-            for part in repo.split('/') {
-                segments.push(part);
-            }
-            segments.push("contents");
-            for part in path.split('/') {
-                segments.push(part);
-            }
-        }
+        let segments: Vec<&str> = std::iter::once("repos")
+            .chain(repo.split('/'))
+            .chain(std::iter::once("contents"))
+            .chain(path.split('/'))
+            .collect();
+        let mut url = self.url(&segments)?;
         url.query_pairs_mut().append_pair("ref", git_ref);
         let mut request = self
             .http

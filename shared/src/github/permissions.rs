@@ -66,26 +66,7 @@ impl GitHubClient {
         let (owner, name) = check_repo(repo)?;
         check_login(user)?;
         let what = format!("the permission of {user} on {repo}");
-        let mut url = reqwest::Url::parse(&self.api).map_err(|_| GitHubError::BadPath {
-            path: self.api.clone(),
-            reason: "GITHUB_API_URL is not a URL",
-        })?;
-        {
-            let Ok(mut segments) = url.path_segments_mut() else {
-                return Err(GitHubError::BadPath {
-                    path: self.api.clone(),
-                    reason: "GITHUB_API_URL cannot be a base",
-                });
-            };
-            segments.pop_if_empty().extend([
-                "repos",
-                owner,
-                name,
-                "collaborators",
-                user,
-                "permission",
-            ]);
-        }
+        let url = self.url(&["repos", owner, name, "collaborators", user, "permission"])?;
         let response = self
             .http
             .get(url)

@@ -95,21 +95,7 @@ impl GitHubClient {
         let (owner, name) = check_repo(repo)?;
         check_sha(sha)?;
         let what = format!("status {:?} for {repo}@{sha}", status.context);
-        let mut url = reqwest::Url::parse(&self.api).map_err(|_| GitHubError::BadPath {
-            path: self.api.clone(),
-            reason: "GITHUB_API_URL is not a URL",
-        })?;
-        {
-            let Ok(mut segments) = url.path_segments_mut() else {
-                return Err(GitHubError::BadPath {
-                    path: self.api.clone(),
-                    reason: "GITHUB_API_URL cannot be a base",
-                });
-            };
-            segments
-                .pop_if_empty()
-                .extend(["repos", owner, name, "statuses", sha]);
-        }
+        let url = self.url(&["repos", owner, name, "statuses", sha])?;
         let body = Body {
             state: status.state,
             target_url: status.target_url.as_deref().filter(|u| is_web_url(u)),
