@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gantry_shared::config::{Config, DEV_CONFIG};
+use gantry_core::config::{Config, DEV_CONFIG};
 
 use crate::moto::{Moto, MotoError};
 use crate::stack::{self, StackError, StackSpec};
@@ -148,7 +148,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         .filter(|u| !u.is_empty());
     let github_api = github_api_env
         .clone()
-        .unwrap_or_else(|| gantry_shared::github::contents::DEFAULT_API_URL.to_owned());
+        .unwrap_or_else(|| gantry_aws::github::contents::DEFAULT_API_URL.to_owned());
     let statuses_api = github_api_env.unwrap_or_else(|| sink_url.clone());
     let chat_urls: Vec<(String, String)> = config
         .repositories

@@ -1,7 +1,7 @@
 //! The functions `gantry dev` drives from their rules' queues, as the
 //! deployed rules invoke them: same handlers, same events.
 
-use gantry_shared::settings::SettingsError;
+use gantry_core::settings::SettingsError;
 use serde::de::DeserializeOwned;
 
 use crate::stack::{self, names};
@@ -39,7 +39,7 @@ impl LocalFunctions {
     ) -> Result<Self, SettingsError> {
         let validate = gantry_validate_buildspec::Settings {
             github_api_url: github.contents_api.to_owned(),
-            github_timeout: gantry_shared::github::contents::DEFAULT_TIMEOUT,
+            github_timeout: gantry_aws::github::contents::DEFAULT_TIMEOUT,
             github_token_parameter: github
                 .with_token
                 .then(|| names::GITHUB_TOKEN_PARAMETER.to_owned()),
@@ -140,7 +140,7 @@ impl LocalFunctions {
             self.running.lock().await.push(id.to_owned());
         }
         let event = serde_json::json!({
-            "source": gantry_shared::events::SOURCE,
+            "source": gantry_core::events::SOURCE,
             "detail-type": observed.detail_type,
             "detail": observed.detail,
         });
@@ -168,7 +168,7 @@ impl LocalFunctions {
             Err(e) => {
                 return vec![format!(
                     "  codebuild: BatchGetBuilds failed: {}",
-                    gantry_shared::aws::describe_sdk_error(&e)
+                    gantry_aws::describe_sdk_error(&e)
                 )];
             }
         };

@@ -4,9 +4,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use gantry_shared::buildspec;
-use gantry_shared::config::Config;
-use gantry_shared::diagnostic::{Diagnostic, Severity};
+use gantry_core::buildspec;
+use gantry_core::config::Config;
+use gantry_core::diagnostic::{Diagnostic, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

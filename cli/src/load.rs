@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use gantry_shared::github::{headers, signature};
+use gantry_core::github::{headers, signature};
 use serde::Serialize;
 
 use crate::stack::{self, names};
@@ -396,7 +396,7 @@ impl Tap {
             .queue_name(&name)
             .send()
             .await
-            .map_err(|e| fail("create queue", gantry_shared::aws::describe_sdk_error(&e)))?
+            .map_err(|e| fail("create queue", gantry_aws::describe_sdk_error(&e)))?
             .queue_url()
             .unwrap_or_default()
             .to_owned();
@@ -424,14 +424,14 @@ impl Tap {
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
-            .map_err(|e| gantry_shared::aws::describe_sdk_error(&e))?;
+            .map_err(|e| gantry_aws::describe_sdk_error(&e))?;
         let arn = attributes
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::QueueArn))
             .cloned()
             .ok_or("the queue has no ARN")?;
         let pattern = serde_json::json!({
-            "source": [gantry_shared::events::SOURCE],
+            "source": [gantry_core::events::SOURCE],
             "detail-type": ["Build Requested", "Build Skipped"],
         });
         self.events
@@ -441,7 +441,7 @@ impl Tap {
             .event_pattern(pattern.to_string())
             .send()
             .await
-            .map_err(|e| gantry_shared::aws::describe_sdk_error(&e))?;
+            .map_err(|e| gantry_aws::describe_sdk_error(&e))?;
         let target = aws_sdk_eventbridge::types::Target::builder()
             .id("gantry-load")
             .arn(arn)
@@ -454,7 +454,7 @@ impl Tap {
             .targets(target)
             .send()
             .await
-            .map_err(|e| gantry_shared::aws::describe_sdk_error(&e))?;
+            .map_err(|e| gantry_aws::describe_sdk_error(&e))?;
         Ok(())
     }
 
@@ -468,7 +468,7 @@ impl Tap {
             .wait_time_seconds(1)
             .send()
             .await
-            .map_err(|e| gantry_shared::aws::describe_sdk_error(&e))?;
+            .map_err(|e| gantry_aws::describe_sdk_error(&e))?;
         // Only what was deleted counts: a message whose delete failed comes
         // back after the visibility timeout and is counted then.
         let mut ids: HashMap<String, String> = HashMap::new();
@@ -500,7 +500,7 @@ impl Tap {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| gantry_shared::aws::describe_sdk_error(&e))?;
+            .map_err(|e| gantry_aws::describe_sdk_error(&e))?;
         Ok(deleted
             .successful()
             .iter()

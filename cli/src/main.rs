@@ -138,7 +138,7 @@ async fn main() -> ExitCode {
             template,
             only_webhook,
         } => {
-            gantry_shared::logging::init_with_writer(std::io::stderr);
+            gantry_aws::logging::init_with_writer(std::io::stderr);
             match dev::run(DevOptions {
                 listen,
                 config,

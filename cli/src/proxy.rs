@@ -91,7 +91,7 @@ pub fn iso8601_to_epoch(text: &str) -> Option<f64> {
     if !matches!(zone, "Z" | "+00:00" | "") {
         return None;
     }
-    let days = gantry_shared::time::days_from_civil(y, mo, d);
+    let days = gantry_core::time::days_from_civil(y, mo, d);
     let secs = days * 86_400 + h * 3600 + mi * 60 + s;
     #[allow(clippy::cast_precision_loss)]
     Some(secs as f64 + fraction)

@@ -1,6 +1,6 @@
 //! `gantry send`: a payload file, signed and posted exactly as GitHub does.
 
-use gantry_shared::github::{headers, signature};
+use gantry_core::github::{headers, signature};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use gantry_shared::aws::describe_sdk_error;
+use gantry_aws::describe_sdk_error;
 
 use crate::template::{self, EventRule};
 
@@ -107,13 +107,13 @@ pub fn inject_secrets_settings(
 
 pub fn build_events_settings(
     overrides: &[(&str, &str)],
-) -> Result<gantry_build_events::Settings, gantry_shared::settings::SettingsError> {
+) -> Result<gantry_build_events::Settings, gantry_core::settings::SettingsError> {
     gantry_build_events::Settings::from_env(|name| local_env(overrides, name))
 }
 
 pub fn reconcile_settings(
     overrides: &[(&str, &str)],
-) -> Result<gantry_reconcile::Settings, gantry_shared::settings::SettingsError> {
+) -> Result<gantry_reconcile::Settings, gantry_core::settings::SettingsError> {
     gantry_reconcile::Settings::from_env(|name| local_env(overrides, name))
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use gantry_shared::yaml::{self, Node, Value};
+use gantry_core::yaml::{self, Node, Value};
 
 /// One unconditional `AWS::Events::Rule` with an event pattern.
 #[derive(Debug, Clone, PartialEq)]

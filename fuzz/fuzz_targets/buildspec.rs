@@ -5,8 +5,8 @@
 //! secret references and introduces no errors.
 #![no_main]
 
-use gantry_shared::buildspec::{analyse, without_secrets};
-use gantry_shared::diagnostic::has_errors;
+use gantry_core::buildspec::{analyse, without_secrets};
+use gantry_core::diagnostic::has_errors;
 use libfuzzer_sys::fuzz_target;
 
 mod common;

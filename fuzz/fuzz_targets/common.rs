@@ -1,6 +1,6 @@
 //! What every text target checks about the diagnostics it gets back.
 
-use gantry_shared::diagnostic::Diagnostic;
+use gantry_core::diagnostic::Diagnostic;
 
 /// The length in characters of each line of `text`, split the way YAML
 /// breaks lines (`\r\n`, `\r`, `\n`). A diagnostic may point one past the

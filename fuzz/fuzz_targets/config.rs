@@ -4,8 +4,8 @@
 //! warnings; an accepted configuration answers repository look-ups.
 #![no_main]
 
-use gantry_shared::config::Config;
-use gantry_shared::diagnostic::{Severity, has_errors};
+use gantry_core::config::Config;
+use gantry_core::diagnostic::{Severity, has_errors};
 use libfuzzer_sys::fuzz_target;
 
 mod common;

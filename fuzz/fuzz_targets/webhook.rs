@@ -33,8 +33,8 @@
 
 use std::sync::OnceLock;
 
-use gantry_shared::config::Config;
-use gantry_shared::github::signature::sign;
+use gantry_core::config::Config;
+use gantry_core::github::signature::sign;
 use gantry_webhook::handler::{Assessment, DEFAULT_MAX_BODY_BYTES, Publication, Summary, process};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;

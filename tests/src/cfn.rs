@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use gantry_shared::yaml::{self, Node, Value as Yaml};
+use gantry_core::yaml::{self, Node, Value as Yaml};
 use serde_json::{Map, Value, json};
 
 pub const ACCOUNT: &str = "123456789012";

@@ -11,7 +11,7 @@ pub mod cfn;
 
 use gantry_cli::moto::Moto;
 use gantry_cli::stack::{self, Stack, StackSpec};
-use gantry_shared::github::{headers, signature};
+use gantry_core::github::{headers, signature};
 use gantry_webhook::{Deps, Settings};
 use http::{HeaderMap, HeaderValue};
 
@@ -196,7 +196,7 @@ pub fn capture_logs() -> Captured {
         .get_or_init(|| {
             let captured = Captured::default();
             let writer = captured.clone();
-            gantry_shared::logging::init_with_writer(move || writer.clone());
+            gantry_aws::logging::init_with_writer(move || writer.clone());
             captured
         })
         .clone()

@@ -247,7 +247,7 @@ async fn a_push_ends_pending_then_success_on_github_and_one_message_in_chat() {
 
     // The record is complete and the badge says passing.
     let s3 = aws_sdk_s3::Client::new(&world.local.sdk);
-    let key = gantry_shared::aws::records::build_key(&id);
+    let key = gantry_core::records::build_key(&id);
     let record = s3
         .get_object()
         .bucket(stack::names::BUCKET)
@@ -263,7 +263,7 @@ async fn a_push_ends_pending_then_success_on_github_and_one_message_in_chat() {
     let badge = s3
         .get_object()
         .bucket(stack::names::BUCKET)
-        .key(gantry_shared::badge::badge_key(
+        .key(gantry_core::badge::badge_key(
             "Codertocat/Hello-World",
             "master",
         ))

@@ -624,7 +624,7 @@ async fn start_build_against(
     deps
 }
 
-fn resolved_event(correlation_id: &str) -> gantry_shared::events::SecretsResolved {
+fn resolved_event(correlation_id: &str) -> gantry_core::events::SecretsResolved {
     serde_json::from_value(json!({
         "v": 1,
         "correlation_id": correlation_id,

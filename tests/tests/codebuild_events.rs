@@ -3,7 +3,7 @@
 //! CodeBuild user guide's samples, a recorded build), read by what
 //! build-events will read them with.
 
-use gantry_shared::codebuild_events::{
+use gantry_core::codebuild_events::{
     CodeBuildEvent, PHASE_CHANGE, STATE_CHANGE, parse, parse_value,
 };
 

@@ -2,9 +2,9 @@
 //! part: the right answer, and for push / pull_request an event that
 //! round-trips through serde and fits EventBridge.
 
+use gantry_core::config::Config;
+use gantry_core::events::{BuildRequested, BuildSkipped, MAX_ENTRY_BYTES, SkipCode, entry_size};
 use gantry_e2e::{SECRET, corpus_file, corpus_webhooks, github_headers};
-use gantry_shared::config::Config;
-use gantry_shared::events::{BuildRequested, BuildSkipped, MAX_ENTRY_BYTES, SkipCode, entry_size};
 use gantry_webhook::handler::{Assessment, DEFAULT_MAX_BODY_BYTES, Publication, Summary, process};
 use http::HeaderValue;
 

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
+use gantry_aws::{ATTEMPT_TIMEOUT_VAR, AwsTimeouts, OPERATION_TIMEOUT_VAR};
 use gantry_cli::functions::{GitHubUrls, LocalFunctions};
 use gantry_cli::proxy::{Fault, Match, Times};
 use gantry_cli::stack::{self, names};
 use gantry_cli::tap::Observed;
+use gantry_core::settings::Env;
 use gantry_e2e::{LocalStack, RecordingProxy, SECRET, corpus_file, github_headers};
-use gantry_shared::aws::{ATTEMPT_TIMEOUT_VAR, AwsTimeouts, OPERATION_TIMEOUT_VAR};
-use gantry_shared::settings::Env;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -416,7 +416,7 @@ async fn webhook_a_publish_that_lands_after_the_attempt_timeout_is_seen_twice_bu
 // ----------------------------------------------------- validate-buildspec
 
 /// A `Build Requested` as the webhook publishes it.
-async fn build_requested(world: &World, delivery: &str) -> gantry_shared::events::BuildRequested {
+async fn build_requested(world: &World, delivery: &str) -> gantry_core::events::BuildRequested {
     assert_eq!(world.deliver(delivery).await.status, 202);
     let published = world.published(NOW).await;
     assert_eq!(types(&published), vec!["Build Requested"]);
@@ -524,7 +524,7 @@ async fn validate_buildspec_faults_fail_the_invocation_and_the_retry_validates_o
 
 // ------------------------------------------------------------ start-build
 
-fn resolved_event(correlation_id: &str) -> gantry_shared::events::SecretsResolved {
+fn resolved_event(correlation_id: &str) -> gantry_core::events::SecretsResolved {
     serde_json::from_value(json!({
         "v": 1,
         "correlation_id": correlation_id,
@@ -839,7 +839,7 @@ async fn with_the_aws_endpoint_down_every_function_fails_in_time_without_panicki
     let start = stack::start_build_settings(&[])
         .expect("settings")
         .deps(&down);
-    let mut resolved: gantry_shared::events::SecretsResolved =
+    let mut resolved: gantry_core::events::SecretsResolved =
         serde_json::from_value(detail("Secrets Resolved")).expect("event");
     resolved.correlation_id = "fe000000-0000-4000-8000-000000000003".into();
     in_time("start-build", gantry_start_build::handle(&start, resolved))

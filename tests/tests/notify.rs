@@ -4,9 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+use gantry_aws::chat::{Delivery, Notifier, NotifyError};
+use gantry_aws::secrets::Secret;
+use gantry_core::notify::{Provider, picture, render};
 use gantry_e2e::capture_logs;
-use gantry_shared::aws::secrets::Secret;
-use gantry_shared::notify::{Delivery, Notifier, NotifyError, Provider, picture, render};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent;
+use gantry_core::config::DEV_CONFIG;
 use gantry_e2e::{LocalStack, capture_logs, corpus};
 use gantry_pipeline_action::{Deps, Verdict, handle, handle_with};
-use gantry_shared::config::DEV_CONFIG;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;

@@ -1,8 +1,8 @@
 //! Property tests over the webhook's pure handler: arbitrary bodies and
 //! arbitrary JSON never panic and never publish without a valid shape.
 
+use gantry_core::config::Config;
 use gantry_e2e::{SECRET, corpus_file, github_headers};
-use gantry_shared::config::Config;
 use gantry_webhook::handler::{Assessment, DEFAULT_MAX_BODY_BYTES, Summary, process};
 use proptest::prelude::*;
 

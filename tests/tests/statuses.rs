@@ -2,10 +2,10 @@
 //! for each state, the description cut to GitHub's limit, which failures are
 //! retried, and a token that never shows in an error.
 
+use gantry_aws::github::contents::{GitHubClient, GitHubError};
+use gantry_aws::secrets::Secret;
+use gantry_core::github::statuses::{CommitStatus, StatusState};
 use gantry_e2e::GITHUB_TOKEN;
-use gantry_shared::aws::secrets::Secret;
-use gantry_shared::github::contents::{GitHubClient, GitHubError};
-use gantry_shared::github::statuses::{CommitStatus, StatusState};
 use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

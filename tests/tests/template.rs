@@ -5,11 +5,11 @@
 use std::process::Command;
 use std::time::Duration;
 
+use gantry_core::config::DEV_CONFIG;
+use gantry_core::events::{DETAIL_TYPES, SOURCE};
+use gantry_core::yaml::{self, Node, Value};
 use gantry_e2e::cfn::{ACCOUNT, BUCKET, Deployed, REGION};
 use gantry_e2e::{LocalStack, workspace};
-use gantry_shared::config::DEV_CONFIG;
-use gantry_shared::events::{DETAIL_TYPES, SOURCE};
-use gantry_shared::yaml::{self, Node, Value};
 
 #[test]
 fn template_passes_cfn_lint() {
@@ -588,8 +588,8 @@ fn every_async_function_sends_what_it_failed_on_to_a_queue() {
 /// idea of each timeout is the template's.
 #[test]
 fn every_functions_retries_fit_inside_its_timeout() {
-    use gantry_shared::aws::AwsTimeouts;
-    use gantry_shared::github::contents::DEFAULT_TIMEOUT as GITHUB;
+    use gantry_aws::AwsTimeouts;
+    use gantry_aws::github::contents::DEFAULT_TIMEOUT as GITHUB;
     use std::time::Duration as D;
     let d = deployed(&["build"]);
     let properties = |f: &str| d.resources[f]["Properties"].clone();

@@ -7,13 +7,14 @@
 
 use std::time::Duration;
 
+use gantry_aws::records::{Acquired, Records};
 use gantry_cli::functions::{GitHubUrls, LocalFunctions};
 use gantry_cli::stack::{self, names};
 use gantry_cli::tap::Observed;
+use gantry_core::deadline::Deadline;
+use gantry_core::events::now_ms;
+use gantry_core::records::{Effect, Holder};
 use gantry_e2e::{LocalStack, SECRET, corpus, corpus_file, github_headers};
-use gantry_shared::aws::records::{Acquired, Effect, Holder, Records};
-use gantry_shared::deadline::Deadline;
-use gantry_shared::events::now_ms;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -302,14 +303,14 @@ repositories:
 fn docker_tags(vars: &[(&str, &str)]) -> String {
     let text = std::fs::read_to_string(gantry_e2e::workspace().join("buildspecs/docker.yml"))
         .expect("docker.yml");
-    let root = gantry_shared::yaml::parse(&text, gantry_shared::yaml::Limits::default())
+    let root = gantry_core::yaml::parse(&text, gantry_core::yaml::Limits::default())
         .expect("parses")
         .expect("a document");
     let commands = root
         .get("phases")
         .and_then(|p| p.get("pre_build"))
         .and_then(|p| p.get("commands"))
-        .map(gantry_shared::yaml::Node::to_json)
+        .map(gantry_core::yaml::Node::to_json)
         .expect("pre_build commands");
     let tagging = commands
         .as_array()
@@ -657,17 +658,17 @@ async fn a_redelivery_takes_over_the_claim_of_a_webhook_that_died() {
     let world = World::start(CONFIG, &[]).await;
     let body = corpus_file("07_push__with-new-branch.payload.json");
     let id = "5e1a0009-0000-4000-8000-000000000001";
-    let ledger = gantry_shared::aws::ledger::DeliveryLedger::new(
+    let ledger = gantry_aws::ledger::DeliveryLedger::new(
         aws_sdk_s3::Client::new(&world.local.sdk),
         names::BUCKET,
     );
     // The dead request: claimed, with a deadline now past, never completed.
     let dead = holder(id, now_ms() - 60_000);
     let claim = ledger
-        .claim(id, &gantry_shared::aws::ledger::body_digest(&body), &dead)
+        .claim(id, &gantry_aws::ledger::body_digest(&body), &dead)
         .await
         .expect("claim");
-    assert!(matches!(claim, gantry_shared::aws::ledger::Claim::New(_)));
+    assert!(matches!(claim, gantry_aws::ledger::Claim::New(_)));
     let reply = world.deliver("push", id, &body).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(outcome(&reply), "accepted");
@@ -728,7 +729,7 @@ async fn a_status_claimed_by_an_invocation_that_died_is_posted_by_the_retry() {
         .expect("handled");
     assert_eq!(
         report.posted,
-        Some(gantry_shared::github::statuses::StatusState::Success)
+        Some(gantry_core::github::statuses::StatusState::Success)
     );
     let again = gantry_build_events::handle_event(&deps, &event)
         .await
@@ -767,7 +768,7 @@ async fn futures_join(
     records: &Records,
     effect: &Effect<'_>,
     holders: &[Holder],
-) -> Vec<Result<Acquired, gantry_shared::aws::records::RecordError>> {
+) -> Vec<Result<Acquired, gantry_aws::records::RecordError>> {
     let (a, b, c, d) = tokio::join!(
         records.acquire(effect, &holders[0]),
         records.acquire(effect, &holders[1]),
@@ -1175,9 +1176,9 @@ async fn a_private_repositorys_badge_is_not_public_unless_listed() {
         gantry_build_events::handle_event(&world.events_deps(), &codebuild_event(&id, "SUCCEEDED"))
             .await
             .expect("reported");
-        let public_key = gantry_shared::badge::badge_key("Codertocat/Hello-World", "master");
+        let public_key = gantry_core::badge::badge_key("Codertocat/Hello-World", "master");
         let private_key =
-            gantry_shared::badge::key_for("Codertocat/Hello-World", "master", true, false);
+            gantry_core::badge::key_for("Codertocat/Hello-World", "master", true, false);
         assert_eq!(
             object_exists(&world, &public_key).await,
             public,

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use gantry_e2e::{GITHUB_TOKEN, LocalStack, capture_logs};
-use gantry_shared::config::DEV_CONFIG;
-use gantry_shared::events::{
+use gantry_core::config::DEV_CONFIG;
+use gantry_core::events::{
     BuildRequested, BuildSource, BuildspecOrigin, ChangedPaths, HeadCommit, PullRequestRef,
     RepositoryRef, Trigger,
 };
+use gantry_e2e::{GITHUB_TOKEN, LocalStack, capture_logs};
 use gantry_validate_buildspec::{Outcome, Settings, handle};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -96,7 +96,7 @@ fn contents(sha: &str) -> wiremock::MockBuilder {
 fn deps(local: &LocalStack, github: &MockServer) -> gantry_validate_buildspec::Deps {
     Settings {
         github_api_url: github.uri(),
-        github_timeout: gantry_shared::github::contents::DEFAULT_TIMEOUT,
+        github_timeout: gantry_aws::github::contents::DEFAULT_TIMEOUT,
         github_token_parameter: Some("/gantry/github-token".into()),
         artifact_bucket: "gantry-dev-artifacts".into(),
         event_bus: "gantry".into(),
@@ -260,7 +260,7 @@ async fn github_failing_fails_the_invocation_so_eventbridge_retries() {
 
     let unreachable = Settings {
         github_api_url: "http://127.0.0.1:9".into(),
-        github_timeout: gantry_shared::github::contents::DEFAULT_TIMEOUT,
+        github_timeout: gantry_aws::github::contents::DEFAULT_TIMEOUT,
         github_token_parameter: None,
         artifact_bucket: "gantry-dev-artifacts".into(),
         event_bus: "gantry".into(),

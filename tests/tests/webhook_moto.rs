@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use gantry_core::config::DEV_CONFIG;
 use gantry_e2e::{LocalStack, SECRET, capture_logs, corpus_file, github_headers};
-use gantry_shared::config::DEV_CONFIG;
 use gantry_webhook::handle;
 
 const SETTLE: Duration = Duration::from_secs(2);

@@ -20,12 +20,12 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use gantry_shared::aws::records::Holder;
-use gantry_shared::deadline::Deadline;
-use gantry_shared::events::{
+use gantry_core::deadline::Deadline;
+use gantry_core::events::{
     BuildRequested, BuildSource, BuildspecValidated, Detail, SOURCE, SecretsResolved,
 };
-use gantry_shared::status::{self, Unfinished};
+use gantry_core::records::Holder;
+use gantry_core::status::{self, Unfinished};
 
 use crate::handler::{Deps, HandlerError, Report, deliver, handle_event_until};
 

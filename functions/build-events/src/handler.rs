@@ -5,23 +5,23 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gantry_shared::aws::config_source::{ConfigError, ConfigSource};
-use gantry_shared::aws::records::{
-    Acquired, BuildRecord, Effect, Finished, Holder, LastResult, PhaseTiming, RecordError, Records,
-};
-use gantry_shared::aws::secrets::{SecretCache, SecretError};
-use gantry_shared::badge::{self, BadgeState};
-use gantry_shared::codebuild_events::{self, CodeBuildDetail};
-use gantry_shared::config::{Route, StatusSettings, When};
-use gantry_shared::deadline::{Deadline, OutOfTime};
-use gantry_shared::events::{
+use gantry_aws::chat::Notifier;
+use gantry_aws::config_source::{ConfigError, ConfigSource};
+use gantry_aws::github::contents::{GitHubClient, GitHubError};
+use gantry_aws::records::{Acquired, RecordError, Records};
+use gantry_aws::secrets::{SecretCache, SecretError};
+use gantry_core::badge::{self, BadgeState};
+use gantry_core::codebuild_events::{self, CodeBuildDetail};
+use gantry_core::config::{Route, StatusSettings, When};
+use gantry_core::deadline::{Deadline, OutOfTime};
+use gantry_core::events::{
     BuildHeld, BuildRejected, BuildSkipped, BuildSource, BuildStarted, BuildSuperseded, SOURCE,
     now_ms,
 };
-use gantry_shared::github::contents::{GitHubClient, GitHubError};
-use gantry_shared::github::statuses::{CommitStatus, StatusState};
-use gantry_shared::notify::{BuildResult, Message, Notifier, Provider, PullRequestInfo};
-use gantry_shared::status::{self, Verdict};
+use gantry_core::github::statuses::{CommitStatus, StatusState};
+use gantry_core::notify::{BuildResult, Message, Provider, PullRequestInfo};
+use gantry_core::records::{BuildRecord, Effect, Finished, Holder, LastResult, PhaseTiming};
+use gantry_core::status::{self, Verdict};
 
 pub struct Deps {
     pub github: GitHubClient,
@@ -381,7 +381,7 @@ async fn image_from_codebuild(deps: &Deps, build_id: &str) -> Option<String> {
         Err(e) => {
             tracing::warn!(
                 build_id,
-                reason = %gantry_shared::aws::describe_sdk_error(&e),
+                reason = %gantry_aws::describe_sdk_error(&e),
                 "could not read the build's exported variables"
             );
             None

@@ -19,14 +19,14 @@ pub mod pipeline;
 
 use std::time::Duration;
 
-use gantry_shared::aws::config_source::ConfigSource;
-use gantry_shared::aws::records::Records;
-use gantry_shared::aws::secrets::SecretCache;
-use gantry_shared::github::contents::{self, DEFAULT_API_URL, GitHubClient};
-use gantry_shared::notify::{Notifier, RetryPolicy};
-use gantry_shared::settings::Env;
+use gantry_aws::chat::{Notifier, RetryPolicy};
+use gantry_aws::config_source::ConfigSource;
+use gantry_aws::github::contents::{self, DEFAULT_API_URL, GitHubClient};
+use gantry_aws::records::Records;
+use gantry_aws::secrets::SecretCache;
+use gantry_core::settings::Env;
 
-pub use gantry_shared::settings::SettingsError;
+pub use gantry_core::settings::SettingsError;
 pub use handler::{Deps, HandlerError, Report, TIMEOUT, handle_event, handle_event_until};
 
 /// Per chat route at worst: 3 attempts of 10 s, waits of 1 s and 2 s (or a
@@ -83,7 +83,7 @@ impl Settings {
             aws_timeout: sdk
                 .timeout_config()
                 .and_then(|t| t.operation_timeout())
-                .unwrap_or(gantry_shared::aws::AwsTimeouts::LONG.operation),
+                .unwrap_or(gantry_aws::AwsTimeouts::LONG.operation),
         }
     }
 }

@@ -5,14 +5,14 @@
 
 use gantry_build_events::dead_letters::{SqsBatch, handle_batch};
 use gantry_build_events::{Settings, handle_event_until};
-use gantry_shared::deadline::Deadline;
+use gantry_core::deadline::Deadline;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    gantry_shared::logging::init();
+    gantry_aws::logging::init();
     let settings = Settings::from_env(|name| std::env::var(name).ok())?;
-    let sdk = gantry_shared::aws::load_sdk_config(gantry_shared::aws::AwsTimeouts::LONG).await?;
+    let sdk = gantry_aws::load_sdk_config(gantry_aws::AwsTimeouts::LONG).await?;
     let deps = settings.deps(&sdk);
     let deps = &deps;
     lambda_runtime::run(service_fn(

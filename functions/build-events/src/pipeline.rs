@@ -8,9 +8,10 @@
 //! build's, the status is posted once per (execution, state) and never goes
 //! back to `pending` once the execution has ended.
 
-use gantry_shared::aws::describe_sdk_error;
-use gantry_shared::aws::records::{Acquired, Effect, Holder};
-use gantry_shared::github::statuses::{self, CommitStatus, StatusState};
+use gantry_aws::describe_sdk_error;
+use gantry_aws::records::Acquired;
+use gantry_core::github::statuses::{self, CommitStatus, StatusState};
+use gantry_core::records::{Effect, Holder};
 
 use crate::handler::{Deps, HandlerError, Report, post_status};
 

@@ -1,16 +1,17 @@
 //! Resolve names, check them, publish.
 
-use gantry_shared::aws::artifacts::{self, S3Error};
-use gantry_shared::aws::bus::{EventBus, PublishError};
-use gantry_shared::aws::config_source::{ConfigError, ConfigSource};
-use gantry_shared::aws::parameters::{self, ParameterError};
-use gantry_shared::aws::records::{Hold, RecordError, Records};
-use gantry_shared::buildspec;
-use gantry_shared::config::{DEFAULT_APPROVAL_LABEL, ForkPolicy, TrustDomains};
-use gantry_shared::events::{
+use gantry_aws::artifacts::{self, S3Error};
+use gantry_aws::bus::{EventBus, PublishError};
+use gantry_aws::config_source::{ConfigError, ConfigSource};
+use gantry_aws::parameters::{self, ParameterError};
+use gantry_aws::records::{RecordError, Records};
+use gantry_core::buildspec;
+use gantry_core::config::{DEFAULT_APPROVAL_LABEL, ForkPolicy, TrustDomains};
+use gantry_core::events::{
     BuildHeld, BuildRejected, BuildSource, BuildspecRef, BuildspecValidated, HoldCode, RejectedAt,
     SecretOrigin, SecretProblem, SecretProblemKind, SecretRef, SecretsResolved, VERSION, cap,
 };
+use gantry_core::records::Hold;
 
 pub struct Deps {
     pub config: ConfigSource,
@@ -208,7 +209,7 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
                     &Hold {
                         correlation_id: event.correlation_id.clone(),
                         commit_sha: event.source.commit_sha.clone(),
-                        held_at_ms: gantry_shared::events::now_ms(),
+                        held_at_ms: gantry_core::events::now_ms(),
                     },
                 )
                 .await?;

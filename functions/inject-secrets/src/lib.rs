@@ -13,11 +13,11 @@ pub mod handler;
 
 use std::time::Duration;
 
-use gantry_shared::aws::bus::EventBus;
-use gantry_shared::aws::config_source::ConfigSource;
-use gantry_shared::settings::Env;
+use gantry_aws::bus::EventBus;
+use gantry_aws::config_source::ConfigSource;
+use gantry_core::settings::Env;
 
-pub use gantry_shared::config::{DEFAULT_PROJECT_PREFIX, TrustDomains};
+pub use gantry_core::config::{DEFAULT_PROJECT_PREFIX, TrustDomains};
 pub use handler::{Deps, HandlerError, Outcome, handle};
 
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ pub struct Settings {
     pub event_bus: String,
 }
 
-pub use gantry_shared::settings::SettingsError;
+pub use gantry_core::settings::SettingsError;
 
 impl Settings {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
@@ -65,7 +65,7 @@ impl Settings {
                 project_prefix: self.project_prefix.clone(),
             },
             s3: aws_sdk_s3::Client::new(sdk),
-            records: gantry_shared::aws::records::Records::new(
+            records: gantry_aws::records::Records::new(
                 aws_sdk_s3::Client::new(sdk),
                 self.artifact_bucket.clone(),
             ),

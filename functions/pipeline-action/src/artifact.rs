@@ -33,7 +33,7 @@ use std::io::Read;
 
 use aws_lambda_events::event::codepipeline_job::CodePipelineInputArtifact;
 use aws_sdk_s3::error::ProvideErrorMetadata;
-use gantry_shared::aws::describe_sdk_error;
+use gantry_aws::describe_sdk_error;
 
 /// A buildspec larger than this is not one (and a zip bomb is not read).
 pub const MAX_BUILDSPEC_BYTES: u64 = 1024 * 1024;

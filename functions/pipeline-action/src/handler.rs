@@ -6,10 +6,10 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_lambda_events::event::codepipeline_job::{CodePipelineJob, CodePipelineJobEvent};
 use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails, FailureType};
-use gantry_shared::aws::describe_sdk_error;
-use gantry_shared::buildspec;
-use gantry_shared::diagnostic::{Severity, has_errors};
-use gantry_shared::events::cap;
+use gantry_aws::describe_sdk_error;
+use gantry_core::buildspec;
+use gantry_core::diagnostic::{Severity, has_errors};
+use gantry_core::events::cap;
 use tokio::time::Instant;
 
 use crate::artifact;

@@ -20,8 +20,8 @@ fn deadline(epoch_ms: u64) -> Instant {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    gantry_shared::logging::init();
-    let sdk = gantry_shared::aws::load_sdk_config(gantry_shared::aws::AwsTimeouts::SHORT).await?;
+    gantry_aws::logging::init();
+    let sdk = gantry_aws::load_sdk_config(gantry_aws::AwsTimeouts::SHORT).await?;
     let deps = Deps {
         codepipeline: aws_sdk_codepipeline::Client::new(&sdk),
         sdk,

@@ -6,13 +6,13 @@
 //! posts twice.
 
 use aws_sdk_codebuild::types::Build;
-use gantry_shared::aws::describe_sdk_error;
-use gantry_shared::aws::records::{Effect, Holder};
-use gantry_shared::codebuild_events;
-use gantry_shared::deadline::Deadline;
-use gantry_shared::settings::Env;
+use gantry_aws::describe_sdk_error;
+use gantry_core::codebuild_events;
+use gantry_core::deadline::Deadline;
+use gantry_core::records::{Effect, Holder};
+use gantry_core::settings::Env;
 
-pub use gantry_shared::settings::SettingsError;
+pub use gantry_core::settings::SettingsError;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -40,7 +40,7 @@ impl Settings {
         // The trust domains' projects (template.yaml), and any named outright.
         let prefix = env.or(
             "PROJECT_PREFIX",
-            gantry_shared::config::DEFAULT_PROJECT_PREFIX,
+            gantry_core::config::DEFAULT_PROJECT_PREFIX,
         );
         let mut projects: Vec<String> = list("TRUST_DOMAINS")
             .iter()
@@ -79,7 +79,7 @@ pub struct Deps {
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     #[error(transparent)]
-    Config(#[from] gantry_shared::aws::config_source::ConfigError),
+    Config(#[from] gantry_aws::config_source::ConfigError),
     #[error("CodeBuild {action} {project}: {reason}")]
     CodeBuild {
         action: &'static str,

@@ -1,15 +1,15 @@
 //! The reconcile Lambda's entry point: wiring only.
 #![recursion_limit = "256"]
 
+use gantry_core::deadline::Deadline;
 use gantry_reconcile::{Settings, reconcile_until};
-use gantry_shared::deadline::Deadline;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    gantry_shared::logging::init();
+    gantry_aws::logging::init();
     let settings = Settings::from_env(|name| std::env::var(name).ok())?;
-    let sdk = gantry_shared::aws::load_sdk_config(gantry_shared::aws::AwsTimeouts::LONG).await?;
+    let sdk = gantry_aws::load_sdk_config(gantry_aws::AwsTimeouts::LONG).await?;
     let deps = settings.deps(&sdk);
     let deps = &deps;
     lambda_runtime::run(service_fn(

@@ -5,8 +5,8 @@ use aws_sdk_codebuild::types::{
     LogsConfigStatusType, SourceAuth, SourceAuthType, SourceType,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use gantry_shared::aws::describe_sdk_error;
-use gantry_shared::events::{BuildspecRef, SecretsResolved, Trigger};
+use gantry_aws::describe_sdk_error;
+use gantry_core::events::{BuildspecRef, SecretsResolved, Trigger};
 
 /// The prefix of an untrusted build's log stream (CodeBuild names it
 /// `<prefix>/<build uuid>`); template.yaml's UntrustedBuildRole may write

@@ -1,15 +1,16 @@
 //! Claim, start, register, announce, supersede.
 
-use gantry_shared::aws::bus::{EventBus, PublishError};
-use gantry_shared::aws::records::{BuildRecord, Records};
-use gantry_shared::events::{
+use gantry_aws::bus::{EventBus, PublishError};
+use gantry_aws::records::Records;
+use gantry_core::events::{
     BuildHeld, BuildRejected, BuildStarted, BuildSuperseded, HoldCode, RejectedAt, SecretsResolved,
     SupersededBy, VERSION, cap,
 };
+use gantry_core::records::BuildRecord;
 
 use std::time::Duration;
 
-use gantry_shared::deadline::Deadline;
+use gantry_core::deadline::Deadline;
 
 use crate::Retry;
 use crate::codebuild::{self, Request, StartError, Started, Stopped};
@@ -358,7 +359,7 @@ async fn announce(
             trusted: notice.trusted,
             withheld: notice.withheld.clone(),
             secrets: notice.secrets.clone(),
-            started_at_ms: gantry_shared::events::now_ms(),
+            started_at_ms: gantry_core::events::now_ms(),
             finished: None,
             superseded_by: None,
         })

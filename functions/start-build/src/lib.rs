@@ -20,8 +20,8 @@ pub mod store;
 
 use std::time::Duration;
 
-use gantry_shared::aws::bus::EventBus;
-use gantry_shared::settings::Env;
+use gantry_aws::bus::EventBus;
+use gantry_core::settings::Env;
 
 pub use handler::{Deps, HandlerError, Outcome, TIMEOUT, handle, handle_until};
 
@@ -61,7 +61,7 @@ impl Retry {
     }
 }
 
-pub use gantry_shared::settings::SettingsError;
+pub use gantry_core::settings::SettingsError;
 
 impl Settings {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
@@ -83,7 +83,7 @@ impl Settings {
         Deps {
             codebuild: aws_sdk_codebuild::Client::new(sdk),
             store: store::Store::new(s3.clone(), self.artifact_bucket.clone()),
-            records: gantry_shared::aws::records::Records::new(s3, self.artifact_bucket.clone()),
+            records: gantry_aws::records::Records::new(s3, self.artifact_bucket.clone()),
             bus: EventBus::new(
                 aws_sdk_eventbridge::Client::new(sdk),
                 self.event_bus.clone(),
@@ -98,7 +98,7 @@ impl Settings {
             aws_timeout: sdk
                 .timeout_config()
                 .and_then(|t| t.operation_timeout())
-                .unwrap_or(gantry_shared::aws::AwsTimeouts::LONG.operation),
+                .unwrap_or(gantry_aws::AwsTimeouts::LONG.operation),
         }
     }
 }

@@ -1,16 +1,16 @@
 //! The start-build Lambda's entry point: wiring only.
 #![recursion_limit = "256"]
 
-use gantry_shared::deadline::Deadline;
-use gantry_shared::events::{Envelope, SecretsResolved};
+use gantry_core::deadline::Deadline;
+use gantry_core::events::{Envelope, SecretsResolved};
 use gantry_start_build::{Settings, handle_until};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    gantry_shared::logging::init();
+    gantry_aws::logging::init();
     let settings = Settings::from_env(|name| std::env::var(name).ok())?;
-    let sdk = gantry_shared::aws::load_sdk_config(gantry_shared::aws::AwsTimeouts::LONG).await?;
+    let sdk = gantry_aws::load_sdk_config(gantry_aws::AwsTimeouts::LONG).await?;
     let deps = settings.deps(&sdk);
     let deps = &deps;
     lambda_runtime::run(service_fn(

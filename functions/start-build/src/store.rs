@@ -4,8 +4,8 @@
 //! S3 is strongly consistent and supports `If-None-Match: *`, which is all
 //! "start once" and "the newest build wins" need; no database.
 
-use gantry_shared::aws::records::{RecordError, Records};
-use gantry_shared::events::BuildSource;
+use gantry_aws::records::{RecordError, Records};
+use gantry_core::events::BuildSource;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -60,7 +60,7 @@ pub fn start_token(correlation_id: &str, project: &str) -> String {
     h.update(correlation_id.as_bytes());
     h.update(b"\n");
     h.update(project.as_bytes());
-    gantry_shared::hex::encode(&h.finalize()[..16])
+    gantry_core::hex::encode(&h.finalize()[..16])
 }
 
 /// The S3 prefix of a group's entries.
@@ -69,10 +69,7 @@ pub fn group_prefix(project: &str, group: &str) -> String {
     h.update(project.as_bytes());
     h.update(b"\n");
     h.update(group.as_bytes());
-    format!(
-        "groups/{}/",
-        gantry_shared::hex::encode(&h.finalize()[..16])
-    )
+    format!("groups/{}/", gantry_core::hex::encode(&h.finalize()[..16]))
 }
 
 /// Entry keys sort by [`BuildSource::order`]: the time GitHub signed into

@@ -1,16 +1,16 @@
 //! Fetch, validate, publish.
 
-use gantry_shared::aws::artifacts::{self, S3Error};
-use gantry_shared::aws::bus::{EventBus, PublishError};
-use gantry_shared::aws::records::{RecordError, Records};
-use gantry_shared::aws::secrets::{SecretCache, SecretError};
-use gantry_shared::buildspec;
-use gantry_shared::diagnostic::{Diagnostic, Severity, has_errors};
-use gantry_shared::events::{
+use gantry_aws::artifacts::{self, S3Error};
+use gantry_aws::bus::{EventBus, PublishError};
+use gantry_aws::github::contents::{Fetched, GitHubClient, GitHubError};
+use gantry_aws::records::{RecordError, Records};
+use gantry_aws::secrets::{SecretCache, SecretError};
+use gantry_core::buildspec;
+use gantry_core::diagnostic::{Diagnostic, Severity, has_errors};
+use gantry_core::events::{
     Approval, ApprovalIgnored, BuildRejected, BuildRequested, BuildspecOrigin, BuildspecRef,
     BuildspecValidated, MAX_EVENT_DIAGNOSTICS, RejectedAt, VERSION, cap,
 };
-use gantry_shared::github::contents::{Fetched, GitHubClient, GitHubError};
 
 /// The function's `Timeout` in template.yaml (a test holds them equal).
 pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);

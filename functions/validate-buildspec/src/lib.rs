@@ -10,10 +10,10 @@ pub mod handler;
 
 use std::time::Duration;
 
-use gantry_shared::aws::bus::EventBus;
-use gantry_shared::aws::secrets::SecretCache;
-use gantry_shared::github::contents::{self, DEFAULT_API_URL, GitHubClient};
-use gantry_shared::settings::Env;
+use gantry_aws::bus::EventBus;
+use gantry_aws::github::contents::{self, DEFAULT_API_URL, GitHubClient};
+use gantry_aws::secrets::SecretCache;
+use gantry_core::settings::Env;
 
 pub use handler::{Deps, HandlerError, Outcome, TIMEOUT, handle, worst_case};
 
@@ -27,7 +27,7 @@ pub struct Settings {
     pub event_bus: String,
 }
 
-pub use gantry_shared::settings::SettingsError;
+pub use gantry_core::settings::SettingsError;
 
 impl Settings {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
@@ -55,7 +55,7 @@ impl Settings {
                 )
             }),
             s3: aws_sdk_s3::Client::new(sdk),
-            records: gantry_shared::aws::records::Records::new(
+            records: gantry_aws::records::Records::new(
                 aws_sdk_s3::Client::new(sdk),
                 self.artifact_bucket.clone(),
             ),

@@ -15,9 +15,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use gantry_shared::config::Config;
-use gantry_shared::events::{BuildRequested, Detail, Envelope, entry_size};
-use gantry_shared::github::signature::{sign, verify_signature};
+use gantry_core::config::Config;
+use gantry_core::events::{BuildRequested, Detail, Envelope, entry_size};
+use gantry_core::github::signature::{sign, verify_signature};
 use gantry_webhook::handler::{Assessment, DEFAULT_MAX_BODY_BYTES, Publication, Summary, process};
 use http::{HeaderMap, HeaderValue};
 

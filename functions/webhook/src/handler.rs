@@ -12,19 +12,19 @@ use std::time::Duration;
 use http::HeaderMap;
 use serde_json::json;
 
-use gantry_shared::aws::bus::{EventBus, PublishError};
-use gantry_shared::aws::config_source::ConfigSource;
-use gantry_shared::aws::ledger::{Claim, DeliveryLedger, body_digest};
-use gantry_shared::aws::records::Holder;
-use gantry_shared::aws::secrets::{Secret, SecretCache, SecretError, TargetSecrets};
-use gantry_shared::config::{Config, ForkPolicy};
-use gantry_shared::deadline::Deadline;
-use gantry_shared::events::{BuildRequested, BuildSkipped, VERSION};
-use gantry_shared::github::headers;
-use gantry_shared::github::normalise::{Normalised, normalise_pull_request, normalise_push};
-use gantry_shared::github::payload::{self, PayloadError, PingEvent, PullRequestEvent, PushEvent};
-use gantry_shared::github::signature::{SignatureError, parse_header, verify_signature};
-use gantry_shared::trigger::{self, Decision};
+use gantry_aws::bus::{EventBus, PublishError};
+use gantry_aws::config_source::ConfigSource;
+use gantry_aws::ledger::{Claim, DeliveryLedger, body_digest};
+use gantry_aws::secrets::{Secret, SecretCache, SecretError, TargetSecrets};
+use gantry_core::config::{Config, ForkPolicy};
+use gantry_core::deadline::Deadline;
+use gantry_core::events::{BuildRequested, BuildSkipped, VERSION};
+use gantry_core::github::headers;
+use gantry_core::github::normalise::{Normalised, normalise_pull_request, normalise_push};
+use gantry_core::github::payload::{self, PayloadError, PingEvent, PullRequestEvent, PushEvent};
+use gantry_core::github::signature::{SignatureError, parse_header, verify_signature};
+use gantry_core::records::Holder;
+use gantry_core::trigger::{self, Decision};
 
 /// Lambda's own limit for a function URL request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
@@ -175,7 +175,7 @@ pub enum Publication {
 }
 
 impl Publication {
-    pub fn source_mut(&mut self) -> &mut gantry_shared::events::BuildSource {
+    pub fn source_mut(&mut self) -> &mut gantry_core::events::BuildSource {
         match self {
             Publication::Requested(e) => &mut e.source,
             Publication::Skipped(e) => &mut e.source,
@@ -183,7 +183,7 @@ impl Publication {
     }
 
     pub fn detail_type(&self) -> &'static str {
-        use gantry_shared::events::Detail;
+        use gantry_core::events::Detail;
         match self {
             Publication::Requested(_) => BuildRequested::DETAIL_TYPE,
             Publication::Skipped(_) => BuildSkipped::DETAIL_TYPE,
@@ -636,7 +636,7 @@ async fn handle_inner(
         let checks = Checks {
             max_body_bytes: deps.max_body_bytes,
             replay_window: deps.replay_window,
-            now_ms: gantry_shared::events::now_ms(),
+            now_ms: gantry_core::events::now_ms(),
             target: keys.target,
             has_own_secret: &has_own,
         };
@@ -665,7 +665,7 @@ async fn handle_inner(
             delivery_id,
             mut publication,
         } => {
-            publication.source_mut().received_at_ms = gantry_shared::events::now_ms();
+            publication.source_mut().received_at_ms = gantry_core::events::now_ms();
             (delivery_id, publication)
         }
     };

@@ -15,12 +15,12 @@ use aws_lambda_events::event::lambda_function_urls::{
 use base64::Engine as _;
 use http::HeaderValue;
 
-use gantry_shared::aws::bus::EventBus;
-use gantry_shared::aws::config_source::ConfigSource;
-use gantry_shared::aws::ledger::DeliveryLedger;
-use gantry_shared::aws::secrets::{SecretCache, TargetSecrets};
-use gantry_shared::deadline::Deadline;
-use gantry_shared::settings::Env;
+use gantry_aws::bus::EventBus;
+use gantry_aws::config_source::ConfigSource;
+use gantry_aws::ledger::DeliveryLedger;
+use gantry_aws::secrets::{SecretCache, TargetSecrets};
+use gantry_core::deadline::Deadline;
+use gantry_core::settings::Env;
 
 pub use handler::{Deps, Reply, TIMEOUT, handle, handle_until, worst_case};
 
@@ -41,7 +41,7 @@ pub struct Settings {
     pub replay_window: Option<Duration>,
 }
 
-pub use gantry_shared::settings::SettingsError;
+pub use gantry_core::settings::SettingsError;
 
 impl Settings {
     /// Reads the settings through `var` (the process environment in Lambda).
@@ -94,7 +94,7 @@ impl Settings {
             aws_timeout: sdk
                 .timeout_config()
                 .and_then(|t| t.operation_timeout())
-                .unwrap_or(gantry_shared::aws::AwsTimeouts::WEBHOOK.operation),
+                .unwrap_or(gantry_aws::AwsTimeouts::WEBHOOK.operation),
         }
     }
 }

@@ -1,0 +1,236 @@
+//! What Gantry remembers about builds, as data: the build record (written
+//! when a build starts, completed when it ends), the claims of effects
+//! carried out once (a status posted, a message sent) and the single place
+//! their keys are spelled, the holds of forks' commits, the last result of
+//! each branch or pull request. `gantry_aws::records` keeps them in S3.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::events::{BuildSource, SecretRef, SupersededBy};
+
+/// One phase of a finished build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseTiming {
+    pub phase: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u64>,
+}
+
+/// How a build ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finished {
+    /// CodeBuild's `buildStatus`: SUCCEEDED, FAILED, FAULT, STOPPED, TIMED_OUT.
+    pub status: String,
+    pub finished_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseTiming>,
+    /// The pushed image (`IMAGE_URI`, exported by buildspecs/docker.yml).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_uri: Option<String>,
+}
+
+/// `builds/<project>/<uuid>.json`: one build, from start to end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRecord {
+    pub v: u32,
+    pub build_id: String,
+    pub build_arn: String,
+    pub project: String,
+    pub correlation_id: String,
+    pub source: BuildSource,
+    pub build_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_url: Option<String>,
+    pub trusted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretRef>,
+    pub started_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<Finished>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<SupersededBy>,
+}
+
+/// The record's key for a build id (`project:uuid`, or its ARN).
+pub fn build_key(build_id: &str) -> String {
+    let id = build_id
+        .rsplit_once(":build/")
+        .map_or(build_id, |(_, id)| id);
+    let (project, uuid) = id.split_once(':').unwrap_or(("unknown", id));
+    format!("builds/{project}/{uuid}.json")
+}
+
+pub fn hex16(text: &str) -> String {
+    crate::hex::encode(&Sha256::digest(text.as_bytes())[..16])
+}
+
+/// How long after a holder's deadline its claim may be taken over: room
+/// for the clocks of two Lambda hosts to disagree.
+pub const TAKEOVER_GRACE_MS: u64 = 5_000;
+
+/// What a claim's object says. Objects written before claims had a
+/// deadline (plain text, or other JSON) read as done: their effect was
+/// carried out or released by the code that wrote them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Mark {
+    /// Being carried out by `holder` until `deadline_ms`.
+    Claimed {
+        holder: String,
+        deadline_ms: u64,
+    },
+    Done {
+        holder: String,
+    },
+}
+
+impl Mark {
+    pub fn read(text: &str) -> Mark {
+        serde_json::from_str(text).unwrap_or_else(|_| Mark::Done {
+            holder: String::new(),
+        })
+    }
+}
+
+/// Who claims, and until when: the invocation's id (the correlation id
+/// serves) and its deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub id: String,
+    pub deadline: crate::deadline::Deadline,
+}
+
+/// An effect carried out once: the one place its claim's key is spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect<'a> {
+    /// A commit status about `subject` (a build id, or the correlation id
+    /// when no build started) in one state; `state: None` is the final one,
+    /// posted once whatever it is.
+    Status {
+        subject: &'a str,
+        state: Option<crate::github::statuses::StatusState>,
+    },
+    /// One chat route's message about `subject`'s outcome.
+    Notify {
+        subject: &'a str,
+        route: usize,
+        provider: &'a str,
+        url_parameter: &'a str,
+    },
+    /// A CodePipeline execution's status in one state; `None` is final.
+    Pipeline {
+        execution_id: &'a str,
+        state: Option<&'a str>,
+    },
+    /// Something other than a skip posted on this commit and context: a
+    /// skip's `success` must never replace it.
+    BuildOnCommit {
+        repo: &'a str,
+        sha: &'a str,
+        context: &'a str,
+    },
+}
+
+impl Effect<'_> {
+    /// `effects/<hash>`; the hashed names are those claims have always had,
+    /// so claims written before this type existed are still found.
+    pub fn key(&self) -> String {
+        let name = match self {
+            Effect::Status {
+                subject,
+                state: None,
+            } => format!("status/{subject}/final"),
+            Effect::Status {
+                subject,
+                state: Some(state),
+            } => format!("status/{subject}/{}", state.as_str()),
+            Effect::Notify {
+                subject,
+                route,
+                provider,
+                url_parameter,
+            } => format!("notify/{subject}/{route}/{provider}/{url_parameter}"),
+            Effect::Pipeline {
+                execution_id,
+                state: None,
+            } => format!("pipeline/{execution_id}/final"),
+            Effect::Pipeline {
+                execution_id,
+                state: Some(state),
+            } => format!("pipeline/{execution_id}/{state}"),
+            Effect::BuildOnCommit { repo, sha, context } => format!(
+                "commit/{}/{}/{context}",
+                repo.to_ascii_lowercase(),
+                sha.to_ascii_lowercase()
+            ),
+        };
+        format!("effects/{}", hex16(&name))
+    }
+}
+
+/// Who put the last status on a (commit, context), as far as Gantry knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitMark {
+    /// A skip, for this subject (its correlation id).
+    Skip { subject: String },
+    /// A build, a rejection, a hold: anything that is not a skip.
+    Build { subject: String },
+}
+
+/// `holds/<hash>.json`: a fork's commit held for a maintainer's approval.
+/// An approval label builds a commit only if it was held: a push after the
+/// hold is a new commit, held anew, and needs its own approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The delivery whose `Build Held` held it.
+    pub correlation_id: String,
+    pub commit_sha: String,
+    pub held_at_ms: u64,
+}
+
+pub fn hold_key(repo: &str, pull_request: u64, sha: &str) -> String {
+    format!(
+        "holds/{}.json",
+        hex16(&format!(
+            "{}#{pull_request}@{}",
+            repo.to_ascii_lowercase(),
+            sha.to_ascii_lowercase()
+        ))
+    )
+}
+
+/// The last result of one branch or pull request, for "fixed" and
+/// "changes" notifications.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastResult {
+    pub result: String,
+    pub build_id: String,
+    pub commit_sha: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_keys_come_from_the_id_or_the_arn() {
+        assert_eq!(
+            build_key("gantry-build:7f1c"),
+            "builds/gantry-build/7f1c.json"
+        );
+        assert_eq!(
+            build_key("arn:aws:codebuild:eu-west-1:123456789012:build/gantry-build:7f1c"),
+            "builds/gantry-build/7f1c.json"
+        );
+    }
+}

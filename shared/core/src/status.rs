@@ -1,0 +1,386 @@
+//! What each moment of a build says on GitHub: the commit status (state,
+//! description within 140 characters, link) and the result chat hears.
+//!
+//! Plain functions over the events; build-events posts what they decide.
+//! Every commit Gantry saw ends with a final status: skipped commits
+//! `success` with the reason, rejected ones `failure` with the line, builds
+//! their result, superseded builds as configured.
+
+use crate::codebuild_events::CodeBuildDetail;
+use crate::config::SupersededState;
+use crate::events::{
+    BuildHeld, BuildRejected, BuildSkipped, BuildStarted, BuildSuperseded, HoldCode, RejectedAt,
+};
+use crate::github::statuses::{StatusState, description};
+use crate::notify::{BuildResult, format_duration};
+use crate::records::BuildRecord;
+
+/// One status to post, and what it means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// What the status is about: the build id, or the delivery id when no
+    /// build was started. Effects are claimed per (subject, state).
+    pub subject: String,
+    pub state: StatusState,
+    pub description: String,
+    pub target_url: Option<String>,
+    pub result: BuildResult,
+    /// A final status: never followed by `pending` for the same subject.
+    pub is_final: bool,
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+pub fn skipped(e: &BuildSkipped) -> Verdict {
+    Verdict {
+        subject: e.correlation_id.clone(),
+        state: StatusState::Success,
+        description: description(&format!("skipped: {}", e.reason.message)),
+        target_url: e
+            .source
+            .compare_url
+            .clone()
+            .or_else(|| Some(e.source.repository.html_url.clone())),
+        result: BuildResult::Skipped,
+        is_final: true,
+    }
+}
+
+/// `octo-org/widgets:ci/buildspec.yml@<sha>` → the file's page at the line.
+fn buildspec_link(e: &BuildRejected, line: u32) -> Option<String> {
+    let location = e.buildspec_location.as_deref()?;
+    let (repo_path, sha) = location.rsplit_once('@')?;
+    let (repo, path) = repo_path.split_once(':')?;
+    if !repo.eq_ignore_ascii_case(&e.source.repository.full_name) {
+        return None;
+    }
+    Some(format!(
+        "{}/blob/{sha}/{path}#L{line}",
+        e.source.repository.html_url
+    ))
+}
+
+pub fn rejected(e: &BuildRejected) -> Verdict {
+    let (state, text, target_url) = match e.stage {
+        RejectedAt::Buildspec => match e.diagnostics.first() {
+            Some(d) => {
+                let file = e
+                    .buildspec_location
+                    .as_deref()
+                    .and_then(|l| l.rsplit_once('@').map(|(rp, _)| rp))
+                    .and_then(|rp| rp.split_once(':').map(|(_, p)| p))
+                    .unwrap_or("buildspec");
+                let more = match e.diagnostic_count {
+                    0 | 1 => String::new(),
+                    n => format!(" (+{} more)", n - 1),
+                };
+                (
+                    StatusState::Failure,
+                    format!("{file}:{}:{}: {}{more}", d.line, d.col, d.message),
+                    buildspec_link(e, d.line),
+                )
+            }
+            None => (StatusState::Failure, e.reason.clone(), None),
+        },
+        RejectedAt::Secrets => (StatusState::Failure, e.reason.clone(), None),
+        RejectedAt::Start => (
+            StatusState::Error,
+            format!("not started: {}", e.reason),
+            None,
+        ),
+    };
+    Verdict {
+        subject: e.correlation_id.clone(),
+        state,
+        description: description(&text),
+        target_url,
+        result: BuildResult::Rejected,
+        is_final: true,
+    }
+}
+
+/// The step of the chain a commit never got past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unfinished {
+    /// validate-buildspec (`Build Requested`).
+    Validation,
+    /// inject-secrets (`Buildspec Validated`).
+    Secrets,
+    /// start-build (`Secrets Resolved`).
+    Start,
+}
+
+/// A commit whose step failed every retry: `error`, final, saying which
+/// step and why, so it is never left pending (or "queued").
+pub fn unfinished(step: Unfinished, correlation_id: &str, reason: &str) -> Verdict {
+    let what = match step {
+        Unfinished::Validation => "buildspec not validated",
+        Unfinished::Secrets => "secrets not resolved",
+        Unfinished::Start => "not started",
+    };
+    Verdict {
+        subject: correlation_id.to_owned(),
+        state: StatusState::Error,
+        description: description(&format!("{what}: {reason}")),
+        target_url: None,
+        result: BuildResult::Errored,
+        is_final: true,
+    }
+}
+
+pub fn held(e: &BuildHeld) -> Verdict {
+    Verdict {
+        subject: e.correlation_id.clone(),
+        state: StatusState::Pending,
+        description: description(&e.message),
+        target_url: e
+            .source
+            .pull_request
+            .as_ref()
+            .map(|pr| pr.url.clone())
+            .filter(|_| e.code == HoldCode::Approval),
+        result: BuildResult::Queued,
+        is_final: false,
+    }
+}
+
+pub fn started(e: &BuildStarted) -> Verdict {
+    let text = match &e.withheld {
+        Some(why) => format!("building; {why}"),
+        None => "building".to_owned(),
+    };
+    Verdict {
+        subject: e.build_id.clone(),
+        state: StatusState::Pending,
+        description: description(&text),
+        target_url: Some(e.build_url.clone()),
+        result: BuildResult::Started,
+        is_final: false,
+    }
+}
+
+pub fn superseded(e: &BuildSuperseded, setting: SupersededState) -> Verdict {
+    Verdict {
+        subject: e
+            .build_id
+            .clone()
+            .unwrap_or_else(|| e.correlation_id.clone()),
+        state: match setting {
+            SupersededState::Error => StatusState::Error,
+            SupersededState::Failure => StatusState::Failure,
+            SupersededState::Success => StatusState::Success,
+        },
+        description: description(&format!(
+            "superseded by {}",
+            short(&e.superseded_by.commit_sha)
+        )),
+        target_url: None,
+        result: BuildResult::Superseded,
+        is_final: true,
+    }
+}
+
+/// A build that ended; `None` while it runs, and for a stop Gantry made
+/// itself (the `Build Superseded` status says that).
+pub fn finished(record: &BuildRecord, detail: &CodeBuildDetail) -> Option<Verdict> {
+    let status = detail.build_status.as_deref()?;
+    let took = detail
+        .duration_seconds()
+        .map(|s| format!(" after {}", format_duration(s)))
+        .unwrap_or_default();
+    let phase = detail.failed_phase().unwrap_or("the build");
+    let (state, text, result) = match status {
+        "SUCCEEDED" => (
+            StatusState::Success,
+            format!(
+                "passed{}",
+                detail
+                    .duration_seconds()
+                    .map(|s| format!(" in {}", format_duration(s)))
+                    .unwrap_or_default()
+            ),
+            BuildResult::Succeeded,
+        ),
+        "FAILED" => (
+            StatusState::Failure,
+            format!("failed in {phase}{took}"),
+            BuildResult::Failed,
+        ),
+        "TIMED_OUT" => (
+            StatusState::Failure,
+            format!("timed out in {phase}{took}"),
+            BuildResult::Failed,
+        ),
+        "FAULT" => (
+            StatusState::Error,
+            format!("CodeBuild fault in {phase}{took}"),
+            BuildResult::Errored,
+        ),
+        "STOPPED" if record.superseded_by.is_some() => return None,
+        "STOPPED" => (
+            StatusState::Error,
+            format!("stopped in {phase}{took}"),
+            BuildResult::Stopped,
+        ),
+        _ => return None,
+    };
+    Some(Verdict {
+        subject: record.build_id.clone(),
+        state,
+        description: description(&text),
+        target_url: Some(
+            detail
+                .additional_information
+                .logs
+                .as_ref()
+                .and_then(|l| l.deep_link.clone())
+                .filter(|_| state != StatusState::Success)
+                .unwrap_or_else(|| record.build_url.clone()),
+        ),
+        result,
+        is_final: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::{Diagnostic, Severity};
+    use crate::events::{
+        BuildSource, ChangedPaths, RepositoryRef, SkipCode, SkipReason, SupersededBy, Trigger,
+    };
+
+    fn source() -> BuildSource {
+        BuildSource {
+            trigger: Trigger::Push,
+            repository: RepositoryRef {
+                full_name: "octo-org/widgets".into(),
+                owner: "octo-org".into(),
+                name: "widgets".into(),
+                clone_url: "https://github.com/octo-org/widgets.git".into(),
+                html_url: "https://github.com/octo-org/widgets".into(),
+                default_branch: Some("main".into()),
+                private: false,
+            },
+            commit_sha: "9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070".into(),
+            git_ref: "refs/heads/main".into(),
+            branch: Some("main".into()),
+            tag: None,
+            pull_request: None,
+            fork: false,
+            pusher: None,
+            sender: None,
+            head_commit: None,
+            changed_paths: ChangedPaths::default(),
+            compare_url: Some("https://github.com/octo-org/widgets/compare/a...b".into()),
+            signed_at_ms: 0,
+            received_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_skipped_commit_succeeds_saying_why() {
+        let v = skipped(&BuildSkipped {
+            v: 1,
+            correlation_id: "d1".into(),
+            project: "p".into(),
+            reason: SkipReason {
+                code: SkipCode::Directive,
+                message: "[skip ci] in the commit message".into(),
+            },
+            source: source(),
+        });
+        assert_eq!(v.state, StatusState::Success);
+        assert_eq!(v.description, "skipped: [skip ci] in the commit message");
+        assert!(v.is_final);
+        assert_eq!(v.subject, "d1");
+    }
+
+    #[test]
+    fn a_rejected_buildspec_fails_with_the_first_line_and_column_and_links_to_it() {
+        let d = |line, col, message: &str| Diagnostic {
+            line,
+            col,
+            severity: Severity::Error,
+            path: "phases.build.commands[0]".into(),
+            message: message.into(),
+        };
+        let e = BuildRejected {
+            v: 1,
+            correlation_id: "d2".into(),
+            project: "p".into(),
+            source: source(),
+            stage: RejectedAt::Buildspec,
+            reason: "buildspec has 2 errors".into(),
+            buildspec_location: Some(
+                "octo-org/widgets:ci/buildspec.yml@9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070".into(),
+            ),
+            diagnostics: vec![d(5, 9, "a command must be a string"), d(9, 1, "x")],
+            diagnostic_count: 2,
+            secrets: Vec::new(),
+        };
+        let v = rejected(&e);
+        assert_eq!(v.state, StatusState::Failure);
+        assert_eq!(
+            v.description,
+            "ci/buildspec.yml:5:9: a command must be a string (+1 more)"
+        );
+        assert_eq!(
+            v.target_url.as_deref(),
+            Some(
+                "https://github.com/octo-org/widgets/blob/9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070/ci/buildspec.yml#L5"
+            )
+        );
+        let start = rejected(&BuildRejected {
+            stage: RejectedAt::Start,
+            reason: "CodeBuild stayed at its build limit".into(),
+            diagnostics: Vec::new(),
+            ..e
+        });
+        assert_eq!(start.state, StatusState::Error);
+        assert!(start.description.starts_with("not started: "));
+    }
+
+    #[test]
+    fn a_superseded_build_takes_the_configured_state_and_names_the_newer_commit() {
+        let e = BuildSuperseded {
+            v: 1,
+            correlation_id: "d3".into(),
+            project: "p".into(),
+            source: source(),
+            build_id: Some("p:1".into()),
+            superseded_by: SupersededBy {
+                commit_sha: "1a2b3c4d5e6f".into(),
+                correlation_id: "d4".into(),
+            },
+        };
+        let v = superseded(&e, SupersededState::Error);
+        assert_eq!(
+            (v.state, v.description.as_str()),
+            (StatusState::Error, "superseded by 1a2b3c4")
+        );
+        assert_eq!(v.subject, "p:1");
+        assert_eq!(
+            superseded(&e, SupersededState::Success).state,
+            StatusState::Success
+        );
+    }
+
+    #[test]
+    fn descriptions_never_exceed_githubs_140_characters() {
+        let long = "x".repeat(500);
+        let v = skipped(&BuildSkipped {
+            v: 1,
+            correlation_id: "d".into(),
+            project: "p".into(),
+            reason: SkipReason {
+                code: SkipCode::Paths,
+                message: long,
+            },
+            source: source(),
+        });
+        assert!(v.description.chars().count() <= 140);
+    }
+}
