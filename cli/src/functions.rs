@@ -180,7 +180,7 @@ impl LocalFunctions {
             }
             let id = build.id().unwrap_or_default().to_owned();
             self.running.lock().await.retain(|r| *r != id);
-            let event = gantry_reconcile::state_change_event(build);
+            let event = gantry_aws::codebuild::state_change_event(build);
             lines.push(format!(
                 "[aws.codebuild] CodeBuild Build State Change {id} {status}"
             ));

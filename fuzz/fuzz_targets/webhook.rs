@@ -1,5 +1,5 @@
 //! Arbitrary deliveries through the webhook's pure path
-//! (`gantry_webhook::handler::process`): size, signature, parse,
+//! (`gantry_core::webhook::process`): size, signature, parse,
 //! normalise, trigger rules.
 //!
 //! A random body almost never carries a valid HMAC, so the input is
@@ -35,7 +35,7 @@ use std::sync::OnceLock;
 
 use gantry_core::config::Config;
 use gantry_core::github::signature::sign;
-use gantry_webhook::handler::{Assessment, DEFAULT_MAX_BODY_BYTES, Publication, Summary, process};
+use gantry_core::webhook::{Assessment, DEFAULT_MAX_BODY_BYTES, Publication, Summary, process};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 

@@ -386,6 +386,7 @@ async fn a_chat_answering_500_then_200_gets_one_message_and_the_status_is_not_he
     );
     // The record keeps the pushed image and each phase's timing.
     let record = deps
+        .reporter
         .records
         .build(&id)
         .await

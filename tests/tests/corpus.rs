@@ -4,8 +4,8 @@
 
 use gantry_core::config::Config;
 use gantry_core::events::{BuildRequested, BuildSkipped, MAX_ENTRY_BYTES, SkipCode, entry_size};
+use gantry_core::webhook::{Assessment, DEFAULT_MAX_BODY_BYTES, Publication, Summary, process};
 use gantry_e2e::{SECRET, corpus_file, corpus_webhooks, github_headers};
-use gantry_webhook::handler::{Assessment, DEFAULT_MAX_BODY_BYTES, Publication, Summary, process};
 use http::HeaderValue;
 
 fn run(config: &Config, event: &str, body: &[u8]) -> Assessment {

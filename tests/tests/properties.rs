@@ -2,8 +2,8 @@
 //! arbitrary JSON never panic and never publish without a valid shape.
 
 use gantry_core::config::Config;
+use gantry_core::webhook::{Assessment, DEFAULT_MAX_BODY_BYTES, Summary, process};
 use gantry_e2e::{SECRET, corpus_file, github_headers};
-use gantry_webhook::handler::{Assessment, DEFAULT_MAX_BODY_BYTES, Summary, process};
 use proptest::prelude::*;
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {

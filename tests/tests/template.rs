@@ -646,5 +646,5 @@ fn every_functions_retries_fit_inside_its_timeout() {
         status + route <= gantry_build_events::TIMEOUT,
         "build-events: {status:?} + {route:?}"
     );
-    assert_eq!(timeout("ReconcileFunction"), gantry_build_events::TIMEOUT);
+    assert_eq!(timeout("ReconcileFunction"), gantry_reconcile::TIMEOUT);
 }

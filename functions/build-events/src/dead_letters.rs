@@ -27,7 +27,8 @@ use gantry_core::events::{
 use gantry_core::records::Holder;
 use gantry_core::status::{self, Unfinished};
 
-use crate::handler::{Deps, HandlerError, Report, deliver, handle_event_until};
+use crate::handler::{Deps, HandlerError, handle_event_until};
+use gantry_aws::report::{Report, deliver};
 
 /// What Lambda hands a function for an SQS event source.
 #[derive(Debug, Deserialize)]
@@ -174,7 +175,7 @@ pub async fn handle_dead_letter(
     };
     let verdict = status::unfinished(step, &correlation_id, &letter.reason);
     deliver(
-        deps,
+        &deps.reporter,
         &holder,
         &correlation_id,
         &project,

@@ -13,7 +13,8 @@ use gantry_aws::records::Acquired;
 use gantry_core::github::statuses::{self, CommitStatus, StatusState};
 use gantry_core::records::{Effect, Holder};
 
-use crate::handler::{Deps, HandlerError, Report, post_status};
+use crate::handler::{Deps, HandlerError};
+use gantry_aws::report::{Report, post_status};
 
 /// One `CodePipeline Pipeline Execution State Change`, as far as it matters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,9 +326,9 @@ pub async fn execution_changed(
     // A failed stage retried: the execution is running again, and its new
     // outcome must be able to replace the failure.
     if e.state == ExecutionState::Resumed {
-        deps.records.forget(&final_claim).await?;
+        deps.reporter.records.forget(&final_claim).await?;
     }
-    if !e.state.is_final() && deps.records.claimed(&final_claim).await? {
+    if !e.state.is_final() && deps.reporter.records.claimed(&final_claim).await? {
         return Ok(Report {
             unchanged: Some("already finished; never back to pending"),
             ..Report::default()
@@ -348,8 +349,8 @@ pub async fn execution_changed(
     };
     holder
         .deadline
-        .require(deps.status_budget(), "post a pipeline status")?;
-    let lease = match deps.records.acquire(&claim, holder).await? {
+        .require(deps.reporter.status_budget(), "post a pipeline status")?;
+    let lease = match deps.reporter.records.acquire(&claim, holder).await? {
         Acquired::Won(lease) => lease,
         Acquired::Done => {
             return Ok(Report {
@@ -370,11 +371,11 @@ pub async fn execution_changed(
         description,
         target_url: Some(execution_url(&e)),
     };
-    if let Err(err) = post_status(deps, &commit.repo, &commit.sha, &status).await {
-        deps.records.release(lease).await?;
+    if let Err(err) = post_status(&deps.reporter, &commit.repo, &commit.sha, &status).await {
+        deps.reporter.records.release(lease).await?;
         return Err(err);
     }
-    deps.records.complete(lease, holder).await?;
+    deps.reporter.records.complete(lease, holder).await?;
     tracing::info!(
         pipeline = %e.pipeline,
         execution_id = %e.execution_id,

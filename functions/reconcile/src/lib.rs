@@ -5,9 +5,12 @@
 //! build-events would. Both claim the same effects, so running both never
 //! posts twice.
 
+use std::time::Duration;
+
 use aws_sdk_codebuild::types::Build;
+use gantry_aws::codebuild::state_change_detail;
 use gantry_aws::describe_sdk_error;
-use gantry_core::codebuild_events;
+use gantry_aws::report::{Reporter, ReporterSettings, finish};
 use gantry_core::deadline::Deadline;
 use gantry_core::records::{Effect, Holder};
 use gantry_core::settings::Env;
@@ -16,7 +19,8 @@ pub use gantry_core::settings::SettingsError;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub build_events: gantry_build_events::Settings,
+    /// What reports a build (as build-events does).
+    pub reporter: ReporterSettings,
     /// Projects to look at besides those gantry.yaml names.
     pub projects: Vec<String>,
     /// Recent builds looked at per project.
@@ -53,7 +57,7 @@ impl Settings {
         }
         let builds_per_project = env.number("BUILDS_PER_PROJECT", 50usize)?.clamp(1, 100);
         Ok(Settings {
-            build_events: gantry_build_events::Settings::from_env(&var)?,
+            reporter: ReporterSettings::from_env(&var)?,
             projects,
             builds_per_project,
         })
@@ -62,7 +66,7 @@ impl Settings {
     pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
         Deps {
             codebuild: aws_sdk_codebuild::Client::new(sdk),
-            events: self.build_events.deps(sdk),
+            reporter: self.reporter.reporter(sdk),
             projects: self.projects.clone(),
             builds_per_project: self.builds_per_project,
         }
@@ -71,7 +75,7 @@ impl Settings {
 
 pub struct Deps {
     pub codebuild: aws_sdk_codebuild::Client,
-    pub events: gantry_build_events::Deps,
+    pub reporter: Reporter,
     pub projects: Vec<String>,
     pub builds_per_project: usize,
 }
@@ -98,65 +102,14 @@ pub struct Summary {
     pub finished: Vec<String>,
 }
 
-/// A build as CodeBuild's `Build State Change` event describes it, so the
-/// one code path that reports events reports this too.
-pub fn state_change_event(build: &Build) -> serde_json::Value {
-    let variables =
-        |vars: &[aws_sdk_codebuild::types::EnvironmentVariable]| -> Vec<serde_json::Value> {
-            vars.iter()
-                .map(|v| {
-                    serde_json::json!({
-                        "name": v.name(),
-                        "value": v.value(),
-                        "type": v.r#type().map(|t| t.as_str()).unwrap_or("PLAINTEXT"),
-                    })
-                })
-                .collect()
-        };
-    let phases: Vec<serde_json::Value> = build
-        .phases()
-        .iter()
-        .map(|p| {
-            serde_json::json!({
-                "phase-type": p.phase_type().map(|t| t.as_str()),
-                "phase-status": p.phase_status().map(|s| s.as_str()),
-                "duration-in-seconds": p.duration_in_seconds(),
-            })
-        })
-        .collect();
-    let exported: Vec<serde_json::Value> = build
-        .exported_environment_variables()
-        .iter()
-        .map(|v| serde_json::json!({ "name": v.name(), "value": v.value() }))
-        .collect();
-    serde_json::json!({
-        "version": "0",
-        "detail-type": "CodeBuild Build State Change",
-        "source": "aws.codebuild",
-        "resources": [build.arn()],
-        "detail": {
-            "build-status": build.build_status().map(|s| s.as_str()),
-            "project-name": build.project_name(),
-            "build-id": build.arn().or(build.id()),
-            "current-phase": build.current_phase(),
-            "additional-information": {
-                "build-complete": build.build_complete(),
-                "initiator": build.initiator(),
-                "environment": {
-                    "environment-variables": build.environment().map(|e| variables(e.environment_variables())).unwrap_or_default(),
-                },
-                "phases": phases,
-                "logs": { "deep-link": build.logs().and_then(|l| l.deep_link()) },
-                "exported-environment-variables": exported,
-            },
-        },
-    })
-}
+/// The function's `Timeout` in template.yaml (a test holds them equal):
+/// what a local driver gives a run.
+pub const TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Looks at the recent builds of every project and finishes the ones that
 /// ended unreported.
 pub async fn reconcile(deps: &Deps) -> Result<Summary, ReconcileError> {
-    reconcile_until(deps, Deadline::after(gantry_build_events::TIMEOUT)).await
+    reconcile_until(deps, Deadline::after(TIMEOUT)).await
 }
 
 /// One run, whose effects are claimed only while `deadline` leaves time to
@@ -166,7 +119,7 @@ pub async fn reconcile_until(deps: &Deps, deadline: Deadline) -> Result<Summary,
         id: format!("reconcile@{}", deadline.epoch_ms()),
         deadline,
     };
-    let config = deps.events.config.get().await?;
+    let config = deps.reporter.config.get().await?;
     let mut projects: Vec<String> = deps.projects.clone();
     for r in &config.repositories {
         if !projects.contains(&r.project) {
@@ -252,7 +205,7 @@ pub async fn reconcile_until(deps: &Deps, deadline: Deadline) -> Result<Summary,
 
 /// `Ok(true)` when this run posted the build's final status.
 async fn finish_one(deps: &Deps, holder: &Holder, id: &str, build: &Build) -> Result<bool, String> {
-    let records = &deps.events.records;
+    let records = &deps.reporter.records;
     let Some(mut record) = records.build(id).await.map_err(|e| e.to_string())? else {
         return Ok(false); // not a Gantry build
     };
@@ -267,12 +220,10 @@ async fn finish_one(deps: &Deps, holder: &Holder, id: &str, build: &Build) -> Re
     {
         return Ok(false);
     }
-    let event = state_change_event(build);
-    let parsed = codebuild_events::parse_value(&event).map_err(|e| e.to_string())?;
-    let report =
-        gantry_build_events::handler::finish(&deps.events, holder, &mut record, &parsed.detail)
-            .await
-            .map_err(|e| e.to_string())?;
+    let detail = state_change_detail(build);
+    let report = finish(&deps.reporter, holder, &mut record, &detail)
+        .await
+        .map_err(|e| e.to_string())?;
     if report.posted.is_some() {
         tracing::info!(
             correlation_id = %record.correlation_id,

@@ -18,7 +18,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use gantry_core::config::Config;
 use gantry_core::events::{BuildRequested, Detail, Envelope, entry_size};
 use gantry_core::github::signature::{sign, verify_signature};
-use gantry_webhook::handler::{Assessment, DEFAULT_MAX_BODY_BYTES, Publication, Summary, process};
+use gantry_core::webhook::{Assessment, DEFAULT_MAX_BODY_BYTES, Publication, Summary, process};
 use http::{HeaderMap, HeaderValue};
 
 const SECRET: &str = "bench-secret";

@@ -11,12 +11,14 @@ pub mod artifacts;
 pub mod bus;
 mod cache;
 pub mod chat;
+pub mod codebuild;
 pub mod config_source;
 pub mod github;
 pub mod ledger;
 pub mod logging;
 pub mod parameters;
 pub mod records;
+pub mod report;
 pub mod secrets;
 
 use std::time::Duration;

@@ -11,7 +11,7 @@
 //! and only a missing `detail-type`, `detail`, `project-name` or `build-id`
 //! (without which the event means nothing) fails, naming the JSON path.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// `detail-type` of a build's state change (IN_PROGRESS, SUCCEEDED, …).
 pub const STATE_CHANGE: &str = "CodeBuild Build State Change";
@@ -54,7 +54,7 @@ impl CodeBuildEvent {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct CodeBuildDetail {
     /// State changes only: IN_PROGRESS, SUCCEEDED, FAILED, FAULT, STOPPED,
@@ -79,7 +79,7 @@ pub struct CodeBuildDetail {
     pub additional_information: AdditionalInformation,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct AdditionalInformation {
     #[serde(deserialize_with = "lenient_bool")]
@@ -100,7 +100,7 @@ pub struct AdditionalInformation {
     pub exported_environment_variables: Vec<EnvVar>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct Environment {
     pub image: Option<String>,
@@ -111,7 +111,7 @@ pub struct Environment {
 
 /// One environment variable. For `PARAMETER_STORE` and `SECRETS_MANAGER`
 /// the value is the parameter's name, not the secret.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct EnvVar {
     #[serde(deserialize_with = "or_default")]
@@ -125,7 +125,7 @@ pub struct EnvVar {
     pub kind: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct Phase {
     /// SUBMITTED, QUEUED, PROVISIONING, DOWNLOAD_SOURCE, INSTALL, PRE_BUILD,
@@ -147,7 +147,7 @@ pub struct Phase {
     pub phase_context: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct Logs {
     /// The CloudWatch console link (present even before the log exists,

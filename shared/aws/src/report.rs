@@ -1,0 +1,596 @@
+//! Carrying out what a verdict comes to (`gantry_core::report`): the
+//! commit status, claimed once per (subject, state) and never replacing a
+//! build's status with a skip's; the chat messages, each claimed; the
+//! build record, the branch's last result and badge. Used by build-events
+//! and by reconcile, which finishes builds whose final event never came.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::chat::{Notifier, RetryPolicy};
+use crate::config_source::{ConfigError, ConfigSource};
+use crate::github::contents::{self, DEFAULT_API_URL, GitHubClient, GitHubError};
+use crate::records::{Acquired, RecordError, Records};
+use crate::secrets::{SecretCache, SecretError};
+use gantry_core::badge::{self, BadgeState};
+use gantry_core::codebuild_events::CodeBuildDetail;
+use gantry_core::config::{Route, StatusSettings};
+use gantry_core::deadline::{Deadline, OutOfTime};
+use gantry_core::events::{BuildSource, now_ms};
+use gantry_core::github::statuses::{CommitStatus, StatusState};
+use gantry_core::notify::{BuildResult, Message, Provider};
+use gantry_core::records::{BuildRecord, Effect, Finished, Holder, LastResult, PhaseTiming};
+use gantry_core::report::{is_build_result, message, route_wants};
+use gantry_core::settings::{Env, SettingsError};
+use gantry_core::status::{self, Verdict};
+
+pub struct Reporter {
+    pub github: GitHubClient,
+    /// The GitHub token that posts statuses.
+    pub token: SecretCache,
+    pub config: ConfigSource,
+    pub records: Records,
+    pub notifier: Notifier,
+    pub chat_urls: ChatUrls,
+    /// Reads what CodeBuild's events leave out (the exported `IMAGE_URI`).
+    pub codebuild: aws_sdk_codebuild::Client,
+    /// The longest an AWS call may take (the SDK's operation timeout).
+    pub aws_timeout: Duration,
+}
+
+impl Reporter {
+    /// The longest posting one commit status can take, the claim's
+    /// completion included: claimed only with this much time left.
+    pub fn status_budget(&self) -> Duration {
+        self.github.timeout() + self.aws_timeout.saturating_mul(2)
+    }
+
+    /// The same for one chat route's message.
+    pub fn notify_budget(&self) -> Duration {
+        self.notifier.retry_policy().worst_case() + self.aws_timeout.saturating_mul(2)
+    }
+}
+
+/// Per chat route at worst: 3 attempts of 10 s, waits of 1 s and 2 s (or a
+/// `Retry-After` of at most 10 s), 50 s; a test checks that a status and a
+/// route fit one invocation.
+pub const CHAT_RETRY: RetryPolicy = RetryPolicy {
+    attempts: 3,
+    base: Duration::from_secs(1),
+    max_wait: Duration::from_secs(10),
+};
+
+#[derive(Debug, Clone)]
+/// The environment a reporting function reads (template.yaml sets it).
+pub struct ReporterSettings {
+    pub github_api_url: String,
+    /// Each GitHub request's limit (`GITHUB_TIMEOUT_MS`, default 10 s).
+    pub github_timeout: Duration,
+    pub github_token_parameter: String,
+    pub config_parameter: String,
+    pub config_ttl: Duration,
+    pub artifact_bucket: String,
+}
+
+impl ReporterSettings {
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let env = Env(var);
+        Ok(ReporterSettings {
+            github_api_url: env.or("GITHUB_API_URL", DEFAULT_API_URL),
+            github_timeout: Duration::from_millis(env.number(
+                contents::TIMEOUT_VAR,
+                u64::try_from(contents::DEFAULT_TIMEOUT.as_millis()).unwrap_or(10_000),
+            )?),
+            github_token_parameter: env.required("GITHUB_TOKEN_PARAMETER")?,
+            config_parameter: env.required("CONFIG_PARAMETER")?,
+            config_ttl: Duration::from_secs(env.number("CONFIG_TTL_SECONDS", 60)?),
+            artifact_bucket: env.required("ARTIFACT_BUCKET")?,
+        })
+    }
+
+    pub fn reporter(&self, sdk: &aws_config::SdkConfig) -> Reporter {
+        let ssm = aws_sdk_ssm::Client::new(sdk);
+        Reporter {
+            github: GitHubClient::with_timeout(&self.github_api_url, self.github_timeout),
+            token: SecretCache::new(
+                ssm.clone(),
+                vec![self.github_token_parameter.clone()],
+                Duration::from_secs(300),
+            ),
+            config: ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl),
+            records: Records::new(aws_sdk_s3::Client::new(sdk), self.artifact_bucket.clone()),
+            notifier: Notifier::with_policy(CHAT_RETRY),
+            chat_urls: ChatUrls::new(ssm),
+            codebuild: aws_sdk_codebuild::Client::new(sdk),
+            aws_timeout: sdk
+                .timeout_config()
+                .and_then(|t| t.operation_timeout())
+                .unwrap_or(crate::AwsTimeouts::LONG.operation),
+        }
+    }
+}
+
+/// Chat webhook URLs (SSM SecureStrings), read once per TTL each.
+pub struct ChatUrls {
+    ssm: aws_sdk_ssm::Client,
+    caches: tokio::sync::Mutex<HashMap<String, Arc<SecretCache>>>,
+}
+
+impl ChatUrls {
+    pub fn new(ssm: aws_sdk_ssm::Client) -> Self {
+        ChatUrls {
+            ssm,
+            caches: tokio::sync::Mutex::default(),
+        }
+    }
+
+    async fn cache(&self, parameter: &str) -> Arc<SecretCache> {
+        let mut caches = self.caches.lock().await;
+        caches
+            .entry(parameter.to_owned())
+            .or_insert_with(|| {
+                Arc::new(SecretCache::new(
+                    self.ssm.clone(),
+                    vec![parameter.to_owned()],
+                    Duration::from_secs(300),
+                ))
+            })
+            .clone()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("unreadable event: {0}")]
+    Event(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("GitHub token: {0}")]
+    Token(SecretError),
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("{what}: {reason}")]
+    Pipeline { what: String, reason: String },
+    #[error("no build record for {build_id} yet; it is written before the build is announced")]
+    NoRecord { build_id: String },
+    #[error(transparent)]
+    OutOfTime(#[from] OutOfTime),
+    #[error(
+        "{effect} is being carried out by {holder}; retrying once its claim is done or expired"
+    )]
+    Busy {
+        effect: &'static str,
+        holder: String,
+    },
+    #[error("{failed} of {routes} chat notifications failed: {reasons}")]
+    Notify {
+        failed: usize,
+        routes: usize,
+        reasons: String,
+    },
+}
+
+/// What one event came to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Report {
+    /// The status posted, if one was.
+    pub posted: Option<StatusState>,
+    /// Why nothing was posted.
+    pub unchanged: Option<&'static str>,
+    /// Messages sent.
+    pub notified: usize,
+}
+
+/// Reports a finished build: the record, the status, the chats, the badge.
+/// Also what `reconcile` calls for a build whose final event never came.
+pub async fn finish(
+    reporter: &Reporter,
+    holder: &Holder,
+    record: &mut BuildRecord,
+    detail: &CodeBuildDetail,
+) -> Result<Report, ReportError> {
+    let Some(verdict) = status::finished(record, detail) else {
+        return Ok(Report {
+            unchanged: Some("stopped as superseded; reported as such"),
+            ..Report::default()
+        });
+    };
+    if record.finished.is_none() {
+        record.finished = Some(Finished {
+            status: detail.build_status.clone().unwrap_or_default(),
+            finished_at_ms: now_ms(),
+            duration_seconds: detail.duration_seconds(),
+            failed_phase: detail.failed_phase().map(str::to_owned),
+            phases: detail
+                .additional_information
+                .phases
+                .iter()
+                .map(|p| PhaseTiming {
+                    phase: p.phase_type.clone(),
+                    status: p.phase_status.clone(),
+                    duration_seconds: p.duration_in_seconds.map(|d| d.max(0.0).round() as u64),
+                })
+                .collect(),
+            image_uri: match exported_image(detail) {
+                Some(uri) => Some(uri),
+                None => image_from_codebuild(reporter, &record.build_id).await,
+            },
+        });
+        reporter.records.put_build(record).await?;
+    }
+    let record = &*record;
+    deliver(
+        reporter,
+        holder,
+        &record.correlation_id,
+        &record.project,
+        &record.source,
+        verdict,
+        Some(record),
+    )
+    .await
+}
+
+fn exported_image(detail: &CodeBuildDetail) -> Option<String> {
+    detail
+        .additional_information
+        .exported_environment_variables
+        .iter()
+        .find(|v| v.name == "IMAGE_URI")
+        .map(|v| v.value.clone())
+        .filter(|v| !v.is_empty())
+}
+
+/// CodeBuild's state-change events do not carry exported variables; the
+/// build itself does. Best effort: the record is written without it if
+/// CodeBuild cannot be asked.
+async fn image_from_codebuild(reporter: &Reporter, build_id: &str) -> Option<String> {
+    match reporter
+        .codebuild
+        .batch_get_builds()
+        .ids(build_id)
+        .send()
+        .await
+    {
+        Ok(out) => out
+            .builds()
+            .first()
+            .and_then(|b| {
+                b.exported_environment_variables()
+                    .iter()
+                    .find(|v| v.name() == Some("IMAGE_URI"))
+            })
+            .and_then(|v| v.value())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned),
+        Err(e) => {
+            tracing::warn!(
+                build_id,
+                reason = %crate::describe_sdk_error(&e),
+                "could not read the build's exported variables"
+            );
+            None
+        }
+    }
+}
+
+pub async fn status_settings(
+    reporter: &Reporter,
+    source: &BuildSource,
+) -> Result<StatusSettings, ReportError> {
+    let config = reporter.config.get().await?;
+    Ok(config
+        .repository(&source.repository.full_name)
+        .map(|r| r.status.clone())
+        .unwrap_or_default())
+}
+
+/// Posts the verdict's status once, then tells the chats, then updates the
+/// branch's last result and badge for a finished build.
+#[allow(clippy::too_many_arguments)]
+pub async fn deliver(
+    reporter: &Reporter,
+    holder: &Holder,
+    correlation_id: &str,
+    project: &str,
+    source: &BuildSource,
+    mut verdict: Verdict,
+    record: Option<&BuildRecord>,
+) -> Result<Report, ReportError> {
+    let config = reporter.config.get().await?;
+    let rules = config.repository(&source.repository.full_name);
+    let context = rules
+        .map(|r| r.status.context(project))
+        .unwrap_or_else(|| format!("gantry/{project}"));
+    let group = source.group();
+    // Only a build's result is compared with the branch's previous one
+    // ("fixed", "changes"); a pending status needs no read.
+    let previous = if verdict.is_final && is_build_result(verdict.result) {
+        reporter.records.last_result(project, &group).await?
+    } else {
+        None
+    };
+    let previous_failed = previous.as_ref().is_some_and(|p| {
+        [
+            BuildResult::Failed,
+            BuildResult::Errored,
+            BuildResult::Rejected,
+        ]
+        .iter()
+        .any(|r| r.label() == p.result)
+    });
+    if verdict.result == BuildResult::Succeeded && previous_failed {
+        verdict.result = BuildResult::Fixed;
+    }
+
+    // The status: once per (subject, state); a final one once per subject.
+    let subject = verdict.subject.as_str();
+    let final_status = Effect::Status {
+        subject,
+        state: None,
+    };
+    let this_status = Effect::Status {
+        subject,
+        state: (!verdict.is_final).then_some(verdict.state),
+    };
+    let mut report = Report::default();
+    let blocked_by_final = !verdict.is_final && reporter.records.claimed(&final_status).await?;
+    if blocked_by_final {
+        report.unchanged = Some("already finished; never back to pending");
+    } else {
+        holder
+            .deadline
+            .require(reporter.status_budget(), "post a commit status")?;
+        match reporter.records.acquire(&this_status, holder).await? {
+            Acquired::Done => report.unchanged = Some("already posted"),
+            Acquired::Busy { holder: other, .. } => {
+                return Err(ReportError::Busy {
+                    effect: "the commit status",
+                    holder: other,
+                });
+            }
+            Acquired::Won(lease) => {
+                let status = CommitStatus {
+                    state: verdict.state,
+                    context: context.clone(),
+                    description: verdict.description.clone(),
+                    target_url: verdict.target_url.clone(),
+                };
+                let commit = Effect::BuildOnCommit {
+                    repo: &source.repository.full_name,
+                    sha: &source.commit_sha,
+                    context: &context,
+                };
+                match post_unless_built(reporter, &commit, subject, &verdict, source, &status).await
+                {
+                    Ok(posted) => {
+                        reporter.records.complete(lease, holder).await?;
+                        if posted {
+                            report.posted = Some(verdict.state);
+                            tracing::info!(
+                                correlation_id,
+                                repo = %source.repository.full_name,
+                                commit = %source.commit_sha,
+                                context,
+                                state = verdict.state.as_str(),
+                                description = %verdict.description,
+                                outcome = "status",
+                                "status posted"
+                            );
+                        } else {
+                            report.unchanged = Some(SKIP_KEPT_OUT);
+                            tracing::info!(
+                                correlation_id,
+                                repo = %source.repository.full_name,
+                                commit = %source.commit_sha,
+                                context,
+                                outcome = "skip_not_posted",
+                                "a build's status is on this commit; the skip does not replace it"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        reporter.records.release(lease).await?;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    // The chats: only for an outcome, never for "pending".
+    if verdict.is_final
+        && let Some(rules) = rules
+    {
+        let routes: Vec<&Route> = rules
+            .notifications
+            .iter()
+            .filter(|r| {
+                route_wants(
+                    r,
+                    source,
+                    verdict.result,
+                    previous.as_ref().map(|p| p.result.as_str()),
+                )
+            })
+            .collect();
+        let msg = message(source, project, correlation_id, &verdict, record);
+        let mut failures = Vec::new();
+        for (i, route) in routes.iter().enumerate() {
+            let effect = Effect::Notify {
+                subject,
+                route: i,
+                provider: &route.provider,
+                url_parameter: &route.url_parameter,
+            };
+            holder
+                .deadline
+                .require(reporter.notify_budget(), "send a chat message")?;
+            let lease = match reporter.records.acquire(&effect, holder).await? {
+                Acquired::Won(lease) => lease,
+                Acquired::Done => continue,
+                Acquired::Busy { holder: other, .. } => {
+                    failures.push(format!("{}: being sent by {other}", route.provider));
+                    continue;
+                }
+            };
+            match notify(reporter, route, &msg, holder.deadline).await {
+                Ok(()) => {
+                    reporter.records.complete(lease, holder).await?;
+                    report.notified += 1;
+                }
+                Err(reason) => {
+                    reporter.records.release(lease).await?;
+                    tracing::warn!(correlation_id, provider = %route.provider, reason = %reason, "chat notification failed");
+                    failures.push(format!("{}: {reason}", route.provider));
+                }
+            }
+        }
+        if !failures.is_empty() {
+            return Err(ReportError::Notify {
+                failed: failures.len(),
+                routes: routes.len(),
+                reasons: failures.join("; "),
+            });
+        }
+    }
+
+    // The branch's memory and badge, after a build's end.
+    if verdict.is_final
+        && is_build_result(verdict.result)
+        && let Some(record) = record
+    {
+        reporter
+            .records
+            .put_last_result(
+                project,
+                &group,
+                &LastResult {
+                    result: verdict.result.label().to_owned(),
+                    build_id: record.build_id.clone(),
+                    commit_sha: source.commit_sha.clone(),
+                },
+            )
+            .await?;
+        if let Some((key, branch)) = badge_of(reporter, source).await? {
+            let state = match verdict.state {
+                StatusState::Success => BadgeState::Passing,
+                StatusState::Failure => BadgeState::Failing,
+                _ => BadgeState::Error,
+            };
+            reporter
+                .records
+                .put_badge(&key, badge::svg(branch, state))
+                .await?;
+        }
+    }
+    Ok(report)
+}
+
+/// The badge a build of `source` updates, if any (a branch's, not a pull
+/// request's): its key (private for a private repository unless listed)
+/// and the branch.
+pub async fn badge_of<'s>(
+    reporter: &Reporter,
+    source: &'s BuildSource,
+) -> Result<Option<(String, &'s str)>, ReportError> {
+    let (None, Some(branch)) = (&source.pull_request, &source.branch) else {
+        return Ok(None);
+    };
+    let config = reporter.config.get().await?;
+    let listed = config
+        .repository(&source.repository.full_name)
+        .is_some_and(|r| r.public_badge);
+    let key = badge::key_for(
+        &source.repository.full_name,
+        branch,
+        source.repository.private,
+        listed,
+    );
+    Ok(Some((key, branch)))
+}
+
+/// Why a skip's `success` was not posted.
+pub const SKIP_KEPT_OUT: &str =
+    "a build's status is on this commit and context; a skip never replaces it";
+
+/// Posts `status`, unless it is a skip's and something else (a build, a
+/// rejection, a hold) already has a status on the same commit and context:
+/// a skip never turns a commit green over a build's result. `Ok(false)`
+/// when the skip was kept out.
+async fn post_unless_built(
+    reporter: &Reporter,
+    commit: &Effect<'_>,
+    subject: &str,
+    verdict: &Verdict,
+    source: &BuildSource,
+    status: &CommitStatus,
+) -> Result<bool, ReportError> {
+    if verdict.result == BuildResult::Skipped {
+        if !reporter.records.skip_may_post(commit, subject).await? {
+            return Ok(false);
+        }
+    } else {
+        reporter
+            .records
+            .mark_build_on_commit(commit, subject)
+            .await?;
+    }
+    post_status(
+        reporter,
+        &source.repository.full_name,
+        &source.commit_sha,
+        status,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Posts one commit status with the GitHub token.
+pub async fn post_status(
+    reporter: &Reporter,
+    repo: &str,
+    sha: &str,
+    status: &CommitStatus,
+) -> Result<(), ReportError> {
+    let tokens = reporter.token.get().await.map_err(ReportError::Token)?;
+    let Some(token) = tokens.first() else {
+        return Err(ReportError::Token(SecretError::NotConfigured {
+            names: "GitHub token".into(),
+        }));
+    };
+    reporter
+        .github
+        .create_status(repo, sha, status, token)
+        .await?;
+    Ok(())
+}
+
+async fn notify(
+    reporter: &Reporter,
+    route: &Route,
+    message: &Message,
+    deadline: Deadline,
+) -> Result<(), String> {
+    let provider = Provider::from_str(&route.provider).map_err(|e| e.to_string())?;
+    let urls = reporter
+        .chat_urls
+        .cache(&route.url_parameter)
+        .await
+        .get()
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = urls
+        .first()
+        .ok_or_else(|| format!("{} is empty", route.url_parameter))?;
+    reporter
+        .notifier
+        .send_before(provider, url, message, Some(deadline))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

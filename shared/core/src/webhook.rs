@@ -1,0 +1,456 @@
+//! The webhook's decisions, with no I/O: from an HTTP request (headers and
+//! the raw body) to an answer for GitHub and, for a push or pull request,
+//! the one event to publish. Size first, then the signature over the exact
+//! bytes, and only if both pass: parsing, the secret's binding to the
+//! repository, the replay window, normalising and the trigger rules.
+//!
+//! The webhook function adds the I/O around it (secrets and configuration
+//! from SSM, the delivery ledger, the bus); the fuzz target and the
+//! benchmark drive it directly.
+
+use std::time::Duration;
+
+use http::HeaderMap;
+use serde_json::json;
+
+use crate::config::{Config, ForkPolicy};
+use crate::events::{BuildRequested, BuildSkipped, VERSION};
+use crate::github::headers;
+use crate::github::normalise::{Normalised, normalise_pull_request, normalise_push};
+use crate::github::payload::{self, PayloadError, PingEvent, PullRequestEvent, PushEvent};
+use crate::github::signature::{SignatureError, verify_signature};
+use crate::trigger::{self, Decision};
+
+/// Lambda's own limit for a function URL request body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+/// What a webhook is installed on, as its unsigned headers say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub id: u64,
+    pub kind: TargetKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Repository,
+    Organization,
+}
+
+impl Target {
+    /// From `X-GitHub-Hook-Installation-Target-ID` / `-Type`; only
+    /// repositories and organisations can have their own secret.
+    pub fn from_headers(headers: &HeaderMap) -> Option<Target> {
+        let id = header(headers, headers::TARGET_ID)?.trim().parse().ok()?;
+        let kind = match header(headers, headers::TARGET_TYPE)?.trim() {
+            "repository" => TargetKind::Repository,
+            "organization" => TargetKind::Organization,
+            _ => return None,
+        };
+        Some(Target { id, kind })
+    }
+}
+
+/// What a verified delivery is checked against besides its signature.
+pub struct Checks<'a> {
+    pub max_body_bytes: usize,
+    /// Refuse a delivery whose signed time is older than this.
+    pub replay_window: Option<Duration>,
+    pub now_ms: u64,
+    /// `Some` when the secrets verified with are this target's own: the
+    /// body must then be about it.
+    pub target: Option<Target>,
+    /// Does this repository or organisation id have its own secret? A
+    /// delivery about one, signed with the shared secret, is refused.
+    pub has_own_secret: &'a dyn Fn(u64) -> bool,
+}
+
+impl Checks<'_> {
+    /// The shared secret only, no replay window.
+    pub fn shared(max_body_bytes: usize) -> Checks<'static> {
+        Checks {
+            max_body_bytes,
+            replay_window: None,
+            now_ms: 0,
+            target: None,
+            has_own_secret: &|_| false,
+        }
+    }
+}
+
+/// The answer to GitHub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    /// JSON; `outcome` always, plus a `reason` or ids.
+    pub body: String,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: serde_json::Value) -> Self {
+        Reply {
+            status,
+            body: body.to_string(),
+        }
+    }
+
+    pub fn refused(status: u16, reason: impl std::fmt::Display) -> Self {
+        Reply::new(
+            status,
+            json!({ "outcome": "refused", "reason": reason.to_string() }),
+        )
+    }
+
+    pub fn error(status: u16, reason: impl std::fmt::Display) -> Self {
+        Reply::new(
+            status,
+            json!({ "outcome": "error", "reason": reason.to_string() }),
+        )
+    }
+}
+
+/// An event to publish for a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Publication {
+    Requested(BuildRequested),
+    Skipped(BuildSkipped),
+}
+
+impl Publication {
+    pub fn source_mut(&mut self) -> &mut crate::events::BuildSource {
+        match self {
+            Publication::Requested(e) => &mut e.source,
+            Publication::Skipped(e) => &mut e.source,
+        }
+    }
+
+    pub fn detail_type(&self) -> &'static str {
+        use crate::events::Detail;
+        match self {
+            Publication::Requested(_) => BuildRequested::DETAIL_TYPE,
+            Publication::Skipped(_) => BuildSkipped::DETAIL_TYPE,
+        }
+    }
+
+    /// The answer once the event is on the bus.
+    pub fn reply(&self) -> Reply {
+        match self {
+            Publication::Requested(e) => Reply::new(
+                202,
+                json!({ "outcome": "accepted", "correlation_id": e.correlation_id, "project": e.project }),
+            ),
+            Publication::Skipped(e) => Reply::new(
+                202,
+                json!({ "outcome": "skipped", "reason": e.reason.message, "correlation_id": e.correlation_id }),
+            ),
+        }
+    }
+}
+
+/// What the pure part made of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assessment {
+    /// Answer at once; nothing to publish.
+    Reply(Reply),
+    /// Publish this event (once per delivery id), then answer.
+    Publish {
+        delivery_id: String,
+        publication: Box<Publication>,
+    },
+}
+
+/// What the log line says about a delivery (never the payload).
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub event: Option<String>,
+    pub delivery_id: Option<String>,
+    pub repository: Option<String>,
+}
+
+pub fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// GitHub's delivery ids are GUIDs; anything else is not from GitHub, and
+/// the id becomes an S3 key, so keep it to a safe alphabet.
+fn valid_delivery_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// The pure handler with the shared secret and no replay window: size,
+/// signature, then (only if both pass) parsing, normalising and the
+/// trigger rules.
+pub fn process<S: AsRef<[u8]>>(
+    secrets: &[S],
+    config: &Config,
+    headers: &HeaderMap,
+    body: &[u8],
+    max_body_bytes: usize,
+    summary: &mut Summary,
+) -> Assessment {
+    process_checked(
+        secrets,
+        config,
+        headers,
+        body,
+        &Checks::shared(max_body_bytes),
+        summary,
+    )
+}
+
+/// The pure handler: size, signature, then (only if both pass) parsing,
+/// the target the secret belongs to, the replay window, normalising and
+/// the trigger rules.
+pub fn process_checked<S: AsRef<[u8]>>(
+    secrets: &[S],
+    config: &Config,
+    headers: &HeaderMap,
+    body: &[u8],
+    checks: &Checks<'_>,
+    summary: &mut Summary,
+) -> Assessment {
+    let max_body_bytes = checks.max_body_bytes;
+    // Named in the log line even when refused, so a failed delivery in
+    // GitHub's list can be found; taken only if it has the expected shape.
+    if let Some(id) = header(headers, headers::DELIVERY).filter(|id| valid_delivery_id(id)) {
+        summary.delivery_id = Some(id.to_owned());
+    }
+    if let Some(reply) = too_large(body.len(), max_body_bytes) {
+        return Assessment::Reply(reply);
+    }
+    if let Err(e) = verify_signature(secrets, header(headers, headers::SIGNATURE_256), body) {
+        let status = if e == SignatureError::NoSecret {
+            503
+        } else {
+            401
+        };
+        return Assessment::Reply(Reply::refused(status, e));
+    }
+    // Verified: from here on the request is GitHub's.
+    let Some(event) = header(headers, headers::EVENT) else {
+        return Assessment::Reply(Reply::refused(400, "missing X-GitHub-Event header"));
+    };
+    summary.event = Some(event.chars().take(64).collect());
+    let delivery_id = header(headers, headers::DELIVERY).unwrap_or_default();
+    if !valid_delivery_id(delivery_id) {
+        return Assessment::Reply(Reply::refused(
+            400,
+            "missing or malformed X-GitHub-Delivery header",
+        ));
+    }
+    summary.delivery_id = Some(delivery_id.to_owned());
+
+    if !matches!(event, "ping" | "push" | "pull_request") {
+        return Assessment::Reply(Reply::new(
+            202,
+            json!({ "outcome": "ignored", "reason": format!("ignored: {}", summary.event.as_deref().unwrap_or_default()) }),
+        ));
+    }
+    let form_payload;
+    let json_bytes: &[u8] = if is_form(headers) {
+        match form_field(body) {
+            Some(p) => {
+                form_payload = p;
+                form_payload.as_bytes()
+            }
+            None => {
+                return Assessment::Reply(Reply::refused(
+                    400,
+                    "form-encoded delivery without a `payload` field",
+                ));
+            }
+        }
+    } else {
+        body
+    };
+    match assess(config, checks, event, delivery_id, json_bytes, summary) {
+        Ok(a) => a,
+        Err(e) => Assessment::Reply(Reply::refused(400, e)),
+    }
+}
+
+pub fn too_large(len: usize, max: usize) -> Option<Reply> {
+    (len > max).then(|| {
+        Reply::refused(
+            413,
+            format!("payload of {len} bytes is over the {max}-byte limit"),
+        )
+    })
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    header(headers, "content-type").is_some_and(|ct| {
+        ct.split(';').next().is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+    })
+}
+
+fn form_field(body: &[u8]) -> Option<String> {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == "payload")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A verified delivery about repository `repo_id` of owner `owner_id`,
+/// signed with the secret [`Checks`] names: refused (403) if that secret
+/// is not the one for this repository.
+fn secret_binding(checks: &Checks<'_>, repo_id: u64, owner_id: u64) -> Option<Reply> {
+    let refuse = |reason: String| Some(Reply::refused(403, reason));
+    match checks.target {
+        Some(Target {
+            id,
+            kind: TargetKind::Repository,
+        }) if id != repo_id => refuse(format!(
+            "signed with the webhook secret of repository {id}, but the delivery is about repository {repo_id}"
+        )),
+        Some(Target {
+            id,
+            kind: TargetKind::Organization,
+        }) if id != owner_id => refuse(format!(
+            "signed with the webhook secret of organization {id}, but the delivery is about a repository of {owner_id}"
+        )),
+        Some(_) => None,
+        None if (checks.has_own_secret)(repo_id) || (checks.has_own_secret)(owner_id) => {
+            refuse(format!(
+                "repository {repo_id} has its own webhook secret; a delivery about it signed with the shared secret is refused"
+            ))
+        }
+        None => None,
+    }
+}
+
+/// Refused (403) if the delivery was signed longer ago than the window.
+fn replay_check(checks: &Checks<'_>, signed_at_ms: u64, what: &str) -> Option<Reply> {
+    let window = checks.replay_window?;
+    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    if signed_at_ms == 0 {
+        return Some(Reply::refused(
+            403,
+            format!("the payload carries no {what}; with a replay window set, a delivery must"),
+        ));
+    }
+    let age_ms = checks.now_ms.saturating_sub(signed_at_ms);
+    (age_ms > window_ms).then(|| {
+        Reply::refused(
+            403,
+            format!(
+                "signed {} s ago ({what}), longer than the replay window of {} s: a replayed delivery is refused",
+                age_ms / 1000,
+                window_ms / 1000
+            ),
+        )
+    })
+}
+
+fn assess(
+    config: &Config,
+    checks: &Checks<'_>,
+    event: &str,
+    delivery_id: &str,
+    json: &[u8],
+    summary: &mut Summary,
+) -> Result<Assessment, PayloadError> {
+    let normalised = match event {
+        "ping" => {
+            let ping: PingEvent<'_> = payload::parse("ping", json)?;
+            return Ok(Assessment::Reply(Reply::new(
+                200,
+                json!({ "outcome": "pong", "hook_id": ping.hook_id, "zen": ping.zen }),
+            )));
+        }
+        "push" => {
+            let push: PushEvent<'_> = payload::parse("push", json)?;
+            summary.repository = Some(push.repository.full_name.to_string());
+            let repo = &push.repository;
+            if let Some(reply) = secret_binding(checks, repo.id, repo.owner.id).or_else(|| {
+                replay_check(
+                    checks,
+                    repo.pushed_at.0.unwrap_or(0),
+                    "repository.pushed_at",
+                )
+            }) {
+                return Ok(Assessment::Reply(reply));
+            }
+            normalise_push(&push)?
+        }
+        _ => {
+            let pr: PullRequestEvent<'_> = payload::parse("pull_request", json)?;
+            summary.repository = Some(pr.repository.full_name.to_string());
+            let repo = &pr.repository;
+            if let Some(reply) = secret_binding(checks, repo.id, repo.owner.id).or_else(|| {
+                replay_check(
+                    checks,
+                    pr.pull_request.updated_at.0.unwrap_or(0),
+                    "pull_request.updated_at",
+                )
+            }) {
+                return Ok(Assessment::Reply(reply));
+            }
+            normalise_pull_request(&pr)?
+        }
+    };
+    let source = match normalised {
+        Normalised::Ignore(reason) => {
+            return Ok(Assessment::Reply(Reply::new(
+                202,
+                json!({ "outcome": "ignored", "reason": reason }),
+            )));
+        }
+        Normalised::Build(source) => *source,
+    };
+    let Some(rules) = config.repository(&source.repository.full_name) else {
+        return Ok(Assessment::Reply(Reply::new(
+            202,
+            json!({
+                "outcome": "ignored",
+                "reason": format!("repository {} is not configured in gantry.yaml", source.repository.full_name),
+            }),
+        )));
+    };
+    let mut source = source;
+    if let Some(pr) = source.pull_request.as_mut()
+        && pr.action == "labeled"
+    {
+        // A label builds only when it approves a fork's head commit under
+        // the `approval` fork policy; every other label is noise.
+        let approves = source.fork
+            && rules.forks == ForkPolicy::Approval
+            && pr.label.as_deref() == Some(rules.approval_label.as_str());
+        if !approves {
+            return Ok(Assessment::Reply(Reply::new(
+                202,
+                json!({
+                    "outcome": "ignored",
+                    "reason": format!(
+                        "pull_request action `labeled` (label `{}`) approves nothing: only the fork approval label builds",
+                        pr.label.as_deref().unwrap_or_default()
+                    ),
+                }),
+            )));
+        }
+        pr.approved_by = source.sender.clone();
+    }
+    let correlation_id = delivery_id.to_owned();
+    let publication = match trigger::decide(rules, &source) {
+        Decision::Build => Publication::Requested(BuildRequested {
+            v: VERSION,
+            correlation_id,
+            project: rules.project.clone(),
+            buildspec: rules.buildspec.clone(),
+            source,
+        }),
+        Decision::Skip(reason) => Publication::Skipped(BuildSkipped {
+            v: VERSION,
+            correlation_id,
+            project: rules.project.clone(),
+            reason,
+            source,
+        }),
+    };
+    Ok(Assessment::Publish {
+        delivery_id: delivery_id.to_owned(),
+        publication: Box::new(publication),
+    })
+}
