@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use gantry_core::config::{Config, DEV_CONFIG};
 
-use crate::moto::{Moto, MotoError};
-use crate::stack::{self, StackError, StackSpec};
-use crate::tap;
+use gantry_local::moto::{Moto, MotoError};
+use gantry_local::stack::{self, StackError, StackSpec};
+use gantry_local::tap;
 
 /// `template.yaml` as built into this binary, for running outside the repository.
 pub const BUILTIN_TEMPLATE: &str = include_str!("../../template.yaml");
@@ -213,9 +213,9 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         "gantry dev: try: gantry send --url http://{addr}/ --secret <secret> --event push <payload.json>"
     );
 
-    let functions = crate::functions::LocalFunctions::new(
+    let functions = gantry_local::functions::LocalFunctions::new(
         &sdk,
-        &crate::functions::GitHubUrls {
+        &gantry_local::functions::GitHubUrls {
             contents_api: &github_api,
             with_token: github_token.is_some(),
             statuses_api: &statuses_api,

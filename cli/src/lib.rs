@@ -3,14 +3,8 @@
 //! share with them.
 
 pub mod dev;
-pub mod functions;
 pub mod lint;
 pub mod load;
-pub mod moto;
-pub mod proxy;
 pub mod send;
 pub mod serve;
 pub mod sink;
-pub mod stack;
-pub mod tap;
-pub mod template;

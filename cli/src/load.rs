@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use gantry_core::github::{headers, signature};
 use serde::Serialize;
 
-use crate::stack::{self, names};
+use gantry_local::stack::{self, names};
 
 /// The payload sent when no file is given.
 pub const DEFAULT_PAYLOAD: &str = include_str!("../../examples/push.json");

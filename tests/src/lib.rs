@@ -9,9 +9,9 @@ use std::time::Duration;
 
 pub mod cfn;
 
-use gantry_cli::moto::Moto;
-use gantry_cli::stack::{self, Stack, StackSpec};
 use gantry_core::github::{headers, signature};
+use gantry_local::moto::Moto;
+use gantry_local::stack::{self, Stack, StackSpec};
 use gantry_webhook::{Deps, Settings};
 use http::{HeaderMap, HeaderValue};
 
@@ -134,8 +134,8 @@ impl LocalStack {
     /// order.
     pub async fn pump(
         &self,
-        functions: &gantry_cli::functions::LocalFunctions,
-    ) -> Vec<gantry_cli::tap::Observed> {
+        functions: &gantry_local::functions::LocalFunctions,
+    ) -> Vec<gantry_local::tap::Observed> {
         let mut logged = Vec::new();
         for _ in 0..20 {
             let batch = self.observed(Duration::ZERO).await;
@@ -151,16 +151,16 @@ impl LocalStack {
     }
 
     /// What the event-log rule (every Gantry event, once) received.
-    pub async fn logged(&self, wait: Duration) -> Vec<gantry_cli::tap::Observed> {
+    pub async fn logged(&self, wait: Duration) -> Vec<gantry_local::tap::Observed> {
         let mut all = self.observed(wait).await;
         all.retain(|o| o.rule == "EventLogRule");
         all
     }
 
     /// Everything the rules routed, waiting up to `wait` for the first.
-    pub async fn observed(&self, wait: Duration) -> Vec<gantry_cli::tap::Observed> {
+    pub async fn observed(&self, wait: Duration) -> Vec<gantry_local::tap::Observed> {
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
-        gantry_cli::tap::drain(&sqs, &self.stack.rules, wait).await
+        gantry_local::tap::drain(&sqs, &self.stack.rules, wait).await
     }
 }
 
@@ -204,4 +204,4 @@ pub fn capture_logs() -> Captured {
 
 /// A recording proxy in front of the moto server: every request Gantry's
 /// functions send, exactly as sent.
-pub use gantry_cli::proxy::{Proxy as RecordingProxy, Recorded};
+pub use gantry_local::proxy::{Proxy as RecordingProxy, Recorded};

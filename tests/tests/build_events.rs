@@ -2,11 +2,11 @@
 //! a message on a loopback chat, through the whole chain against the moto
 //! server, with CodeBuild's events taken from real samples in the corpus.
 
-use gantry_cli::functions::{GitHubUrls, LocalFunctions};
-use gantry_cli::stack;
 use gantry_e2e::{
     GITHUB_TOKEN, LocalStack, SECRET, capture_logs, corpus, corpus_file, github_headers,
 };
+use gantry_local::functions::{GitHubUrls, LocalFunctions};
+use gantry_local::stack;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -118,7 +118,7 @@ impl World {
     }
 
     /// Runs every function on what the bus carries until it is quiet.
-    async fn pump(&self) -> Vec<gantry_cli::tap::Observed> {
+    async fn pump(&self) -> Vec<gantry_local::tap::Observed> {
         self.local.pump(&self.functions).await
     }
 
@@ -149,7 +149,7 @@ impl World {
     }
 }
 
-fn build_id(events: &[gantry_cli::tap::Observed]) -> String {
+fn build_id(events: &[gantry_local::tap::Observed]) -> String {
     events
         .iter()
         .find(|o| o.detail_type == "Build Started")

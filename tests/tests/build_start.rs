@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use gantry_cli::functions::{GitHubUrls, LocalFunctions};
-use gantry_cli::stack::{self, names};
-use gantry_cli::tap::Observed;
 use gantry_e2e::{LocalStack, RecordingProxy, SECRET, capture_logs, corpus_file, github_headers};
+use gantry_local::functions::{GitHubUrls, LocalFunctions};
+use gantry_local::stack::{self, names};
+use gantry_local::tap::Observed;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -119,7 +119,7 @@ impl Chain {
 
     /// Drives every function from its rule's queue until the bus is quiet;
     /// returns the events the event log saw, in order.
-    async fn pump(&self) -> Vec<gantry_cli::tap::Observed> {
+    async fn pump(&self) -> Vec<gantry_local::tap::Observed> {
         self.local.pump(&self.functions).await
     }
 

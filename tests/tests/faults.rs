@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use gantry_aws::{ATTEMPT_TIMEOUT_VAR, AwsTimeouts, OPERATION_TIMEOUT_VAR};
-use gantry_cli::functions::{GitHubUrls, LocalFunctions};
-use gantry_cli::proxy::{Fault, Match, Times};
-use gantry_cli::stack::{self, names};
-use gantry_cli::tap::Observed;
 use gantry_core::settings::Env;
 use gantry_e2e::{LocalStack, RecordingProxy, SECRET, corpus_file, github_headers};
+use gantry_local::functions::{GitHubUrls, LocalFunctions};
+use gantry_local::proxy::{Fault, Match, Times};
+use gantry_local::stack::{self, names};
+use gantry_local::tap::Observed;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -271,7 +271,7 @@ async fn webhook_refuses_then_redelivery_publishes_once(
 #[tokio::test(flavor = "current_thread")]
 async fn webhook_faults_refuse_the_delivery_with_5xx_and_the_redelivery_publishes_once() {
     let world = World::start(CONFIG).await;
-    let faulted = |r: &gantry_cli::proxy::Recorded, prefix: &str| {
+    let faulted = |r: &gantry_local::proxy::Recorded, prefix: &str| {
         r.faulted && r.target.as_deref().is_some_and(|t| t.starts_with(prefix))
     };
 

@@ -3,9 +3,9 @@
 //! refusals (which moto does not enforce), a loopback SSM.
 
 use gantry_aws::parameters;
-use gantry_cli::stack;
 use gantry_core::config::DEV_CONFIG;
 use gantry_e2e::{LocalStack, RecordingProxy};
+use gantry_local::stack;
 use serde_json::json;
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -6,11 +6,11 @@
 
 use gantry_build_events::pipeline::{ExecutionState, parse_event};
 use gantry_build_events::{Deps, HandlerError, Report, handle_event};
-use gantry_cli::stack;
 use gantry_core::config::DEV_CONFIG;
 use gantry_core::github::statuses::StatusState;
 use gantry_core::yaml::{self, Node, Value as Yaml};
 use gantry_e2e::{GITHUB_TOKEN, LocalStack, capture_logs, corpus, workspace};
+use gantry_local::stack;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};

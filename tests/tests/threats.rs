@@ -8,13 +8,13 @@
 use std::time::Duration;
 
 use gantry_aws::records::{Acquired, Records};
-use gantry_cli::functions::{GitHubUrls, LocalFunctions};
-use gantry_cli::stack::{self, names};
-use gantry_cli::tap::Observed;
 use gantry_core::deadline::Deadline;
 use gantry_core::events::now_ms;
 use gantry_core::records::{Effect, Holder};
 use gantry_e2e::{LocalStack, SECRET, corpus, corpus_file, github_headers};
+use gantry_local::functions::{GitHubUrls, LocalFunctions};
+use gantry_local::stack::{self, names};
+use gantry_local::tap::Observed;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -8,9 +8,11 @@
 //!   AWS's own.
 //! - It can keep every request, so a test sees exactly what Gantry asked
 //!   AWS, including what moto does not store (StartBuild's overrides).
-//! - It can inject faults ([`faults`]): throttles, 5xx, slow or stalled
-//!   answers, dropped connections, for the requests that match.
+//! - With the `faults` feature (the tests'; never the released `gantry`),
+//!   it can inject faults: throttles, 5xx, slow or stalled answers, dropped
+//!   connections, for the requests that match.
 
+#[cfg(feature = "faults")]
 pub mod faults;
 
 use std::sync::{Arc, Mutex};
@@ -19,7 +21,75 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 
+#[cfg(feature = "faults")]
 pub use faults::{Fault, Faults, Match, Times};
+
+/// The fault table the proxy consults: none without the feature.
+#[cfg(feature = "faults")]
+type Table = Faults;
+#[cfg(not(feature = "faults"))]
+type Table = NoFaults;
+
+/// Without the `faults` feature there is nothing to inject.
+#[cfg(not(feature = "faults"))]
+#[derive(Debug, Clone, Default)]
+struct NoFaults;
+
+/// What the fault table made of one request.
+struct Injection {
+    /// Answered by a fault, not forwarded.
+    faulted: bool,
+    /// The answer to give instead of forwarding, if any.
+    answer: Option<Result<hyper::Response<Full<Bytes>>, Dropped>>,
+}
+
+#[cfg(not(feature = "faults"))]
+async fn inject(_: &Table, _: &str, _: &str, _: Option<&str>) -> Injection {
+    Injection {
+        faulted: false,
+        answer: None,
+    }
+}
+
+#[cfg(feature = "faults")]
+async fn inject(table: &Table, method: &str, path: &str, target: Option<&str>) -> Injection {
+    let fault = table.take(method, path, target);
+    let faulted = fault
+        .as_ref()
+        .is_some_and(|f| !matches!(f, Fault::Delay(_)));
+    let answer = match fault {
+        None => None,
+        Some(Fault::Delay(wait)) => {
+            tokio::time::sleep(wait).await;
+            None
+        }
+        Some(Fault::Stall(wait)) => {
+            tokio::time::sleep(wait).await;
+            Some(Err(Dropped))
+        }
+        Some(Fault::Drop) => Some(Err(Dropped)),
+        Some(Fault::Respond {
+            status,
+            content_type,
+            body,
+        }) => {
+            let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+            *response.status_mut() =
+                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+            if let Ok(value) = http::HeaderValue::from_str(&content_type) {
+                response
+                    .headers_mut()
+                    .insert(http::header::CONTENT_TYPE, value);
+            }
+            response.headers_mut().insert(
+                "x-amzn-requestid",
+                http::HeaderValue::from_static("gantry-fault"),
+            );
+            Some(Ok(response))
+        }
+    };
+    Injection { faulted, answer }
+}
 
 /// One request that went through the proxy.
 #[derive(Debug, Clone)]
@@ -29,8 +99,8 @@ pub struct Recorded {
     /// `X-Amz-Target` for the JSON protocols (`CodeBuild_20161006.StartBuild`).
     pub target: Option<String>,
     pub body: Vec<u8>,
-    /// Answered by an injected fault, not forwarded to moto (a
-    /// [`Fault::Delay`]ed request is forwarded, so not faulted).
+    /// Answered by an injected fault, not forwarded to moto (a delayed
+    /// request is forwarded, so not faulted).
     pub faulted: bool,
 }
 
@@ -47,12 +117,13 @@ impl Recorded {
 pub struct Proxy {
     endpoint: String,
     recorded: Option<Arc<Mutex<Vec<Recorded>>>>,
+    #[cfg(feature = "faults")]
     faults: Faults,
     task: tokio::task::JoinHandle<()>,
 }
 
-/// The proxy closes the connection without an answer ([`Fault::Drop`],
-/// [`Fault::Stall`]); hyper does so when the service fails.
+/// The proxy closes the connection without an answer (an injected drop or
+/// stall); hyper does so when the service fails.
 #[derive(Debug, thiserror::Error)]
 #[error("connection dropped by an injected fault")]
 pub struct Dropped;
@@ -132,8 +203,12 @@ impl Proxy {
         let client = reqwest::Client::new();
         let upstream = upstream.trim_end_matches('/').to_owned();
         let log = recorded.clone();
+        #[cfg(feature = "faults")]
         let faults = Faults::default();
-        let table = faults.clone();
+        #[cfg(feature = "faults")]
+        let table: Table = faults.clone();
+        #[cfg(not(feature = "faults"))]
+        let table: Table = NoFaults;
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -163,6 +238,7 @@ impl Proxy {
         Ok(Proxy {
             endpoint,
             recorded,
+            #[cfg(feature = "faults")]
             faults,
             task,
         })
@@ -201,6 +277,7 @@ impl Proxy {
     }
 
     /// The fault table: what is injected here applies to the next requests.
+    #[cfg(feature = "faults")]
     pub fn faults(&self) -> &Faults {
         &self.faults
     }
@@ -210,7 +287,7 @@ async fn forward(
     client: reqwest::Client,
     upstream: String,
     log: Option<Arc<Mutex<Vec<Recorded>>>>,
-    faults: Faults,
+    table: Table,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Dropped> {
     let (parts, body) = req.into_parts();
@@ -229,7 +306,7 @@ async fn forward(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let fault = faults.take(parts.method.as_str(), &path, target.as_deref());
+    let injected = inject(&table, parts.method.as_str(), &path, target.as_deref()).await;
     if let Some(log) = &log
         && let Ok(mut log) = log.lock()
     {
@@ -238,38 +315,11 @@ async fn forward(
             path: path.clone(),
             target: target.clone(),
             body: body.to_vec(),
-            faulted: fault
-                .as_ref()
-                .is_some_and(|f| !matches!(f, Fault::Delay(_))),
+            faulted: injected.faulted,
         });
     }
-    match fault {
-        None => {}
-        Some(Fault::Delay(wait)) => tokio::time::sleep(wait).await,
-        Some(Fault::Stall(wait)) => {
-            tokio::time::sleep(wait).await;
-            return Err(Dropped);
-        }
-        Some(Fault::Drop) => return Err(Dropped),
-        Some(Fault::Respond {
-            status,
-            content_type,
-            body,
-        }) => {
-            let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
-            *response.status_mut() =
-                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-            if let Ok(value) = http::HeaderValue::from_str(&content_type) {
-                response
-                    .headers_mut()
-                    .insert(http::header::CONTENT_TYPE, value);
-            }
-            response.headers_mut().insert(
-                "x-amzn-requestid",
-                http::HeaderValue::from_static("gantry-fault"),
-            );
-            return Ok(response);
-        }
+    if let Some(answer) = injected.answer {
+        return answer;
     }
     let mut request = client.request(parts.method.clone(), format!("{upstream}{path}"));
     for (name, value) in &parts.headers {
