@@ -432,7 +432,10 @@ impl Tap {
             .ok_or("the queue has no ARN")?;
         let pattern = serde_json::json!({
             "source": [gantry_core::events::SOURCE],
-            "detail-type": ["Build Requested", "Build Skipped"],
+            "detail-type": [
+                <gantry_core::events::BuildRequested as gantry_core::events::Detail>::DETAIL_TYPE,
+                <gantry_core::events::BuildSkipped as gantry_core::events::Detail>::DETAIL_TYPE,
+            ],
         });
         self.events
             .put_rule()

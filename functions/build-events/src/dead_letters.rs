@@ -21,13 +21,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use gantry_core::deadline::Deadline;
-use gantry_core::events::{
-    BuildRequested, BuildSource, BuildspecValidated, Detail, SOURCE, SecretsResolved,
-};
+use gantry_core::inbound::DeadLetterInput;
 use gantry_core::records::Holder;
 use gantry_core::status::{self, Unfinished};
 
-use crate::handler::{Deps, HandlerError, handle_event_until};
+use crate::handler::{Deps, HandlerError, handle_input};
 use gantry_aws::report::{Report, deliver};
 
 /// What Lambda hands a function for an SQS event source.
@@ -120,37 +118,6 @@ pub fn read(record: &SqsRecord) -> Result<DeadLetter, String> {
     ))
 }
 
-fn detail<T: serde::de::DeserializeOwned>(event: &Value) -> Result<T, HandlerError> {
-    serde_json::from_value(event["detail"].clone()).map_err(|e| HandlerError::Event(e.to_string()))
-}
-
-/// The step an upstream event was waiting for, and its commit.
-fn unfinished(
-    event: &Value,
-) -> Result<Option<(Unfinished, String, String, BuildSource)>, HandlerError> {
-    if event["source"].as_str() != Some(SOURCE) {
-        return Ok(None);
-    }
-    let detail_type = event["detail-type"].as_str().unwrap_or_default();
-    Ok(Some(if detail_type == BuildRequested::DETAIL_TYPE {
-        let e: BuildRequested = detail(event)?;
-        (
-            Unfinished::Validation,
-            e.correlation_id,
-            e.project,
-            e.source,
-        )
-    } else if detail_type == BuildspecValidated::DETAIL_TYPE {
-        let e: BuildspecValidated = detail(event)?;
-        (Unfinished::Secrets, e.correlation_id, e.project, e.source)
-    } else if detail_type == SecretsResolved::DETAIL_TYPE {
-        let e: SecretsResolved = detail(event)?;
-        (Unfinished::Start, e.correlation_id, e.project, e.source)
-    } else {
-        return Ok(None);
-    }))
-}
-
 /// Handles one dead letter: an `error` status for an upstream step, or
 /// build-events' own event reported again.
 pub async fn handle_dead_letter(
@@ -158,8 +125,33 @@ pub async fn handle_dead_letter(
     letter: &DeadLetter,
     deadline: Deadline,
 ) -> Result<Report, HandlerError> {
-    let Some((step, correlation_id, project, source)) = unfinished(&letter.event)? else {
-        return handle_event_until(deps, &letter.event, deadline).await;
+    let input =
+        DeadLetterInput::read(&letter.event).map_err(|e| HandlerError::Event(e.to_string()))?;
+    let (step, correlation_id, project, source) = match input {
+        Some(DeadLetterInput::Requested(e)) => (
+            Unfinished::Validation,
+            e.correlation_id,
+            e.project,
+            e.source,
+        ),
+        Some(DeadLetterInput::Validated(e)) => {
+            (Unfinished::Secrets, e.correlation_id, e.project, e.source)
+        }
+        Some(DeadLetterInput::Resolved(e)) => {
+            (Unfinished::Start, e.correlation_id, e.project, e.source)
+        }
+        Some(DeadLetterInput::Own(own)) => {
+            let holder = Holder {
+                id: format!("dead-letter@{}", deadline.epoch_ms()),
+                deadline,
+            };
+            return handle_input(deps, &holder, own).await;
+        }
+        None => {
+            return Err(HandlerError::Event(
+                "a dead letter that is no event build-events finishes".into(),
+            ));
+        }
     };
     tracing::warn!(
         correlation_id,

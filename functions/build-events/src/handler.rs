@@ -8,11 +8,10 @@ use gantry_aws::report::{
     Report, ReportError, Reporter, badge_of, deliver, finish, status_settings,
 };
 use gantry_core::badge::{self, BadgeState};
-use gantry_core::codebuild_events::{self, CodeBuildDetail};
+use gantry_core::codebuild_events::CodeBuildDetail;
 use gantry_core::deadline::Deadline;
-use gantry_core::events::{
-    BuildHeld, BuildRejected, BuildSkipped, BuildStarted, BuildSuperseded, SOURCE,
-};
+use gantry_core::events::{BuildStarted, BuildSuperseded};
+use gantry_core::inbound::BuildEventsInput;
 use gantry_core::records::Holder;
 use gantry_core::status;
 
@@ -29,10 +28,6 @@ pub struct Deps {
 /// The function's `Timeout` in template.yaml (a test holds them equal):
 /// what a local driver gives an invocation.
 pub const TIMEOUT: Duration = Duration::from_secs(300);
-
-fn parse<T: serde::de::DeserializeOwned>(detail: &serde_json::Value) -> Result<T, HandlerError> {
-    serde_json::from_value(detail.clone()).map_err(|e| HandlerError::Event(e.to_string()))
-}
 
 /// Dispatches an EventBridge event by source and detail type, with the
 /// time a Lambda invocation of [`TIMEOUT`] would have.
@@ -58,12 +53,34 @@ pub async fn handle_event_until(
         deadline,
     };
     let holder = &holder;
-    let source = event["source"].as_str().unwrap_or_default();
     let detail_type = event["detail-type"].as_str().unwrap_or_default();
-    let detail = &event["detail"];
-    let report = match (source, detail_type) {
-        (SOURCE, "Build Skipped") => {
-            let e: BuildSkipped = parse(detail)?;
+    let report = match BuildEventsInput::read(event) {
+        Err(e) => Err(HandlerError::Event(e.to_string())),
+        Ok(None) => Ok(Report {
+            unchanged: Some("not an event build-events reports"),
+            ..Report::default()
+        }),
+        Ok(Some(input)) => handle_input(deps, holder, input).await,
+    };
+    if let Err(e) = &report {
+        tracing::error!(
+            correlation_id = event["detail"]["correlation_id"].as_str().unwrap_or_default(),
+            detail_type,
+            error = %e,
+            "not reported; EventBridge will retry"
+        );
+    }
+    report
+}
+
+/// Reports one event build-events reads.
+pub async fn handle_input(
+    deps: &Deps,
+    holder: &Holder,
+    input: BuildEventsInput,
+) -> Result<Report, HandlerError> {
+    match input {
+        BuildEventsInput::Skipped(e) => {
             deliver(
                 &deps.reporter,
                 holder,
@@ -75,8 +92,7 @@ pub async fn handle_event_until(
             )
             .await
         }
-        (SOURCE, "Build Rejected") => {
-            let e: BuildRejected = parse(detail)?;
+        BuildEventsInput::Rejected(e) => {
             deliver(
                 &deps.reporter,
                 holder,
@@ -88,8 +104,7 @@ pub async fn handle_event_until(
             )
             .await
         }
-        (SOURCE, "Build Held") => {
-            let e: BuildHeld = parse(detail)?;
+        BuildEventsInput::Held(e) => {
             deliver(
                 &deps.reporter,
                 holder,
@@ -101,36 +116,13 @@ pub async fn handle_event_until(
             )
             .await
         }
-        (SOURCE, "Build Started") => {
-            let e: BuildStarted = parse(detail)?;
-            started(deps, holder, &e).await
+        BuildEventsInput::Started(e) => started(deps, holder, &e).await,
+        BuildEventsInput::Superseded(e) => superseded(deps, holder, &e).await,
+        BuildEventsInput::CodeBuild(e) => codebuild(deps, holder, &e.detail).await,
+        BuildEventsInput::PipelineExecution(event) => {
+            crate::pipeline::execution_changed(deps, holder, &event).await
         }
-        (SOURCE, "Build Superseded") => {
-            let e: BuildSuperseded = parse(detail)?;
-            superseded(deps, holder, &e).await
-        }
-        ("aws.codebuild", "CodeBuild Build State Change" | "CodeBuild Build Phase Change") => {
-            let e = codebuild_events::parse_value(event)
-                .map_err(|e| HandlerError::Event(e.to_string()))?;
-            codebuild(deps, holder, &e.detail).await
-        }
-        ("aws.codepipeline", "CodePipeline Pipeline Execution State Change") => {
-            crate::pipeline::execution_changed(deps, holder, event).await
-        }
-        _ => Ok(Report {
-            unchanged: Some("not an event build-events reports"),
-            ..Report::default()
-        }),
-    };
-    if let Err(e) = &report {
-        tracing::error!(
-            correlation_id = detail["correlation_id"].as_str().unwrap_or_default(),
-            detail_type,
-            error = %e,
-            "not reported; EventBridge will retry"
-        );
     }
-    report
 }
 
 async fn started(deps: &Deps, holder: &Holder, e: &BuildStarted) -> Result<Report, HandlerError> {
@@ -145,11 +137,11 @@ async fn started(deps: &Deps, holder: &Holder, e: &BuildStarted) -> Result<Repor
     )
     .await?;
     if report.posted.is_some()
-        && let Some((key, branch)) = badge_of(&deps.reporter, &e.source).await?
+        && let Some(b) = badge_of(&deps.reporter, &e.source, BadgeState::Running).await?
     {
         deps.reporter
             .records
-            .put_badge(&key, badge::svg(branch, BadgeState::Running))
+            .put_badge(&b.key, badge::svg(&b.branch, b.state))
             .await?;
     }
     Ok(report)

@@ -5,7 +5,7 @@
 
 use aws_sdk_codebuild::types::{Build, EnvironmentVariable};
 use gantry_core::codebuild_events::{
-    AdditionalInformation, CodeBuildDetail, EnvVar, Environment, Logs, Phase,
+    self, AdditionalInformation, CodeBuildDetail, EnvVar, Environment, Logs, Phase,
 };
 
 fn variables(vars: &[EnvironmentVariable]) -> Vec<EnvVar> {
@@ -92,8 +92,8 @@ pub fn state_change_detail(build: &Build) -> CodeBuildDetail {
 pub fn state_change_event(build: &Build) -> serde_json::Value {
     serde_json::json!({
         "version": "0",
-        "detail-type": "CodeBuild Build State Change",
-        "source": "aws.codebuild",
+        "detail-type": codebuild_events::STATE_CHANGE,
+        "source": codebuild_events::SOURCE,
         "resources": [build.arn()],
         "detail": state_change_detail(build),
     })

@@ -21,8 +21,8 @@ use gantry_core::deadline::{Deadline, OutOfTime};
 use gantry_core::events::{BuildSource, now_ms};
 use gantry_core::github::statuses::{CommitStatus, StatusState};
 use gantry_core::notify::{BuildResult, Message, Provider};
-use gantry_core::records::{BuildRecord, Effect, Finished, Holder, LastResult, PhaseTiming};
-use gantry_core::report::{is_build_result, message, route_wants};
+use gantry_core::records::{BuildRecord, Effect, Finished, Holder, PhaseTiming};
+use gantry_core::report::{BadgeUpdate, badge as report_badge, needs_history, plan};
 use gantry_core::settings::{Env, SettingsError};
 use gantry_core::status::{self, Verdict};
 
@@ -289,8 +289,9 @@ pub async fn status_settings(
         .unwrap_or_default())
 }
 
-/// Posts the verdict's status once, then tells the chats, then updates the
-/// branch's last result and badge for a finished build.
+/// Reports `verdict`: plans it (`gantry_core::report::plan`), then posts
+/// the status once, tells the chats, and updates the branch's last result
+/// and badge for a finished build.
 #[allow(clippy::too_many_arguments)]
 pub async fn deliver(
     reporter: &Reporter,
@@ -298,34 +299,27 @@ pub async fn deliver(
     correlation_id: &str,
     project: &str,
     source: &BuildSource,
-    mut verdict: Verdict,
+    verdict: Verdict,
     record: Option<&BuildRecord>,
 ) -> Result<Report, ReportError> {
     let config = reporter.config.get().await?;
     let rules = config.repository(&source.repository.full_name);
-    let context = rules
-        .map(|r| r.status.context(project))
-        .unwrap_or_else(|| format!("gantry/{project}"));
     let group = source.group();
-    // Only a build's result is compared with the branch's previous one
-    // ("fixed", "changes"); a pending status needs no read.
-    let previous = if verdict.is_final && is_build_result(verdict.result) {
+    let previous = if needs_history(&verdict) {
         reporter.records.last_result(project, &group).await?
     } else {
         None
     };
-    let previous_failed = previous.as_ref().is_some_and(|p| {
-        [
-            BuildResult::Failed,
-            BuildResult::Errored,
-            BuildResult::Rejected,
-        ]
-        .iter()
-        .any(|r| r.label() == p.result)
-    });
-    if verdict.result == BuildResult::Succeeded && previous_failed {
-        verdict.result = BuildResult::Fixed;
-    }
+    let plan = plan(
+        rules,
+        project,
+        correlation_id,
+        source,
+        verdict,
+        record,
+        previous.as_ref(),
+    );
+    let verdict = &plan.verdict;
 
     // The status: once per (subject, state); a final one once per subject.
     let subject = verdict.subject.as_str();
@@ -354,19 +348,13 @@ pub async fn deliver(
                 });
             }
             Acquired::Won(lease) => {
-                let status = CommitStatus {
-                    state: verdict.state,
-                    context: context.clone(),
-                    description: verdict.description.clone(),
-                    target_url: verdict.target_url.clone(),
-                };
+                let status = &plan.status;
                 let commit = Effect::BuildOnCommit {
                     repo: &source.repository.full_name,
                     sha: &source.commit_sha,
-                    context: &context,
+                    context: &status.context,
                 };
-                match post_unless_built(reporter, &commit, subject, &verdict, source, &status).await
-                {
+                match post_unless_built(reporter, &commit, subject, verdict, source, status).await {
                     Ok(posted) => {
                         reporter.records.complete(lease, holder).await?;
                         if posted {
@@ -375,7 +363,7 @@ pub async fn deliver(
                                 correlation_id,
                                 repo = %source.repository.full_name,
                                 commit = %source.commit_sha,
-                                context,
+                                context = %status.context,
                                 state = verdict.state.as_str(),
                                 description = %verdict.description,
                                 outcome = "status",
@@ -387,7 +375,7 @@ pub async fn deliver(
                                 correlation_id,
                                 repo = %source.repository.full_name,
                                 commit = %source.commit_sha,
-                                context,
+                                context = %status.context,
                                 outcome = "skip_not_posted",
                                 "a build's status is on this commit; the skip does not replace it"
                             );
@@ -402,25 +390,13 @@ pub async fn deliver(
         }
     }
 
-    // The chats: only for an outcome, never for "pending".
-    if verdict.is_final
-        && let Some(rules) = rules
-    {
-        let routes: Vec<&Route> = rules
-            .notifications
-            .iter()
-            .filter(|r| {
-                route_wants(
-                    r,
-                    source,
-                    verdict.result,
-                    previous.as_ref().map(|p| p.result.as_str()),
-                )
-            })
-            .collect();
-        let msg = message(source, project, correlation_id, &verdict, record);
+    // The chats the plan chose, each claimed once.
+    if let Some(rules) = rules {
         let mut failures = Vec::new();
-        for (i, route) in routes.iter().enumerate() {
+        for &i in &plan.routes {
+            let Some(route) = rules.notifications.get(i) else {
+                continue;
+            };
             let effect = Effect::Notify {
                 subject,
                 route: i,
@@ -438,7 +414,7 @@ pub async fn deliver(
                     continue;
                 }
             };
-            match notify(reporter, route, &msg, holder.deadline).await {
+            match notify(reporter, route, &plan.message, holder.deadline).await {
                 Ok(()) => {
                     reporter.records.complete(lease, holder).await?;
                     report.notified += 1;
@@ -453,65 +429,41 @@ pub async fn deliver(
         if !failures.is_empty() {
             return Err(ReportError::Notify {
                 failed: failures.len(),
-                routes: routes.len(),
+                routes: plan.routes.len(),
                 reasons: failures.join("; "),
             });
         }
     }
 
     // The branch's memory and badge, after a build's end.
-    if verdict.is_final
-        && is_build_result(verdict.result)
-        && let Some(record) = record
-    {
+    if let Some(last) = &plan.last_result {
         reporter
             .records
-            .put_last_result(
-                project,
-                &group,
-                &LastResult {
-                    result: verdict.result.label().to_owned(),
-                    build_id: record.build_id.clone(),
-                    commit_sha: source.commit_sha.clone(),
-                },
-            )
+            .put_last_result(project, &group, last)
             .await?;
-        if let Some((key, branch)) = badge_of(reporter, source).await? {
-            let state = match verdict.state {
-                StatusState::Success => BadgeState::Passing,
-                StatusState::Failure => BadgeState::Failing,
-                _ => BadgeState::Error,
-            };
-            reporter
-                .records
-                .put_badge(&key, badge::svg(branch, state))
-                .await?;
-        }
+    }
+    if let Some(b) = &plan.badge {
+        reporter
+            .records
+            .put_badge(&b.key, badge::svg(&b.branch, b.state))
+            .await?;
     }
     Ok(report)
 }
 
-/// The badge a build of `source` updates, if any (a branch's, not a pull
-/// request's): its key (private for a private repository unless listed)
-/// and the branch.
-pub async fn badge_of<'s>(
+/// The badge a branch build of `source` updates, saying `state` (see
+/// `gantry_core::report::badge`).
+pub async fn badge_of(
     reporter: &Reporter,
-    source: &'s BuildSource,
-) -> Result<Option<(String, &'s str)>, ReportError> {
-    let (None, Some(branch)) = (&source.pull_request, &source.branch) else {
-        return Ok(None);
-    };
+    source: &BuildSource,
+    state: BadgeState,
+) -> Result<Option<BadgeUpdate>, ReportError> {
     let config = reporter.config.get().await?;
-    let listed = config
-        .repository(&source.repository.full_name)
-        .is_some_and(|r| r.public_badge);
-    let key = badge::key_for(
-        &source.repository.full_name,
-        branch,
-        source.repository.private,
-        listed,
-    );
-    Ok(Some((key, branch)))
+    Ok(report_badge(
+        config.repository(&source.repository.full_name),
+        source,
+        state,
+    ))
 }
 
 /// Why a skip's `success` was not posted.

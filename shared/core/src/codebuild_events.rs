@@ -13,6 +13,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+/// `source` of CodeBuild's events.
+pub const SOURCE: &str = "aws.codebuild";
 /// `detail-type` of a build's state change (IN_PROGRESS, SUCCEEDED, …).
 pub const STATE_CHANGE: &str = "CodeBuild Build State Change";
 /// `detail-type` of a build's phase change (one phase completed).

@@ -18,6 +18,7 @@ pub mod diagnostic;
 pub mod events;
 pub mod github;
 pub mod hex;
+pub mod inbound;
 pub mod notify;
 pub mod records;
 pub mod report;

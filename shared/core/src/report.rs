@@ -3,10 +3,12 @@
 //! the badge. `gantry_aws::report` carries it out (claims, GitHub, chat,
 //! S3).
 
-use crate::config::{Route, When};
+use crate::badge::{self, BadgeState};
+use crate::config::{RepositoryRules, Route, When};
 use crate::events::BuildSource;
+use crate::github::statuses::{CommitStatus, StatusState};
 use crate::notify::{BuildResult, Message, PullRequestInfo};
-use crate::records::BuildRecord;
+use crate::records::{BuildRecord, LastResult};
 use crate::status::Verdict;
 
 /// A result a build ended with (not a skip, a hold or a supersession).
@@ -101,5 +103,382 @@ pub fn message(
         build_url: record.map(|r| r.build_url.clone()),
         logs_url: record.and_then(|r| r.logs_url.clone()),
         correlation_id: correlation_id.to_owned(),
+    }
+}
+
+/// A badge to write: where, for which branch, saying what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadgeUpdate {
+    pub key: String,
+    pub branch: String,
+    pub state: BadgeState,
+}
+
+/// What reporting one verdict comes to, decided before any I/O.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The verdict as reported: a success after a failure is "fixed".
+    pub verdict: Verdict,
+    /// The commit status to post (its context from gantry.yaml).
+    pub status: CommitStatus,
+    /// The chat routes that hear of it, by their index in the repository's
+    /// `notifications` (the index is part of each message's claim).
+    pub routes: Vec<usize>,
+    /// The message they get.
+    pub message: Message,
+    /// The branch's (or pull request's) new last result, after a build's end.
+    pub last_result: Option<LastResult>,
+    /// The branch's badge, after a build's end.
+    pub badge: Option<BadgeUpdate>,
+}
+
+/// Does planning `verdict` need the previous result of its branch? Only a
+/// build's end is compared ("fixed", "changes"); a pending status needs no
+/// read.
+pub fn needs_history(verdict: &Verdict) -> bool {
+    verdict.is_final && is_build_result(verdict.result)
+}
+
+/// The badge of a branch build of `source` (not a pull request's), saying
+/// `state`: private for a private repository unless gantry.yaml lists it.
+pub fn badge(
+    rules: Option<&RepositoryRules>,
+    source: &BuildSource,
+    state: BadgeState,
+) -> Option<BadgeUpdate> {
+    let (None, Some(branch)) = (&source.pull_request, &source.branch) else {
+        return None;
+    };
+    let listed = rules.is_some_and(|r| r.public_badge);
+    Some(BadgeUpdate {
+        key: badge::key_for(
+            &source.repository.full_name,
+            branch,
+            source.repository.private,
+            listed,
+        ),
+        branch: branch.clone(),
+        state,
+    })
+}
+
+/// Plans the report of `verdict` about `source`: `previous` is the branch's
+/// last result (read when [`needs_history`] says so), `record` the build's.
+pub fn plan(
+    rules: Option<&RepositoryRules>,
+    project: &str,
+    correlation_id: &str,
+    source: &BuildSource,
+    mut verdict: Verdict,
+    record: Option<&BuildRecord>,
+    previous: Option<&LastResult>,
+) -> Plan {
+    let previous_failed = previous.is_some_and(|p| {
+        [
+            BuildResult::Failed,
+            BuildResult::Errored,
+            BuildResult::Rejected,
+        ]
+        .iter()
+        .any(|r| r.label() == p.result)
+    });
+    if verdict.result == BuildResult::Succeeded && previous_failed {
+        verdict.result = BuildResult::Fixed;
+    }
+    let context = rules
+        .map(|r| r.status.context(project))
+        .unwrap_or_else(|| format!("gantry/{project}"));
+    let status = CommitStatus {
+        state: verdict.state,
+        context,
+        description: verdict.description.clone(),
+        target_url: verdict.target_url.clone(),
+    };
+    // The chats hear only of an outcome, never of "pending".
+    let routes = match rules {
+        Some(rules) if verdict.is_final => rules
+            .notifications
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                route_wants(
+                    r,
+                    source,
+                    verdict.result,
+                    previous.map(|p| p.result.as_str()),
+                )
+            })
+            .map(|(i, _)| i)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let message = message(source, project, correlation_id, &verdict, record);
+    let ended = verdict.is_final && is_build_result(verdict.result);
+    let last_result = record.filter(|_| ended).map(|r| LastResult {
+        result: verdict.result.label().to_owned(),
+        build_id: r.build_id.clone(),
+        commit_sha: source.commit_sha.clone(),
+    });
+    let badge = if ended && record.is_some() {
+        let state = match verdict.state {
+            StatusState::Success => BadgeState::Passing,
+            StatusState::Failure => BadgeState::Failing,
+            _ => BadgeState::Error,
+        };
+        badge(rules, source, state)
+    } else {
+        None
+    };
+    Plan {
+        verdict,
+        status,
+        routes,
+        message,
+        last_result,
+        badge,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::events::{ChangedPaths, PullRequestRef, RepositoryRef, Trigger};
+
+    fn rules() -> Config {
+        let text = "\
+version: 1
+repositories:
+  - name: octo-org/*
+    project: gantry-build
+    status:
+      context: ci/widgets
+    notifications:
+      - provider: slack
+        url-parameter: /gantry/notify/all
+        when: always
+      - provider: teams
+        url-parameter: /gantry/notify/failures
+        when: failures
+      - provider: discord
+        url-parameter: /gantry/notify/changes
+";
+        Config::parse(text).expect("valid").0
+    }
+
+    fn source(private: bool) -> BuildSource {
+        BuildSource {
+            trigger: Trigger::Push,
+            repository: RepositoryRef {
+                full_name: "octo-org/widgets".into(),
+                owner: "octo-org".into(),
+                name: "widgets".into(),
+                clone_url: "https://github.com/octo-org/widgets.git".into(),
+                html_url: "https://github.com/octo-org/widgets".into(),
+                default_branch: Some("main".into()),
+                private,
+            },
+            commit_sha: "9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070".into(),
+            git_ref: "refs/heads/main".into(),
+            branch: Some("main".into()),
+            tag: None,
+            pull_request: None,
+            fork: false,
+            pusher: Some("octocat".into()),
+            sender: None,
+            head_commit: None,
+            changed_paths: ChangedPaths::default(),
+            compare_url: None,
+            signed_at_ms: 0,
+            received_at_ms: 0,
+        }
+    }
+
+    fn record(source: &BuildSource) -> BuildRecord {
+        BuildRecord {
+            v: 1,
+            build_id: "gantry-build:7f1c".into(),
+            build_arn: "arn:aws:codebuild:eu-west-1:123456789012:build/gantry-build:7f1c".into(),
+            project: "gantry-build".into(),
+            correlation_id: "d1".into(),
+            source: source.clone(),
+            build_url: "https://console.aws.amazon.com/x".into(),
+            logs_url: None,
+            trusted: true,
+            withheld: None,
+            secrets: Vec::new(),
+            started_at_ms: 0,
+            finished: None,
+            superseded_by: None,
+        }
+    }
+
+    fn verdict(state: StatusState, result: BuildResult, is_final: bool) -> Verdict {
+        Verdict {
+            subject: "gantry-build:7f1c".into(),
+            state,
+            description: "passed in 1m".into(),
+            target_url: None,
+            result,
+            is_final,
+        }
+    }
+
+    fn last(result: BuildResult) -> LastResult {
+        LastResult {
+            result: result.label().into(),
+            build_id: "gantry-build:0001".into(),
+            commit_sha: "a".repeat(40),
+        }
+    }
+
+    fn routes(plan: &Plan) -> Vec<usize> {
+        plan.routes.clone()
+    }
+
+    #[test]
+    fn a_success_after_a_failure_is_fixed_and_the_changes_route_hears_it() {
+        let config = rules();
+        let source = source(false);
+        let record = record(&source);
+        let plan = plan(
+            config.repository("octo-org/widgets"),
+            "gantry-build",
+            "d1",
+            &source,
+            verdict(StatusState::Success, BuildResult::Succeeded, true),
+            Some(&record),
+            Some(&last(BuildResult::Failed)),
+        );
+        assert_eq!(plan.verdict.result, BuildResult::Fixed);
+        assert_eq!(plan.status.context, "ci/widgets");
+        assert_eq!(routes(&plan), [0, 2], "always and changes; not failures");
+        assert_eq!(
+            plan.last_result.as_ref().map(|l| l.result.as_str()),
+            Some(BuildResult::Fixed.label())
+        );
+        let badge = plan.badge.expect("a branch build's badge");
+        assert_eq!(badge.key, "badges/octo-org/widgets/main.svg");
+        assert_eq!(badge.state, BadgeState::Passing);
+        assert_eq!(plan.message.result, BuildResult::Fixed);
+    }
+
+    #[test]
+    fn the_same_success_again_is_no_change() {
+        let config = rules();
+        let source = source(false);
+        let record = record(&source);
+        let plan = plan(
+            config.repository("octo-org/widgets"),
+            "gantry-build",
+            "d1",
+            &source,
+            verdict(StatusState::Success, BuildResult::Succeeded, true),
+            Some(&record),
+            Some(&last(BuildResult::Succeeded)),
+        );
+        assert_eq!(plan.verdict.result, BuildResult::Succeeded);
+        assert_eq!(routes(&plan), [0], "only always");
+    }
+
+    #[test]
+    fn pending_tells_no_one_and_remembers_nothing() {
+        let config = rules();
+        let source = source(false);
+        let v = verdict(StatusState::Pending, BuildResult::Started, false);
+        assert!(!needs_history(&v));
+        let plan = plan(
+            config.repository("octo-org/widgets"),
+            "gantry-build",
+            "d1",
+            &source,
+            v,
+            None,
+            None,
+        );
+        assert!(plan.routes.is_empty());
+        assert_eq!(plan.last_result, None);
+        assert_eq!(plan.badge, None);
+        assert_eq!(plan.status.state, StatusState::Pending);
+    }
+
+    #[test]
+    fn a_skip_posts_its_success_and_nothing_else() {
+        let config = rules();
+        let source = source(false);
+        let v = verdict(StatusState::Success, BuildResult::Skipped, true);
+        assert!(!needs_history(&v));
+        let plan = plan(
+            config.repository("octo-org/widgets"),
+            "gantry-build",
+            "d1",
+            &source,
+            v,
+            None,
+            None,
+        );
+        assert!(plan.routes.is_empty(), "not even `always`");
+        assert_eq!(plan.last_result, None);
+        assert_eq!(plan.badge, None);
+    }
+
+    #[test]
+    fn a_failed_build_of_a_private_repository_keeps_its_badge_private() {
+        let config = rules();
+        let source = source(true);
+        let record = record(&source);
+        let plan = plan(
+            config.repository("octo-org/widgets"),
+            "gantry-build",
+            "d1",
+            &source,
+            verdict(StatusState::Failure, BuildResult::Failed, true),
+            Some(&record),
+            None,
+        );
+        assert_eq!(
+            routes(&plan),
+            [0, 1, 2],
+            "the first build counts as a change"
+        );
+        let badge = plan.badge.expect("a badge");
+        assert_eq!(badge.key, "private-badges/octo-org/widgets/main.svg");
+        assert_eq!(badge.state, BadgeState::Failing);
+    }
+
+    #[test]
+    fn a_pull_request_has_no_badge_and_an_unconfigured_repository_no_chat() {
+        let config = rules();
+        let mut source = source(false);
+        source.pull_request = Some(PullRequestRef {
+            number: 7,
+            title: "Add a thing".into(),
+            author: "octocat".into(),
+            url: "https://github.com/octo-org/widgets/pull/7".into(),
+            action: "opened".into(),
+            base_branch: "main".into(),
+            base_sha: "b".repeat(40),
+            head_branch: "feature".into(),
+            head_repository: Some("octo-org/widgets".into()),
+            draft: false,
+            approved_by: None,
+            label: None,
+        });
+        let record = record(&source);
+        let v = verdict(StatusState::Failure, BuildResult::Failed, true);
+        let pr = plan(
+            config.repository("octo-org/widgets"),
+            "gantry-build",
+            "d1",
+            &source,
+            v.clone(),
+            Some(&record),
+            None,
+        );
+        assert_eq!(pr.badge, None);
+        assert!(pr.last_result.is_some());
+        let unconfigured = plan(None, "gantry-build", "d1", &source, v, Some(&record), None);
+        assert!(unconfigured.routes.is_empty());
+        assert_eq!(unconfigured.status.context, "gantry/gantry-build");
     }
 }

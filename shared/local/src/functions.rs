@@ -134,7 +134,8 @@ impl LocalFunctions {
     }
 
     async fn build_events(&self, observed: &Observed) -> Result<String, String> {
-        if observed.detail_type == "Build Started"
+        if observed.detail_type
+            == <gantry_core::events::BuildStarted as gantry_core::events::Detail>::DETAIL_TYPE
             && let Some(id) = observed.detail["build_id"].as_str()
         {
             self.running.lock().await.push(id.to_owned());
