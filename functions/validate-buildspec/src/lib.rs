@@ -11,7 +11,7 @@ pub mod handler;
 use std::time::Duration;
 
 use gantry_aws::bus::EventBus;
-use gantry_aws::github::contents::{self, DEFAULT_API_URL, GitHubClient};
+use gantry_aws::github::contents::{self, GitHubClient};
 use gantry_aws::secrets::SecretCache;
 use gantry_core::settings::Env;
 
@@ -32,12 +32,10 @@ pub use gantry_core::settings::SettingsError;
 impl Settings {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let env = Env(var);
+        let (github_api_url, github_timeout) = contents::api_from_env(&env)?;
         Ok(Settings {
-            github_api_url: env.or("GITHUB_API_URL", DEFAULT_API_URL),
-            github_timeout: Duration::from_millis(env.number(
-                contents::TIMEOUT_VAR,
-                u64::try_from(contents::DEFAULT_TIMEOUT.as_millis()).unwrap_or(10_000),
-            )?),
+            github_api_url,
+            github_timeout,
             github_token_parameter: env.get("GITHUB_TOKEN_PARAMETER"),
             artifact_bucket: env.required("ARTIFACT_BUCKET")?,
             event_bus: env.or("EVENT_BUS_NAME", "gantry"),

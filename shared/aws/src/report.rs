@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::chat::{Notifier, RetryPolicy};
 use crate::config_source::{ConfigError, ConfigSource};
-use crate::github::contents::{self, DEFAULT_API_URL, GitHubClient, GitHubError};
+use crate::github::contents::{self, GitHubClient, GitHubError};
 use crate::records::{Acquired, RecordError, Records};
 use crate::secrets::{SecretCache, SecretError};
 use gantry_core::badge::{self, BadgeState};
@@ -77,12 +77,10 @@ pub struct ReporterSettings {
 impl ReporterSettings {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let env = Env(var);
+        let (github_api_url, github_timeout) = contents::api_from_env(&env)?;
         Ok(ReporterSettings {
-            github_api_url: env.or("GITHUB_API_URL", DEFAULT_API_URL),
-            github_timeout: Duration::from_millis(env.number(
-                contents::TIMEOUT_VAR,
-                u64::try_from(contents::DEFAULT_TIMEOUT.as_millis()).unwrap_or(10_000),
-            )?),
+            github_api_url,
+            github_timeout,
             github_token_parameter: env.required("GITHUB_TOKEN_PARAMETER")?,
             config_parameter: env.required("CONFIG_PARAMETER")?,
             config_ttl: Duration::from_secs(env.number("CONFIG_TTL_SECONDS", 60)?),

@@ -16,6 +16,8 @@ pub mod config;
 pub mod deadline;
 pub mod diagnostic;
 pub mod events;
+#[cfg(test)]
+mod fixtures;
 pub mod github;
 pub mod hex;
 pub mod inbound;

@@ -243,7 +243,7 @@ pub fn plan(
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::events::{ChangedPaths, PullRequestRef, RepositoryRef, Trigger};
+    use crate::events::PullRequestRef;
 
     fn rules() -> Config {
         let text = "\
@@ -267,31 +267,9 @@ repositories:
     }
 
     fn source(private: bool) -> BuildSource {
-        BuildSource {
-            trigger: Trigger::Push,
-            repository: RepositoryRef {
-                full_name: "octo-org/widgets".into(),
-                owner: "octo-org".into(),
-                name: "widgets".into(),
-                clone_url: "https://github.com/octo-org/widgets.git".into(),
-                html_url: "https://github.com/octo-org/widgets".into(),
-                default_branch: Some("main".into()),
-                private,
-            },
-            commit_sha: "9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070".into(),
-            git_ref: "refs/heads/main".into(),
-            branch: Some("main".into()),
-            tag: None,
-            pull_request: None,
-            fork: false,
-            pusher: Some("octocat".into()),
-            sender: None,
-            head_commit: None,
-            changed_paths: ChangedPaths::default(),
-            compare_url: None,
-            signed_at_ms: 0,
-            received_at_ms: 0,
-        }
+        let mut s = crate::fixtures::push_source();
+        s.repository.private = private;
+        s
     }
 
     fn record(source: &BuildSource) -> BuildRecord {
@@ -336,15 +314,30 @@ repositories:
         plan.routes.clone()
     }
 
-    #[test]
-    fn a_success_after_a_failure_is_fixed_and_the_changes_route_hears_it() {
+    /// The plan for `octo-org/widgets` under [`rules`].
+    fn plan_of(
+        source: &BuildSource,
+        verdict: Verdict,
+        record: Option<&BuildRecord>,
+        previous: Option<&LastResult>,
+    ) -> Plan {
         let config = rules();
-        let source = source(false);
-        let record = record(&source);
-        let plan = plan(
+        plan(
             config.repository("octo-org/widgets"),
             "gantry-build",
             "d1",
+            source,
+            verdict,
+            record,
+            previous,
+        )
+    }
+
+    #[test]
+    fn a_success_after_a_failure_is_fixed_and_the_changes_route_hears_it() {
+        let source = source(false);
+        let record = record(&source);
+        let plan = plan_of(
             &source,
             verdict(StatusState::Success, BuildResult::Succeeded, true),
             Some(&record),
@@ -365,13 +358,9 @@ repositories:
 
     #[test]
     fn the_same_success_again_is_no_change() {
-        let config = rules();
         let source = source(false);
         let record = record(&source);
-        let plan = plan(
-            config.repository("octo-org/widgets"),
-            "gantry-build",
-            "d1",
+        let plan = plan_of(
             &source,
             verdict(StatusState::Success, BuildResult::Succeeded, true),
             Some(&record),
@@ -383,19 +372,10 @@ repositories:
 
     #[test]
     fn pending_tells_no_one_and_remembers_nothing() {
-        let config = rules();
         let source = source(false);
         let v = verdict(StatusState::Pending, BuildResult::Started, false);
         assert!(!needs_history(&v));
-        let plan = plan(
-            config.repository("octo-org/widgets"),
-            "gantry-build",
-            "d1",
-            &source,
-            v,
-            None,
-            None,
-        );
+        let plan = plan_of(&source, v, None, None);
         assert!(plan.routes.is_empty());
         assert_eq!(plan.last_result, None);
         assert_eq!(plan.badge, None);
@@ -404,19 +384,10 @@ repositories:
 
     #[test]
     fn a_skip_posts_its_success_and_nothing_else() {
-        let config = rules();
         let source = source(false);
         let v = verdict(StatusState::Success, BuildResult::Skipped, true);
         assert!(!needs_history(&v));
-        let plan = plan(
-            config.repository("octo-org/widgets"),
-            "gantry-build",
-            "d1",
-            &source,
-            v,
-            None,
-            None,
-        );
+        let plan = plan_of(&source, v, None, None);
         assert!(plan.routes.is_empty(), "not even `always`");
         assert_eq!(plan.last_result, None);
         assert_eq!(plan.badge, None);
@@ -424,13 +395,9 @@ repositories:
 
     #[test]
     fn a_failed_build_of_a_private_repository_keeps_its_badge_private() {
-        let config = rules();
         let source = source(true);
         let record = record(&source);
-        let plan = plan(
-            config.repository("octo-org/widgets"),
-            "gantry-build",
-            "d1",
+        let plan = plan_of(
             &source,
             verdict(StatusState::Failure, BuildResult::Failed, true),
             Some(&record),
@@ -448,7 +415,6 @@ repositories:
 
     #[test]
     fn a_pull_request_has_no_badge_and_an_unconfigured_repository_no_chat() {
-        let config = rules();
         let mut source = source(false);
         source.pull_request = Some(PullRequestRef {
             number: 7,
@@ -466,15 +432,7 @@ repositories:
         });
         let record = record(&source);
         let v = verdict(StatusState::Failure, BuildResult::Failed, true);
-        let pr = plan(
-            config.repository("octo-org/widgets"),
-            "gantry-build",
-            "d1",
-            &source,
-            v.clone(),
-            Some(&record),
-            None,
-        );
+        let pr = plan_of(&source, v.clone(), Some(&record), None);
         assert_eq!(pr.badge, None);
         assert!(pr.last_result.is_some());
         let unconfigured = plan(None, "gantry-build", "d1", &source, v, Some(&record), None);

@@ -56,6 +56,19 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Overrides [`DEFAULT_TIMEOUT`] (milliseconds).
 pub const TIMEOUT_VAR: &str = "GITHUB_TIMEOUT_MS";
 
+/// The GitHub API base (`GITHUB_API_URL`, github.com's by default) and
+/// each request's limit ([`TIMEOUT_VAR`]), as every function that calls
+/// GitHub reads them.
+pub fn api_from_env<F: Fn(&str) -> Option<String>>(
+    env: &gantry_core::settings::Env<F>,
+) -> Result<(String, Duration), gantry_core::settings::SettingsError> {
+    let ms = u64::try_from(DEFAULT_TIMEOUT.as_millis()).unwrap_or(10_000);
+    Ok((
+        env.or("GITHUB_API_URL", DEFAULT_API_URL),
+        Duration::from_millis(env.number(TIMEOUT_VAR, ms)?),
+    ))
+}
+
 impl GitHubClient {
     pub fn new(api: &str) -> Self {
         Self::with_timeout(api, DEFAULT_TIMEOUT)
