@@ -6,7 +6,7 @@
 use gantry_build_events::dead_letters::{SqsBatch, handle_batch};
 use gantry_build_events::{Settings, handle_event_until};
 use gantry_core::deadline::Deadline;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -20,13 +20,19 @@ async fn main() -> Result<(), Error> {
             let deadline = Deadline::at_epoch_ms(event.context.deadline);
             if event.payload.get("Records").is_some() {
                 // The dead-letter queues: what fails goes back to its queue.
-                let batch: SqsBatch = serde_json::from_value(event.payload)?;
+                let batch: SqsBatch =
+                    serde_json::from_value(event.payload).map_err(|e| Diagnostic {
+                        error_type: "build-events.UnreadableBatch".into(),
+                        error_message: e.to_string(),
+                    })?;
                 let response = handle_batch(deps, &batch, deadline).await;
-                return Ok::<_, Error>(serde_json::to_value(response)?);
+                return Ok::<_, Diagnostic>(serde_json::json!(response));
             }
             // An error fails the invocation, and EventBridge retries it;
             // what was already done is claimed and is not done twice.
-            handle_event_until(deps, &event.payload, deadline).await?;
+            handle_event_until(deps, &event.payload, deadline)
+                .await
+                .map_err(gantry_aws::lambda::diagnostic)?;
             Ok(serde_json::Value::Null)
         },
     ))

@@ -53,6 +53,18 @@ pub enum HandlerError {
     Record(#[from] RecordError),
 }
 
+impl gantry_core::failure::ErrorKind for HandlerError {
+    fn kind(&self) -> &'static str {
+        match self {
+            HandlerError::Config(_) => "inject-secrets.ConfigUnavailable",
+            HandlerError::Parameters(_) => "inject-secrets.SsmUnavailable",
+            HandlerError::S3(_) | HandlerError::Record(_) => "inject-secrets.S3Unavailable",
+            HandlerError::Buildspec { .. } => "inject-secrets.BuildspecUnreadable",
+            HandlerError::Publish(_) => "inject-secrets.EventBridgeUnavailable",
+        }
+    }
+}
+
 /// What the configuration says about this repository's builds.
 struct Policy {
     secrets: Vec<(String, String)>,

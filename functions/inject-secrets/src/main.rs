@@ -18,7 +18,7 @@ async fn main() -> Result<(), Error> {
             handle(deps, event.payload.detail)
                 .await
                 .map(|_| ())
-                .map_err(Error::from)
+                .map_err(gantry_aws::lambda::diagnostic)
         },
     ))
     .await

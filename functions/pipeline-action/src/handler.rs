@@ -50,6 +50,15 @@ pub enum ReportError {
     Report { job_id: String, reason: String },
 }
 
+impl gantry_core::failure::ErrorKind for ReportError {
+    fn kind(&self) -> &'static str {
+        match self {
+            ReportError::NoJobId => "pipeline-action.NoJobId",
+            ReportError::Report { .. } => "pipeline-action.CodePipelineUnavailable",
+        }
+    }
+}
+
 /// `UserParameters`: a path (`ci/buildspec.yml`), or JSON
 /// `{"buildspec": "ci/buildspec.yml", "artifact": "SourceOutput"}`.
 #[derive(Debug, Default, PartialEq, Eq, serde::Deserialize)]

@@ -11,6 +11,7 @@ use aws_sdk_codebuild::types::Build;
 use gantry_aws::codebuild::state_change_detail;
 use gantry_aws::describe_sdk_error;
 use gantry_aws::report::{Reporter, ReporterSettings, finish};
+use gantry_core::codebuild_events::BuildStatus;
 use gantry_core::deadline::Deadline;
 use gantry_core::records::{Effect, Holder};
 use gantry_core::settings::Env;
@@ -94,6 +95,16 @@ pub enum ReconcileError {
     Finish { failed: usize, first: String },
 }
 
+impl gantry_core::failure::ErrorKind for ReconcileError {
+    fn kind(&self) -> &'static str {
+        match self {
+            ReconcileError::Config(_) => "reconcile.ConfigUnavailable",
+            ReconcileError::CodeBuild { .. } => "reconcile.CodeBuildUnavailable",
+            ReconcileError::Finish { .. } => "reconcile.BuildsNotFinished",
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -175,7 +186,7 @@ pub async fn reconcile_until(deps: &Deps, deadline: Deadline) -> Result<Summary,
             summary.looked_at += 1;
             let done = build
                 .build_status()
-                .is_some_and(|s| s.as_str() != "IN_PROGRESS");
+                .is_some_and(|s| BuildStatus::parse(s.as_str()).is_final());
             let Some(id) = build.id() else { continue };
             if !done {
                 continue;

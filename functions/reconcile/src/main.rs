@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
             reconcile_until(deps, Deadline::at_epoch_ms(event.context.deadline))
                 .await
                 .map(|_| ())
-                .map_err(Error::from)
+                .map_err(gantry_aws::lambda::diagnostic)
         },
     ))
     .await

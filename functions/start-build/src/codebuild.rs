@@ -6,6 +6,7 @@ use aws_sdk_codebuild::types::{
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use gantry_aws::describe_sdk_error;
+use gantry_core::codebuild_events::BuildStatus;
 use gantry_core::events::{BuildspecRef, SecretsResolved, Trigger};
 
 /// The prefix of an untrusted build's log stream (CodeBuild names it
@@ -227,7 +228,12 @@ pub async fn stop(client: &aws_sdk_codebuild::Client, build_id: &str) -> Result<
         Ok(out) => {
             let status = out.build_value().and_then(|b| b.build_status());
             Ok(match status {
-                Some(s) if s.as_str() == "STOPPED" || s.as_str() == "IN_PROGRESS" => {
+                Some(s)
+                    if matches!(
+                        BuildStatus::parse(s.as_str()),
+                        BuildStatus::Stopped | BuildStatus::InProgress
+                    ) =>
+                {
                     Stopped::Stopped
                 }
                 _ => Stopped::NotRunning,

@@ -56,6 +56,18 @@ pub enum HandlerError {
     Publish(#[from] PublishError),
 }
 
+impl gantry_core::failure::ErrorKind for HandlerError {
+    fn kind(&self) -> &'static str {
+        match self {
+            HandlerError::Store(_) => "start-build.S3Unavailable",
+            HandlerError::Start(StartError::Capacity(_)) => "start-build.CodeBuildAtCapacity",
+            HandlerError::Start(StartError::Refused(_)) => "start-build.CodeBuildRefused",
+            HandlerError::Start(StartError::Unavailable(_)) => "start-build.CodeBuildUnavailable",
+            HandlerError::Publish(_) => "start-build.EventBridgeUnavailable",
+        }
+    }
+}
+
 fn rejected(event: &SecretsResolved, reason: String) -> BuildRejected {
     BuildRejected {
         v: VERSION,

@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
             handle_until(deps, event.payload.detail, deadline)
                 .await
                 .map(|_| ())
-                .map_err(Error::from)
+                .map_err(gantry_aws::lambda::diagnostic)
         },
     ))
     .await

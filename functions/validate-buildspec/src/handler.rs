@@ -64,6 +64,18 @@ pub enum HandlerError {
     Record(#[from] RecordError),
 }
 
+impl gantry_core::failure::ErrorKind for HandlerError {
+    fn kind(&self) -> &'static str {
+        match self {
+            HandlerError::GitHub(e) if e.is_transient() => "validate-buildspec.GitHubUnavailable",
+            HandlerError::GitHub(_) => "validate-buildspec.GitHubRefused",
+            HandlerError::Token(_) => "validate-buildspec.GitHubTokenUnavailable",
+            HandlerError::S3(_) | HandlerError::Record(_) => "validate-buildspec.S3Unavailable",
+            HandlerError::Publish(_) => "validate-buildspec.EventBridgeUnavailable",
+        }
+    }
+}
+
 /// Where to look, in order, and what each place is.
 struct Candidate {
     origin: BuildspecOrigin,

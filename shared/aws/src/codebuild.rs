@@ -5,7 +5,7 @@
 
 use aws_sdk_codebuild::types::{Build, EnvironmentVariable};
 use gantry_core::codebuild_events::{
-    self, AdditionalInformation, CodeBuildDetail, EnvVar, Environment, Logs, Phase,
+    self, AdditionalInformation, BuildStatus, CodeBuildDetail, EnvVar, Environment, Logs, Phase,
 };
 
 fn variables(vars: &[EnvironmentVariable]) -> Vec<EnvVar> {
@@ -21,7 +21,7 @@ fn variables(vars: &[EnvironmentVariable]) -> Vec<EnvVar> {
 /// The event's detail for `build`.
 pub fn state_change_detail(build: &Build) -> CodeBuildDetail {
     CodeBuildDetail {
-        build_status: build.build_status().map(|s| s.as_str().to_owned()),
+        build_status: build.build_status().map(|s| BuildStatus::parse(s.as_str())),
         project_name: build.project_name().unwrap_or_default().to_owned(),
         build_id: build.arn().or(build.id()).unwrap_or_default().to_owned(),
         current_phase: build.current_phase().map(str::to_owned),

@@ -14,6 +14,7 @@ pub mod chat;
 pub mod codebuild;
 pub mod config_source;
 pub mod github;
+pub mod lambda;
 pub mod ledger;
 pub mod logging;
 pub mod parameters;

@@ -5,7 +5,6 @@
 //! and by reconcile, which finishes builds whose final event never came.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,12 +14,12 @@ use crate::github::contents::{self, GitHubClient, GitHubError};
 use crate::records::{Acquired, RecordError, Records};
 use crate::secrets::{SecretCache, SecretError};
 use gantry_core::badge::{self, BadgeState};
-use gantry_core::codebuild_events::CodeBuildDetail;
+use gantry_core::codebuild_events::{BuildStatus, CodeBuildDetail};
 use gantry_core::config::{Route, StatusSettings};
 use gantry_core::deadline::{Deadline, OutOfTime};
 use gantry_core::events::{BuildSource, now_ms};
 use gantry_core::github::statuses::{CommitStatus, StatusState};
-use gantry_core::notify::{BuildResult, Message, Provider};
+use gantry_core::notify::{BuildResult, Message};
 use gantry_core::records::{BuildRecord, Effect, Finished, Holder, PhaseTiming};
 use gantry_core::report::{BadgeUpdate, badge as report_badge, needs_history, plan};
 use gantry_core::settings::{Env, SettingsError};
@@ -172,6 +171,24 @@ pub enum ReportError {
     },
 }
 
+impl gantry_core::failure::ErrorKind for ReportError {
+    fn kind(&self) -> &'static str {
+        match self {
+            ReportError::Event(_) => "report.UnreadableEvent",
+            ReportError::Config(_) => "report.ConfigUnavailable",
+            ReportError::Token(_) => "report.GitHubTokenUnavailable",
+            ReportError::GitHub(e) if e.is_transient() => "report.GitHubUnavailable",
+            ReportError::GitHub(_) => "report.GitHubRefused",
+            ReportError::Record(_) => "report.S3Unavailable",
+            ReportError::Pipeline { .. } => "report.CodePipelineUnavailable",
+            ReportError::NoRecord { .. } => "report.BuildRecordNotYetWritten",
+            ReportError::OutOfTime(_) => "report.OutOfTime",
+            ReportError::Busy { .. } => "report.EffectBusy",
+            ReportError::Notify { .. } => "report.ChatUnavailable",
+        }
+    }
+}
+
 /// What one event came to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Report {
@@ -199,7 +216,10 @@ pub async fn finish(
     };
     if record.finished.is_none() {
         record.finished = Some(Finished {
-            status: detail.build_status.clone().unwrap_or_default(),
+            status: detail
+                .build_status
+                .clone()
+                .unwrap_or(BuildStatus::Other(String::new())),
             finished_at_ms: now_ms(),
             duration_seconds: detail.duration_seconds(),
             failed_phase: detail.failed_phase().map(str::to_owned),
@@ -398,7 +418,7 @@ pub async fn deliver(
             let effect = Effect::Notify {
                 subject,
                 route: i,
-                provider: &route.provider,
+                provider: route.provider,
                 url_parameter: &route.url_parameter,
             };
             holder
@@ -526,7 +546,7 @@ async fn notify(
     message: &Message,
     deadline: Deadline,
 ) -> Result<(), String> {
-    let provider = Provider::from_str(&route.provider).map_err(|e| e.to_string())?;
+    let provider = route.provider;
     let urls = reporter
         .chat_urls
         .cache(&route.url_parameter)

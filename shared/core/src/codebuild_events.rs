@@ -20,8 +20,62 @@ pub const STATE_CHANGE: &str = "CodeBuild Build State Change";
 /// `detail-type` of a build's phase change (one phase completed).
 pub const PHASE_CHANGE: &str = "CodeBuild Build Phase Change";
 
-/// Build statuses after which nothing more happens to a build.
-pub const FINAL_STATUSES: [&str; 5] = ["SUCCEEDED", "FAILED", "FAULT", "STOPPED", "TIMED_OUT"];
+/// A build's status, as CodeBuild names it. Lenient: a status CodeBuild
+/// adds one day reads as [`BuildStatus::Other`], never as an error.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BuildStatus {
+    InProgress,
+    Succeeded,
+    Failed,
+    Fault,
+    Stopped,
+    TimedOut,
+    Other(String),
+}
+
+impl BuildStatus {
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "IN_PROGRESS" => Self::InProgress,
+            "SUCCEEDED" => Self::Succeeded,
+            "FAILED" => Self::Failed,
+            "FAULT" => Self::Fault,
+            "STOPPED" => Self::Stopped,
+            "TIMED_OUT" => Self::TimedOut,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InProgress => "IN_PROGRESS",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::Fault => "FAULT",
+            Self::Stopped => "STOPPED",
+            Self::TimedOut => "TIMED_OUT",
+            Self::Other(text) => text,
+        }
+    }
+
+    /// Nothing more happens to a build after these (an unknown status is
+    /// not taken for an end).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Self::InProgress | Self::Other(_))
+    }
+}
+
+impl Serialize for BuildStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for BuildStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Self::parse(&s))
+    }
+}
 /// Phase statuses that mean the build went wrong in that phase.
 pub const FAILED_PHASE_STATUSES: [&str; 4] = ["FAILED", "FAULT", "TIMED_OUT", "STOPPED"];
 
@@ -62,7 +116,7 @@ pub struct CodeBuildDetail {
     /// State changes only: IN_PROGRESS, SUCCEEDED, FAILED, FAULT, STOPPED,
     /// TIMED_OUT.
     #[serde(default)]
-    pub build_status: Option<String>,
+    pub build_status: Option<BuildStatus>,
     pub project_name: String,
     /// The build's ARN:
     /// `arn:aws:codebuild:<region>:<account>:build/<project>:<uuid>`.
@@ -212,12 +266,12 @@ impl CodeBuildDetail {
         Some(durations.iter().sum::<f64>().round() as u64)
     }
 
-    /// Whether the build has ended: its status is one of [`FINAL_STATUSES`].
-    /// Phase changes carry no build status and are never final.
+    /// Whether the build has ended (see [`BuildStatus::is_final`]). Phase
+    /// changes carry no build status and are never final.
     pub fn is_final(&self) -> bool {
         self.build_status
-            .as_deref()
-            .is_some_and(|s| FINAL_STATUSES.contains(&s))
+            .as_ref()
+            .is_some_and(BuildStatus::is_final)
     }
 }
 

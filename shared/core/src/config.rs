@@ -36,6 +36,7 @@
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::diagnostic::{Diagnostic, has_errors, suggestion};
+use crate::notify::Provider;
 use crate::yaml::{self, Node, Pos, Value};
 
 /// A list of globs, compiled once.
@@ -177,17 +178,13 @@ pub enum When {
 /// One chat destination.
 #[derive(Debug, Clone)]
 pub struct Route {
-    /// `slack`, `teams`, `discord`, `google-chat` or `generic`.
-    pub provider: String,
+    pub provider: Provider,
     /// The SSM SecureString holding the webhook URL.
     pub url_parameter: String,
     /// `None`: every branch.
     pub branches: Option<Globs>,
     pub when: When,
 }
-
-/// The chat providers Gantry renders for.
-pub const PROVIDERS: &[&str] = &["slack", "teams", "discord", "google-chat", "generic"];
 
 /// What a pull request from a fork gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -810,13 +807,12 @@ fn decode_routes(r: &mut Reader<'_>, node: &Node, path: &str) -> Vec<Route> {
         for (k, v) in r.map(item, &ip, ROUTE_KEYS) {
             let kp = join(&ip, k);
             match k {
-                "provider" => match v.as_str() {
-                    Some(p) if PROVIDERS.contains(&p) => provider = Some(p.to_owned()),
-                    _ => r.error(
-                        v.pos,
-                        &kp,
-                        format!("expected one of {}", PROVIDERS.join(", ")),
-                    ),
+                "provider" => match v.as_str().map(str::parse::<Provider>) {
+                    Some(Ok(p)) => provider = Some(p),
+                    _ => {
+                        let names: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
+                        r.error(v.pos, &kp, format!("expected one of {}", names.join(", ")));
+                    }
                 },
                 "url-parameter" => {
                     if let Some(name) = r.string(v, &kp) {

@@ -16,6 +16,7 @@ pub mod config;
 pub mod deadline;
 pub mod diagnostic;
 pub mod events;
+pub mod failure;
 #[cfg(test)]
 mod fixtures;
 pub mod github;

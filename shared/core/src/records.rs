@@ -23,7 +23,7 @@ pub struct PhaseTiming {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finished {
     /// CodeBuild's `buildStatus`: SUCCEEDED, FAILED, FAULT, STOPPED, TIMED_OUT.
-    pub status: String,
+    pub status: crate::codebuild_events::BuildStatus,
     pub finished_at_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_seconds: Option<u64>,
@@ -123,7 +123,7 @@ pub enum Effect<'a> {
     Notify {
         subject: &'a str,
         route: usize,
-        provider: &'a str,
+        provider: crate::notify::Provider,
         url_parameter: &'a str,
     },
     /// A CodePipeline execution's status in one state; `None` is final.
@@ -213,7 +213,9 @@ pub fn hold_key(repo: &str, pull_request: u64, sha: &str) -> String {
 /// "changes" notifications.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastResult {
-    pub result: String,
+    /// Records written before this was typed hold the headline word
+    /// (`passed`, `failed`, …), which reads as the same result.
+    pub result: crate::notify::BuildResult,
     pub build_id: String,
     pub commit_sha: String,
 }
@@ -231,6 +233,49 @@ mod tests {
         assert_eq!(
             build_key("arn:aws:codebuild:eu-west-1:123456789012:build/gantry-build:7f1c"),
             "builds/gantry-build/7f1c.json"
+        );
+    }
+
+    #[test]
+    fn state_written_before_it_was_typed_reads_the_same() {
+        use crate::notify::{BuildResult, Provider};
+        // A last result as the code before typed results wrote it.
+        let old: LastResult = serde_json::from_str(
+            r#"{"result":"passed","build_id":"gantry-build:7f1c","commit_sha":"9f2c1e4"}"#,
+        )
+        .expect("an old record reads");
+        assert_eq!(old.result, BuildResult::Succeeded);
+        for (word, result) in [
+            ("failed", BuildResult::Failed),
+            ("fixed", BuildResult::Fixed),
+            ("errored", BuildResult::Errored),
+            ("rejected", BuildResult::Rejected),
+            ("stopped", BuildResult::Stopped),
+        ] {
+            let text = format!(r#"{{"result":"{word}","build_id":"b","commit_sha":"c"}}"#);
+            let read: LastResult = serde_json::from_str(&text).expect("reads");
+            assert_eq!(read.result, result, "{word}");
+        }
+        // And a typed one reads back as written.
+        let new = LastResult {
+            result: BuildResult::Succeeded,
+            ..old.clone()
+        };
+        let text = serde_json::to_string(&new).expect("JSON");
+        assert_eq!(serde_json::from_str::<LastResult>(&text).ok(), Some(new));
+        // A message's claim keeps the key it had when providers were text.
+        let typed = Effect::Notify {
+            subject: "gantry-build:7f1c",
+            route: 0,
+            provider: Provider::GoogleChat,
+            url_parameter: "/gantry/notify/chat",
+        };
+        assert_eq!(
+            typed.key(),
+            format!(
+                "effects/{}",
+                hex16("notify/gantry-build:7f1c/0/google-chat//gantry/notify/chat")
+            )
         );
     }
 }

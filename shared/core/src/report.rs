@@ -36,7 +36,7 @@ pub fn route_wants(
     route: &Route,
     source: &BuildSource,
     result: BuildResult,
-    previous: Option<&str>,
+    previous: Option<BuildResult>,
 ) -> bool {
     let branch = source
         .pull_request
@@ -53,7 +53,7 @@ pub fn route_wants(
         When::Failures => is_failure(result),
         // A build's result that differs from the previous one of its branch
         // or pull request ("fixed" always does); the first build counts.
-        When::Changes => is_build_result(result) && previous.is_none_or(|p| p != result.label()),
+        When::Changes => is_build_result(result) && previous != Some(result),
     }
 }
 
@@ -173,15 +173,7 @@ pub fn plan(
     record: Option<&BuildRecord>,
     previous: Option<&LastResult>,
 ) -> Plan {
-    let previous_failed = previous.is_some_and(|p| {
-        [
-            BuildResult::Failed,
-            BuildResult::Errored,
-            BuildResult::Rejected,
-        ]
-        .iter()
-        .any(|r| r.label() == p.result)
-    });
+    let previous_failed = previous.is_some_and(|p| is_failure(p.result));
     if verdict.result == BuildResult::Succeeded && previous_failed {
         verdict.result = BuildResult::Fixed;
     }
@@ -200,14 +192,7 @@ pub fn plan(
             .notifications
             .iter()
             .enumerate()
-            .filter(|(_, r)| {
-                route_wants(
-                    r,
-                    source,
-                    verdict.result,
-                    previous.map(|p| p.result.as_str()),
-                )
-            })
+            .filter(|(_, r)| route_wants(r, source, verdict.result, previous.map(|p| p.result)))
             .map(|(i, _)| i)
             .collect(),
         _ => Vec::new(),
@@ -215,7 +200,7 @@ pub fn plan(
     let message = message(source, project, correlation_id, &verdict, record);
     let ended = verdict.is_final && is_build_result(verdict.result);
     let last_result = record.filter(|_| ended).map(|r| LastResult {
-        result: verdict.result.label().to_owned(),
+        result: verdict.result,
         build_id: r.build_id.clone(),
         commit_sha: source.commit_sha.clone(),
     });
@@ -304,7 +289,7 @@ repositories:
 
     fn last(result: BuildResult) -> LastResult {
         LastResult {
-            result: result.label().into(),
+            result,
             build_id: "gantry-build:0001".into(),
             commit_sha: "a".repeat(40),
         }
@@ -347,8 +332,8 @@ repositories:
         assert_eq!(plan.status.context, "ci/widgets");
         assert_eq!(routes(&plan), [0, 2], "always and changes; not failures");
         assert_eq!(
-            plan.last_result.as_ref().map(|l| l.result.as_str()),
-            Some(BuildResult::Fixed.label())
+            plan.last_result.as_ref().map(|l| l.result),
+            Some(BuildResult::Fixed)
         );
         let badge = plan.badge.expect("a branch build's badge");
         assert_eq!(badge.key, "badges/octo-org/widgets/main.svg");

@@ -6,7 +6,7 @@
 //! `success` with the reason, rejected ones `failure` with the line, builds
 //! their result, superseded builds as configured.
 
-use crate::codebuild_events::CodeBuildDetail;
+use crate::codebuild_events::{BuildStatus, CodeBuildDetail};
 use crate::config::SupersededState;
 use crate::events::{
     BuildHeld, BuildRejected, BuildSkipped, BuildStarted, BuildSuperseded, HoldCode, RejectedAt,
@@ -185,14 +185,14 @@ pub fn superseded(e: &BuildSuperseded, setting: SupersededState) -> Verdict {
 /// A build that ended; `None` while it runs, and for a stop Gantry made
 /// itself (the `Build Superseded` status says that).
 pub fn finished(record: &BuildRecord, detail: &CodeBuildDetail) -> Option<Verdict> {
-    let status = detail.build_status.as_deref()?;
+    let status = detail.build_status.as_ref()?;
     let took = detail
         .duration_seconds()
         .map(|s| format!(" after {}", format_duration(s)))
         .unwrap_or_default();
     let phase = detail.failed_phase().unwrap_or("the build");
     let (state, text, result) = match status {
-        "SUCCEEDED" => (
+        BuildStatus::Succeeded => (
             StatusState::Success,
             format!(
                 "passed{}",
@@ -203,23 +203,23 @@ pub fn finished(record: &BuildRecord, detail: &CodeBuildDetail) -> Option<Verdic
             ),
             BuildResult::Succeeded,
         ),
-        "FAILED" => (
+        BuildStatus::Failed => (
             StatusState::Failure,
             format!("failed in {phase}{took}"),
             BuildResult::Failed,
         ),
-        "TIMED_OUT" => (
+        BuildStatus::TimedOut => (
             StatusState::Failure,
             format!("timed out in {phase}{took}"),
             BuildResult::Failed,
         ),
-        "FAULT" => (
+        BuildStatus::Fault => (
             StatusState::Error,
             format!("CodeBuild fault in {phase}{took}"),
             BuildResult::Errored,
         ),
-        "STOPPED" if record.superseded_by.is_some() => return None,
-        "STOPPED" => (
+        BuildStatus::Stopped if record.superseded_by.is_some() => return None,
+        BuildStatus::Stopped => (
             StatusState::Error,
             format!("stopped in {phase}{took}"),
             BuildResult::Stopped,

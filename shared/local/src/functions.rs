@@ -175,10 +175,14 @@ impl LocalFunctions {
         };
         let mut lines = Vec::new();
         for build in &builds {
-            let status = build.build_status().map(|s| s.as_str()).unwrap_or("");
-            if status == "IN_PROGRESS" || status.is_empty() {
+            let Some(status) = build
+                .build_status()
+                .map(|s| gantry_core::codebuild_events::BuildStatus::parse(s.as_str()))
+                .filter(|s| s.is_final())
+            else {
                 continue;
-            }
+            };
+            let status = status.as_str();
             let id = build.id().unwrap_or_default().to_owned();
             self.running.lock().await.retain(|r| *r != id);
             let event = gantry_aws::codebuild::state_change_event(build);

@@ -29,6 +29,8 @@ use serde::{Deserialize, Serialize};
 pub enum BuildResult {
     Started,
     Queued,
+    /// `passed`: how records written before results were typed say it.
+    #[serde(alias = "passed")]
     Succeeded,
     /// Succeeded after the previous build of the same branch failed.
     Fixed,
