@@ -13,31 +13,10 @@
 //! The walk borrows from the tree and builds a dotted path only when a
 //! diagnostic needs one.
 
-use std::fmt;
-
 use super::schema::{self, *};
-use crate::diagnostic::{Diagnostic, suggestion};
-use crate::yaml::{Node, Pos, Value};
-
-/// Where a node is, as a chain of borrowed segments; rendered
-/// (`phases.build.commands[2]`) only for a diagnostic.
-#[derive(Clone, Copy)]
-enum Path<'a> {
-    Root,
-    Key(&'a Path<'a>, &'a str),
-    Index(&'a Path<'a>, usize),
-}
-
-impl fmt::Display for Path<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Path::Root => Ok(()),
-            Path::Key(Path::Root, key) => f.write_str(key),
-            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
-            Path::Index(parent, index) => write!(f, "{parent}[{index}]"),
-        }
-    }
-}
+use crate::diagnostic::Diagnostic;
+use crate::yaml::read::{Entries, Path, Reader, UnknownKeys, near_miss};
+use crate::yaml::{Node, Value};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Version {
@@ -57,13 +36,15 @@ pub(super) fn check(text: &str, root: &Node) -> Checked {
     let mut checker = Checker {
         text,
         version: Version::V02,
-        diagnostics: Vec::new(),
+        read: Reader::new(UnknownKeys::Warning {
+            ignored_by: "CodeBuild",
+        }),
         parameter_store: Vec::new(),
         version_text: None,
     };
     checker.root(root);
     Checked {
-        diagnostics: checker.diagnostics,
+        diagnostics: checker.read.diagnostics,
         parameter_store: checker.parameter_store,
         version: checker.version_text,
     }
@@ -73,94 +54,17 @@ struct Checker<'t> {
     /// The source, for hints that depend on how a line was written.
     text: &'t str,
     version: Version,
-    diagnostics: Vec<Diagnostic>,
+    read: Reader,
     parameter_store: Vec<(String, String)>,
     version_text: Option<String>,
 }
 
-/// A mapping's entries whose keys are strings, with the key node kept for
-/// its position.
-type Entries<'n> = Vec<(&'n Node, &'n str, &'n Node)>;
-
 impl Checker<'_> {
-    fn error(&mut self, pos: Pos, path: &Path<'_>, message: impl Into<String>) {
-        self.diagnostics
-            .push(Diagnostic::error(pos, path.to_string(), message));
-    }
-
-    fn warning(&mut self, pos: Pos, path: &Path<'_>, message: impl Into<String>) {
-        self.diagnostics
-            .push(Diagnostic::warning(pos, path.to_string(), message));
-    }
-
-    fn errors(&self) -> usize {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == crate::diagnostic::Severity::Error)
-            .count()
-    }
-
-    /// "expected X, found Y", with the hint that explains most mappings
-    /// where a string belongs: an unquoted `: ` (reference §1, §4).
-    fn wrong_type(&mut self, node: &Node, path: &Path<'_>, expected: &str) {
-        let hint = if matches!(node.value, Value::Map(_)) && expected.contains("string") {
-            " — did you forget to quote a ':'?"
-        } else {
-            ""
-        };
-        self.error(
-            node.pos,
-            path,
-            format!("expected {expected}, found {}{hint}", kind(node)),
-        );
-    }
-
-    /// A mapping's string-keyed entries. Reports a node that is not a
-    /// mapping (null is left to the caller), keys that are not strings, and
-    /// duplicate keys: YAML forbids them and parsers disagree on which value
-    /// wins (corpus 123.yml).
-    fn mapping<'n>(&mut self, node: &'n Node, path: &Path<'_>) -> Option<Entries<'n>> {
-        let entries = match &node.value {
-            Value::Map(entries) => entries,
-            Value::Null => return None,
-            _ => {
-                self.wrong_type(node, path, "a mapping");
-                return None;
-            }
-        };
-        let mut out: Entries<'n> = Vec::with_capacity(entries.len());
-        for (key_node, value) in entries {
-            let Some(key) = key_node.as_str() else {
-                self.error(
-                    key_node.pos,
-                    path,
-                    format!("a key must be a string, found {}", kind(key_node)),
-                );
-                continue;
-            };
-            if let Some((first, _, _)) = out.iter().find(|(_, seen, _)| *seen == key) {
-                let first_line = first.pos.line;
-                self.error(
-                    key_node.pos,
-                    &Path::Key(path, key),
-                    format!(
-                        "`{key}` is given twice (first on line {first_line}); YAML requires \
-                         unique keys and parsers disagree on which value wins"
-                    ),
-                );
-                continue;
-            }
-            out.push((key_node, key, value));
-        }
-        Some(out)
-    }
-
     /// A key the section does not know. CodeBuild ignores it with the
     /// warning "Found possible syntax errors in buildspec … The following
     /// keys cannot be identified" (reference §3, §4, §11), so it is a
     /// warning; known mistakes get a message that says what was meant.
     fn unknown(&mut self, key_node: &Node, key: &str, path: &Path<'_>, known: &[&str]) {
-        let here = Path::Key(path, key);
         let section = match path {
             Path::Root => "the top level".to_owned(),
             _ => format!("`{path}`"),
@@ -183,35 +87,18 @@ impl Checker<'_> {
              under `commands:`"
                 .to_owned()
         } else {
-            let hint = near_miss(key, known)
-                .map(|k| format!(" — did you mean `{k}`?"))
-                .unwrap_or_default();
-            format!("unknown key `{key}` in {section}; CodeBuild ignores it{hint}")
+            return self.read.unknown(key_node, key, path, known);
         };
-        self.warning(key_node.pos, &here, message);
+        self.read.misplaced(key_node, key, path, message);
     }
 
     /// A key of version 0.2 in a version 0.1 buildspec (reference §9).
     fn needs_v02(&mut self, key_node: &Node, key: &str, path: &Path<'_>) {
-        self.warning(
+        self.read.warning(
             key_node.pos,
             &Path::Key(path, key),
             format!("`{key}` needs `version: 0.2`; version 0.1 does not know it"),
         );
-    }
-
-    fn string<'n>(&mut self, node: &'n Node, path: &Path<'_>) -> Option<&'n str> {
-        match &node.value {
-            Value::Scalar { text, .. } => Some(text),
-            Value::Null => {
-                self.warning(node.pos, path, "has no value; CodeBuild ignores it");
-                None
-            }
-            _ => {
-                self.wrong_type(node, path, "a string");
-                None
-            }
-        }
     }
 
     /// A yes/no flag; both YAML 1.1 spellings work (reference §10).
@@ -219,7 +106,7 @@ impl Checker<'_> {
         match &node.value {
             Value::Scalar { text, .. } => {
                 if schema::flag(text).is_none() {
-                    self.error(
+                    self.read.error(
                         node.pos,
                         path,
                         format!(
@@ -228,8 +115,10 @@ impl Checker<'_> {
                     );
                 }
             }
-            Value::Null => self.warning(node.pos, path, "has no value; CodeBuild ignores it"),
-            _ => self.wrong_type(node, path, "yes or no"),
+            Value::Null => self
+                .read
+                .warning(node.pos, path, "has no value; CodeBuild ignores it"),
+            _ => self.read.wrong_type(node, path, "yes or no"),
         }
     }
 
@@ -243,32 +132,35 @@ impl Checker<'_> {
                     match &item.value {
                         Value::Scalar { .. } => {}
                         Value::Null => {
-                            self.warning(item.pos, &here, "empty item; remove the bare `-`")
+                            self.read
+                                .warning(item.pos, &here, "empty item; remove the bare `-`")
                         }
-                        _ => self.wrong_type(item, &here, "a string"),
+                        _ => self.read.wrong_type(item, &here, "a string"),
                     }
                 }
             }
             Value::Scalar { .. } => {}
-            Value::Null => self.warning(node.pos, path, "has no value; CodeBuild ignores it"),
-            Value::Map(_) => self.wrong_type(node, path, "a list"),
+            Value::Null => self
+                .read
+                .warning(node.pos, path, "has no value; CodeBuild ignores it"),
+            Value::Map(_) => self.read.wrong_type(node, path, "a list"),
         }
     }
 
     fn root(&mut self, root: &Node) {
         let path = Path::Root;
         if !matches!(root.value, Value::Map(_)) {
-            self.error(
+            self.read.error(
                 root.pos,
                 &path,
                 format!(
                     "a buildspec is a mapping with keys such as `version` and `phases`; found {}",
-                    kind(root)
+                    root.kind()
                 ),
             );
             return;
         }
-        let entries = self.mapping(root, &path).unwrap_or_default();
+        let entries = self.read.mapping(root, &path).unwrap_or_default();
         self.version(root, &entries);
         let top_keys = match self.version {
             Version::V01 => TOP_KEYS_V01,
@@ -282,7 +174,7 @@ impl Checker<'_> {
                     self.needs_v02(key_node, key, &path);
                 } else if key == "environment_variables" {
                     // Corpus 145.yml, 146.yml, 094.yml.
-                    self.warning(
+                    self.read.warning(
                         key_node.pos,
                         &here,
                         "`environment_variables` is the version 0.1 name of `env` (and \
@@ -298,7 +190,7 @@ impl Checker<'_> {
             match key {
                 "version" => {}
                 "run-as" => {
-                    self.string(value, &here);
+                    self.read.string(value, &here);
                 }
                 "env" => self.env(value, &here),
                 "environment_variables" => self.env_v01(value, &here),
@@ -320,7 +212,7 @@ impl Checker<'_> {
         if !runs_something {
             // Not an error: env/artifacts-only buildspecs run in production
             // (corpus 052.yml, aws/amazon-ecs-agent).
-            self.warning(
+            self.read.warning(
                 root.pos,
                 &path,
                 "no `phases` (and no `batch`): this buildspec runs no commands",
@@ -332,7 +224,7 @@ impl Checker<'_> {
         let path = Path::Key(&Path::Root, "version");
         let Some(&(_, _, value)) = entries.iter().find(|(_, key, _)| *key == "version") else {
             // Corpus 102.yml.
-            self.error(
+            self.read.error(
                 root.pos,
                 &Path::Root,
                 "missing `version`: CodeBuild requires `version: 0.2` at the top of a buildspec",
@@ -345,13 +237,13 @@ impl Checker<'_> {
                 match text.as_str() {
                     "0.2" => self.version = Version::V02,
                     "0.1" => self.version = Version::V01,
-                    "0.0" => self.error(
+                    "0.0" => self.read.error(
                         value.pos,
                         &path,
                         "unsupported version `0.0` (the 2017 preview layout): CodeBuild reads \
                          0.2 (recommended) and 0.1",
                     ),
-                    other => self.error(
+                    other => self.read.error(
                         value.pos,
                         &path,
                         format!(
@@ -360,18 +252,18 @@ impl Checker<'_> {
                     ),
                 }
             }
-            Value::Null => self.error(
+            Value::Null => self.read.error(
                 value.pos,
                 &path,
                 "`version` has no value; write `version: 0.2`",
             ),
-            _ => self.wrong_type(value, &path, "`0.2` or `0.1`"),
+            _ => self.read.wrong_type(value, &path, "`0.2` or `0.1`"),
         }
     }
 
     /// A mapping of yes/no flags (`proxy`).
     fn flags(&mut self, node: &Node, path: &Path<'_>, known: &[&str]) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         for (key_node, key, value) in entries {
@@ -384,17 +276,17 @@ impl Checker<'_> {
     }
 
     fn env(&mut self, node: &Node, path: &Path<'_>) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         for (key_node, key, value) in entries {
             let here = Path::Key(path, key);
             match key {
                 "shell" => {
-                    if let Some(shell) = self.string(value, &here)
+                    if let Some(shell) = self.read.string(value, &here)
                         && !SHELLS.contains(&shell)
                     {
-                        self.warning(
+                        self.read.warning(
                             value.pos,
                             &here,
                             format!(
@@ -411,14 +303,14 @@ impl Checker<'_> {
                 "git-credential-helper" => self.flag(value, &here),
                 // Corpus 037–040: CodeBuild warns "In the section env The
                 // following keys cannot be identified: compute-type".
-                "compute-type" => self.warning(
+                "compute-type" => self.read.warning(
                     key_node.pos,
                     &here,
                     "`compute-type` is not an `env` key; CodeBuild ignores it — set the compute \
                      type on the project, or in a batch task's `env`",
                 ),
                 // Corpus 152.yml, and 0.1's name inside a 0.2 `env`.
-                "environment" | "plaintext" => self.warning(
+                "environment" | "plaintext" => self.read.warning(
                     key_node.pos,
                     &here,
                     format!(
@@ -433,7 +325,7 @@ impl Checker<'_> {
 
     /// Version 0.1's `environment_variables` (reference §9).
     fn env_v01(&mut self, node: &Node, path: &Path<'_>) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         for (key_node, key, value) in entries {
@@ -447,13 +339,13 @@ impl Checker<'_> {
     /// A map of variable name to value. Plain numbers and booleans are fine:
     /// CodeBuild reads the text (`WORKERS: 1`, `DEBUG: true` run in the corpus).
     fn variables(&mut self, node: &Node, path: &Path<'_>) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         for (key_node, name, value) in entries {
             let here = Path::Key(path, name);
             if name.starts_with("CODEBUILD_") {
-                self.warning(
+                self.read.warning(
                     key_node.pos,
                     &here,
                     "names starting with `CODEBUILD_` are reserved for CodeBuild's own variables",
@@ -461,20 +353,20 @@ impl Checker<'_> {
             }
             match &value.value {
                 Value::Scalar { .. } => {}
-                Value::Null => self.warning(
+                Value::Null => self.read.warning(
                     value.pos,
                     &here,
                     "has no value; write \"\" if you mean an empty string",
                 ),
-                _ => self.wrong_type(value, &here, "a string"),
+                _ => self.read.wrong_type(value, &here, "a string"),
             }
         }
     }
 
     /// `env.parameter-store`: also kept for later stages when it is valid.
     fn parameter_store(&mut self, node: &Node, path: &Path<'_>) {
-        let before = self.errors();
-        let Some(entries) = self.mapping(node, path) else {
+        let before = self.read.errors();
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         let mut found = Vec::with_capacity(entries.len());
@@ -485,12 +377,15 @@ impl Checker<'_> {
                     found.push((name.to_owned(), text.clone()));
                 }
                 Value::Scalar { .. } | Value::Null => {
-                    self.error(value.pos, &here, "needs the name of an SSM parameter")
+                    self.read
+                        .error(value.pos, &here, "needs the name of an SSM parameter")
                 }
-                _ => self.wrong_type(value, &here, "the name of an SSM parameter (a string)"),
+                _ => self
+                    .read
+                    .wrong_type(value, &here, "the name of an SSM parameter (a string)"),
             }
         }
-        if self.errors() == before {
+        if self.read.errors() == before {
             self.parameter_store = found;
         }
     }
@@ -500,7 +395,7 @@ impl Checker<'_> {
         if let Value::Seq(items) = &node.value {
             for (index, item) in items.iter().enumerate() {
                 if item.as_str().is_some_and(|name| name.starts_with("AWS_")) {
-                    self.warning(
+                    self.read.warning(
                         item.pos,
                         &Path::Index(path, index),
                         "variables whose names start with `AWS_` cannot be exported",
@@ -513,7 +408,7 @@ impl Checker<'_> {
     /// `name: secret-id[:json-key[:version-stage[:version-id]]]`, where the
     /// secret id may be an ARN, itself full of colons (reference §3).
     fn secrets_manager(&mut self, node: &Node, path: &Path<'_>) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         for (_, name, value) in entries {
@@ -521,11 +416,12 @@ impl Checker<'_> {
             let reference = match &value.value {
                 Value::Scalar { text, .. } if !text.is_empty() => text.as_str(),
                 Value::Scalar { .. } | Value::Null => {
-                    self.error(value.pos, &here, "needs a secret reference: secret-id[:json-key[:version-stage[:version-id]]]");
+                    self.read.error(value.pos, &here, "needs a secret reference: secret-id[:json-key[:version-stage[:version-id]]]");
                     continue;
                 }
                 _ => {
-                    self.wrong_type(value, &here, "a secret reference (a string)");
+                    self.read
+                        .wrong_type(value, &here, "a secret reference (a string)");
                     continue;
                 }
             };
@@ -533,7 +429,7 @@ impl Checker<'_> {
             let skip = if reference.starts_with("arn:") { 7 } else { 1 };
             let fields: Vec<&str> = reference.split(':').skip(skip).collect();
             if fields.len() > 3 {
-                self.warning(
+                self.read.warning(
                     value.pos,
                     &here,
                     "too many `:` fields: expected secret-id:json-key:version-stage:version-id",
@@ -542,7 +438,7 @@ impl Checker<'_> {
                 && !stage.is_empty()
                 && !id.is_empty()
             {
-                self.warning(
+                self.read.warning(
                     value.pos,
                     &here,
                     "give a version-stage or a version-id, not both",
@@ -553,14 +449,14 @@ impl Checker<'_> {
 
     fn phases(&mut self, node: &Node, path: &Path<'_>) {
         if node.is_null() {
-            self.warning(
+            self.read.warning(
                 node.pos,
                 path,
                 "`phases` is empty; this buildspec runs no commands",
             );
             return;
         }
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         for (key_node, name, value) in entries {
@@ -571,7 +467,7 @@ impl Checker<'_> {
                 let hint = near_miss(name, PHASES)
                     .map(|k| format!(" — did you mean `{k}`?"))
                     .unwrap_or_default();
-                self.error(
+                self.read.error(
                     key_node.pos,
                     &Path::Key(path, name),
                     format!(
@@ -585,14 +481,14 @@ impl Checker<'_> {
 
     fn phase(&mut self, key_node: &Node, name: &str, node: &Node, path: &Path<'_>) {
         if node.is_null() {
-            self.warning(
+            self.read.warning(
                 key_node.pos,
                 path,
                 format!("phase `{name}` is empty; it runs nothing"),
             );
             return;
         }
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         let known = match self.version {
@@ -607,19 +503,19 @@ impl Checker<'_> {
             }
             match key {
                 "run-as" => {
-                    self.string(value, &here);
+                    self.read.string(value, &here);
                 }
                 "on-failure" => {
-                    if let Some(action) = self.string(value, &here)
+                    if let Some(action) = self.read.string(value, &here)
                         && let Some(problem) = on_failure_problem(action)
                     {
-                        self.error(value.pos, &here, problem);
+                        self.read.error(value.pos, &here, problem);
                     }
                 }
                 "runtime-versions" if name == "install" => {
                     self.runtime_versions(key_node, value, &here)
                 }
-                "runtime-versions" => self.warning(
+                "runtime-versions" => self.read.warning(
                     key_node.pos,
                     &here,
                     "`runtime-versions` works only in the install phase; CodeBuild ignores it here",
@@ -641,7 +537,7 @@ impl Checker<'_> {
             } else {
                 ""
             };
-            self.error(
+            self.read.error(
                 key_node.pos,
                 path,
                 format!(
@@ -660,7 +556,7 @@ impl Checker<'_> {
             // left empty runs nothing (corpus 020.yml, 054.yml, 115.yml).
             Value::Scalar { .. } | Value::Null => return,
             Value::Map(_) => {
-                self.error(
+                self.read.error(
                     node.pos,
                     path,
                     "expected a list of commands (`- command`), found a mapping — did you forget \
@@ -688,9 +584,10 @@ impl Checker<'_> {
                     } else {
                         " remove the bare `-` or write the command after it"
                     };
-                    self.error(item.pos, &here, format!("empty command (null):{hint}"));
+                    self.read
+                        .error(item.pos, &here, format!("empty command (null):{hint}"));
                 }
-                Value::Map(_) => self.error(
+                Value::Map(_) => self.read.error(
                     item.pos,
                     &here,
                     format!(
@@ -699,7 +596,7 @@ impl Checker<'_> {
                          Commands[{index}] to be of string type: found subkeys instead\")"
                     ),
                 ),
-                Value::Seq(_) => self.wrong_type(item, &here, "a string"),
+                Value::Seq(_) => self.read.wrong_type(item, &here, "a string"),
             }
         }
     }
@@ -714,14 +611,14 @@ impl Checker<'_> {
             _ => false,
         };
         if empty {
-            self.error(
+            self.read.error(
                 key_node.pos,
                 path,
                 "`runtime-versions` is empty; when present it needs at least one runtime",
             );
             return;
         }
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         for (runtime_node, runtime, version) in entries {
@@ -730,7 +627,7 @@ impl Checker<'_> {
                 let hint = near_miss(runtime, RUNTIMES)
                     .map(|k| format!(" — did you mean `{k}`?"))
                     .unwrap_or_default();
-                self.warning(
+                self.read.warning(
                     runtime_node.pos,
                     &here,
                     format!(
@@ -741,24 +638,24 @@ impl Checker<'_> {
             }
             match &version.value {
                 Value::Scalar { .. } => {}
-                Value::Null => self.error(
+                Value::Null => self.read.error(
                     version.pos,
                     &here,
                     "needs a version: a number, `N.x`, `latest` or a `$VARIABLE`",
                 ),
-                _ => self.wrong_type(version, &here, "a version"),
+                _ => self.read.wrong_type(version, &here, "a version"),
             }
         }
     }
 
     fn reports(&mut self, node: &Node, path: &Path<'_>) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         for (index, &(key_node, group, value)) in entries.iter().enumerate() {
             let here = Path::Key(path, group);
             if index == MAX_REPORT_GROUPS {
-                self.warning(
+                self.read.warning(
                     key_node.pos,
                     &here,
                     format!(
@@ -771,9 +668,10 @@ impl Checker<'_> {
     }
 
     fn report(&mut self, key_node: &Node, node: &Node, path: &Path<'_>) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             if node.is_null() {
-                self.error(key_node.pos, path, "a report group needs `files`");
+                self.read
+                    .error(key_node.pos, path, "a report group needs `files`");
             }
             return;
         };
@@ -786,14 +684,14 @@ impl Checker<'_> {
                     self.string_list(value, &here);
                 }
                 "base-directory" => {
-                    self.string(value, &here);
+                    self.read.string(value, &here);
                 }
                 "discard-paths" => self.flag(value, &here),
                 "file-format" => {
-                    if let Some(format) = self.string(value, &here)
+                    if let Some(format) = self.read.string(value, &here)
                         && !FILE_FORMATS.iter().any(|f| f.eq_ignore_ascii_case(format))
                     {
-                        self.error(
+                        self.read.error(
                             value.pos,
                             &here,
                             format!(
@@ -807,12 +705,13 @@ impl Checker<'_> {
             }
         }
         if !has_files {
-            self.error(key_node.pos, path, "a report group needs `files`");
+            self.read
+                .error(key_node.pos, path, "a report group needs `files`");
         }
     }
 
     fn artifacts(&mut self, node: &Node, path: &Path<'_>, secondary: bool) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         let known = match (self.version, secondary) {
@@ -834,16 +733,16 @@ impl Checker<'_> {
                 }
                 "exclude-paths" => self.string_list(value, &here),
                 "name" | "base-directory" | "s3-prefix" => {
-                    self.string(value, &here);
+                    self.read.string(value, &here);
                 }
                 "discard-paths" | "enable-symlinks" => self.flag(value, &here),
                 "secondary-artifacts" if !secondary => self.secondary_artifacts(value, &here),
                 "type" if self.version == Version::V01 => {
-                    self.string(value, &here);
+                    self.read.string(value, &here);
                 }
                 // Reference §7, §9: deprecated in 0.2 but still generated by
                 // Chalice and SAM (corpus 060.yml).
-                "type" => self.warning(
+                "type" => self.read.warning(
                     key_node.pos,
                     &here,
                     "`artifacts.type` is deprecated since version 0.2 and ignored; the project's \
@@ -854,7 +753,7 @@ impl Checker<'_> {
         }
         if !has_files {
             let pos = entries.first().map_or(node.pos, |(k, _, _)| k.pos);
-            self.error(
+            self.read.error(
                 pos,
                 path,
                 "artifacts need `files` (a list of paths or globs such as '**/*'), even when only \
@@ -864,7 +763,7 @@ impl Checker<'_> {
     }
 
     fn secondary_artifacts(&mut self, node: &Node, path: &Path<'_>) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         for (_, identifier, value) in entries {
@@ -873,7 +772,7 @@ impl Checker<'_> {
     }
 
     fn cache(&mut self, node: &Node, path: &Path<'_>) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         let has_key = entries.iter().any(|(_, key, _)| *key == "key");
@@ -882,21 +781,21 @@ impl Checker<'_> {
             match key {
                 "paths" => self.string_list(value, &here),
                 "key" => {
-                    self.string(value, &here);
+                    self.read.string(value, &here);
                 }
                 "fallback-keys" => {
                     self.string_list(value, &here);
                     if let Value::Seq(items) = &value.value
                         && let Some(extra) = items.get(MAX_FALLBACK_KEYS)
                     {
-                        self.warning(
+                        self.read.warning(
                             extra.pos,
                             &here,
                             format!("CodeBuild uses at most {MAX_FALLBACK_KEYS} fallback keys"),
                         );
                     }
                     if !has_key {
-                        self.warning(
+                        self.read.warning(
                             key_node.pos,
                             &here,
                             "`fallback-keys` is ignored when `key` is absent",
@@ -904,10 +803,10 @@ impl Checker<'_> {
                     }
                 }
                 "action" => {
-                    if let Some(action) = self.string(value, &here)
+                    if let Some(action) = self.read.string(value, &here)
                         && !CACHE_ACTIONS.contains(&action)
                     {
-                        self.error(
+                        self.read.error(
                             value.pos,
                             &here,
                             format!("`{action}` is not a cache action: expected restore or save"),
@@ -920,9 +819,9 @@ impl Checker<'_> {
     }
 
     fn batch(&mut self, batch_key: &Node, node: &Node, path: &Path<'_>) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             if node.is_null() {
-                self.error(
+                self.read.error(
                     batch_key.pos,
                     path,
                     "`batch` is empty; it needs one of build-graph, build-list, build-matrix or build-fanout",
@@ -935,7 +834,7 @@ impl Checker<'_> {
             let here = Path::Key(path, key);
             if BATCH_TYPES.contains(&key) {
                 if let Some(first) = kind_seen {
-                    self.error(
+                    self.read.error(
                         key_node.pos,
                         &here,
                         format!(
@@ -955,7 +854,7 @@ impl Checker<'_> {
             }
         }
         if kind_seen.is_none() {
-            self.error(
+            self.read.error(
                 batch_key.pos,
                 path,
                 "`batch` needs one of build-graph, build-list, build-matrix or build-fanout",
@@ -968,11 +867,11 @@ impl Checker<'_> {
         let items = match &node.value {
             Value::Seq(items) => items,
             Value::Null => {
-                self.warning(node.pos, path, "has no builds");
+                self.read.warning(node.pos, path, "has no builds");
                 return;
             }
             _ => {
-                self.wrong_type(node, path, "a list of builds");
+                self.read.wrong_type(node, path, "a list of builds");
                 return;
             }
         };
@@ -980,9 +879,10 @@ impl Checker<'_> {
         let mut dependencies: Vec<(&Node, usize)> = Vec::new();
         for (index, item) in items.iter().enumerate() {
             let here = Path::Index(path, index);
-            let Some(entries) = self.mapping(item, &here) else {
+            let Some(entries) = self.read.mapping(item, &here) else {
                 if item.is_null() {
-                    self.error(item.pos, &here, "empty build: remove the bare `-`");
+                    self.read
+                        .error(item.pos, &here, "empty build: remove the bare `-`");
                 }
                 continue;
             };
@@ -992,9 +892,9 @@ impl Checker<'_> {
                 match key {
                     "identifier" => {
                         has_identifier = true;
-                        if let Some(id) = self.string(value, &field) {
+                        if let Some(id) = self.read.string(value, &field) {
                             if identifiers.contains(&id) {
-                                self.error(
+                                self.read.error(
                                     value.pos,
                                     &field,
                                     format!("identifier `{id}` is used by another build"),
@@ -1004,14 +904,14 @@ impl Checker<'_> {
                         }
                     }
                     "buildspec" => {
-                        self.string(value, &field);
+                        self.read.string(value, &field);
                     }
                     "debug-session" | "ignore-failure" => self.flag(value, &field),
                     "depend-on" if graph => {
                         self.string_list(value, &field);
                         dependencies.push((value, index));
                     }
-                    "depend-on" => self.warning(
+                    "depend-on" => self.read.warning(
                         key_node.pos,
                         &field,
                         "`depend-on` works only in build-graph; build-list ignores it",
@@ -1021,7 +921,8 @@ impl Checker<'_> {
                 }
             }
             if !has_identifier {
-                self.error(item.pos, &here, "every batch build needs an `identifier`");
+                self.read
+                    .error(item.pos, &here, "every batch build needs an `identifier`");
             }
         }
         for (value, index) in dependencies {
@@ -1036,7 +937,7 @@ impl Checker<'_> {
                 if let Some(id) = target.as_str()
                     && !identifiers.contains(&id)
                 {
-                    self.error(
+                    self.read.error(
                         target.pos,
                         &here,
                         format!(
@@ -1050,7 +951,7 @@ impl Checker<'_> {
 
     /// A batch build's environment overrides (reference §5).
     fn task_env(&mut self, node: &Node, path: &Path<'_>) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         let mut compute_type = false;
@@ -1060,14 +961,14 @@ impl Checker<'_> {
             match key {
                 "compute-type" => {
                     compute_type = true;
-                    self.string(value, &here);
+                    self.read.string(value, &here);
                 }
                 "fleet" => {
                     fleet = Some(key_node);
-                    self.string(value, &here);
+                    self.read.string(value, &here);
                 }
                 "image" | "type" => {
-                    self.string(value, &here);
+                    self.read.string(value, &here);
                 }
                 "privileged-mode" => self.flag(value, &here),
                 "variables" => self.variables(value, &here),
@@ -1075,7 +976,7 @@ impl Checker<'_> {
             }
         }
         if compute_type && let Some(fleet) = fleet {
-            self.error(
+            self.read.error(
                 fleet.pos,
                 &Path::Key(path, "fleet"),
                 "give `compute-type` or `fleet`, not both",
@@ -1084,7 +985,7 @@ impl Checker<'_> {
     }
 
     fn matrix(&mut self, node: &Node, path: &Path<'_>) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         for (key_node, key, value) in entries {
@@ -1098,7 +999,7 @@ impl Checker<'_> {
     }
 
     fn matrix_static(&mut self, node: &Node, path: &Path<'_>) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         for (key_node, key, value) in entries {
@@ -1114,7 +1015,7 @@ impl Checker<'_> {
     /// `build-matrix.dynamic`: every value is a list of alternatives, one
     /// build per combination (reference §5).
     fn matrix_dynamic(&mut self, node: &Node, path: &Path<'_>) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
         for (key_node, key, value) in entries {
@@ -1122,7 +1023,7 @@ impl Checker<'_> {
             match key {
                 "buildspec" => self.string_list(value, &here),
                 "env" => {
-                    let Some(env) = self.mapping(value, &here) else {
+                    let Some(env) = self.read.mapping(value, &here) else {
                         continue;
                     };
                     for (env_key_node, env_key, env_value) in env {
@@ -1132,7 +1033,7 @@ impl Checker<'_> {
                                 self.string_list(env_value, &field)
                             }
                             "variables" => {
-                                let Some(variables) = self.mapping(env_value, &field) else {
+                                let Some(variables) = self.read.mapping(env_value, &field) else {
                                     continue;
                                 };
                                 for (_, name, values) in variables {
@@ -1151,9 +1052,10 @@ impl Checker<'_> {
     }
 
     fn fanout(&mut self, key_node: &Node, node: &Node, path: &Path<'_>) {
-        let Some(entries) = self.mapping(node, path) else {
+        let Some(entries) = self.read.mapping(node, path) else {
             if node.is_null() {
-                self.error(key_node.pos, path, "`build-fanout` needs `parallelism`");
+                self.read
+                    .error(key_node.pos, path, "`build-fanout` needs `parallelism`");
             }
             return;
         };
@@ -1163,10 +1065,10 @@ impl Checker<'_> {
             match key {
                 "parallelism" => {
                     has_parallelism = true;
-                    if let Some(text) = self.string(value, &here)
+                    if let Some(text) = self.read.string(value, &here)
                         && !text.parse::<u32>().is_ok_and(|n| n > 0)
                     {
-                        self.error(
+                        self.read.error(
                             value.pos,
                             &here,
                             format!("`{text}` is not a number of shards: expected a whole number above 0"),
@@ -1178,49 +1080,13 @@ impl Checker<'_> {
             }
         }
         if !has_parallelism {
-            self.error(key_node.pos, path, "`build-fanout` needs `parallelism`");
+            self.read
+                .error(key_node.pos, path, "`build-fanout` needs `parallelism`");
         }
-    }
-}
-
-/// What kind of node this is, in words.
-fn kind(node: &Node) -> &'static str {
-    match &node.value {
-        Value::Null => "nothing (null)",
-        Value::Scalar { .. } => "a string",
-        Value::Seq(_) => "a list",
-        Value::Map(_) => "a mapping",
     }
 }
 
 fn nth_line(text: &str, line: u32) -> Option<&str> {
     let index = usize::try_from(line).ok()?.checked_sub(1)?;
     text.lines().nth(index)
-}
-
-/// The known key a misspelt one probably meant: the same key up to case and
-/// `-`/`_` (`discard_paths`, `POSTBUILD`), a key it is the first word of
-/// (`exclude` for `exclude-paths`), or one a couple of edits away. Very
-/// short keys get no edit-distance guess: everything is close to them.
-fn near_miss<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
-    let squash = |s: &str| -> String {
-        s.chars()
-            .filter(|c| *c != '-' && *c != '_')
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
-    let squashed = squash(key);
-    if let Some(k) = known.iter().find(|k| squash(k) == squashed) {
-        return Some(k);
-    }
-    if let Some(k) = known.iter().find(|k| {
-        k.strip_prefix(key)
-            .is_some_and(|rest| rest.starts_with('-'))
-    }) {
-        return Some(k);
-    }
-    if key.chars().count() < 4 {
-        return None;
-    }
-    suggestion(key, known)
 }

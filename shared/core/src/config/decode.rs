@@ -1,0 +1,480 @@
+//! Reading `gantry.yaml` into a [`Config`]: every key checked, every
+//! mistake reported with its line, column and path, all at once. The
+//! document is read with [`crate::yaml::read`], the reader buildspecs use
+//! too; here an unknown key is an error.
+
+use globset::GlobSetBuilder;
+
+use super::*;
+use crate::yaml::read::{Path, Reader, UnknownKeys};
+use crate::yaml::{Node, Value};
+
+/// A non-empty string.
+fn text(r: &mut Reader, node: &Node, path: &Path<'_>) -> Option<String> {
+    let s = r.string(node, path)?;
+    if s.is_empty() {
+        r.error(node.pos, path, "expected a string, found an empty one");
+        return None;
+    }
+    Some(s.to_owned())
+}
+
+fn boolean(r: &mut Reader, node: &Node, path: &Path<'_>) -> Option<bool> {
+    match node.as_str() {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => {
+            r.error(node.pos, path, "expected `true` or `false`");
+            None
+        }
+    }
+}
+
+fn globs(r: &mut Reader, node: &Node, path: &Path<'_>, case_insensitive: bool) -> Option<Globs> {
+    let items: Vec<&Node> = match &node.value {
+        Value::Seq(items) => items.iter().collect(),
+        Value::Scalar { .. } => vec![node],
+        _ => {
+            r.error(
+                node.pos,
+                path,
+                format!("expected a list of globs, found {}", node.kind()),
+            );
+            return None;
+        }
+    };
+    let mut patterns = Vec::with_capacity(items.len());
+    let mut builder = GlobSetBuilder::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let item_path = path.index(i);
+        let Some(p) = text(r, item, &item_path) else {
+            ok = false;
+            continue;
+        };
+        match glob(&p, case_insensitive) {
+            Ok(g) => {
+                builder.add(g);
+                patterns.push(p);
+            }
+            Err(e) => {
+                r.error(
+                    item.pos,
+                    &item_path,
+                    format!("invalid glob `{p}`: {}", e.kind()),
+                );
+                ok = false;
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    match builder.build() {
+        Ok(set) => Some(Globs { patterns, set }),
+        Err(e) => {
+            r.error(node.pos, path, format!("invalid globs: {e}"));
+            None
+        }
+    }
+}
+
+const TOP_KEYS: &[&str] = &["version", "defaults", "repositories", "dev"];
+const RULE_KEYS: &[&str] = &[
+    "name",
+    "project",
+    "buildspec",
+    "push",
+    "pull-request",
+    "paths",
+    "paths-ignore",
+    "skip-directives",
+    "secrets",
+    "forks",
+    "approval-label",
+    "cancel-superseded",
+    "status",
+    "notifications",
+    "public-badge",
+];
+const STATUS_KEYS: &[&str] = &["context", "superseded"];
+const ROUTE_KEYS: &[&str] = &["provider", "url-parameter", "branches", "when"];
+const PUSH_KEYS: &[&str] = &["branches", "branches-ignore", "tags", "tags-ignore"];
+const PR_KEYS: &[&str] = &["branches", "branches-ignore", "drafts"];
+const DEV_KEYS: &[&str] = &["webhook-secret"];
+
+/// One `repositories` entry or `defaults`, before defaults are applied.
+#[derive(Default, Clone)]
+struct Partial {
+    name: Option<(String, globset::GlobMatcher)>,
+    project: Option<String>,
+    buildspec: Option<String>,
+    push: Option<PushRules>,
+    pull_request: Option<PullRequestRules>,
+    paths: Option<Globs>,
+    paths_ignore: Option<Globs>,
+    skip_directives: Option<bool>,
+    secrets: Option<Vec<(String, String)>>,
+    forks: Option<ForkPolicy>,
+    approval_label: Option<String>,
+    cancel_superseded: Option<bool>,
+    status: Option<StatusSettings>,
+    notifications: Option<Vec<Route>>,
+    public_badge: Option<bool>,
+}
+
+pub(super) fn decode_config(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Config> {
+    let mut r = Reader::new(UnknownKeys::Error);
+    let config = decode_root(&mut r, root);
+    diags.append(&mut r.diagnostics);
+    config
+}
+
+fn decode_root(r: &mut Reader, root: &Node) -> Option<Config> {
+    let top = Path::Root;
+    let entries = r.known(root, &top, TOP_KEYS);
+    let mut version_seen = false;
+    let mut defaults = Partial::default();
+    let mut repositories = None;
+    let mut dev = DevSettings::default();
+    for (_, key, value) in entries {
+        match key {
+            "version" => {
+                version_seen = true;
+                if value.as_str() != Some("1") {
+                    r.error(
+                        value.pos,
+                        &top.key("version"),
+                        "unsupported version; this Gantry reads `version: 1`",
+                    );
+                }
+            }
+            "defaults" => defaults = decode_rules(r, value, &top.key("defaults"), false),
+            "repositories" => match &value.value {
+                Value::Seq(items) => {
+                    let mut list = Vec::with_capacity(items.len());
+                    for (i, item) in items.iter().enumerate() {
+                        list.push((
+                            item.pos,
+                            decode_rules(r, item, &top.key("repositories").index(i), true),
+                        ));
+                    }
+                    repositories = Some((value.pos, list));
+                }
+                _ => r.error(
+                    value.pos,
+                    &top.key("repositories"),
+                    format!(
+                        "expected a list of repository entries, found {}",
+                        value.kind()
+                    ),
+                ),
+            },
+            "dev" => {
+                let dev_path = top.key("dev");
+                for (_, k, v) in r.known(value, &dev_path, DEV_KEYS) {
+                    if k == "webhook-secret" {
+                        dev.webhook_secret = text(r, v, &dev_path.key(k));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !version_seen {
+        r.error(root.pos, &top.key("version"), "missing `version: 1`");
+    }
+    let Some((_, list)) = repositories else {
+        if r.errors() == 0 {
+            r.error(
+                root.pos,
+                &top.key("repositories"),
+                "missing `repositories`: no repository would build",
+            );
+        }
+        return None;
+    };
+    let mut resolved = Vec::with_capacity(list.len());
+    for (i, (pos, partial)) in list.into_iter().enumerate() {
+        let repositories = top.key("repositories");
+        let path = repositories.index(i);
+        let Some((name, matcher)) = partial.name.clone() else {
+            r.error(
+                pos,
+                &path,
+                "missing `name` (a glob over owner/name, e.g. `octo-org/*`)",
+            );
+            continue;
+        };
+        let Some(project) = partial.project.clone().or_else(|| defaults.project.clone()) else {
+            r.error(
+                pos,
+                &path,
+                "missing `project` (the CodeBuild project), here or in `defaults`",
+            );
+            continue;
+        };
+        resolved.push(RepositoryRules {
+            name,
+            matcher,
+            project,
+            buildspec: partial.buildspec.or(defaults.buildspec.clone()),
+            push: partial.push.or(defaults.push.clone()).unwrap_or(PushRules {
+                branches: None,
+                branches_ignore: Globs::empty(),
+                tags: Globs::empty(),
+                tags_ignore: Globs::empty(),
+            }),
+            pull_request: partial
+                .pull_request
+                .or(defaults.pull_request.clone())
+                .unwrap_or(PullRequestRules {
+                    branches: None,
+                    branches_ignore: Globs::empty(),
+                    drafts: false,
+                }),
+            paths: partial.paths.or(defaults.paths.clone()),
+            paths_ignore: partial
+                .paths_ignore
+                .or(defaults.paths_ignore.clone())
+                .unwrap_or_else(Globs::empty),
+            skip_directives: partial
+                .skip_directives
+                .or(defaults.skip_directives)
+                .unwrap_or(true),
+            secrets: partial
+                .secrets
+                .or(defaults.secrets.clone())
+                .unwrap_or_default(),
+            forks: partial.forks.or(defaults.forks).unwrap_or_default(),
+            approval_label: partial
+                .approval_label
+                .or(defaults.approval_label.clone())
+                .unwrap_or_else(|| DEFAULT_APPROVAL_LABEL.to_owned()),
+            cancel_superseded: partial
+                .cancel_superseded
+                .or(defaults.cancel_superseded)
+                .unwrap_or(true),
+            status: partial
+                .status
+                .or(defaults.status.clone())
+                .unwrap_or_default(),
+            notifications: partial
+                .notifications
+                .or(defaults.notifications.clone())
+                .unwrap_or_default(),
+            public_badge: partial
+                .public_badge
+                .or(defaults.public_badge)
+                .unwrap_or(false),
+        });
+    }
+    Some(Config {
+        repositories: resolved,
+        dev,
+    })
+}
+
+fn decode_rules(r: &mut Reader, node: &Node, path: &Path<'_>, is_entry: bool) -> Partial {
+    let mut out = Partial::default();
+    let known: Vec<&str> = RULE_KEYS
+        .iter()
+        .copied()
+        .filter(|k| is_entry || *k != "name")
+        .collect();
+    for (_, key, value) in r.known(node, path, &known) {
+        let p = path.key(key);
+        match key {
+            "name" => {
+                if let Some(name) = text(r, value, &p) {
+                    match glob(&name, true) {
+                        Ok(g) => out.name = Some((name, g.compile_matcher())),
+                        Err(e) => r.error(
+                            value.pos,
+                            &p,
+                            format!("invalid glob `{name}`: {}", e.kind()),
+                        ),
+                    }
+                }
+            }
+            "project" => out.project = text(r, value, &p),
+            "buildspec" => out.buildspec = text(r, value, &p),
+            "paths" => out.paths = globs(r, value, &p, false),
+            "paths-ignore" => out.paths_ignore = globs(r, value, &p, false),
+            "skip-directives" => out.skip_directives = boolean(r, value, &p),
+            "cancel-superseded" => out.cancel_superseded = boolean(r, value, &p),
+            "public-badge" => out.public_badge = boolean(r, value, &p),
+            "approval-label" => out.approval_label = text(r, value, &p),
+            "forks" => {
+                out.forks = match value.as_str() {
+                    Some("no-secrets") => Some(ForkPolicy::NoSecrets),
+                    Some("approval") => Some(ForkPolicy::Approval),
+                    _ => {
+                        r.error(value.pos, &p, "expected `no-secrets` or `approval`");
+                        None
+                    }
+                }
+            }
+            "secrets" => out.secrets = Some(decode_secrets(r, value, &p)),
+            "status" => {
+                let mut status = StatusSettings::default();
+                for (_, k, v) in r.known(value, &p, STATUS_KEYS) {
+                    let kp = p.key(k);
+                    match k {
+                        "context" => status.context = text(r, v, &kp),
+                        "superseded" => match v.as_str() {
+                            Some("error") => status.superseded = SupersededState::Error,
+                            Some("failure") => status.superseded = SupersededState::Failure,
+                            Some("success") => status.superseded = SupersededState::Success,
+                            _ => r.error(v.pos, &kp, "expected `error`, `failure` or `success`"),
+                        },
+                        _ => {}
+                    }
+                }
+                out.status = Some(status);
+            }
+            "notifications" => out.notifications = Some(decode_routes(r, value, &p)),
+            "push" => {
+                let mut push = PushRules {
+                    branches: None,
+                    branches_ignore: Globs::empty(),
+                    tags: Globs::empty(),
+                    tags_ignore: Globs::empty(),
+                };
+                for (_, k, v) in r.known(value, &p, PUSH_KEYS) {
+                    let kp = p.key(k);
+                    let globs = globs(r, v, &kp, false);
+                    match k {
+                        "branches" => push.branches = globs,
+                        "branches-ignore" => {
+                            push.branches_ignore = globs.unwrap_or_else(Globs::empty)
+                        }
+                        "tags" => push.tags = globs.unwrap_or_else(Globs::empty),
+                        "tags-ignore" => push.tags_ignore = globs.unwrap_or_else(Globs::empty),
+                        _ => {}
+                    }
+                }
+                out.push = Some(push);
+            }
+            "pull-request" => {
+                let mut pr = PullRequestRules {
+                    branches: None,
+                    branches_ignore: Globs::empty(),
+                    drafts: false,
+                };
+                for (_, k, v) in r.known(value, &p, PR_KEYS) {
+                    let kp = p.key(k);
+                    match k {
+                        "branches" => pr.branches = globs(r, v, &kp, false),
+                        "branches-ignore" => {
+                            pr.branches_ignore =
+                                globs(r, v, &kp, false).unwrap_or_else(Globs::empty)
+                        }
+                        "drafts" => pr.drafts = boolean(r, v, &kp).unwrap_or(false),
+                        _ => {}
+                    }
+                }
+                out.pull_request = Some(pr);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A `secrets` mapping: environment variable → SSM parameter name.
+fn decode_secrets(r: &mut Reader, node: &Node, path: &Path<'_>) -> Vec<(String, String)> {
+    if !matches!(node.value, Value::Map(_)) {
+        r.error(
+            node.pos,
+            path,
+            format!(
+                "expected a mapping of environment variable to SSM parameter name, found {}",
+                node.kind()
+            ),
+        );
+        return Vec::new();
+    }
+    let entries = r.mapping(node, path).unwrap_or_default();
+    let mut out: Vec<(String, String)> = Vec::with_capacity(entries.len());
+    for (k, variable, v) in entries {
+        let p = path.key(variable);
+        if let Err(why) = check_variable_name(variable) {
+            r.error(k.pos, &p, why);
+            continue;
+        }
+        let Some(parameter) = text(r, v, &p) else {
+            continue;
+        };
+        if let Err(why) = check_parameter_name(&parameter) {
+            r.error(v.pos, &p, why);
+            continue;
+        }
+        out.push((variable.to_owned(), parameter));
+    }
+    out
+}
+
+/// A `notifications` list.
+fn decode_routes(r: &mut Reader, node: &Node, path: &Path<'_>) -> Vec<Route> {
+    let Value::Seq(items) = &node.value else {
+        r.error(
+            node.pos,
+            path,
+            format!(
+                "expected a list of notification routes, found {}",
+                node.kind()
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let ip = path.index(i);
+        let (mut provider, mut url_parameter, mut branches, mut when) =
+            (None, None, None, When::default());
+        for (_, k, v) in r.known(item, &ip, ROUTE_KEYS) {
+            let kp = ip.key(k);
+            match k {
+                "provider" => match v.as_str().map(str::parse::<Provider>) {
+                    Some(Ok(p)) => provider = Some(p),
+                    _ => {
+                        let names: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
+                        r.error(v.pos, &kp, format!("expected one of {}", names.join(", ")));
+                    }
+                },
+                "url-parameter" => {
+                    if let Some(name) = text(r, v, &kp) {
+                        match check_parameter_name(&name) {
+                            Ok(()) => url_parameter = Some(name),
+                            Err(why) => r.error(v.pos, &kp, why),
+                        }
+                    }
+                }
+                "branches" => branches = globs(r, v, &kp, false),
+                "when" => match v.as_str() {
+                    Some("always") => when = When::Always,
+                    Some("failures") => when = When::Failures,
+                    Some("changes") => when = When::Changes,
+                    _ => r.error(v.pos, &kp, "expected `always`, `failures` or `changes`"),
+                },
+                _ => {}
+            }
+        }
+        match (provider, url_parameter) {
+            (Some(provider), Some(url_parameter)) => out.push(Route {
+                provider,
+                url_parameter,
+                branches,
+                when,
+            }),
+            (None, _) => r.error(item.pos, &ip, "missing `provider`"),
+            (_, None) => r.error(
+                item.pos,
+                &ip,
+                "missing `url-parameter` (the SSM SecureString holding the webhook URL)",
+            ),
+        }
+    }
+    out
+}
