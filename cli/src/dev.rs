@@ -205,7 +205,8 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     for tapped in &stack.rules {
         println!(
             "gantry dev: rule {} → queue {}",
-            tapped.rule.logical_id, tapped.queue_url
+            tapped.rule.logical_id,
+            tapped.tap.queue_url()
         );
     }
     println!("gantry dev: webhook listening on http://{addr}/");
@@ -235,7 +236,6 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     );
 
     let server = tokio::spawn(crate::serve::serve(listener, deps));
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let watcher = if options.only_webhook {
         println!(
             "gantry dev: --only-webhook: printing the event log; no function runs on the events"
@@ -249,11 +249,11 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         // so the bus does not fill them (moto delivers to every target
         // within PutEvents, so each one also slows the webhook down).
         for other in &others {
-            stack::untap(&sdk, other).await?;
+            other.tap.untarget().await.map_err(StackError::from)?;
         }
         tokio::spawn(async move {
             loop {
-                for observed in tap::drain(&sqs, &rules, Duration::from_secs(1)).await {
+                for observed in tap::drain(&rules, Duration::from_secs(1)).await {
                     println!("{}", observed.summary());
                 }
             }
@@ -262,7 +262,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         let rules = stack.rules.clone();
         tokio::spawn(async move {
             loop {
-                let mut observed = tap::drain(&sqs, &rules, Duration::from_secs(1)).await;
+                let mut observed = tap::drain(&rules, Duration::from_secs(1)).await;
                 // The event first, then what the functions made of it.
                 observed.sort_by_key(|o| !o.targets.iter().any(|t| t == "EventLogGroup"));
                 for observed in observed {

@@ -159,8 +159,7 @@ impl LocalStack {
 
     /// Everything the rules routed, waiting up to `wait` for the first.
     pub async fn observed(&self, wait: Duration) -> Vec<gantry_local::tap::Observed> {
-        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
-        gantry_local::tap::drain(&sqs, &self.stack.rules, wait).await
+        gantry_local::tap::drain(&self.stack.rules, wait).await
     }
 }
 

@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 use gantry_core::github::{headers, signature};
 use serde::Serialize;
 
-use gantry_local::stack::{self, names};
+use gantry_core::events::{BuildRequested, BuildSkipped, Detail, SOURCE};
+use gantry_local::stack;
+use gantry_local::tap::{Tap, TapSpec};
 
 /// The payload sent when no file is given.
-pub const DEFAULT_PAYLOAD: &str = include_str!("../../examples/push.json");
+pub const DEFAULT_PAYLOAD: &str = include_str!("../../../examples/push.json");
 
 /// What a delivery of the burst is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -370,169 +372,60 @@ async fn send_one(
 }
 
 /// The rule and queue `gantry load` adds to the bus to count publications.
-struct Tap {
+struct BusTap {
     endpoint: String,
-    events: aws_sdk_eventbridge::Client,
-    sqs: aws_sdk_sqs::Client,
-    name: String,
-    queue_url: String,
+    tap: Tap,
 }
 
-impl Tap {
-    async fn create(endpoint: &str) -> Result<Tap, LoadError> {
-        let fail = |what: &str, e: String| LoadError::Tap {
-            endpoint: endpoint.to_owned(),
-            reason: format!("{what}: {e}"),
-        };
+impl BusTap {
+    async fn create(endpoint: &str) -> Result<BusTap, LoadError> {
         let sdk = stack::sdk_config(endpoint).await;
-        let events = aws_sdk_eventbridge::Client::new(&sdk);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
         let name = format!(
             "gantry-load-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         );
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await
-            .map_err(|e| fail("create queue", gantry_aws::describe_sdk_error(&e)))?
-            .queue_url()
-            .unwrap_or_default()
-            .to_owned();
-        let tap = Tap {
-            endpoint: endpoint.to_owned(),
-            events,
-            sqs,
-            name,
-            queue_url,
-        };
-        if let Err(e) = tap.subscribe().await {
-            tap.remove().await;
-            return Err(fail("subscribe", e));
-        }
-        Ok(tap)
-    }
-
-    async fn subscribe(&self) -> Result<(), String> {
-        use aws_sdk_sqs::types::QueueAttributeName;
-        let describe = |e: &dyn std::fmt::Display| e.to_string();
-        let attributes = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.queue_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| gantry_aws::describe_sdk_error(&e))?;
-        let arn = attributes
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .cloned()
-            .ok_or("the queue has no ARN")?;
         let pattern = serde_json::json!({
-            "source": [gantry_core::events::SOURCE],
-            "detail-type": [
-                <gantry_core::events::BuildRequested as gantry_core::events::Detail>::DETAIL_TYPE,
-                <gantry_core::events::BuildSkipped as gantry_core::events::Detail>::DETAIL_TYPE,
-            ],
+            "source": [SOURCE],
+            "detail-type": [BuildRequested::DETAIL_TYPE, BuildSkipped::DETAIL_TYPE],
         });
-        self.events
-            .put_rule()
-            .name(&self.name)
-            .event_bus_name(names::BUS)
-            .event_pattern(pattern.to_string())
-            .send()
-            .await
-            .map_err(|e| gantry_aws::describe_sdk_error(&e))?;
-        let target = aws_sdk_eventbridge::types::Target::builder()
-            .id("gantry-load")
-            .arn(arn)
-            .build()
-            .map_err(|e| describe(&e))?;
-        self.events
-            .put_targets()
-            .rule(&self.name)
-            .event_bus_name(names::BUS)
-            .targets(target)
-            .send()
-            .await
-            .map_err(|e| gantry_aws::describe_sdk_error(&e))?;
-        Ok(())
+        let spec = TapSpec {
+            queue: &name,
+            rule: &name,
+            target_id: "gantry-load",
+            pattern: &pattern,
+        };
+        let tap = Tap::create(&sdk, spec).await.map_err(|e| LoadError::Tap {
+            endpoint: endpoint.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(BusTap {
+            endpoint: endpoint.to_owned(),
+            tap,
+        })
     }
 
-    /// Reads and deletes what the queue holds: the correlation ids.
+    /// Reads and deletes what the queue holds: the correlation ids. Only
+    /// what was deleted counts: a message whose delete failed comes back
+    /// after the visibility timeout and is counted then.
     async fn receive(&self) -> Result<Vec<String>, String> {
-        let received = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
+        let events = self
+            .tap
+            .receive(Duration::from_secs(1))
             .await
-            .map_err(|e| gantry_aws::describe_sdk_error(&e))?;
-        // Only what was deleted counts: a message whose delete failed comes
-        // back after the visibility timeout and is counted then.
-        let mut ids: HashMap<String, String> = HashMap::new();
-        let mut entries = Vec::new();
-        for (i, message) in received.messages().iter().enumerate() {
-            let event: serde_json::Value = serde_json::from_str(message.body().unwrap_or_default())
-                .unwrap_or(serde_json::Value::Null);
-            let id = event["detail"]["correlation_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            if let Some(handle) = message.receipt_handle()
-                && let Ok(entry) = aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(handle)
-                    .build()
-            {
-                ids.insert(i.to_string(), id);
-                entries.push(entry);
-            }
-        }
-        if entries.is_empty() {
-            return Ok(Vec::new());
-        }
-        let deleted = self
-            .sqs
-            .delete_message_batch()
-            .queue_url(&self.queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| gantry_aws::describe_sdk_error(&e))?;
-        Ok(deleted
-            .successful()
+            .map_err(|e| e.to_string())?;
+        Ok(events
             .iter()
-            .filter_map(|ok| ids.remove(ok.id()))
+            .map(|event| {
+                event["detail"]["correlation_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
             .collect())
     }
 
     async fn remove(&self) {
-        let _ = self
-            .events
-            .remove_targets()
-            .rule(&self.name)
-            .event_bus_name(names::BUS)
-            .ids("gantry-load")
-            .send()
-            .await;
-        let _ = self
-            .events
-            .delete_rule()
-            .name(&self.name)
-            .event_bus_name(names::BUS)
-            .send()
-            .await;
-        let _ = self
-            .sqs
-            .delete_queue()
-            .queue_url(&self.queue_url)
-            .send()
-            .await;
+        self.tap.remove().await;
     }
 }
 
@@ -546,7 +439,7 @@ pub async fn run(options: LoadOptions) -> Result<Report, LoadError> {
         .build()
         .map_err(|e| LoadError::Client(e.to_string()))?;
     let tap = match &options.bus_endpoint {
-        Some(endpoint) => Some(Tap::create(endpoint).await?),
+        Some(endpoint) => Some(BusTap::create(endpoint).await?),
         None => None,
     };
 
@@ -621,7 +514,7 @@ struct Drained {
 /// was seen and the queue stayed empty for a second (a second publication
 /// would have come with the first), or `settle` has passed.
 async fn drain(
-    tap: &Tap,
+    tap: &BusTap,
     plan: &Plan,
     settle: Duration,
     burst_over: &OnceLock<Instant>,

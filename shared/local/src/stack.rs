@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_sqs::types::QueueAttributeName;
 
 use gantry_aws::describe_sdk_error;
 
+use crate::tap::{Tap, TapError, TapSpec};
 use crate::template::{self, EventRule};
 
 /// Names the local stack uses; the deployed stack takes them from
@@ -38,6 +38,15 @@ pub enum StackError {
     Aws { action: String, reason: String },
     #[error(transparent)]
     Template(#[from] template::TemplateError),
+}
+
+impl From<TapError> for StackError {
+    fn from(e: TapError) -> StackError {
+        StackError::Aws {
+            action: e.action,
+            reason: e.reason,
+        }
+    }
 }
 
 fn aws_err<E>(
@@ -161,27 +170,11 @@ pub struct StackSpec<'a> {
 #[derive(Debug, Clone)]
 pub struct TappedRule {
     pub rule: EventRule,
-    pub queue_url: String,
+    pub tap: Tap,
 }
 
 /// The id of the queue target `provision` gives each rule.
 pub const DEV_TARGET_ID: &str = "dev-queue";
-
-/// Takes the queue away from a rule: the bus stops delivering to it.
-pub async fn untap(sdk: &SdkConfig, tapped: &TappedRule) -> Result<(), StackError> {
-    aws_sdk_eventbridge::Client::new(sdk)
-        .remove_targets()
-        .rule(&tapped.rule.logical_id)
-        .event_bus_name(names::BUS)
-        .ids(DEV_TARGET_ID)
-        .send()
-        .await
-        .map_err(aws_err(format!(
-            "remove the targets of {}",
-            tapped.rule.logical_id
-        )))?;
-    Ok(())
-}
 
 /// The created stack.
 pub struct Stack {
@@ -192,7 +185,6 @@ pub struct Stack {
 pub async fn provision(sdk: &SdkConfig, spec: &StackSpec<'_>) -> Result<Stack, StackError> {
     let rules = template::parse_rules(spec.template_yaml)?;
     let events = aws_sdk_eventbridge::Client::new(sdk);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
     let ssm = aws_sdk_ssm::Client::new(sdk);
     let s3 = aws_sdk_s3::Client::new(sdk);
 
@@ -238,50 +230,17 @@ pub async fn provision(sdk: &SdkConfig, spec: &StackSpec<'_>) -> Result<Stack, S
 
     let mut tapped = Vec::with_capacity(rules.len());
     for rule in rules {
-        let queue_name = format!("gantry-dev-{}", rule.logical_id);
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(&queue_name)
-            .send()
-            .await
-            .map_err(aws_err(format!("create queue {queue_name}")))?
-            .queue_url()
-            .unwrap_or_default()
-            .to_owned();
-        let attributes = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(aws_err(format!("get queue {queue_name}")))?;
-        let queue_arn = attributes
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .cloned()
-            .unwrap_or_default();
-        events
-            .put_rule()
-            .name(&rule.logical_id)
-            .event_bus_name(names::BUS)
-            .event_pattern(rule.pattern.to_string())
-            .send()
-            .await
-            .map_err(aws_err(format!("put rule {}", rule.logical_id)))?;
-        let target = aws_sdk_eventbridge::types::Target::builder()
-            .id(DEV_TARGET_ID)
-            .arn(queue_arn)
-            .build()
-            .map_err(build_err("rule target"))?;
-        events
-            .put_targets()
-            .rule(&rule.logical_id)
-            .event_bus_name(names::BUS)
-            .targets(target)
-            .send()
-            .await
-            .map_err(aws_err(format!("put targets {}", rule.logical_id)))?;
-        tapped.push(TappedRule { rule, queue_url });
+        let tap = Tap::create(
+            sdk,
+            TapSpec {
+                queue: &format!("gantry-dev-{}", rule.logical_id),
+                rule: &rule.logical_id,
+                target_id: DEV_TARGET_ID,
+                pattern: &rule.pattern,
+            },
+        )
+        .await?;
+        tapped.push(TappedRule { rule, tap });
     }
     Ok(Stack { rules: tapped })
 }

@@ -1,8 +1,223 @@
-//! Watching the bus: every event a rule routed to its queue, as it arrives.
+//! Watching the bus: a rule on the bus `gantry` whose target is an SQS
+//! queue (a tap), and every event the rules routed, as it arrives.
 
 use std::time::Duration;
 
-use crate::stack::TappedRule;
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
+
+use gantry_aws::describe_sdk_error;
+
+use crate::stack::{TappedRule, names};
+
+/// A step of making, reading or removing a tap failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{action}: {reason}")]
+pub struct TapError {
+    /// What was being done, e.g. `create queue gantry-dev-EventLogRule`.
+    pub action: String,
+    pub reason: String,
+}
+
+impl TapError {
+    fn new(action: impl Into<String>, reason: impl Into<String>) -> TapError {
+        TapError {
+            action: action.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What a tap is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct TapSpec<'a> {
+    /// The queue the events land in, created if it does not exist.
+    pub queue: &'a str,
+    /// The rule put on the bus `gantry`.
+    pub rule: &'a str,
+    /// The id of the queue among the rule's targets.
+    pub target_id: &'a str,
+    /// The rule's event pattern.
+    pub pattern: &'a serde_json::Value,
+}
+
+/// A rule on the bus `gantry` and the SQS queue it delivers to.
+#[derive(Debug, Clone)]
+pub struct Tap {
+    events: aws_sdk_eventbridge::Client,
+    sqs: aws_sdk_sqs::Client,
+    rule: String,
+    target_id: String,
+    queue_url: String,
+}
+
+impl Tap {
+    /// Creates the queue, then puts the rule with the queue as its target.
+    /// When the rule cannot be put, what was made is removed again.
+    pub async fn create(sdk: &SdkConfig, spec: TapSpec<'_>) -> Result<Tap, TapError> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(spec.queue)
+            .send()
+            .await
+            .map_err(|e| {
+                TapError::new(
+                    format!("create queue {}", spec.queue),
+                    describe_sdk_error(&e),
+                )
+            })?
+            .queue_url()
+            .unwrap_or_default()
+            .to_owned();
+        let tap = Tap {
+            events: aws_sdk_eventbridge::Client::new(sdk),
+            sqs,
+            rule: spec.rule.to_owned(),
+            target_id: spec.target_id.to_owned(),
+            queue_url,
+        };
+        if let Err(e) = tap.subscribe(spec.queue, spec.pattern).await {
+            tap.remove().await;
+            return Err(e);
+        }
+        Ok(tap)
+    }
+
+    async fn subscribe(&self, queue: &str, pattern: &serde_json::Value) -> Result<(), TapError> {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| TapError::new(format!("get queue {queue}"), describe_sdk_error(&e)))?;
+        let arn = attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .cloned()
+            .ok_or_else(|| TapError::new(format!("get queue {queue}"), "the queue has no ARN"))?;
+        self.events
+            .put_rule()
+            .name(&self.rule)
+            .event_bus_name(names::BUS)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                TapError::new(format!("put rule {}", self.rule), describe_sdk_error(&e))
+            })?;
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id(&self.target_id)
+            .arn(arn)
+            .build()
+            .map_err(|e| TapError::new("rule target", e.to_string()))?;
+        self.events
+            .put_targets()
+            .rule(&self.rule)
+            .event_bus_name(names::BUS)
+            .targets(target)
+            .send()
+            .await
+            .map_err(|e| {
+                TapError::new(format!("put targets {}", self.rule), describe_sdk_error(&e))
+            })?;
+        Ok(())
+    }
+
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// Receives what the queue holds (long-polling up to `wait`, whole
+    /// seconds) and deletes it; returns the events whose delete succeeded.
+    /// A message whose delete failed comes back after the visibility
+    /// timeout and is returned then, so nothing is returned twice.
+    pub async fn receive(&self, wait: Duration) -> Result<Vec<serde_json::Value>, TapError> {
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(i32::try_from(wait.as_secs()).unwrap_or(1))
+            .send()
+            .await
+            .map_err(|e| TapError::new("receive", describe_sdk_error(&e)))?;
+        let mut events = Vec::new();
+        let mut entries = Vec::new();
+        for message in received.messages() {
+            let Some(handle) = message.receipt_handle() else {
+                continue;
+            };
+            let id = events.len().to_string();
+            let Ok(entry) = DeleteMessageBatchRequestEntry::builder()
+                .id(&id)
+                .receipt_handle(handle)
+                .build()
+            else {
+                continue;
+            };
+            let event = serde_json::from_str(message.body().unwrap_or_default())
+                .unwrap_or(serde_json::Value::Null);
+            events.push(Some(event));
+            entries.push(entry);
+        }
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deleted = self
+            .sqs
+            .delete_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| TapError::new("delete", describe_sdk_error(&e)))?;
+        Ok(deleted
+            .successful()
+            .iter()
+            .filter_map(|ok| ok.id().parse::<usize>().ok())
+            .filter_map(|i| events.get_mut(i).and_then(Option::take))
+            .collect())
+    }
+
+    /// Takes the queue away from the rule: the bus stops delivering to it.
+    pub async fn untarget(&self) -> Result<(), TapError> {
+        self.events
+            .remove_targets()
+            .rule(&self.rule)
+            .event_bus_name(names::BUS)
+            .ids(&self.target_id)
+            .send()
+            .await
+            .map_err(|e| {
+                TapError::new(
+                    format!("remove the targets of {}", self.rule),
+                    describe_sdk_error(&e),
+                )
+            })?;
+        Ok(())
+    }
+
+    /// Removes the target, the rule and the queue, as far as it can.
+    pub async fn remove(&self) {
+        let _ = self.untarget().await;
+        let _ = self
+            .events
+            .delete_rule()
+            .name(&self.rule)
+            .event_bus_name(names::BUS)
+            .send()
+            .await;
+        let _ = self
+            .sqs
+            .delete_queue()
+            .queue_url(&self.queue_url)
+            .send()
+            .await;
+    }
+}
 
 /// An event as it came out of a rule's queue.
 #[derive(Debug, Clone)]
@@ -44,47 +259,22 @@ impl Observed {
 
 /// Receives what is waiting on each rule's queue (long-polling up to
 /// `wait`) and deletes it.
-pub async fn drain(
-    sqs: &aws_sdk_sqs::Client,
-    rules: &[TappedRule],
-    wait: Duration,
-) -> Vec<Observed> {
-    let wait_seconds = i32::try_from(wait.as_secs()).unwrap_or(1);
+pub async fn drain(rules: &[TappedRule], wait: Duration) -> Vec<Observed> {
     let mut out = Vec::new();
     for tapped in rules {
-        let received = sqs
-            .receive_message()
-            .queue_url(&tapped.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(wait_seconds)
-            .send()
-            .await;
-        let Ok(received) = received else {
+        let Ok(events) = tapped.tap.receive(wait).await else {
             // Do not spin on a failing endpoint: `gantry dev` calls this in
             // a loop, and under load a hot loop of failed receives only
             // adds to what made moto fail.
             tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
             continue;
         };
-        for message in received.messages() {
-            let body = message.body().unwrap_or_default();
-            let event: serde_json::Value =
-                serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
-            out.push(Observed {
-                rule: tapped.rule.logical_id.clone(),
-                targets: tapped.rule.targets.clone(),
-                detail_type: event["detail-type"].as_str().unwrap_or_default().to_owned(),
-                detail: event["detail"].clone(),
-            });
-            if let Some(handle) = message.receipt_handle() {
-                let _ = sqs
-                    .delete_message()
-                    .queue_url(&tapped.queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await;
-            }
-        }
+        out.extend(events.into_iter().map(|event| Observed {
+            rule: tapped.rule.logical_id.clone(),
+            targets: tapped.rule.targets.clone(),
+            detail_type: event["detail-type"].as_str().unwrap_or_default().to_owned(),
+            detail: event["detail"].clone(),
+        }));
     }
     out
 }
