@@ -10,6 +10,7 @@ use gantry_core::events::{DETAIL_TYPES, SOURCE};
 use gantry_core::yaml::{self, Node, Value};
 use gantry_e2e::cfn::{ACCOUNT, BUCKET, Deployed, REGION};
 use gantry_e2e::{LocalStack, workspace};
+use gantry_local::tap::{Tap, TapSpec};
 
 #[test]
 fn template_passes_cfn_lint() {
@@ -361,45 +362,18 @@ async fn codebuild_rule_passes_final_states_of_the_project_only() {
     pattern["detail"]["project-name"] = serde_json::json!(["TestProject", "my-sample-project"]);
     let local = LocalStack::start(DEV_CONFIG).await;
     let events = aws_sdk_eventbridge::Client::new(&local.sdk);
-    let sqs = aws_sdk_sqs::Client::new(&local.sdk);
-    let queue = sqs
-        .create_queue()
-        .queue_name("codebuild-rule-check")
-        .send()
-        .await
-        .expect("create queue");
-    let queue_url = queue.queue_url().expect("queue url").to_owned();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .cloned()
-        .expect("queue arn");
-    events
-        .put_rule()
-        .name("codebuild-rule-check")
-        .event_pattern(pattern.to_string())
-        .send()
-        .await
-        .expect("put rule");
-    events
-        .put_targets()
-        .rule("codebuild-rule-check")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(queue_arn)
-                .build()
-                .expect("target"),
-        )
-        .send()
-        .await
-        .expect("put targets");
+    let tap = Tap::create(
+        &local.sdk,
+        TapSpec {
+            bus: "default",
+            queue: "codebuild-rule-check",
+            rule: "codebuild-rule-check",
+            target_id: "queue",
+            pattern: &pattern,
+        },
+    )
+    .await
+    .expect("a rule with a queue as its target");
     let cases = [
         (
             "35_recorded_codebuild_state_change_SUCCEEDED.json",
@@ -444,27 +418,12 @@ async fn codebuild_rule_passes_final_states_of_the_project_only() {
     }
     let mut routed = Vec::new();
     loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        if received.messages().is_empty() {
+        let received = tap.receive(Duration::from_secs(1)).await.expect("receive");
+        if received.is_empty() {
             break;
         }
-        for m in received.messages() {
-            let body: serde_json::Value =
-                serde_json::from_str(m.body().unwrap_or_default()).expect("event JSON");
+        for body in received {
             routed.push(body["detail"]["case"].as_u64().expect("case") as usize);
-            sqs.delete_message()
-                .queue_url(&queue_url)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .expect("delete");
         }
     }
     routed.sort_unstable();

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use gantry_core::events::{BuildRequested, BuildSkipped, Detail, SOURCE};
-use gantry_local::stack;
+use gantry_local::stack::{self, names};
 use gantry_local::tap::{Tap, TapSpec};
 
 use super::plan::Plan;
@@ -30,6 +30,7 @@ impl BusTap {
             "detail-type": [BuildRequested::DETAIL_TYPE, BuildSkipped::DETAIL_TYPE],
         });
         let spec = TapSpec {
+            bus: names::BUS,
             queue: &name,
             rule: &name,
             target_id: "gantry-load",

@@ -8,7 +8,7 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
 
 use gantry_aws::describe_sdk_error;
 
-use crate::stack::{TappedRule, names};
+use crate::stack::TappedRule;
 
 /// A step of making, reading or removing a tap failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,9 +31,12 @@ impl TapError {
 /// What a tap is made of.
 #[derive(Debug, Clone, Copy)]
 pub struct TapSpec<'a> {
+    /// The bus the rule is on: `names::BUS`, or `default` where AWS
+    /// services send their events.
+    pub bus: &'a str,
     /// The queue the events land in, created if it does not exist.
     pub queue: &'a str,
-    /// The rule put on the bus `gantry`.
+    /// The rule put on the bus.
     pub rule: &'a str,
     /// The id of the queue among the rule's targets.
     pub target_id: &'a str,
@@ -41,11 +44,12 @@ pub struct TapSpec<'a> {
     pub pattern: &'a serde_json::Value,
 }
 
-/// A rule on the bus `gantry` and the SQS queue it delivers to.
+/// A rule on a bus and the SQS queue it delivers to.
 #[derive(Debug, Clone)]
 pub struct Tap {
     events: aws_sdk_eventbridge::Client,
     sqs: aws_sdk_sqs::Client,
+    bus: String,
     rule: String,
     target_id: String,
     queue_url: String,
@@ -73,6 +77,7 @@ impl Tap {
         let tap = Tap {
             events: aws_sdk_eventbridge::Client::new(sdk),
             sqs,
+            bus: spec.bus.to_owned(),
             rule: spec.rule.to_owned(),
             target_id: spec.target_id.to_owned(),
             queue_url,
@@ -101,7 +106,7 @@ impl Tap {
         self.events
             .put_rule()
             .name(&self.rule)
-            .event_bus_name(names::BUS)
+            .event_bus_name(&self.bus)
             .event_pattern(pattern.to_string())
             .send()
             .await
@@ -116,7 +121,7 @@ impl Tap {
         self.events
             .put_targets()
             .rule(&self.rule)
-            .event_bus_name(names::BUS)
+            .event_bus_name(&self.bus)
             .targets(target)
             .send()
             .await
@@ -187,7 +192,7 @@ impl Tap {
         self.events
             .remove_targets()
             .rule(&self.rule)
-            .event_bus_name(names::BUS)
+            .event_bus_name(&self.bus)
             .ids(&self.target_id)
             .send()
             .await
@@ -207,7 +212,7 @@ impl Tap {
             .events
             .delete_rule()
             .name(&self.rule)
-            .event_bus_name(names::BUS)
+            .event_bus_name(&self.bus)
             .send()
             .await;
         let _ = self
