@@ -1,24 +1,22 @@
 //! The reconcile Lambda's entry point: wiring only.
 #![recursion_limit = "256"]
 
-use gantry_core::deadline::Deadline;
+use gantry_aws::AwsTimeouts;
+use gantry_aws::lambda::{diagnostic, serve};
 use gantry_reconcile::{Settings, reconcile_until};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    gantry_aws::logging::init();
-    let settings = Settings::from_env(|name| std::env::var(name).ok())?;
-    let sdk = gantry_aws::load_sdk_config(gantry_aws::AwsTimeouts::LONG).await?;
-    let deps = settings.deps(&sdk);
-    let deps = &deps;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<serde_json::Value>| async move {
-            reconcile_until(deps, Deadline::at_epoch_ms(event.context.deadline))
+async fn main() -> Result<(), lambda_runtime::Error> {
+    serve(
+        AwsTimeouts::LONG,
+        Settings::from_env,
+        Settings::deps,
+        |deps, _: serde_json::Value, deadline| async move {
+            reconcile_until(deps, deadline)
                 .await
                 .map(|_| ())
-                .map_err(gantry_aws::lambda::diagnostic)
+                .map_err(diagnostic)
         },
-    ))
+    )
     .await
 }

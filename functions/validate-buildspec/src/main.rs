@@ -1,25 +1,24 @@
 //! The validate-buildspec Lambda's entry point: wiring only.
 #![recursion_limit = "256"]
 
+use gantry_aws::AwsTimeouts;
+use gantry_aws::lambda::{diagnostic, serve};
 use gantry_core::events::{BuildRequested, Envelope};
 use gantry_validate_buildspec::{Settings, handle};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    gantry_aws::logging::init();
-    let settings = Settings::from_env(|name| std::env::var(name).ok())?;
-    let sdk = gantry_aws::load_sdk_config(gantry_aws::AwsTimeouts::SHORT).await?;
-    let deps = settings.deps(&sdk);
-    let deps = &deps;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<Envelope<BuildRequested>>| async move {
+async fn main() -> Result<(), lambda_runtime::Error> {
+    serve(
+        AwsTimeouts::SHORT,
+        Settings::from_env,
+        Settings::deps,
+        |deps, event: Envelope<BuildRequested>, _| async move {
             // An error fails the invocation, and EventBridge retries it.
-            handle(deps, event.payload.detail)
+            handle(deps, event.detail)
                 .await
                 .map(|_| ())
-                .map_err(gantry_aws::lambda::diagnostic)
+                .map_err(diagnostic)
         },
-    ))
+    )
     .await
 }
