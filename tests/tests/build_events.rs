@@ -247,7 +247,7 @@ async fn a_push_ends_pending_then_success_on_github_and_one_message_in_chat() {
 
     // The record is complete and the badge says passing.
     let s3 = aws_sdk_s3::Client::new(&world.local.sdk);
-    let key = gantry_core::records::build_key(&id);
+    let key = gantry_core::records::build_key(&id.as_str().into());
     let record = s3
         .get_object()
         .bucket(stack::names::BUCKET)
@@ -388,7 +388,7 @@ async fn a_chat_answering_500_then_200_gets_one_message_and_the_status_is_not_he
     let record = deps
         .reporter
         .records
-        .build(&id)
+        .build(&id.as_str().into())
         .await
         .expect("readable")
         .expect("a record");

@@ -63,8 +63,8 @@ fn assert_sample_build(file: &str, e: &CodeBuildEvent) {
     assert_eq!(e.account.as_deref(), Some("123456789012"), "{file}");
     assert_eq!(e.source.as_deref(), Some("aws.codebuild"), "{file}");
     assert_eq!(d.project_name, "my-sample-project", "{file}");
-    assert_eq!(d.build_id, SAMPLE_ARN, "{file}");
-    assert_eq!(d.build_id_short(), SAMPLE_ID, "{file}");
+    assert_eq!(d.build_arn, SAMPLE_ARN, "{file}");
+    assert_eq!(d.build_id(), SAMPLE_ID, "{file}");
     let info = &d.additional_information;
     assert!(info.build_complete, "{file}");
     assert_eq!(
@@ -191,7 +191,7 @@ fn a_recorded_build_from_start_to_success() {
         assert_eq!(e.region.as_deref(), Some("us-east-1"));
         assert_eq!(e.detail.project_name, "TestProject");
         assert_eq!(
-            e.detail.build_id_short(),
+            e.detail.build_id(),
             "TestProject:12345678-1234-1234-1234-1234567890ab"
         );
     }
@@ -253,7 +253,7 @@ fn the_manifest_agrees() {
             let e = result.unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(e.detail_type, kind, "{file}");
             assert!(
-                e.detail.build_id.starts_with("arn:aws:codebuild:"),
+                e.detail.build_arn.starts_with("arn:aws:codebuild:"),
                 "{file}"
             );
             assert!(!e.detail.project_name.is_empty(), "{file}");

@@ -154,7 +154,7 @@ pub async fn handle_dead_letter(
         }
     };
     tracing::warn!(
-        correlation_id,
+        correlation_id = %correlation_id,
         repo = %source.repository.full_name,
         commit = %source.commit_sha,
         reason = %letter.reason,

@@ -177,10 +177,12 @@ async fn codebuild(
     holder: &Holder,
     detail: &CodeBuildDetail,
 ) -> Result<Report, HandlerError> {
-    let build_id = detail.build_id_short().to_owned();
+    let build_id = detail.build_id();
     let Some(mut record) = deps.reporter.records.build(&build_id).await? else {
         if detail.variable("GANTRY_DELIVERY_ID").is_some() {
-            return Err(HandlerError::NoRecord { build_id });
+            return Err(HandlerError::NoRecord {
+                build_id: build_id.to_string(),
+            });
         }
         return Ok(Report {
             unchanged: Some("not a Gantry build"),

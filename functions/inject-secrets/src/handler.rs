@@ -149,7 +149,7 @@ pub async fn handle(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, H
     let outcome = match decide(deps, event).await {
         Ok(outcome) => outcome,
         Err(e) => {
-            tracing::error!(correlation_id, error = %e, "secrets not resolved; EventBridge will retry");
+            tracing::error!(correlation_id = %correlation_id, error = %e, "secrets not resolved; EventBridge will retry");
             return Err(e);
         }
     };
@@ -174,7 +174,7 @@ pub async fn handle(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, H
     };
     // Parameter names only: never a value.
     tracing::info!(
-        correlation_id,
+        correlation_id = %correlation_id,
         repo = %source.repository.full_name,
         commit = %source.commit_sha,
         outcome = kind,

@@ -13,6 +13,7 @@ use gantry_aws::describe_sdk_error;
 use gantry_aws::report::{Reporter, ReporterSettings, finish};
 use gantry_core::codebuild_events::BuildStatus;
 use gantry_core::deadline::Deadline;
+use gantry_core::ids::BuildId;
 use gantry_core::records::{Effect, Holder};
 use gantry_core::settings::Env;
 
@@ -187,12 +188,14 @@ pub async fn reconcile_until(deps: &Deps, deadline: Deadline) -> Result<Summary,
             let done = build
                 .build_status()
                 .is_some_and(|s| BuildStatus::parse(s.as_str()).is_final());
-            let Some(id) = build.id() else { continue };
+            let Some(id) = build.id().map(BuildId::new) else {
+                continue;
+            };
             if !done {
                 continue;
             }
-            match finish_one(deps, &holder, id, build).await {
-                Ok(true) => summary.finished.push(id.to_owned()),
+            match finish_one(deps, &holder, &id, build).await {
+                Ok(true) => summary.finished.push(id.into_string()),
                 Ok(false) => {}
                 Err(e) => failures.push(format!("{id}: {e}")),
             }
@@ -215,7 +218,12 @@ pub async fn reconcile_until(deps: &Deps, deadline: Deadline) -> Result<Summary,
 }
 
 /// `Ok(true)` when this run posted the build's final status.
-async fn finish_one(deps: &Deps, holder: &Holder, id: &str, build: &Build) -> Result<bool, String> {
+async fn finish_one(
+    deps: &Deps,
+    holder: &Holder,
+    id: &BuildId,
+    build: &Build,
+) -> Result<bool, String> {
     let records = &deps.reporter.records;
     let Some(mut record) = records.build(id).await.map_err(|e| e.to_string())? else {
         return Ok(false); // not a Gantry build
@@ -238,7 +246,7 @@ async fn finish_one(deps: &Deps, holder: &Holder, id: &str, build: &Build) -> Re
     if report.posted.is_some() {
         tracing::info!(
             correlation_id = %record.correlation_id,
-            build_id = id,
+            build_id = %id,
             outcome = "finished late",
             "reconcile"
         );

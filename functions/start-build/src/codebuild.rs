@@ -8,6 +8,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use gantry_aws::describe_sdk_error;
 use gantry_core::codebuild_events::BuildStatus;
 use gantry_core::events::{BuildspecRef, SecretsResolved, Trigger};
+use gantry_core::ids::{BuildArn, BuildId};
 
 /// The prefix of an untrusted build's log stream (CodeBuild names it
 /// `<prefix>/<build uuid>`); template.yaml's UntrustedBuildRole may write
@@ -22,8 +23,8 @@ pub type Plain = (&'static str, String);
 pub fn metadata(event: &SecretsResolved) -> Vec<Plain> {
     let s = &event.source;
     let mut vars: Vec<Plain> = vec![
-        ("GANTRY_REPOSITORY", s.repository.full_name.clone()),
-        ("GANTRY_COMMIT", s.commit_sha.clone()),
+        ("GANTRY_REPOSITORY", s.repository.full_name.to_string()),
+        ("GANTRY_COMMIT", s.commit_sha.to_string()),
         ("GANTRY_REF", s.git_ref.clone()),
         (
             "GANTRY_TRIGGER",
@@ -33,7 +34,7 @@ pub fn metadata(event: &SecretsResolved) -> Vec<Plain> {
             }
             .to_owned(),
         ),
-        ("GANTRY_DELIVERY_ID", event.correlation_id.clone()),
+        ("GANTRY_DELIVERY_ID", event.correlation_id.to_string()),
         ("GANTRY_TRUSTED", event.trusted.to_string()),
         ("GANTRY_BUILDSPEC_DIGEST", event.buildspec.digest.clone()),
     ];
@@ -46,7 +47,7 @@ pub fn metadata(event: &SecretsResolved) -> Vec<Plain> {
     if let Some(pr) = &s.pull_request {
         vars.push(("GANTRY_PR_NUMBER", pr.number.to_string()));
         vars.push(("GANTRY_PR_BASE_BRANCH", pr.base_branch.clone()));
-        vars.push(("GANTRY_PR_BASE_SHA", pr.base_sha.clone()));
+        vars.push(("GANTRY_PR_BASE_SHA", pr.base_sha.to_string()));
     }
     vars
 }
@@ -89,8 +90,8 @@ pub struct Request<'a> {
 /// A started build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Started {
-    pub id: String,
-    pub arn: String,
+    pub id: BuildId,
+    pub arn: BuildArn,
     pub number: Option<i64>,
     pub logs_url: Option<String>,
 }
@@ -132,7 +133,7 @@ pub async fn start(
         .idempotency_token(req.token)
         .source_type_override(SourceType::Github)
         .source_location_override(&event.source.repository.clone_url)
-        .source_version(&event.source.commit_sha);
+        .source_version(event.source.commit_sha.as_str());
     if let Some(spec) = buildspec_override(&event.buildspec, req.bucket) {
         call = call.buildspec_override(spec);
     }
@@ -186,13 +187,13 @@ pub async fn start(
                 ));
             }
             Ok(Started {
-                arn: build.and_then(|b| b.arn()).unwrap_or_default().to_owned(),
+                arn: build.and_then(|b| b.arn()).unwrap_or_default().into(),
                 number: build.and_then(|b| b.build_number()),
                 logs_url: build
                     .and_then(|b| b.logs())
                     .and_then(|l| l.deep_link())
                     .map(str::to_owned),
-                id,
+                id: id.into(),
             })
         }
         Err(e) => {

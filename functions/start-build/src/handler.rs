@@ -6,6 +6,7 @@ use gantry_core::events::{
     BuildHeld, BuildRejected, BuildStarted, BuildSuperseded, HoldCode, RejectedAt, SecretsResolved,
     SupersededBy, VERSION, cap,
 };
+use gantry_core::ids::BuildId;
 use gantry_core::records::BuildRecord;
 
 use std::time::Duration;
@@ -42,7 +43,7 @@ pub enum Outcome {
     Rejected(Box<BuildRejected>),
     /// Already handled: a replay of the event, or of the delivery.
     Duplicate {
-        build_id: Option<String>,
+        build_id: Option<BuildId>,
     },
 }
 
@@ -118,7 +119,7 @@ pub async fn handle_until(
     let result = run(deps, &event, deadline).await;
     match &result {
         Ok(Outcome::Started(s)) => tracing::info!(
-            correlation_id,
+            correlation_id = %correlation_id,
             repo = %s.source.repository.full_name,
             commit = %s.source.commit_sha,
             build_id = %s.build_id,
@@ -127,27 +128,27 @@ pub async fn handle_until(
             "build"
         ),
         Ok(Outcome::Superseded(s)) => tracing::info!(
-            correlation_id,
+            correlation_id = %correlation_id,
             commit = %s.source.commit_sha,
             superseded_by = %s.superseded_by.commit_sha,
             outcome = "superseded",
             "build"
         ),
         Ok(Outcome::Rejected(r)) => tracing::info!(
-            correlation_id,
+            correlation_id = %correlation_id,
             commit = %r.source.commit_sha,
             reason = %r.reason,
             outcome = "rejected",
             "build"
         ),
         Ok(Outcome::Duplicate { build_id }) => tracing::info!(
-            correlation_id,
+            correlation_id = %correlation_id,
             build_id = build_id.as_deref().unwrap_or(""),
             outcome = "duplicate",
             "build"
         ),
         Err(e) => tracing::error!(
-            correlation_id,
+            correlation_id = %correlation_id,
             error = %e,
             "build not started; EventBridge will retry"
         ),
@@ -320,7 +321,7 @@ fn record(
 fn entry(event: &SecretsResolved, token: &str, build_id: &str) -> GroupEntry {
     GroupEntry {
         token: token.to_owned(),
-        build_id: build_id.to_owned(),
+        build_id: build_id.to_owned().into(),
         correlation_id: event.correlation_id.clone(),
         received_at_ms: event.source.received_at_ms,
         source: event.source.clone(),

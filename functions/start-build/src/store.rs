@@ -6,6 +6,7 @@
 
 use gantry_aws::records::{RecordError, Records};
 use gantry_core::events::BuildSource;
+use gantry_core::ids::{BuildArn, BuildId, CorrelationId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -27,11 +28,11 @@ pub enum StartState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartRecord {
     pub state: StartState,
-    pub correlation_id: String,
+    pub correlation_id: CorrelationId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build_id: Option<String>,
+    pub build_id: Option<BuildId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build_arn: Option<String>,
+    pub build_arn: Option<BuildArn>,
     /// `Build Started` was published.
     #[serde(default)]
     pub announced: bool,
@@ -41,8 +42,9 @@ pub struct StartRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupEntry {
     pub token: String,
-    pub build_id: String,
-    pub correlation_id: String,
+    /// Empty until CodeBuild names the build.
+    pub build_id: BuildId,
+    pub correlation_id: CorrelationId,
     pub received_at_ms: u64,
     pub source: BuildSource,
 }

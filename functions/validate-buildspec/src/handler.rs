@@ -111,9 +111,9 @@ fn candidates(deps: &Deps, request: &BuildRequested) -> Vec<Candidate> {
         origin,
         location: format!("{repo}:{path}@{git_ref}"),
         read: Read::GitHub {
-            repo,
+            repo: repo.to_string(),
             path,
-            git_ref,
+            git_ref: git_ref.to_string(),
         },
     }];
     for key in [
@@ -236,7 +236,7 @@ async fn check_approval(
     Ok(Ok(Some(Approval {
         by: by.clone(),
         role: permission.describe().to_owned(),
-        held_by: hold.correlation_id,
+        held_by: hold.correlation_id.to_string(),
     })))
 }
 
@@ -262,7 +262,7 @@ pub async fn handle(deps: &Deps, request: BuildRequested) -> Result<Outcome, Han
             };
             deps.bus.publish(&ignored).await?;
             tracing::warn!(
-                correlation_id,
+                correlation_id = %correlation_id,
                 repo = %ignored.source.repository.full_name,
                 commit = %ignored.source.commit_sha,
                 by = %ignored.by,
@@ -273,7 +273,7 @@ pub async fn handle(deps: &Deps, request: BuildRequested) -> Result<Outcome, Han
             return Ok(Outcome::ApprovalIgnored(Box::new(ignored)));
         }
         Err(e) => {
-            tracing::error!(correlation_id, error = %e, "approval not checked; EventBridge will retry");
+            tracing::error!(correlation_id = %correlation_id, error = %e, "approval not checked; EventBridge will retry");
             return Err(e);
         }
     };
@@ -287,7 +287,7 @@ pub async fn handle(deps: &Deps, request: BuildRequested) -> Result<Outcome, Han
             Vec::new(),
         ))),
         Err(e) => {
-            tracing::error!(correlation_id, error = %e, "buildspec not validated; EventBridge will retry");
+            tracing::error!(correlation_id = %correlation_id, error = %e, "buildspec not validated; EventBridge will retry");
             return Err(e);
         }
     };
@@ -295,7 +295,7 @@ pub async fn handle(deps: &Deps, request: BuildRequested) -> Result<Outcome, Han
         Outcome::Validated(e) => {
             deps.bus.publish(e.as_ref()).await?;
             tracing::info!(
-                correlation_id,
+                correlation_id = %correlation_id,
                 repo = %e.source.repository.full_name,
                 commit = %e.source.commit_sha,
                 location = %e.buildspec.location,
@@ -307,7 +307,7 @@ pub async fn handle(deps: &Deps, request: BuildRequested) -> Result<Outcome, Han
         Outcome::Rejected(e) => {
             deps.bus.publish(e.as_ref()).await?;
             tracing::info!(
-                correlation_id,
+                correlation_id = %correlation_id,
                 repo = %e.source.repository.full_name,
                 commit = %e.source.commit_sha,
                 reason = %e.reason,

@@ -23,7 +23,7 @@ pub fn state_change_detail(build: &Build) -> CodeBuildDetail {
     CodeBuildDetail {
         build_status: build.build_status().map(|s| BuildStatus::parse(s.as_str())),
         project_name: build.project_name().unwrap_or_default().to_owned(),
-        build_id: build.arn().or(build.id()).unwrap_or_default().to_owned(),
+        build_arn: build.arn().or(build.id()).unwrap_or_default().into(),
         current_phase: build.current_phase().map(str::to_owned),
         completed_phase: None,
         completed_phase_status: None,

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{describe_sdk_error, http_status};
+use gantry_core::ids::BuildId;
 use gantry_core::records::{
     BuildRecord, CommitMark, Effect, Hold, Holder, LastResult, Mark, TAKEOVER_GRACE_MS, build_key,
     hex16, hold_key,
@@ -204,7 +205,7 @@ impl Records {
         self.put_json(&build_key(&record.build_id), record).await
     }
 
-    pub async fn build(&self, build_id: &str) -> Result<Option<BuildRecord>, RecordError> {
+    pub async fn build(&self, build_id: &BuildId) -> Result<Option<BuildRecord>, RecordError> {
         self.get_json(&build_key(build_id)).await
     }
 

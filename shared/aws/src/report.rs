@@ -287,7 +287,7 @@ async fn image_from_codebuild(reporter: &Reporter, build_id: &str) -> Option<Str
             .map(str::to_owned),
         Err(e) => {
             tracing::warn!(
-                build_id,
+                build_id = %build_id,
                 reason = %crate::describe_sdk_error(&e),
                 "could not read the build's exported variables"
             );
@@ -378,7 +378,7 @@ pub async fn deliver(
                         if posted {
                             report.posted = Some(verdict.state);
                             tracing::info!(
-                                correlation_id,
+                                correlation_id = %correlation_id,
                                 repo = %source.repository.full_name,
                                 commit = %source.commit_sha,
                                 context = %status.context,
@@ -390,7 +390,7 @@ pub async fn deliver(
                         } else {
                             report.unchanged = Some(SKIP_KEPT_OUT);
                             tracing::info!(
-                                correlation_id,
+                                correlation_id = %correlation_id,
                                 repo = %source.repository.full_name,
                                 commit = %source.commit_sha,
                                 context = %status.context,

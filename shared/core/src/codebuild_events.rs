@@ -11,6 +11,7 @@
 //! and only a missing `detail-type`, `detail`, `project-name` or `build-id`
 //! (without which the event means nothing) fails, naming the JSON path.
 
+use crate::ids::{BuildArn, BuildId};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// `source` of CodeBuild's events.
@@ -118,9 +119,9 @@ pub struct CodeBuildDetail {
     #[serde(default)]
     pub build_status: Option<BuildStatus>,
     pub project_name: String,
-    /// The build's ARN:
-    /// `arn:aws:codebuild:<region>:<account>:build/<project>:<uuid>`.
-    pub build_id: String,
+    /// The build's ARN, which CodeBuild calls `build-id`.
+    #[serde(rename = "build-id")]
+    pub build_arn: BuildArn,
     /// State changes: the phase the build is in (COMPLETED once done).
     #[serde(default)]
     pub current_phase: Option<String>,
@@ -216,10 +217,8 @@ pub struct Logs {
 impl CodeBuildDetail {
     /// `project:uuid`, the part of the ARN after `build/`: what the console
     /// and the CLI call the build id. The whole id if it is not an ARN.
-    pub fn build_id_short(&self) -> &str {
-        self.build_id
-            .split_once(":build/")
-            .map_or(self.build_id.as_str(), |(_, short)| short)
+    pub fn build_id(&self) -> BuildId {
+        self.build_arn.id()
     }
 
     /// The value of the PLAINTEXT environment variable `name` the build was
@@ -407,7 +406,7 @@ mod tests {
             event(serde_json::json!({"project-name": "widgets", "build-id": ARN})).expect("parses");
         assert!(e.is_state_change());
         assert_eq!(
-            e.detail.build_id_short(),
+            e.detail.build_id(),
             "widgets:0b5e1c1e-9d2a-4c4f-8a0e-3f1d2c3b4a59"
         );
         assert!(!e.detail.is_final());

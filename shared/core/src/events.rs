@@ -7,6 +7,7 @@
 //! built (see [`limits`]). The rules in `template.yaml` are written against
 //! these names; a test checks they match.
 
+use crate::ids::{BuildArn, BuildId, CommitSha, CorrelationId, RepoName};
 use serde::{Deserialize, Serialize};
 
 /// `source` of every event Gantry publishes.
@@ -60,7 +61,7 @@ pub enum Trigger {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepositoryRef {
     /// `owner/name`.
-    pub full_name: String,
+    pub full_name: RepoName,
     pub owner: String,
     pub name: String,
     pub clone_url: String,
@@ -79,7 +80,7 @@ pub struct PullRequestRef {
     /// The action that triggered the delivery (`opened`, `synchronize`, …).
     pub action: String,
     pub base_branch: String,
-    pub base_sha: String,
+    pub base_sha: CommitSha,
     pub head_branch: String,
     /// `owner/name` of the head repository; `None` if the fork was deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,7 +118,7 @@ pub struct BuildSource {
     pub trigger: Trigger,
     pub repository: RepositoryRef,
     /// The commit to build (for a pull request, its head).
-    pub commit_sha: String,
+    pub commit_sha: CommitSha,
     /// The full ref, `refs/heads/main`, `refs/tags/v1`, `refs/pull/7/head`.
     pub git_ref: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,7 +176,7 @@ impl BuildSource {
 pub struct BuildRequested {
     pub v: u32,
     /// The GitHub delivery id, carried through every later event and log line.
-    pub correlation_id: String,
+    pub correlation_id: CorrelationId,
     /// The CodeBuild project.
     pub project: String,
     /// The buildspec path in the repository, if the configuration names one.
@@ -210,7 +211,7 @@ pub struct SkipReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildSkipped {
     pub v: u32,
-    pub correlation_id: String,
+    pub correlation_id: CorrelationId,
     pub project: String,
     pub reason: SkipReason,
     pub source: BuildSource,
@@ -295,7 +296,7 @@ pub struct Approval {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildspecValidated {
     pub v: u32,
-    pub correlation_id: String,
+    pub correlation_id: CorrelationId,
     pub project: String,
     pub source: BuildSource,
     /// Set only by validate-buildspec, once it has checked the approval: a
@@ -324,7 +325,7 @@ pub enum RejectedAt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildRejected {
     pub v: u32,
-    pub correlation_id: String,
+    pub correlation_id: CorrelationId,
     pub project: String,
     pub source: BuildSource,
     pub stage: RejectedAt,
@@ -390,7 +391,7 @@ pub struct SecretProblem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretsResolved {
     pub v: u32,
-    pub correlation_id: String,
+    pub correlation_id: CorrelationId,
     pub project: String,
     pub source: BuildSource,
     /// The buildspec to run. For an untrusted build its secret references
@@ -415,11 +416,11 @@ detail!(SecretsResolved, "Secrets Resolved");
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildStarted {
     pub v: u32,
-    pub correlation_id: String,
+    pub correlation_id: CorrelationId,
     pub project: String,
     pub source: BuildSource,
-    pub build_id: String,
-    pub build_arn: String,
+    pub build_id: BuildId,
+    pub build_arn: BuildArn,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_number: Option<i64>,
     /// The build in the CodeBuild console.
@@ -452,7 +453,7 @@ pub enum HoldCode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildHeld {
     pub v: u32,
-    pub correlation_id: String,
+    pub correlation_id: CorrelationId,
     pub project: String,
     pub source: BuildSource,
     pub code: HoldCode,
@@ -465,8 +466,8 @@ detail!(BuildHeld, "Build Held");
 /// The commit that made a build unnecessary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SupersededBy {
-    pub commit_sha: String,
-    pub correlation_id: String,
+    pub commit_sha: CommitSha,
+    pub correlation_id: CorrelationId,
 }
 
 /// `Build Superseded`: a newer commit of the same branch or pull request
@@ -476,12 +477,12 @@ pub struct SupersededBy {
 pub struct BuildSuperseded {
     pub v: u32,
     /// The superseded commit's correlation id.
-    pub correlation_id: String,
+    pub correlation_id: CorrelationId,
     pub project: String,
     /// The superseded commit.
     pub source: BuildSource,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build_id: Option<String>,
+    pub build_id: Option<BuildId>,
     pub superseded_by: SupersededBy,
 }
 
@@ -493,7 +494,7 @@ detail!(BuildSuperseded, "Build Superseded");
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalIgnored {
     pub v: u32,
-    pub correlation_id: String,
+    pub correlation_id: CorrelationId,
     pub project: String,
     pub source: BuildSource,
     /// Who added the label.

@@ -21,6 +21,7 @@ pub mod failure;
 mod fixtures;
 pub mod github;
 pub mod hex;
+pub mod ids;
 pub mod inbound;
 pub mod notify;
 pub mod records;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::events::{BuildSource, SecretRef, SupersededBy};
+use crate::ids::{BuildArn, BuildId, CommitSha, CorrelationId};
 
 /// One phase of a finished build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,10 +41,10 @@ pub struct Finished {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildRecord {
     pub v: u32,
-    pub build_id: String,
-    pub build_arn: String,
+    pub build_id: BuildId,
+    pub build_arn: BuildArn,
     pub project: String,
-    pub correlation_id: String,
+    pub correlation_id: CorrelationId,
     pub source: BuildSource,
     pub build_url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,12 +61,10 @@ pub struct BuildRecord {
     pub superseded_by: Option<SupersededBy>,
 }
 
-/// The record's key for a build id (`project:uuid`, or its ARN).
-pub fn build_key(build_id: &str) -> String {
-    let id = build_id
-        .rsplit_once(":build/")
-        .map_or(build_id, |(_, id)| id);
-    let (project, uuid) = id.split_once(':').unwrap_or(("unknown", id));
+/// The record's key for a build.
+pub fn build_key(build_id: &BuildId) -> String {
+    let (project, uuid) = build_id.parts();
+    let project = project.unwrap_or("unknown");
     format!("builds/{project}/{uuid}.json")
 }
 
@@ -193,8 +192,8 @@ pub enum CommitMark {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {
     /// The delivery whose `Build Held` held it.
-    pub correlation_id: String,
-    pub commit_sha: String,
+    pub correlation_id: CorrelationId,
+    pub commit_sha: CommitSha,
     pub held_at_ms: u64,
 }
 
@@ -216,8 +215,8 @@ pub struct LastResult {
     /// Records written before this was typed hold the headline word
     /// (`passed`, `failed`, …), which reads as the same result.
     pub result: crate::notify::BuildResult,
-    pub build_id: String,
-    pub commit_sha: String,
+    pub build_id: BuildId,
+    pub commit_sha: CommitSha,
 }
 
 #[cfg(test)]
@@ -227,11 +226,14 @@ mod tests {
     #[test]
     fn build_keys_come_from_the_id_or_the_arn() {
         assert_eq!(
-            build_key("gantry-build:7f1c"),
+            build_key(&BuildId::new("gantry-build:7f1c")),
             "builds/gantry-build/7f1c.json"
         );
         assert_eq!(
-            build_key("arn:aws:codebuild:eu-west-1:123456789012:build/gantry-build:7f1c"),
+            build_key(
+                &BuildArn::new("arn:aws:codebuild:eu-west-1:123456789012:build/gantry-build:7f1c")
+                    .id()
+            ),
             "builds/gantry-build/7f1c.json"
         );
     }

@@ -68,7 +68,7 @@ pub fn message(
     let finished = record.and_then(|r| r.finished.as_ref());
     Message {
         project: project.to_owned(),
-        repository: source.repository.full_name.clone(),
+        repository: source.repository.full_name.to_string(),
         repository_url: source.repository.html_url.clone(),
         branch: source.branch.clone(),
         tag: source.tag.clone(),
@@ -78,7 +78,7 @@ pub fn message(
             author: pr.author.clone(),
             url: pr.url.clone(),
         }),
-        commit_sha: source.commit_sha.clone(),
+        commit_sha: source.commit_sha.to_string(),
         commit_message: source.head_commit.as_ref().map(|c| c.message.clone()),
         commit_url: source
             .head_commit
@@ -291,7 +291,7 @@ repositories:
         LastResult {
             result,
             build_id: "gantry-build:0001".into(),
-            commit_sha: "a".repeat(40),
+            commit_sha: "a".repeat(40).into(),
         }
     }
 
@@ -408,7 +408,7 @@ repositories:
             url: "https://github.com/octo-org/widgets/pull/7".into(),
             action: "opened".into(),
             base_branch: "main".into(),
-            base_sha: "b".repeat(40),
+            base_sha: "b".repeat(40).into(),
             head_branch: "feature".into(),
             head_repository: Some("octo-org/widgets".into()),
             draft: false,

@@ -35,7 +35,7 @@ fn short(sha: &str) -> &str {
 
 pub fn skipped(e: &BuildSkipped) -> Verdict {
     Verdict {
-        subject: e.correlation_id.clone(),
+        subject: e.correlation_id.to_string(),
         state: StatusState::Success,
         description: description(&format!("skipped: {}", e.reason.message)),
         target_url: e
@@ -92,7 +92,7 @@ pub fn rejected(e: &BuildRejected) -> Verdict {
         ),
     };
     Verdict {
-        subject: e.correlation_id.clone(),
+        subject: e.correlation_id.to_string(),
         state,
         description: description(&text),
         target_url,
@@ -132,7 +132,7 @@ pub fn unfinished(step: Unfinished, correlation_id: &str, reason: &str) -> Verdi
 
 pub fn held(e: &BuildHeld) -> Verdict {
     Verdict {
-        subject: e.correlation_id.clone(),
+        subject: e.correlation_id.to_string(),
         state: StatusState::Pending,
         description: description(&e.message),
         target_url: e
@@ -152,7 +152,7 @@ pub fn started(e: &BuildStarted) -> Verdict {
         None => "building".to_owned(),
     };
     Verdict {
-        subject: e.build_id.clone(),
+        subject: e.build_id.to_string(),
         state: StatusState::Pending,
         description: description(&text),
         target_url: Some(e.build_url.clone()),
@@ -165,8 +165,8 @@ pub fn superseded(e: &BuildSuperseded, setting: SupersededState) -> Verdict {
     Verdict {
         subject: e
             .build_id
-            .clone()
-            .unwrap_or_else(|| e.correlation_id.clone()),
+            .as_ref()
+            .map_or_else(|| e.correlation_id.to_string(), ToString::to_string),
         state: match setting {
             SupersededState::Error => StatusState::Error,
             SupersededState::Failure => StatusState::Failure,
@@ -227,7 +227,7 @@ pub fn finished(record: &BuildRecord, detail: &CodeBuildDetail) -> Option<Verdic
         _ => return None,
     };
     Some(Verdict {
-        subject: record.build_id.clone(),
+        subject: record.build_id.to_string(),
         state,
         description: description(&text),
         target_url: Some(

@@ -436,14 +436,14 @@ fn assess(
     let publication = match trigger::decide(rules, &source) {
         Decision::Build => Publication::Requested(BuildRequested {
             v: VERSION,
-            correlation_id,
+            correlation_id: correlation_id.into(),
             project: rules.project.clone(),
             buildspec: rules.buildspec.clone(),
             source,
         }),
         Decision::Skip(reason) => Publication::Skipped(BuildSkipped {
             v: VERSION,
-            correlation_id,
+            correlation_id: correlation_id.into(),
             project: rules.project.clone(),
             reason,
             source,

@@ -58,7 +58,7 @@ fn repository(repo: &Repository<'_>) -> RepositoryRef {
         owner
     };
     RepositoryRef {
-        full_name: field(&repo.full_name),
+        full_name: field(&repo.full_name).into(),
         owner: field(owner),
         name: field(&repo.name),
         clone_url: field(&repo.clone_url),
@@ -104,7 +104,7 @@ pub fn normalise_push(push: &PushEvent<'_>) -> Result<Normalised, PayloadError> 
     Ok(Normalised::Build(Box::new(BuildSource {
         trigger: Trigger::Push,
         repository: repository(&push.repository),
-        commit_sha: push.after.to_ascii_lowercase(),
+        commit_sha: push.after.to_ascii_lowercase().into(),
         git_ref: field(git_ref),
         branch: branch.map(field),
         tag: tag.map(field),
@@ -172,7 +172,7 @@ pub fn normalise_pull_request(event: &PullRequestEvent<'_>) -> Result<Normalised
     Ok(Normalised::Build(Box::new(BuildSource {
         trigger: Trigger::PullRequest,
         repository: repository(&event.repository),
-        commit_sha: pr.head.sha.to_ascii_lowercase(),
+        commit_sha: pr.head.sha.to_ascii_lowercase().into(),
         git_ref: format!("refs/pull/{}/head", event.number),
         branch: Some(field(&pr.head.git_ref)),
         tag: None,
@@ -183,7 +183,7 @@ pub fn normalise_pull_request(event: &PullRequestEvent<'_>) -> Result<Normalised
             url: field(&pr.html_url),
             action: field(action),
             base_branch: field(&pr.base.git_ref),
-            base_sha: pr.base.sha.to_ascii_lowercase(),
+            base_sha: pr.base.sha.to_ascii_lowercase().into(),
             head_branch: field(&pr.head.git_ref),
             head_repository,
             draft: pr.draft,
