@@ -122,9 +122,9 @@ async fn a_valid_buildspec_at_the_commit_is_published_inline_with_its_digest() {
         panic!("{outcome:?}")
     };
     assert_eq!(e.buildspec.origin, BuildspecOrigin::Repository);
-    assert_eq!(e.buildspec.inline.as_deref(), Some(VALID));
+    assert_eq!(e.buildspec.inline(), Some(VALID));
     assert_eq!(
-        e.buildspec.location,
+        e.buildspec.location.to_string(),
         format!("octo-org/widgets:buildspec.yml@{SHA}")
     );
     assert!(e.buildspec.digest.starts_with("sha256:") && e.buildspec.digest.len() == 71);
@@ -235,7 +235,7 @@ async fn a_missing_buildspec_falls_back_to_the_project_default_then_is_rejected(
     };
     assert_eq!(e.buildspec.origin, BuildspecOrigin::ProjectDefault);
     assert_eq!(
-        e.buildspec.location,
+        e.buildspec.location.to_string(),
         "s3://gantry-dev-artifacts/buildspecs/default.yml"
     );
     local.moto.stop().await;
@@ -291,8 +291,8 @@ async fn a_large_buildspec_travels_by_s3_key() {
     let Outcome::Validated(e) = outcome else {
         panic!("{outcome:?}")
     };
-    assert!(e.buildspec.inline.is_none());
-    let key = e.buildspec.s3_key.clone().expect("an S3 key");
+    assert!(e.buildspec.inline().is_none());
+    let key = e.buildspec.s3_key().expect("an S3 key").to_owned();
     let object = aws_sdk_s3::Client::new(&local.sdk)
         .get_object()
         .bucket("gantry-dev-artifacts")

@@ -8,8 +8,9 @@ use gantry_aws::records::{RecordError, Records};
 use gantry_core::buildspec;
 use gantry_core::config::{DEFAULT_APPROVAL_LABEL, ForkPolicy, TrustDomains};
 use gantry_core::events::{
-    BuildHeld, BuildRejected, BuildSource, BuildspecRef, BuildspecValidated, HoldCode, RejectedAt,
-    SecretOrigin, SecretProblem, SecretProblemKind, SecretRef, SecretsResolved, VERSION, cap,
+    BuildHeld, BuildRejected, BuildSource, BuildspecBody, BuildspecRef, BuildspecValidated,
+    HoldCode, RejectedAt, SecretOrigin, SecretProblem, SecretProblemKind, SecretRef,
+    SecretsResolved, VERSION, cap,
 };
 use gantry_core::records::Hold;
 
@@ -321,18 +322,17 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
 /// The buildspec an untrusted build runs: the validated one without its
 /// `env.parameter-store` / `env.secrets-manager`.
 async fn strip_secrets(deps: &Deps, spec: BuildspecRef) -> Result<BuildspecRef, HandlerError> {
-    let text = match (&spec.inline, &spec.s3_key) {
-        (Some(text), _) => text.clone(),
-        (None, Some(key)) => artifacts::get_text(&deps.s3, &deps.bucket, key)
+    let text = match &spec.body {
+        BuildspecBody::Inline { inline } => inline.clone(),
+        BuildspecBody::S3 { s3_key } => artifacts::get_text(&deps.s3, &deps.bucket, s3_key)
             .await?
             .ok_or_else(|| HandlerError::Buildspec {
-                location: spec.location.clone(),
-                reason: format!("s3://{}/{key} is gone", deps.bucket),
+                location: spec.location.to_string(),
+                reason: format!("s3://{}/{s3_key} is gone", deps.bucket),
             })?,
-        (None, None) => return Ok(spec),
     };
     let stripped = buildspec::without_secrets(&text).map_err(|d| HandlerError::Buildspec {
-        location: spec.location.clone(),
+        location: spec.location.to_string(),
         reason: d.to_string(),
     })?;
     let Some(stripped) = stripped else {
@@ -342,14 +342,13 @@ async fn strip_secrets(deps: &Deps, spec: BuildspecRef) -> Result<BuildspecRef, 
         });
     };
     let digest = buildspec::digest(&stripped);
-    let (inline, s3_key) =
-        artifacts::place_buildspec(&deps.s3, &deps.bucket, stripped, &digest).await?;
+    let body = artifacts::place_buildspec(&deps.s3, &deps.bucket, stripped, &digest).await?;
     Ok(BuildspecRef {
         origin: spec.origin,
-        location: format!("{} (secret references removed)", spec.location),
+        location: spec.location,
         digest,
-        inline,
-        s3_key,
+        body,
+        secrets_removed: true,
         parameter_store: Vec::new(),
     })
 }

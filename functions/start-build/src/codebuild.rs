@@ -7,7 +7,7 @@ use aws_sdk_codebuild::types::{
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use gantry_aws::describe_sdk_error;
 use gantry_core::codebuild_events::BuildStatus;
-use gantry_core::events::{BuildspecRef, SecretsResolved, Trigger};
+use gantry_core::events::{BuildspecBody, BuildspecRef, SecretsResolved, Trigger};
 use gantry_core::ids::{BuildArn, BuildId};
 
 /// The prefix of an untrusted build's log stream (CodeBuild names it
@@ -54,11 +54,10 @@ pub fn metadata(event: &SecretsResolved) -> Vec<Plain> {
 
 /// What `buildspecOverride` gets: the text itself, or the S3 object's ARN
 /// for one too large for the event.
-pub fn buildspec_override(spec: &BuildspecRef, bucket: &str) -> Option<String> {
-    match (&spec.inline, &spec.s3_key) {
-        (Some(text), _) => Some(text.clone()),
-        (None, Some(key)) => Some(format!("arn:aws:s3:::{bucket}/{key}")),
-        (None, None) => None,
+pub fn buildspec_override(spec: &BuildspecRef, bucket: &str) -> String {
+    match &spec.body {
+        BuildspecBody::Inline { inline } => inline.clone(),
+        BuildspecBody::S3 { s3_key } => format!("arn:aws:s3:::{bucket}/{s3_key}"),
     }
 }
 
@@ -133,10 +132,8 @@ pub async fn start(
         .idempotency_token(req.token)
         .source_type_override(SourceType::Github)
         .source_location_override(&event.source.repository.clone_url)
-        .source_version(event.source.commit_sha.as_str());
-    if let Some(spec) = buildspec_override(&event.buildspec, req.bucket) {
-        call = call.buildspec_override(spec);
-    }
+        .source_version(event.source.commit_sha.as_str())
+        .buildspec_override(buildspec_override(&event.buildspec, req.bucket));
     for (name, value) in metadata(event) {
         call = call.environment_variables_override(variable(
             name,

@@ -8,8 +8,8 @@ use gantry_aws::secrets::{SecretCache, SecretError};
 use gantry_core::buildspec;
 use gantry_core::diagnostic::{Diagnostic, Severity, has_errors};
 use gantry_core::events::{
-    Approval, ApprovalIgnored, BuildRejected, BuildRequested, BuildspecOrigin, BuildspecRef,
-    BuildspecValidated, MAX_EVENT_DIAGNOSTICS, RejectedAt, VERSION, cap,
+    Approval, ApprovalIgnored, BuildRejected, BuildRequested, BuildspecLocation, BuildspecOrigin,
+    BuildspecRef, BuildspecValidated, MAX_EVENT_DIAGNOSTICS, RejectedAt, VERSION, cap,
 };
 
 /// The function's `Timeout` in template.yaml (a test holds them equal).
@@ -79,7 +79,7 @@ impl gantry_core::failure::ErrorKind for HandlerError {
 /// Where to look, in order, and what each place is.
 struct Candidate {
     origin: BuildspecOrigin,
-    location: String,
+    location: BuildspecLocation,
     read: Read,
 }
 
@@ -109,7 +109,11 @@ fn candidates(deps: &Deps, request: &BuildRequested) -> Vec<Candidate> {
     };
     let mut out = vec![Candidate {
         origin,
-        location: format!("{repo}:{path}@{git_ref}"),
+        location: BuildspecLocation::Repository {
+            repo: repo.clone(),
+            path: path.clone(),
+            commit: git_ref.clone(),
+        },
         read: Read::GitHub {
             repo: repo.to_string(),
             path,
@@ -122,7 +126,10 @@ fn candidates(deps: &Deps, request: &BuildRequested) -> Vec<Candidate> {
     ] {
         out.push(Candidate {
             origin: BuildspecOrigin::ProjectDefault,
-            location: format!("s3://{}/{key}", deps.bucket),
+            location: BuildspecLocation::S3 {
+                bucket: deps.bucket.clone(),
+                key: key.clone(),
+            },
             read: Read::S3 { key },
         });
     }
@@ -155,7 +162,7 @@ async fn read(deps: &Deps, read: &Read) -> Result<Fetched, HandlerError> {
 fn rejected(
     request: &BuildRequested,
     reason: String,
-    location: Option<String>,
+    location: Option<BuildspecLocation>,
     diagnostics: Vec<Diagnostic>,
 ) -> BuildRejected {
     let diagnostic_count = diagnostics.len();
@@ -361,8 +368,7 @@ async fn decide(
             ))));
         }
         let digest = buildspec::digest(&text);
-        let (inline, s3_key) =
-            artifacts::place_buildspec(&deps.s3, &deps.bucket, text, &digest).await?;
+        let body = artifacts::place_buildspec(&deps.s3, &deps.bucket, text, &digest).await?;
         let mut warnings = analysis.diagnostics;
         warnings.truncate(MAX_EVENT_DIAGNOSTICS);
         return Ok(Outcome::Validated(Box::new(BuildspecValidated {
@@ -375,8 +381,8 @@ async fn decide(
                 origin: candidate.origin,
                 location: candidate.location,
                 digest,
-                inline,
-                s3_key,
+                body,
+                secrets_removed: false,
                 parameter_store: analysis.parameter_store,
             },
             warnings,
@@ -384,7 +390,14 @@ async fn decide(
     }
     Ok(Outcome::Rejected(Box::new(rejected(
         request,
-        format!("no buildspec found; looked in {}", looked.join(", ")),
+        format!(
+            "no buildspec found; looked in {}",
+            looked
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         looked.first().cloned(),
         Vec::new(),
     ))))

@@ -2,7 +2,7 @@
 //! buildspecs too large to travel in an event.
 
 use super::describe_sdk_error;
-use gantry_core::events::INLINE_BUILDSPEC_BYTES;
+use gantry_core::events::{BuildspecBody, INLINE_BUILDSPEC_BYTES};
 
 #[derive(Debug, thiserror::Error)]
 #[error("s3://{bucket}/{key}: {reason}")]
@@ -44,9 +44,9 @@ pub async fn place_buildspec(
     bucket: &str,
     text: String,
     digest: &str,
-) -> Result<(Option<String>, Option<String>), S3Error> {
+) -> Result<BuildspecBody, S3Error> {
     if text.len() <= INLINE_BUILDSPEC_BYTES {
-        return Ok((Some(text), None));
+        return Ok(BuildspecBody::Inline { inline: text });
     }
     let key = format!("validated/{}.yml", digest.trim_start_matches("sha256:"));
     s3.put_object()
@@ -61,5 +61,5 @@ pub async fn place_buildspec(
             key: key.clone(),
             reason: describe_sdk_error(&e),
         })?;
-    Ok((None, Some(key)))
+    Ok(BuildspecBody::S3 { s3_key: key })
 }

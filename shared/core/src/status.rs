@@ -9,7 +9,8 @@
 use crate::codebuild_events::{BuildStatus, CodeBuildDetail};
 use crate::config::SupersededState;
 use crate::events::{
-    BuildHeld, BuildRejected, BuildSkipped, BuildStarted, BuildSuperseded, HoldCode, RejectedAt,
+    BuildHeld, BuildRejected, BuildSkipped, BuildStarted, BuildSuperseded, BuildspecLocation,
+    HoldCode, RejectedAt,
 };
 use crate::github::statuses::{StatusState, description};
 use crate::notify::{BuildResult, format_duration};
@@ -48,11 +49,16 @@ pub fn skipped(e: &BuildSkipped) -> Verdict {
     }
 }
 
-/// `octo-org/widgets:ci/buildspec.yml@<sha>` → the file's page at the line.
+/// A file in the built repository → its page at the line.
 fn buildspec_link(e: &BuildRejected, line: u32) -> Option<String> {
-    let location = e.buildspec_location.as_deref()?;
-    let (repo_path, sha) = location.rsplit_once('@')?;
-    let (repo, path) = repo_path.split_once(':')?;
+    let Some(BuildspecLocation::Repository {
+        repo,
+        path,
+        commit: sha,
+    }) = &e.buildspec_location
+    else {
+        return None;
+    };
     if !repo.eq_ignore_ascii_case(&e.source.repository.full_name) {
         return None;
     }
@@ -68,10 +74,8 @@ pub fn rejected(e: &BuildRejected) -> Verdict {
             Some(d) => {
                 let file = e
                     .buildspec_location
-                    .as_deref()
-                    .and_then(|l| l.rsplit_once('@').map(|(rp, _)| rp))
-                    .and_then(|rp| rp.split_once(':').map(|(_, p)| p))
-                    .unwrap_or("buildspec");
+                    .as_ref()
+                    .map_or("buildspec", BuildspecLocation::path);
                 let more = match e.diagnostic_count {
                     0 | 1 => String::new(),
                     n => format!(" (+{} more)", n - 1),
@@ -288,8 +292,8 @@ mod tests {
             source: source(),
             stage: RejectedAt::Buildspec,
             reason: "buildspec has 2 errors".into(),
-            buildspec_location: Some(
-                "octo-org/widgets:ci/buildspec.yml@9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070".into(),
+            buildspec_location: BuildspecLocation::parse(
+                "octo-org/widgets:ci/buildspec.yml@9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070",
             ),
             diagnostics: vec![d(5, 9, "a command must be a string"), d(9, 1, "x")],
             diagnostic_count: 2,

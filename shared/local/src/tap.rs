@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use gantry_aws::describe_sdk_error;
 
@@ -20,6 +23,18 @@ pub struct TapError {
 }
 
 impl TapError {
+    /// What an SDK call made for `action` failed with, in one line.
+    fn sdk<E>(action: impl Into<String>) -> impl FnOnce(SdkError<E, HttpResponse>) -> TapError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let action = action.into();
+        move |e| TapError {
+            reason: describe_sdk_error(&e),
+            action,
+        }
+    }
+
     fn new(action: impl Into<String>, reason: impl Into<String>) -> TapError {
         TapError {
             action: action.into(),
@@ -65,12 +80,7 @@ impl Tap {
             .queue_name(spec.queue)
             .send()
             .await
-            .map_err(|e| {
-                TapError::new(
-                    format!("create queue {}", spec.queue),
-                    describe_sdk_error(&e),
-                )
-            })?
+            .map_err(TapError::sdk(format!("create queue {}", spec.queue)))?
             .queue_url()
             .unwrap_or_default()
             .to_owned();
@@ -97,7 +107,7 @@ impl Tap {
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
-            .map_err(|e| TapError::new(format!("get queue {queue}"), describe_sdk_error(&e)))?;
+            .map_err(TapError::sdk(format!("get queue {queue}")))?;
         let arn = attributes
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::QueueArn))
@@ -110,9 +120,7 @@ impl Tap {
             .event_pattern(pattern.to_string())
             .send()
             .await
-            .map_err(|e| {
-                TapError::new(format!("put rule {}", self.rule), describe_sdk_error(&e))
-            })?;
+            .map_err(TapError::sdk(format!("put rule {}", self.rule)))?;
         let target = aws_sdk_eventbridge::types::Target::builder()
             .id(&self.target_id)
             .arn(arn)
@@ -125,9 +133,7 @@ impl Tap {
             .targets(target)
             .send()
             .await
-            .map_err(|e| {
-                TapError::new(format!("put targets {}", self.rule), describe_sdk_error(&e))
-            })?;
+            .map_err(TapError::sdk(format!("put targets {}", self.rule)))?;
         Ok(())
     }
 
@@ -148,7 +154,7 @@ impl Tap {
             .wait_time_seconds(i32::try_from(wait.as_secs()).unwrap_or(1))
             .send()
             .await
-            .map_err(|e| TapError::new("receive", describe_sdk_error(&e)))?;
+            .map_err(TapError::sdk("receive"))?;
         let mut events = Vec::new();
         let mut entries = Vec::new();
         for message in received.messages() {
@@ -178,7 +184,7 @@ impl Tap {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| TapError::new("delete", describe_sdk_error(&e)))?;
+            .map_err(TapError::sdk("delete"))?;
         Ok(deleted
             .successful()
             .iter()
@@ -196,12 +202,10 @@ impl Tap {
             .ids(&self.target_id)
             .send()
             .await
-            .map_err(|e| {
-                TapError::new(
-                    format!("remove the targets of {}", self.rule),
-                    describe_sdk_error(&e),
-                )
-            })?;
+            .map_err(TapError::sdk(format!(
+                "remove the targets of {}",
+                self.rule
+            )))?;
         Ok(())
     }
 
@@ -257,6 +261,9 @@ impl Observed {
         }
         if let Some(location) = d["buildspec"]["location"].as_str() {
             line.push_str(&format!(" buildspec={location}"));
+            if d["buildspec"]["secrets_removed"] == true {
+                line.push_str(" (secret references removed)");
+            }
         }
         line
     }

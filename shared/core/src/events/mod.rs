@@ -8,6 +8,10 @@
 //! these names; a test checks they match.
 
 use crate::ids::{BuildArn, BuildId, CommitSha, CorrelationId, RepoName};
+
+mod buildspec;
+
+pub use buildspec::{BuildspecBody, BuildspecLocation, BuildspecOrigin, BuildspecRef};
 use serde::{Deserialize, Serialize};
 
 /// `source` of every event Gantry publishes.
@@ -245,36 +249,6 @@ pub fn cap(s: &str, max: usize) -> String {
     s[..end].to_owned()
 }
 
-/// Where a validated buildspec came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BuildspecOrigin {
-    /// The file in the repository at the commit being built.
-    Repository,
-    /// The file at the base commit of a pull request from a fork: the
-    /// fork's own buildspec is never run.
-    BaseBranch,
-    /// The project's default buildspec, deployed to S3.
-    ProjectDefault,
-}
-
-/// A validated buildspec: inline when small, else in S3 under its digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BuildspecRef {
-    pub origin: BuildspecOrigin,
-    /// Where it was read: `owner/name:path@sha` or `s3://bucket/key`.
-    pub location: String,
-    /// `sha256:<hex>` of the exact bytes validated.
-    pub digest: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inline: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub s3_key: Option<String>,
-    /// `env.parameter-store` of the buildspec: variable → SSM parameter name.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub parameter_store: Vec<(String, String)>,
-}
-
 /// Buildspecs up to this size travel inside the event.
 pub const INLINE_BUILDSPEC_BYTES: usize = 32 * 1024;
 /// Diagnostics kept in an event; the rest are counted.
@@ -333,7 +307,7 @@ pub struct BuildRejected {
     pub reason: String,
     /// Where the buildspec was looked for or read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub buildspec_location: Option<String>,
+    pub buildspec_location: Option<BuildspecLocation>,
     /// Errors first, capped at [`MAX_EVENT_DIAGNOSTICS`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnostics: Vec<crate::diagnostic::Diagnostic>,
