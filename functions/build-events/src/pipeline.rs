@@ -10,141 +10,18 @@
 
 use gantry_aws::describe_sdk_error;
 use gantry_aws::records::Acquired;
-use gantry_core::github::statuses::{self, CommitStatus, StatusState};
+use gantry_core::github::statuses::{self, CommitStatus};
 use gantry_core::records::{Effect, Holder};
 
 use crate::handler::{Deps, HandlerError};
 use gantry_aws::report::{Report, post_status};
 
-/// One `CodePipeline Pipeline Execution State Change`, as far as it matters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecutionEvent {
-    pub pipeline: String,
-    pub execution_id: String,
-    pub state: ExecutionState,
-    /// The event's region: where the console link points.
-    pub region: String,
-}
-
-/// The states CodePipeline reports for an execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExecutionState {
-    Started,
-    Resumed,
-    Succeeded,
-    Failed,
-    Stopping,
-    Stopped,
-    Superseded,
-    Canceled,
-}
-
-impl ExecutionState {
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "STARTED" => Self::Started,
-            "RESUMED" => Self::Resumed,
-            "SUCCEEDED" => Self::Succeeded,
-            "FAILED" => Self::Failed,
-            "STOPPING" => Self::Stopping,
-            "STOPPED" => Self::Stopped,
-            "SUPERSEDED" => Self::Superseded,
-            "CANCELED" => Self::Canceled,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Started => "STARTED",
-            Self::Resumed => "RESUMED",
-            Self::Succeeded => "SUCCEEDED",
-            Self::Failed => "FAILED",
-            Self::Stopping => "STOPPING",
-            Self::Stopped => "STOPPED",
-            Self::Superseded => "SUPERSEDED",
-            Self::Canceled => "CANCELED",
-        }
-    }
-
-    /// The status this state posts and its description; `None` for
-    /// STOPPING, which is followed by STOPPED (or by the end it was
-    /// waiting for).
-    pub fn status(self) -> Option<(StatusState, &'static str)> {
-        Some(match self {
-            Self::Started | Self::Resumed => (StatusState::Pending, "pipeline running"),
-            Self::Succeeded => (StatusState::Success, "pipeline succeeded"),
-            Self::Failed => (StatusState::Failure, "pipeline failed"),
-            Self::Stopped | Self::Canceled => (StatusState::Error, "pipeline stopped"),
-            Self::Superseded => (StatusState::Error, "superseded by a newer execution"),
-            Self::Stopping => return None,
-        })
-    }
-
-    pub fn is_final(self) -> bool {
-        !matches!(self, Self::Started | Self::Resumed | Self::Stopping)
-    }
-}
+pub use gantry_core::pipeline_events::{ExecutionEvent, ExecutionState};
 
 /// Reads the event's `region` and `detail.pipeline`, `detail.execution-id`,
-/// `detail.state`.
+/// `detail.state` (see [`gantry_core::pipeline_events::parse_event`]).
 pub fn parse_event(event: &serde_json::Value) -> Result<ExecutionEvent, HandlerError> {
-    let field = |value: &serde_json::Value, name: &str| -> Result<String, HandlerError> {
-        value
-            .get(name)
-            .and_then(serde_json::Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                HandlerError::Event(format!(
-                    "CodePipeline execution state change without {name}"
-                ))
-            })
-    };
-    let detail = &event["detail"];
-    let pipeline = field(detail, "pipeline")?;
-    let execution_id = field(detail, "execution-id")?;
-    let state = field(detail, "state")?;
-    let region = field(event, "region")?;
-    // They go into a URL path and an S3 claim: only what AWS allows.
-    if !(pipeline.len() <= 100
-        && pipeline
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'@' | b'-' | b'_')))
-    {
-        return Err(HandlerError::Event(format!(
-            "pipeline name {pipeline:?} is not a CodePipeline name"
-        )));
-    }
-    if !(execution_id.len() <= 100
-        && execution_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-    {
-        return Err(HandlerError::Event(format!(
-            "execution id {execution_id:?} is not a CodePipeline execution id"
-        )));
-    }
-    if !region
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err(HandlerError::Event(format!(
-            "region {region:?} is not an AWS region"
-        )));
-    }
-    let state = ExecutionState::parse(&state).ok_or_else(|| {
-        HandlerError::Event(format!(
-            "unknown CodePipeline execution state {state:?} (expected STARTED, RESUMED, \
-             SUCCEEDED, FAILED, STOPPING, STOPPED, SUPERSEDED or CANCELED)"
-        ))
-    })?;
-    Ok(ExecutionEvent {
-        pipeline,
-        execution_id,
-        state,
-        region,
-    })
+    gantry_core::pipeline_events::parse_event(event).map_err(|e| HandlerError::Event(e.reason))
 }
 
 /// A commit on GitHub.
@@ -302,9 +179,8 @@ async fn execution(deps: &Deps, e: &ExecutionEvent) -> Result<Execution, Handler
 pub async fn execution_changed(
     deps: &Deps,
     holder: &Holder,
-    event: &serde_json::Value,
+    e: &ExecutionEvent,
 ) -> Result<Report, HandlerError> {
-    let e = parse_event(event)?;
     let Some((state, description)) = e.state.status() else {
         return Ok(Report {
             unchanged: Some("stopping; the state it ends in is reported"),
@@ -334,7 +210,7 @@ pub async fn execution_changed(
             ..Report::default()
         });
     }
-    let execution = execution(deps, &e).await?;
+    let execution = execution(deps, e).await?;
     let Some(commit) = execution.commit else {
         return Ok(Report {
             unchanged: Some("pipeline source is not a GitHub commit"),
@@ -369,7 +245,7 @@ pub async fn execution_changed(
         state,
         context: format!("gantry/pipeline/{}", e.pipeline),
         description,
-        target_url: Some(execution_url(&e)),
+        target_url: Some(execution_url(e)),
     };
     if let Err(err) = post_status(&deps.reporter, &commit.repo, &commit.sha, &status).await {
         deps.reporter.records.release(lease).await?;
@@ -395,6 +271,7 @@ pub async fn execution_changed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gantry_core::github::statuses::StatusState;
     use serde_json::json;
 
     const SHA: &str = "da7add70427515f20f736525be1b92bf23ff6b6f";

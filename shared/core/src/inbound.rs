@@ -11,6 +11,7 @@ use crate::events::{
     BuildHeld, BuildRejected, BuildRequested, BuildSkipped, BuildStarted, BuildSuperseded,
     BuildspecValidated, Detail, SOURCE, SecretsResolved,
 };
+use crate::pipeline_events::ExecutionEvent;
 
 /// `source` of CodePipeline's events.
 pub const CODEPIPELINE_SOURCE: &str = "aws.codepipeline";
@@ -23,6 +24,15 @@ pub const EXECUTION_STATE_CHANGE: &str = "CodePipeline Pipeline Execution State 
 pub struct InboundError {
     pub detail_type: String,
     pub reason: String,
+}
+
+impl InboundError {
+    pub(crate) fn pipeline(reason: String) -> InboundError {
+        InboundError {
+            detail_type: EXECUTION_STATE_CHANGE.to_owned(),
+            reason,
+        }
+    }
 }
 
 fn envelope(event: &Value) -> (&str, &str) {
@@ -57,8 +67,7 @@ pub enum BuildEventsInput {
     Started(BuildStarted),
     Superseded(BuildSuperseded),
     CodeBuild(Box<CodeBuildEvent>),
-    /// The whole event: its fields are checked where they are used.
-    PipelineExecution(Value),
+    PipelineExecution(ExecutionEvent),
 }
 
 impl BuildEventsInput {
@@ -89,9 +98,9 @@ impl BuildEventsInput {
                 })?;
                 Some(Self::CodeBuild(Box::new(e)))
             }
-            (CODEPIPELINE_SOURCE, EXECUTION_STATE_CHANGE) => {
-                Some(Self::PipelineExecution(event.clone()))
-            }
+            (CODEPIPELINE_SOURCE, EXECUTION_STATE_CHANGE) => Some(Self::PipelineExecution(
+                crate::pipeline_events::parse_event(event)?,
+            )),
             _ => None,
         })
     }
@@ -145,14 +154,20 @@ mod tests {
             "detail": {},
         });
         assert_eq!(BuildEventsInput::read(&foreign), Ok(None));
-        let pipeline = serde_json::json!({
+        let mut pipeline = serde_json::json!({
             "source": CODEPIPELINE_SOURCE,
             "detail-type": EXECUTION_STATE_CHANGE,
-            "detail": {},
+            "region": "eu-west-1",
+            "detail": {"pipeline": "web", "execution-id": "3f1c-22", "state": "SUCCEEDED"},
         });
         assert!(matches!(
             BuildEventsInput::read(&pipeline),
-            Ok(Some(BuildEventsInput::PipelineExecution(_)))
+            Ok(Some(BuildEventsInput::PipelineExecution(e))) if e.pipeline == "web"
         ));
+        // Named as an execution state change, but without its execution:
+        // an error, not a skip.
+        pipeline["detail"] = serde_json::json!({"pipeline": "web", "state": "SUCCEEDED"});
+        let err = BuildEventsInput::read(&pipeline).expect_err("no execution id");
+        assert!(err.reason.contains("execution-id"), "{err}");
     }
 }
