@@ -15,6 +15,15 @@ use gantry_local::stack::{self, Stack, StackSpec};
 use gantry_webhook::{Deps, Settings};
 use http::{HeaderMap, HeaderValue};
 
+/// A gantry.yaml for the corpus's repositories (`Codertocat/*`) on the
+/// dev project, every pushed branch building; `rule` adds keys to the
+/// repository's entry (indented four spaces).
+pub fn every_push_config(rule: &str) -> String {
+    format!(
+        "version: 1\nrepositories:\n  - name: Codertocat/*\n    project: gantry-dev\n    push:\n      branches: ['**']\n{rule}"
+    )
+}
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

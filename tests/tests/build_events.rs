@@ -17,19 +17,9 @@ const BUILDSPEC: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      -
 const CHAT_TOKEN: &str = "T0001/B0002/XyZchatSECRET42";
 
 fn config() -> String {
-    "\
-version: 1
-repositories:
-  - name: Codertocat/*
-    project: gantry-dev
-    push:
-      branches: ['**']
-    notifications:
-      - provider: slack
-        url-parameter: /gantry/notify/slack
-        when: always
-"
-    .to_owned()
+    gantry_e2e::every_push_config(
+        "    notifications:\n      - provider: slack\n        url-parameter: /gantry/notify/slack\n        when: always\n",
+    )
 }
 
 struct World {

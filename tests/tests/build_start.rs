@@ -14,17 +14,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const PUSH_SHA: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
 
-const CONFIG: &str = "\
-version: 1
-repositories:
-  - name: Codertocat/*
-    project: gantry-dev
-    push:
-      branches: ['**']
-    secrets:
-      DOCKER_USERNAME: /gantry/dev/docker/username
-      DOCKER_PASSWORD: /gantry/dev/docker/password
-";
+fn config() -> String {
+    gantry_e2e::every_push_config(
+        "    secrets:\n      DOCKER_USERNAME: /gantry/dev/docker/username\n      DOCKER_PASSWORD: /gantry/dev/docker/password\n",
+    )
+}
 
 const BUILDSPEC: &str = "\
 version: 0.2
@@ -182,7 +176,7 @@ fn push_body() -> Vec<u8> {
 #[tokio::test(flavor = "current_thread")]
 async fn a_push_starts_exactly_one_build_with_its_secrets_by_reference() {
     let logs = capture_logs();
-    let chain = Chain::start(CONFIG, PARAMETERS).await;
+    let chain = Chain::start(&config(), PARAMETERS).await;
     let delivery = "a1b2c3d4-0000-4000-8000-000000000001";
     assert_eq!(chain.deliver("push", delivery, &push_body()).await, 202);
     let events = chain.pump().await;
@@ -299,7 +293,7 @@ async fn a_push_starts_exactly_one_build_with_its_secrets_by_reference() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_redelivery_or_a_replayed_event_starts_no_second_build() {
-    let chain = Chain::start(CONFIG, PARAMETERS).await;
+    let chain = Chain::start(&config(), PARAMETERS).await;
     let delivery = "a1b2c3d4-0000-4000-8000-000000000002";
     assert_eq!(chain.deliver("push", delivery, &push_body()).await, 202);
     let events = chain.pump().await;
@@ -327,7 +321,7 @@ async fn a_redelivery_or_a_replayed_event_starts_no_second_build() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_missing_parameter_rejects_the_build_naming_it_and_its_variable() {
-    let config = format!("{CONFIG}      SIGNING_KEY: /elsewhere/signing-key\n");
+    let config = format!("{}      SIGNING_KEY: /elsewhere/signing-key\n", config());
     // The Docker password was never created.
     let chain = Chain::start(&config, &[PARAMETERS[0], PARAMETERS[2]]).await;
     assert_eq!(
@@ -389,7 +383,7 @@ const FORK_HEAD: &str = "f00dfacef00dfacef00dfacef00dfacef00dface";
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_fork_pull_request_builds_without_secret_references_under_the_untrusted_role() {
-    let chain = Chain::start(CONFIG, PARAMETERS).await;
+    let chain = Chain::start(&config(), PARAMETERS).await;
     let body = fork_pull_request("synchronize", FORK_HEAD, None);
     assert_eq!(
         chain
@@ -441,7 +435,7 @@ async fn a_fork_pull_request_builds_without_secret_references_under_the_untruste
 
 #[tokio::test(flavor = "current_thread")]
 async fn under_the_approval_policy_a_fork_waits_for_the_label_then_builds_with_secrets() {
-    let config = format!("{CONFIG}    forks: approval\n");
+    let config = format!("{}    forks: approval\n", config());
     let chain = Chain::start(&config, PARAMETERS).await;
     let body = fork_pull_request("synchronize", FORK_HEAD, None);
     chain
@@ -505,7 +499,7 @@ async fn under_the_approval_policy_a_fork_waits_for_the_label_then_builds_with_s
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_second_commit_on_a_pull_request_stops_the_first_build() {
-    let chain = Chain::start(CONFIG, PARAMETERS).await;
+    let chain = Chain::start(&config(), PARAMETERS).await;
     let first_sha = "1111111111111111111111111111111111111111";
     let second_sha = "2222222222222222222222222222222222222222";
     let pr = pull_request_body;
@@ -570,7 +564,7 @@ async fn a_second_commit_on_a_pull_request_stops_the_first_build() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn cancel_superseded_false_lets_both_builds_run() {
-    let config = format!("{CONFIG}    cancel-superseded: false\n");
+    let config = format!("{}    cancel-superseded: false\n", config());
     let chain = Chain::start(&config, PARAMETERS).await;
     for (i, sha) in [
         "3333333333333333333333333333333333333333",
@@ -647,7 +641,7 @@ fn resolved_event(correlation_id: &str) -> gantry_core::events::SecretsResolved 
 
 #[tokio::test(flavor = "current_thread")]
 async fn codebuild_at_its_limit_holds_the_build_as_queued_and_retries_until_it_starts() {
-    let local = LocalStack::start(CONFIG).await;
+    let local = LocalStack::start(&config()).await;
     let codebuild = MockServer::start().await;
     Mock::given(method("POST"))
         .and(wiremock::matchers::header("x-amz-target", START_BUILD))
@@ -704,7 +698,7 @@ async fn codebuild_at_its_limit_holds_the_build_as_queued_and_retries_until_it_s
 
 #[tokio::test(flavor = "current_thread")]
 async fn codebuild_at_its_limit_for_every_retry_rejects_the_build_with_the_reason() {
-    let local = LocalStack::start(CONFIG).await;
+    let local = LocalStack::start(&config()).await;
     let codebuild = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(at_limit())
@@ -741,7 +735,7 @@ async fn codebuild_at_its_limit_for_every_retry_rejects_the_build_with_the_reaso
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_start_that_fails_for_another_reason_is_retried_by_eventbridge_and_then_starts_once() {
-    let local = LocalStack::start(CONFIG).await;
+    let local = LocalStack::start(&config()).await;
     let codebuild = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(503).set_body_string("Service Unavailable"))

@@ -26,14 +26,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const CONFIG: &str = "\
-version: 1
-repositories:
-  - name: Codertocat/*
-    project: gantry-dev
-    push:
-      branches: ['**']
-";
+fn config() -> String {
+    gantry_e2e::every_push_config("")
+}
 
 /// The same repository, but pushes to `master` are skipped (a status only).
 const SKIP_CONFIG: &str = "\
@@ -270,7 +265,7 @@ async fn webhook_refuses_then_redelivery_publishes_once(
 /// (a moto server takes seconds to start), each with its own delivery id.
 #[tokio::test(flavor = "current_thread")]
 async fn webhook_faults_refuse_the_delivery_with_5xx_and_the_redelivery_publishes_once() {
-    let world = World::start(CONFIG).await;
+    let world = World::start(&config()).await;
     let faulted = |r: &gantry_local::proxy::Recorded, prefix: &str| {
         r.faulted && r.target.as_deref().is_some_and(|t| t.starts_with(prefix))
     };
@@ -377,7 +372,7 @@ async fn webhook_faults_refuse_the_delivery_with_5xx_and_the_redelivery_publishe
 /// build starts once.
 #[tokio::test(flavor = "current_thread")]
 async fn webhook_a_publish_that_lands_after_the_attempt_timeout_is_seen_twice_but_builds_once() {
-    let world = World::start(CONFIG).await;
+    let world = World::start(&config()).await;
     world.github_serves_the_buildspec().await;
     world.inject(
         Match::target(PUT_EVENTS),
@@ -470,7 +465,7 @@ async fn validate_fails_on_github_then_validates_once(
 
 #[tokio::test(flavor = "current_thread")]
 async fn validate_buildspec_faults_fail_the_invocation_and_the_retry_validates_once() {
-    let world = World::start(CONFIG).await;
+    let world = World::start(&config()).await;
     // GitHub's contents API failing, rate limiting, and slower than
     // GITHUB_TIMEOUT_MS.
     validate_fails_on_github_then_validates_once(
@@ -604,7 +599,7 @@ async fn start_fails_then_starts_once(
 
 #[tokio::test(flavor = "current_thread")]
 async fn start_build_faults_fail_the_invocation_release_the_claim_and_the_retry_starts_once() {
-    let world = World::start(CONFIG).await;
+    let world = World::start(&config()).await;
     // CodeBuild throttling past the SDK's retries.
     start_fails_then_starts_once(
         &world,
@@ -774,7 +769,7 @@ async fn in_time<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 #[tokio::test(flavor = "current_thread")]
 async fn with_the_aws_endpoint_down_every_function_fails_in_time_without_panicking() {
     // The chain once, healthy, for real events to replay.
-    let world = World::start(CONFIG).await;
+    let world = World::start(&config()).await;
     world.github_serves_the_buildspec().await;
     assert_eq!(
         world

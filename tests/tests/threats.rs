@@ -251,17 +251,9 @@ async fn a_skip_never_replaces_a_builds_status_on_the_same_commit() {
 /// that domain's role would refuse it inside the build.
 #[tokio::test(flavor = "current_thread")]
 async fn a_build_cannot_reference_another_trust_domains_secrets() {
-    let config = "\
-version: 1
-repositories:
-  - name: Codertocat/*
-    project: gantry-dev
-    push:
-      branches: ['**']
-    secrets:
-      OWN_TOKEN: /gantry/dev/token
-      DEPLOY_KEY: /gantry/web/deploy-key
-";
+    let config = &gantry_e2e::every_push_config(
+        "    secrets:\n      OWN_TOKEN: /gantry/dev/token\n      DEPLOY_KEY: /gantry/web/deploy-key\n",
+    );
     let world = World::start(config, &[]).await;
     let ssm = aws_sdk_ssm::Client::new(&world.local.sdk);
     for name in ["/gantry/dev/token", "/gantry/web/deploy-key"] {
@@ -449,14 +441,7 @@ async fn a_delivery_signed_before_the_replay_window_is_refused() {
 /// stopped the newest build as superseded and would push the old image.
 #[tokio::test(flavor = "current_thread")]
 async fn a_replayed_old_push_never_supersedes_the_newest_build() {
-    let config = "\
-version: 1
-repositories:
-  - name: Codertocat/*
-    project: gantry-dev
-    push:
-      branches: ['**']
-";
+    let config = &gantry_e2e::every_push_config("");
     let world = World::start(config, &[]).await;
     let push = |sha: &str, pushed_at: u64| {
         let mut p = json_of("07_push__with-new-branch.payload.json");

@@ -10,7 +10,8 @@ use gantry_aws::report::{
 use gantry_core::badge::{self, BadgeState};
 use gantry_core::codebuild_events::CodeBuildDetail;
 use gantry_core::deadline::Deadline;
-use gantry_core::events::{BuildStarted, BuildSuperseded};
+use gantry_core::events::{BuildSource, BuildStarted, BuildSuperseded};
+use gantry_core::ids::CorrelationId;
 use gantry_core::inbound::BuildEventsInput;
 use gantry_core::records::Holder;
 use gantry_core::status;
@@ -81,38 +82,29 @@ pub async fn handle_input(
 ) -> Result<Report, HandlerError> {
     match input {
         BuildEventsInput::Skipped(e) => {
-            deliver(
-                &deps.reporter,
+            moment(
+                deps,
                 holder,
-                &e.correlation_id,
-                &e.project,
-                &e.source,
+                (&e.correlation_id, &e.project, &e.source),
                 status::skipped(&e),
-                None,
             )
             .await
         }
         BuildEventsInput::Rejected(e) => {
-            deliver(
-                &deps.reporter,
+            moment(
+                deps,
                 holder,
-                &e.correlation_id,
-                &e.project,
-                &e.source,
+                (&e.correlation_id, &e.project, &e.source),
                 status::rejected(&e),
-                None,
             )
             .await
         }
         BuildEventsInput::Held(e) => {
-            deliver(
-                &deps.reporter,
+            moment(
+                deps,
                 holder,
-                &e.correlation_id,
-                &e.project,
-                &e.source,
+                (&e.correlation_id, &e.project, &e.source),
                 status::held(&e),
-                None,
             )
             .await
         }
@@ -123,6 +115,26 @@ pub async fn handle_input(
             crate::pipeline::execution_changed(deps, holder, &event).await
         }
     }
+}
+
+/// A moment of a build before it runs (skipped, rejected, held): its
+/// status, and chat where routed.
+async fn moment(
+    deps: &Deps,
+    holder: &Holder,
+    (correlation_id, project, source): (&CorrelationId, &str, &BuildSource),
+    verdict: status::Verdict,
+) -> Result<Report, HandlerError> {
+    deliver(
+        &deps.reporter,
+        holder,
+        correlation_id,
+        project,
+        source,
+        verdict,
+        None,
+    )
+    .await
 }
 
 async fn started(deps: &Deps, holder: &Holder, e: &BuildStarted) -> Result<Report, HandlerError> {
