@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use gantry_core::config::DEV_CONFIG;
 use gantry_core::events::{
-    BuildRequested, BuildSource, BuildspecOrigin, ChangedPaths, HeadCommit, PullRequestRef,
-    RepositoryRef, Trigger,
+    BuildRejected, BuildRequested, BuildSource, BuildspecOrigin, BuildspecValidated, ChangedPaths,
+    HeadCommit, PullRequestRef, RepositoryRef, Trigger,
 };
 use gantry_e2e::{GITHUB_TOKEN, LocalStack, capture_logs};
 use gantry_validate_buildspec::{Outcome, Settings, handle};
@@ -93,6 +93,37 @@ fn contents(sha: &str) -> wiremock::MockBuilder {
         .and(header("accept", "application/vnd.github.raw+json"))
 }
 
+/// GitHub serves `body` as the buildspec at `sha`, exactly `times` times.
+async fn serves(gh: &MockServer, sha: &str, body: &str, times: u64) {
+    contents(sha)
+        .respond_with(ResponseTemplate::new(200).set_body_string(body))
+        .expect(times)
+        .mount(gh)
+        .await;
+}
+
+/// What validate-buildspec made of `request`: it must be valid.
+async fn validated(
+    deps: &gantry_validate_buildspec::Deps,
+    request: BuildRequested,
+) -> Box<BuildspecValidated> {
+    match handle(deps, request).await.expect("handled") {
+        Outcome::Validated(e) => e,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// What validate-buildspec made of `request`: it must be rejected.
+async fn rejected(
+    deps: &gantry_validate_buildspec::Deps,
+    request: BuildRequested,
+) -> Box<BuildRejected> {
+    match handle(deps, request).await.expect("handled") {
+        Outcome::Rejected(e) => e,
+        other => panic!("{other:?}"),
+    }
+}
+
 fn deps(local: &LocalStack, github: &MockServer) -> gantry_validate_buildspec::Deps {
     Settings {
         github_api_url: github.uri(),
@@ -109,18 +140,9 @@ async fn a_valid_buildspec_at_the_commit_is_published_inline_with_its_digest() {
     let logs = capture_logs();
     let local = LocalStack::start(DEV_CONFIG).await;
     let gh = github().await;
-    contents(SHA)
-        .respond_with(ResponseTemplate::new(200).set_body_string(VALID))
-        .expect(1)
-        .mount(&gh)
-        .await;
+    serves(&gh, SHA, VALID, 1).await;
 
-    let outcome = handle(&deps(&local, &gh), request(false))
-        .await
-        .expect("handled");
-    let Outcome::Validated(e) = outcome else {
-        panic!("{outcome:?}")
-    };
+    let e = validated(&deps(&local, &gh), request(false)).await;
     assert_eq!(e.buildspec.origin, BuildspecOrigin::Repository);
     assert_eq!(e.buildspec.inline(), Some(VALID));
     assert_eq!(
@@ -148,12 +170,7 @@ async fn an_invalid_buildspec_is_rejected_with_line_and_column() {
         .mount(&gh)
         .await;
 
-    let outcome = handle(&deps(&local, &gh), request(false))
-        .await
-        .expect("handled");
-    let Outcome::Rejected(e) = outcome else {
-        panic!("{outcome:?}")
-    };
+    let e = rejected(&deps(&local, &gh), request(false)).await;
     let first = e.diagnostics.first().expect("a diagnostic");
     assert_eq!((first.line, first.col), (5, 9), "{first:?}");
     assert!(e.reason.contains("5:9"), "{}", e.reason);
@@ -168,23 +185,10 @@ async fn an_invalid_buildspec_is_rejected_with_line_and_column() {
 async fn a_fork_pull_request_gets_the_base_branch_buildspec_never_its_own() {
     let local = LocalStack::start(DEV_CONFIG).await;
     let gh = github().await;
-    contents(BASE_SHA)
-        .respond_with(ResponseTemplate::new(200).set_body_string(VALID))
-        .expect(1)
-        .mount(&gh)
-        .await;
-    contents(SHA)
-        .respond_with(ResponseTemplate::new(200).set_body_string(INVALID))
-        .expect(0)
-        .mount(&gh)
-        .await;
+    serves(&gh, BASE_SHA, VALID, 1).await;
+    serves(&gh, SHA, INVALID, 0).await;
 
-    let outcome = handle(&deps(&local, &gh), request(true))
-        .await
-        .expect("handled");
-    let Outcome::Validated(e) = outcome else {
-        panic!("{outcome:?}")
-    };
+    let e = validated(&deps(&local, &gh), request(true)).await;
     assert_eq!(e.buildspec.origin, BuildspecOrigin::BaseBranch);
     assert_eq!(
         e.source.commit_sha, SHA,
@@ -285,12 +289,7 @@ async fn a_large_buildspec_travels_by_s3_key() {
         .respond_with(ResponseTemplate::new(200).set_body_string(big.clone()))
         .mount(&gh)
         .await;
-    let outcome = handle(&deps(&local, &gh), request(false))
-        .await
-        .expect("handled");
-    let Outcome::Validated(e) = outcome else {
-        panic!("{outcome:?}")
-    };
+    let e = validated(&deps(&local, &gh), request(false)).await;
     assert!(e.buildspec.inline().is_none());
     let key = e.buildspec.s3_key().expect("an S3 key").to_owned();
     let object = aws_sdk_s3::Client::new(&local.sdk)
