@@ -149,3 +149,28 @@ fn config_null_item_after_lone_carriage_returns_stays_on_its_line() {
         );
     }
 }
+
+/// fuzz config, crash-41c95d4f: a scan error on a line broken by lone `\r`
+/// characters was placed at column 27 of a 24-character line: the scanner
+/// counts a lone `\r` differently from YAML's line breaks.
+#[test]
+fn config_scan_error_after_lone_carriage_returns_is_inside_its_line() {
+    let text = "tArsi$n: 1  - ncccccccc!0\r\r\r\r|\r\r  z       tagqs: [\"\u{fffd}**\"]";
+    let diagnostics = Config::parse(text).expect_err("not valid");
+    // Lines as YAML breaks them: `\r\n`, a lone `\r`, `\n`.
+    let lines: Vec<usize> = text
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .split('\n')
+        .map(|l| l.chars().count())
+        .collect();
+    for d in &diagnostics {
+        let line = d.line as usize;
+        assert!((1..=lines.len()).contains(&line), "{d}");
+        assert!(
+            (1..=lines[line - 1] + 1).contains(&(d.col as usize)),
+            "{d} is past the end of line {line} ({} characters)",
+            lines[line - 1]
+        );
+    }
+}

@@ -224,7 +224,7 @@ pub fn parse(text: &str, limits: Limits) -> Result<Option<Node>, YamlError> {
             return Err(err);
         }
         return Err(YamlError {
-            pos: within(text, Pos::from_marker(e.marker())),
+            pos: clamp_to_text(text, Pos::from_marker(e.marker())),
             message: describe_scan_error(e.info()),
         });
     }
@@ -243,15 +243,11 @@ pub fn parse(text: &str, limits: Limits) -> Result<Option<Node>, YamlError> {
     Ok(builder.documents.into_iter().next().flatten())
 }
 
-/// `pos`, moved back inside `text` if it lies past the end. The scanner
-/// reads an implicit line break after a last line that has none, so an
-/// error at the end of such a file (most files written without a final
-/// newline) would point at a line that does not exist; it belongs at the
-/// end of the last line.
-fn within(text: &str, pos: Pos) -> Pos {
-    let end = position_at(text, text.len());
-    if pos.line <= end.line { pos } else { end }
-}
+// A scan error's position is held inside the text: the scanner reads an
+// implicit line break after a last line that has none, so an error at the
+// end of such a file would point at a line that does not exist; and it
+// counts a lone `\r` differently, so a column can fall past the end of the
+// line (fuzz config, crash-41c95d4f).
 
 /// `pos` moved inside `text`: onto its last line, and no further than one
 /// past the end of its line (lines and columns counted as YAML does).
