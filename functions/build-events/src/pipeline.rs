@@ -21,7 +21,7 @@ pub use gantry_core::pipeline_events::{ExecutionEvent, ExecutionState};
 /// Reads the event's `region` and `detail.pipeline`, `detail.execution-id`,
 /// `detail.state` (see [`gantry_core::pipeline_events::parse_event`]).
 pub fn parse_event(event: &serde_json::Value) -> Result<ExecutionEvent, HandlerError> {
-    gantry_core::pipeline_events::parse_event(event).map_err(|e| HandlerError::Event(e.reason))
+    gantry_core::pipeline_events::parse_event(event).map_err(|e| HandlerError::Event(e.0))
 }
 
 /// A commit on GitHub.

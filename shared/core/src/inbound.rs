@@ -26,11 +26,11 @@ pub struct InboundError {
     pub reason: String,
 }
 
-impl InboundError {
-    pub(crate) fn pipeline(reason: String) -> InboundError {
+impl From<crate::pipeline_events::ExecutionEventError> for InboundError {
+    fn from(e: crate::pipeline_events::ExecutionEventError) -> InboundError {
         InboundError {
             detail_type: EXECUTION_STATE_CHANGE.to_owned(),
-            reason,
+            reason: e.0,
         }
     }
 }

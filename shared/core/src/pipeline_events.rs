@@ -5,7 +5,11 @@
 use serde_json::Value;
 
 use crate::github::statuses::StatusState;
-use crate::inbound::InboundError;
+
+/// An execution state change without what Gantry needs of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ExecutionEventError(pub String);
 
 /// One `CodePipeline Pipeline Execution State Change`, as far as it matters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,15 +83,15 @@ impl ExecutionState {
 
 /// Reads the event's `region` and `detail.pipeline`, `detail.execution-id`,
 /// `detail.state`.
-pub fn parse_event(event: &Value) -> Result<ExecutionEvent, InboundError> {
-    let field = |value: &Value, name: &str| -> Result<String, InboundError> {
+pub fn parse_event(event: &Value) -> Result<ExecutionEvent, ExecutionEventError> {
+    let field = |value: &Value, name: &str| -> Result<String, ExecutionEventError> {
         value
             .get(name)
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .ok_or_else(|| {
-                InboundError::pipeline(format!(
+                ExecutionEventError(format!(
                     "CodePipeline execution state change without {name}"
                 ))
             })
@@ -103,7 +107,7 @@ pub fn parse_event(event: &Value) -> Result<ExecutionEvent, InboundError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'@' | b'-' | b'_')))
     {
-        return Err(InboundError::pipeline(format!(
+        return Err(ExecutionEventError(format!(
             "pipeline name {pipeline:?} is not a CodePipeline name"
         )));
     }
@@ -112,7 +116,7 @@ pub fn parse_event(event: &Value) -> Result<ExecutionEvent, InboundError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
     {
-        return Err(InboundError::pipeline(format!(
+        return Err(ExecutionEventError(format!(
             "execution id {execution_id:?} is not a CodePipeline execution id"
         )));
     }
@@ -120,12 +124,12 @@ pub fn parse_event(event: &Value) -> Result<ExecutionEvent, InboundError> {
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
-        return Err(InboundError::pipeline(format!(
+        return Err(ExecutionEventError(format!(
             "region {region:?} is not an AWS region"
         )));
     }
     let state = ExecutionState::parse(&state).ok_or_else(|| {
-        InboundError::pipeline(format!(
+        ExecutionEventError(format!(
             "unknown CodePipeline execution state {state:?} (expected STARTED, RESUMED, \
              SUCCEEDED, FAILED, STOPPING, STOPPED, SUPERSEDED or CANCELED)"
         ))
