@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use gantry_cli::build;
 use gantry_cli::dev::{self, DevOptions};
 use gantry_cli::lint;
 use gantry_cli::load::{self, LoadOptions};
@@ -46,6 +47,34 @@ enum Command {
         /// with `gantry load`).
         #[arg(long)]
         only_webhook: bool,
+    },
+    /// Run one build of a commit on this machine as CodeBuild would: a
+    /// clean checkout of the commit, the buildspec checked, then its
+    /// phases in a shell (the commands run as you). Exit 0 when it
+    /// succeeds, 1 when it fails, 2 when it cannot run.
+    Build {
+        /// The git repository.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// The branch, tag or commit to build.
+        #[arg(long = "ref", default_value = "HEAD")]
+        git_ref: String,
+        /// A buildspec file to run instead of the commit's buildspec.yml
+        /// (to try an edit before committing it).
+        #[arg(long)]
+        buildspec: Option<PathBuf>,
+        /// An `env.parameter-store` value: `/ssm/name=value` (repeat).
+        #[arg(long = "parameter", value_name = "NAME=VALUE")]
+        parameters: Vec<String>,
+        /// The project name in the build id.
+        #[arg(long, default_value = "gantry-dev")]
+        project: String,
+        /// The build timeout, in minutes (CodeBuild's default is 60).
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Keep the checkout after the build.
+        #[arg(long)]
+        keep: bool,
     },
     /// Check buildspecs and gantry.yaml: `path:line:col: error|warning: …`.
     /// Exit 0 without errors, 1 with errors, 2 if a file cannot be read.
@@ -152,6 +181,40 @@ async fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("gantry dev: {e}");
                     ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Build {
+            repo,
+            git_ref,
+            buildspec,
+            parameters,
+            project,
+            timeout,
+            keep,
+        } => {
+            let mut pairs = Vec::with_capacity(parameters.len());
+            for p in &parameters {
+                let Some((name, value)) = p.split_once('=') else {
+                    eprintln!("gantry build: --parameter takes NAME=VALUE, not `{p}`");
+                    return ExitCode::from(2);
+                };
+                pairs.push((name.to_owned(), value.to_owned()));
+            }
+            let options = build::BuildOptions {
+                repo,
+                git_ref,
+                buildspec,
+                parameters: pairs,
+                project,
+                timeout: std::time::Duration::from_secs(timeout.saturating_mul(60)),
+                keep,
+            };
+            match build::run(&options, &mut std::io::stdout()).await {
+                Ok(ended) => ExitCode::from(ended.exit_code()),
+                Err(e) => {
+                    eprintln!("gantry build: {e}");
+                    ExitCode::from(2)
                 }
             }
         }

@@ -3,8 +3,10 @@
 //! fault table behind the `faults` feature), the stack provisioned from
 //! template.yaml (bus, rules with SQS targets, parameters, bucket, the
 //! CodeBuild project), the tap that reads what the rules routed, and the
-//! functions driven from their rules' queues as EventBridge would.
+//! functions driven from their rules' queues as EventBridge would, and the
+//! executor that runs a buildspec's phases on this machine.
 
+pub mod executor;
 pub mod functions;
 pub mod moto;
 pub mod proxy;

@@ -17,6 +17,7 @@
 //! no input costs unbounded work, and nothing here panics on any input.
 
 mod check;
+pub mod runnable;
 mod schema;
 mod syntax;
 

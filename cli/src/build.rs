@@ -1,0 +1,309 @@
+//! `gantry build`: one build of a repository's commit on this machine, the
+//! way CodeBuild would run it, without the stack: a clean checkout of the
+//! commit (`git archive`, so nothing uncommitted leaks in), the buildspec
+//! checked first, then its phases through the local executor.
+//!
+//! Exit 0 when the build succeeds, 1 when it fails (a buildspec CodeBuild
+//! would refuse fails too, as CodeBuild fails it in DOWNLOAD_SOURCE), 2 when
+//! it cannot run at all.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gantry_core::buildspec::runnable::runnable;
+use gantry_core::codebuild_events::BuildStatus;
+use gantry_core::diagnostic::Severity;
+use gantry_local::executor::{self, Build, ExecutorError, Outcome, Step};
+
+pub struct BuildOptions {
+    /// The git repository.
+    pub repo: PathBuf,
+    /// What to build: a branch, tag or commit.
+    pub git_ref: String,
+    /// A buildspec file to use instead of the commit's `buildspec.yml`.
+    pub buildspec: Option<PathBuf>,
+    /// `env.parameter-store` values, by SSM parameter name.
+    pub parameters: Vec<(String, String)>,
+    pub project: String,
+    pub timeout: Duration,
+    /// Keep the checkout after the build.
+    pub keep: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{repo}: `{git_ref}` is not a commit of this repository: {reason}")]
+    Ref {
+        repo: String,
+        git_ref: String,
+        reason: String,
+    },
+    #[error("checking out {sha}: {reason}")]
+    Checkout { sha: String, reason: String },
+    #[error("reading the buildspec {path}: {reason}")]
+    Buildspec { path: String, reason: String },
+    #[error(
+        "the buildspec reads parameter {parameter} (for {variable}); give it with --parameter {parameter}=VALUE"
+    )]
+    Parameter { variable: String, parameter: String },
+    #[error(transparent)]
+    Executor(#[from] ExecutorError),
+}
+
+/// How a build ended.
+pub enum Ended {
+    /// The buildspec has errors: CodeBuild would not run it.
+    Refused,
+    Ran(Outcome),
+}
+
+impl Ended {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Ended::Ran(outcome) if outcome.status == BuildStatus::Succeeded => 0,
+            _ => 1,
+        }
+    }
+}
+
+fn git(repo: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// `git archive <sha> | tar -x -C <dir>`: the commit's files, nothing else.
+fn checkout(repo: &Path, sha: &str, dir: &Path) -> Result<(), BuildError> {
+    let fail = |reason: String| BuildError::Checkout {
+        sha: sha.to_owned(),
+        reason,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    let mut archive = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["archive", "--format=tar", sha])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("cannot run git: {e}")))?;
+    let Some(tar_input) = archive.stdout.take() else {
+        return Err(fail("git archive has no output".into()));
+    };
+    let tar = Command::new("tar")
+        .arg("-x")
+        .arg("-C")
+        .arg(dir)
+        .stdin(tar_input)
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| fail(format!("cannot run tar: {e}")))?;
+    let archived = archive
+        .wait_with_output()
+        .map_err(|e| fail(e.to_string()))?;
+    if !archived.status.success() {
+        return Err(fail(
+            String::from_utf8_lossy(&archived.stderr).trim().to_owned(),
+        ));
+    }
+    if !tar.status.success() {
+        return Err(fail(String::from_utf8_lossy(&tar.stderr).trim().to_owned()));
+    }
+    Ok(())
+}
+
+/// Where build logs are kept: `$XDG_CACHE_HOME/gantry/builds` (or
+/// `~/.cache/…`, else the temporary directory).
+pub fn log_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("gantry").join("builds")
+}
+
+/// What a build's shell inherits from the caller: enough to find programs
+/// and write files, not the caller's credentials.
+const INHERITED: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TERM", "TMPDIR",
+];
+
+/// Runs the build, printing its log to `out`.
+pub async fn run(
+    options: &BuildOptions,
+    out: &mut (dyn Write + Send),
+) -> Result<Ended, BuildError> {
+    let repo_name = options.repo.display().to_string();
+    let sha = git(
+        &options.repo,
+        &[
+            "rev-parse",
+            "--verify",
+            &format!("{}^{{commit}}", options.git_ref),
+        ],
+    )
+    .map_err(|reason| BuildError::Ref {
+        repo: repo_name.clone(),
+        git_ref: options.git_ref.clone(),
+        reason,
+    })?;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let id = format!("{}:{uuid}", options.project);
+    let dir = std::env::temp_dir().join(format!("gantry-build-{uuid}"));
+    let result = build_in(options, out, &sha, &id, &dir).await;
+    if !options.keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        let _ = writeln!(out, "checkout kept in {}", dir.display());
+    }
+    result
+}
+
+async fn build_in(
+    options: &BuildOptions,
+    out: &mut (dyn Write + Send),
+    sha: &str,
+    id: &str,
+    dir: &Path,
+) -> Result<Ended, BuildError> {
+    checkout(&options.repo, sha, dir)?;
+    let (path, text) = match &options.buildspec {
+        Some(path) => (path.clone(), std::fs::read_to_string(path)),
+        None => {
+            let path = dir.join("buildspec.yml");
+            (
+                PathBuf::from("buildspec.yml"),
+                std::fs::read_to_string(path),
+            )
+        }
+    };
+    let shown = path.display().to_string();
+    let text = text.map_err(|e| BuildError::Buildspec {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    let short = sha.get(..7).unwrap_or(sha);
+    let _ = writeln!(out, "gantry build {id} of {short} ({shown})");
+    let spec = match runnable(&text) {
+        Ok(spec) => spec,
+        Err(diagnostics) => {
+            for d in &diagnostics {
+                let _ = writeln!(out, "{shown}:{d}");
+            }
+            let errors = diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            let _ = writeln!(
+                out,
+                "FAILED in DOWNLOAD_SOURCE: the buildspec has {errors} error(s); CodeBuild would not run it"
+            );
+            return Ok(Ended::Refused);
+        }
+    };
+    for d in gantry_core::buildspec::validate(&text) {
+        let _ = writeln!(out, "{shown}:{d}");
+    }
+    let mut parameters = Vec::new();
+    for (variable, parameter) in &spec.parameter_store {
+        let value = options
+            .parameters
+            .iter()
+            .find(|(name, _)| name == parameter)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| BuildError::Parameter {
+                variable: variable.clone(),
+                parameter: parameter.clone(),
+            })?;
+        parameters.push((variable.clone(), value));
+    }
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let src = dir.display().to_string();
+    let codebuild_env: Vec<(String, String)> = [
+        ("CODEBUILD_BUILD_ID", id.to_owned()),
+        (
+            "CODEBUILD_BUILD_ARN",
+            format!("arn:aws:codebuild:local:000000000000:build/{id}"),
+        ),
+        ("CODEBUILD_BUILD_NUMBER", "1".to_owned()),
+        ("CODEBUILD_BUILD_IMAGE", "local".to_owned()),
+        ("CODEBUILD_INITIATOR", "gantry-build".to_owned()),
+        ("CODEBUILD_RESOLVED_SOURCE_VERSION", sha.to_owned()),
+        ("CODEBUILD_SOURCE_VERSION", sha.to_owned()),
+        (
+            "CODEBUILD_SOURCE_REPO_URL",
+            options.repo.display().to_string(),
+        ),
+        ("CODEBUILD_SRC_DIR", src),
+        ("CODEBUILD_START_TIME", started.to_string()),
+        ("CODEBUILD_CI", "true".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let base_env = INHERITED
+        .iter()
+        .filter_map(|k| Some(((*k).to_owned(), std::env::var(k).ok()?)))
+        .collect();
+    let uuid = id.rsplit(':').next().unwrap_or(id);
+    let build = Build {
+        id: id.to_owned(),
+        source_dir: dir.to_owned(),
+        runnable: spec,
+        parameters,
+        codebuild_env,
+        base_env,
+        timeout: options.timeout,
+        log: log_dir().join(format!("{}-{uuid}.log", options.project)),
+    };
+    let mut observe = |step: Step<'_>| {
+        let _ = match step {
+            Step::PhaseStarted(phase) => writeln!(out, "==> {}", phase.codebuild_name()),
+            Step::Line(phase, text) => writeln!(out, "[{}] {text}", phase.codebuild_name()),
+            Step::PhaseEnded(result) => writeln!(
+                out,
+                "<== {} {} in {:.1} s{}",
+                result.name.codebuild_name(),
+                result.status.as_str(),
+                result.duration.as_secs_f64(),
+                result
+                    .message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+        };
+    };
+    let outcome = executor::run(&build, &mut observe).await?;
+    let _ = match outcome.failed_phase {
+        Some(phase) => writeln!(
+            out,
+            "{} in {} — log: {}",
+            outcome.status.as_str(),
+            phase.codebuild_name(),
+            outcome.log.display()
+        ),
+        None => writeln!(
+            out,
+            "{} — log: {}",
+            outcome.status.as_str(),
+            outcome.log.display()
+        ),
+    };
+    for (name, value) in &outcome.exported {
+        let _ = writeln!(out, "exported {name}={value}");
+    }
+    Ok(Ended::Ran(outcome))
+}

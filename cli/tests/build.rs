@@ -1,0 +1,144 @@
+//! `gantry build` as a user runs it before pushing: a commit of their
+//! repository built the way CodeBuild builds it, and the exit code says
+//! how it ended (0 succeeded, 1 failed, 2 could not run).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=Mona", "-c", "user.email=mona@example.com"])
+        .args(args)
+        .output()
+        .expect("run git")
+        .status
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+/// A repository whose one commit holds `files`.
+fn repository(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gantry-build-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    git(&dir, &["init", "-q", "-b", "main"]);
+    for (file, text) in files {
+        std::fs::write(dir.join(file), text).expect("write");
+    }
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-q", "-m", "first"]);
+    dir
+}
+
+fn gantry_build(repo: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("build")
+        .arg("--repo")
+        .arg(repo)
+        .args(args)
+        .env("XDG_CACHE_HOME", repo.join(".cache-for-logs"))
+        .output()
+        .expect("run gantry build");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const PASSING: &str = "\
+version: 0.2
+phases:
+  pre_build:
+    commands:
+      - test -f Makefile
+  build:
+    commands:
+      - echo \"built $(cat VERSION) at $CODEBUILD_RESOLVED_SOURCE_VERSION\"
+";
+
+#[test]
+fn a_passing_build_of_the_commit_exits_0_and_prints_its_log() {
+    let repo = repository(
+        "pass",
+        &[
+            ("buildspec.yml", PASSING),
+            ("Makefile", "all:\n"),
+            ("VERSION", "1.2.3\n"),
+        ],
+    );
+    // Uncommitted work is not in the build: it is of the commit.
+    std::fs::write(repo.join("VERSION"), "dirty\n").expect("write");
+    let (code, out, err) = gantry_build(&repo, &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let sha = String::from_utf8_lossy(
+        &Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .expect("git")
+            .stdout,
+    )
+    .trim()
+    .to_owned();
+    assert!(
+        out.contains(&format!("[BUILD] built 1.2.3 at {sha}")),
+        "{out}"
+    );
+    assert!(out.contains("SUCCEEDED"), "{out}");
+}
+
+#[test]
+fn a_failing_build_exits_1_and_names_the_phase() {
+    let repo = repository(
+        "fail",
+        &[(
+            "buildspec.yml",
+            "version: 0.2\nphases:\n  build:\n    commands:\n      - echo testing\n      - exit 7\n  post_build:\n    commands:\n      - echo reported\n",
+        )],
+    );
+    let (code, out, err) = gantry_build(&repo, &[]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("FAILED in BUILD"), "{out}");
+    assert!(out.contains("exit status 7"), "{out}");
+    assert!(out.contains("[POST_BUILD] reported"), "{out}");
+}
+
+#[test]
+fn a_buildspec_codebuild_would_refuse_fails_before_anything_runs() {
+    let repo = repository(
+        "refused",
+        &[(
+            "buildspec.yml",
+            "version: 0.2\nphases:\n  build:\n    commands:\n      - echo: oops\n",
+        )],
+    );
+    let (code, out, err) = gantry_build(&repo, &[]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("buildspec.yml:5:"), "{out}");
+    assert!(out.contains("DOWNLOAD_SOURCE"), "{out}");
+}
+
+#[test]
+fn what_cannot_run_exits_2_with_the_reason() {
+    let repo = repository(
+        "cannot",
+        &[(
+            "buildspec.yml",
+            "version: 0.2\nenv:\n  parameter-store:\n    TOKEN: /gantry/dev/token\nphases:\n  build:\n    commands:\n      - echo hi\n",
+        )],
+    );
+    let (code, _, err) = gantry_build(&repo, &["--ref", "no-such-branch"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no-such-branch"), "{err}");
+
+    let (code, _, err) = gantry_build(&repo, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--parameter /gantry/dev/token=VALUE"), "{err}");
+
+    let (code, out, err) = gantry_build(&repo, &["--parameter", "/gantry/dev/token=abc"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+}
