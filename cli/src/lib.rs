@@ -6,6 +6,7 @@ pub mod build;
 pub mod dev;
 pub mod lint;
 pub mod load;
+pub mod push;
 pub mod send;
 pub mod serve;
 pub mod sink;

@@ -88,23 +88,36 @@ enum Command {
         #[arg(required = true)]
         files: Vec<String>,
     },
-    /// Sign a payload file exactly as GitHub does and POST it.
+    /// Sign a payload file exactly as GitHub does and POST it; or, with
+    /// --push, the push GitHub would send for a local repository's commit.
     Send {
         #[arg(long)]
         url: String,
         #[arg(long)]
         secret: String,
-        /// The X-GitHub-Event header: push, pull_request, ping, …
-        #[arg(long)]
-        event: String,
+        /// The X-GitHub-Event header: push, pull_request, ping, … (with
+        /// --push: push).
+        #[arg(long, required_unless_present = "push")]
+        event: Option<String>,
         /// The X-GitHub-Delivery header; a fresh one when not given.
         #[arg(long)]
         delivery: Option<String>,
         /// Send as application/x-www-form-urlencoded (payload=…).
         #[arg(long)]
         form: bool,
+        /// Make the payload: a push of --ref in --repo, with its real
+        /// before/after, commits and changed paths.
+        #[arg(long, conflicts_with = "file")]
+        push: bool,
+        /// With --push: the git repository.
+        #[arg(long, default_value = ".", requires = "push")]
+        repo: PathBuf,
+        /// With --push: the branch (or HEAD) pushed.
+        #[arg(long = "ref", default_value = "HEAD", requires = "push")]
+        git_ref: String,
         /// The payload file (JSON).
-        file: String,
+        #[arg(required_unless_present = "push")]
+        file: Option<String>,
     },
     /// Send a burst of signed deliveries — genuine, resent and forged — with
     /// some concurrency, then report the rate, the latencies, the answers,
@@ -238,15 +251,30 @@ async fn main() -> ExitCode {
             event,
             delivery,
             form,
+            push,
+            repo,
+            git_ref,
             file,
         } => {
-            let payload = match send::read_payload(&file) {
+            let payload = match (&file, push) {
+                (Some(file), _) => send::read_payload(file).map_err(|e| e.to_string()),
+                (None, _) => {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    gantry_cli::push::payload(&repo, &git_ref, now)
+                        .map(|p| p.to_string().into_bytes())
+                        .map_err(|e| e.to_string())
+                }
+            };
+            let payload = match payload {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("gantry send: {e}");
                     return ExitCode::from(2);
                 }
             };
+            let event = event.unwrap_or_else(|| "push".to_owned());
             let delivery = Delivery {
                 url: &url,
                 secret: &secret,
