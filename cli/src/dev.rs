@@ -83,6 +83,7 @@ fn read(path: &PathBuf) -> Result<String, DevError> {
 
 /// Runs until Ctrl-C. Prints the chain's events on stdout, one per line.
 pub async fn run(options: DevOptions) -> Result<(), DevError> {
+    let stop = Stop::install();
     let (config_yaml, config_name) = match &options.config {
         Some(path) => (read(path)?, path.display().to_string()),
         None => (
@@ -278,7 +279,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
             }
         })
     };
-    let _ = tokio::signal::ctrl_c().await;
+    stop.wait().await;
     println!("gantry dev: stopping");
     server.abort();
     watcher.abort();
@@ -286,4 +287,40 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         moto.stop().await;
     }
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (a process manager's or `kill`'s stop): either way
+/// the moto server this started is stopped with it, not left behind. The
+/// handlers are installed before anything starts, so a signal that comes
+/// early is not missed (it would kill the process and leave moto running).
+struct Stop {
+    #[cfg(unix)]
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Stop {
+    fn install() -> Stop {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+                .ok();
+            Stop { signals }
+        }
+        #[cfg(not(unix))]
+        Stop {}
+    }
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.signals {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -256,3 +256,36 @@ async fn a_skip_ci_title_builds_and_a_resent_signed_body_starts_nothing_more() {
     assert!(!dev.seen.iter().any(|l| l.contains("Build Skipped")));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Stopped by SIGTERM (a process manager, `kill`), not Ctrl-C: the moto
+/// server it started stops too, instead of being left listening.
+#[test]
+fn sigterm_stops_gantry_dev_and_its_moto_server() {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut dev = Dev::start(&listen, &[], "http://127.0.0.1:9");
+    // The queues' URLs name moto's own address (the AWS endpoint printed
+    // is the proxy in front of it, which lives in gantry dev's process).
+    let queue = dev.wait_for("→ queue http://", Duration::from_secs(120));
+    dev.wait_for("webhook listening", Duration::from_secs(120));
+    let address = queue
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("moto's address")
+        .to_owned();
+    assert!(
+        std::net::TcpStream::connect(&address).is_ok(),
+        "moto answers at {address} while gantry dev runs"
+    );
+    let status = dev.terminate(Duration::from_secs(20));
+    assert!(status.is_some(), "gantry dev did not exit on SIGTERM");
+    // The moto server is gone with it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&address).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "moto still listens at {address} after gantry dev stopped"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

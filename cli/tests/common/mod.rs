@@ -90,6 +90,24 @@ impl Dev {
     }
 }
 
+impl Dev {
+    /// SIGTERM, then its exit status if it exited within `wait`.
+    #[allow(dead_code)] // not every test binary that shares this module uses it
+    pub fn terminate(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
 impl Drop for Dev {
     fn drop(&mut self) {
         // Ctrl-C, so gantry dev stops the moto server it started; then
