@@ -44,6 +44,9 @@ pub struct DevOptions {
     /// Serve the webhook and print the event log only: no downstream
     /// function runs, so they take no CPU from the webhook under load.
     pub only_webhook: bool,
+    /// The git repository the GitHub stand-in reads files from (default:
+    /// the one of the current directory, if any).
+    pub repo: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,9 +150,12 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     let github_api_env = std::env::var("GITHUB_API_URL")
         .ok()
         .filter(|u| !u.is_empty());
-    let github_api = github_api_env
-        .clone()
-        .unwrap_or_else(|| gantry_aws::github::contents::DEFAULT_API_URL.to_owned());
+    // Without GITHUB_API_URL, the sink stands for GitHub: it serves files
+    // from the local repository at the commit asked for, so the chain runs
+    // offline on the user's own buildspec.
+    let stand_in = github_api_env.is_none();
+    let repo = options.repo.clone().or_else(current_repository);
+    let github_api = github_api_env.clone().unwrap_or_else(|| sink_url.clone());
     let statuses_api = github_api_env.unwrap_or_else(|| sink_url.clone());
     let chat_urls: Vec<(String, String)> = config
         .repositories
@@ -212,7 +218,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     }
     println!("gantry dev: webhook listening on http://{addr}/");
     println!(
-        "gantry dev: try: gantry send --url http://{addr}/ --secret <secret> --event push <payload.json>"
+        "gantry dev: try: gantry send --url http://{addr}/ --secret <secret> --push (your last commit) or --event push <payload.json>"
     );
 
     let functions = gantry_local::functions::LocalFunctions::new(
@@ -226,7 +232,18 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     println!(
         "gantry dev: commit statuses go to {statuses_api}; chat webhooks to {sink_url}/chat/<provider>"
     );
-    tokio::spawn(crate::sink::serve(sink));
+    tokio::spawn(crate::sink::serve(sink, repo.clone().filter(|_| stand_in)));
+    if stand_in {
+        match &repo {
+            Some(repo) => println!(
+                "gantry dev: GitHub stands in on {sink_url}: files at each commit from {} (set GITHUB_API_URL for a real GitHub)",
+                repo.display()
+            ),
+            None => println!(
+                "gantry dev: GitHub stands in on {sink_url} with no repository (--repo PATH): every buildspec comes from the project's default"
+            ),
+        }
+    }
     println!(
         "gantry dev: validate-buildspec reads buildspecs from {github_api}{}",
         if github_token.is_some() {
@@ -287,6 +304,18 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         moto.stop().await;
     }
     Ok(())
+}
+
+/// The git repository of the current directory, if it is in one.
+fn current_repository() -> Option<PathBuf> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--show-toplevel"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 /// Ctrl-C or SIGTERM (a process manager's or `kill`'s stop): either way

@@ -47,6 +47,11 @@ enum Command {
         /// with `gantry load`).
         #[arg(long)]
         only_webhook: bool,
+        /// The git repository whose files the GitHub stand-in serves at
+        /// each commit (default: the one of the current directory). Not
+        /// used when GITHUB_API_URL is set.
+        #[arg(long)]
+        repo: Option<PathBuf>,
     },
     /// Run one build of a commit on this machine as CodeBuild would: a
     /// clean checkout of the commit, the buildspec checked, then its
@@ -179,6 +184,7 @@ async fn main() -> ExitCode {
             webhook_secret,
             template,
             only_webhook,
+            repo,
         } => {
             gantry_aws::logging::init_with_writer(std::io::stderr);
             match dev::run(DevOptions {
@@ -187,6 +193,7 @@ async fn main() -> ExitCode {
                 webhook_secret,
                 template,
                 only_webhook,
+                repo,
             })
             .await
             {

@@ -1,45 +1,107 @@
-//! A local HTTP sink for `gantry dev`: stands for GitHub's status API and
+//! A local HTTP sink for `gantry dev`: stands for GitHub (the contents
+//! API, read from a local git repository; the status API, printed) and for
 //! the chat webhooks, prints each request it receives on one line, and
 //! answers as they do (201 for a status, 200 otherwise).
 
 use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use tokio::net::TcpListener;
 
+/// `GET /repos/{owner}/{name}/contents/{path}?ref={sha}`: the file at the
+/// commit in the local repository (whatever the repository's name: the
+/// stand-in serves the one repository `gantry dev` was given), raw, as
+/// GitHub answers `application/vnd.github.raw+json`; 404 when it is not
+/// there.
+fn contents(repo: Option<&Path>, path: &str, query: Option<&str>) -> Option<(u16, Vec<u8>)> {
+    let rest = path.strip_prefix("/repos/")?;
+    let mut parts = rest.splitn(4, '/');
+    let (_owner, _name, contents, file) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if contents != "contents" {
+        return None;
+    }
+    let git_ref = query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("ref="))?
+        .to_owned();
+    let not_found = (404, br#"{"message":"Not Found"}"#.to_vec());
+    let Some(repo) = repo else {
+        return Some(not_found);
+    };
+    let ok_ref = git_ref
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'));
+    let ok_file = !file.contains("..") && !file.starts_with('/');
+    if !ok_ref || !ok_file || git_ref.starts_with('-') {
+        return Some(not_found);
+    }
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["show", &format!("{git_ref}:{file}")])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    Some(if out.status.success() {
+        (200, out.stdout)
+    } else {
+        not_found
+    })
+}
+
 /// Serves the sink on `listener` until the task is dropped; each request
-/// is printed as `sink: METHOD PATH BODY`.
-pub async fn serve(listener: TcpListener) {
+/// is printed as `sink: METHOD PATH BODY`. `repo` is the git repository
+/// the contents API reads (none: every file is not found).
+pub async fn serve(listener: TcpListener, repo: Option<PathBuf>) {
+    let repo = Arc::new(repo);
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        let repo = Arc::clone(&repo);
         tokio::spawn(async move {
-            let service = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                let (parts, body) = req.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                let text = String::from_utf8_lossy(&body);
-                println!(
-                    "  sink: {} {} {}",
-                    parts.method,
-                    parts.uri.path(),
-                    text.trim()
-                );
-                let status = if parts.uri.path().contains("/statuses/") {
-                    201
-                } else {
-                    200
-                };
-                let mut response = hyper::Response::new(Full::new(Bytes::from_static(b"ok")));
-                *response.status_mut() =
-                    http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
-                Ok::<_, Infallible>(response)
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let repo = Arc::clone(&repo);
+                async move {
+                    let (parts, body) = req.into_parts();
+                    if parts.method == http::Method::GET
+                        && let Some((status, body)) =
+                            contents(repo.as_deref(), parts.uri.path(), parts.uri.query())
+                    {
+                        println!("  github: GET {} → {status}", parts.uri);
+                        let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+                        *response.status_mut() =
+                            http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+                        return Ok::<_, Infallible>(response);
+                    }
+                    let body = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    let text = String::from_utf8_lossy(&body);
+                    println!(
+                        "  sink: {} {} {}",
+                        parts.method,
+                        parts.uri.path(),
+                        text.trim()
+                    );
+                    let status = if parts.uri.path().contains("/statuses/") {
+                        201
+                    } else {
+                        200
+                    };
+                    let mut response = hyper::Response::new(Full::new(Bytes::from_static(b"ok")));
+                    *response.status_mut() =
+                        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+                    Ok::<_, Infallible>(response)
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)

@@ -289,3 +289,68 @@ fn sigterm_stops_gantry_dev_and_its_moto_server() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// No GitHub at all: gantry dev stands in for it with the user's own
+/// repository, and `gantry send --push` sends their own last commit, whose
+/// buildspec (read at that commit) validates and builds, and whose statuses
+/// come back to the stand-in.
+#[test]
+fn offline_a_local_commit_is_validated_from_the_repository_and_built() {
+    let repo = std::env::temp_dir().join(format!("gantry-dev-offline-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&repo);
+    std::fs::create_dir_all(&repo).expect("scratch dir");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["-c", "user.name=Mona", "-c", "user.email=mona@example.com"])
+            .args(args)
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(
+        repo.join("buildspec.yml"),
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - make offline\n",
+    )
+    .expect("write");
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "offline"]);
+    let sha = git(&["rev-parse", "HEAD"]);
+    // Uncommitted edits are not what the commit builds.
+    std::fs::write(repo.join("buildspec.yml"), "not: the committed one\n").expect("write");
+
+    let listen = format!("127.0.0.1:{}", free_port());
+    let repo_arg = repo.display().to_string();
+    let mut dev = Dev::start_offline(&listen, &["--repo", &repo_arg]);
+    dev.wait_for("webhook listening", Duration::from_secs(120));
+    let line = dev.wait_for("GitHub stands in on", Duration::from_secs(20));
+    assert!(line.contains(&repo_arg), "{line}");
+
+    let out = gantry()
+        .args(["send", "--url", &format!("http://{listen}/")])
+        .args([
+            "--secret",
+            "gantry-dev-secret",
+            "--push",
+            "--repo",
+            &repo_arg,
+        ])
+        .output()
+        .expect("run gantry send");
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(answer.starts_with("202 "), "{answer}");
+
+    let short = &sha[..7];
+    let line = dev.wait_for("validate-buildspec:", Duration::from_secs(30));
+    assert!(
+        line.contains("valid, local/") && line.contains(&format!(":buildspec.yml@{short}")),
+        "{line}"
+    );
+    let line = dev.wait_for("start-build:", Duration::from_secs(30));
+    assert!(line.contains(&format!("source version {sha}")), "{line}");
+    let line = dev.wait_for("sink: POST /repos/local/", Duration::from_secs(30));
+    assert!(line.contains(&format!("/statuses/{sha}")), "{line}");
+}

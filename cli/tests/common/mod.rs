@@ -31,13 +31,28 @@ impl Dev {
     /// `gantry dev --listen <listen> <extra…>`, with its own moto server,
     /// GitHub at `github_api` (loopback only in tests).
     pub fn start(listen: &str, extra: &[&str], github_api: &str) -> Dev {
-        let mut child = gantry()
+        Dev::spawn(listen, extra, Some(github_api))
+    }
+
+    /// The same with no GITHUB_API_URL: gantry dev's own GitHub stand-in.
+    #[allow(dead_code)] // not every test binary that shares this module uses it
+    pub fn start_offline(listen: &str, extra: &[&str]) -> Dev {
+        Dev::spawn(listen, extra, None)
+    }
+
+    fn spawn(listen: &str, extra: &[&str], github_api: Option<&str>) -> Dev {
+        let mut command = gantry();
+        command
             .args(["dev", "--listen", listen])
             .args(extra)
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
             .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("GITHUB_TOKEN")
-            .env("GITHUB_API_URL", github_api)
+            .env_remove("GITHUB_TOKEN");
+        match github_api {
+            Some(url) => command.env("GITHUB_API_URL", url),
+            None => command.env_remove("GITHUB_API_URL"),
+        };
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
