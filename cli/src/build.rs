@@ -17,6 +17,8 @@ use gantry_core::codebuild_events::BuildStatus;
 use gantry_core::diagnostic::Severity;
 use gantry_local::executor::{self, Build, ExecutorError, Outcome, Step};
 
+use crate::git::git;
+
 pub struct BuildOptions {
     /// The git repository.
     pub repo: PathBuf,
@@ -66,20 +68,6 @@ impl Ended {
             _ => 1,
         }
     }
-}
-
-fn git(repo: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// `git archive <sha> | tar -x -C <dir>`: the commit's files, nothing else.

@@ -36,16 +36,31 @@ pub const BUILTIN_BUILDSPECS: &[(&str, &str)] = &[
 /// then go to the local sink, which accepts any.
 pub const DEV_GITHUB_TOKEN: &str = "gantry-dev-token";
 
+#[derive(clap::Args)]
 pub struct DevOptions {
+    /// Address the webhook answers on (every path, as a function URL).
+    #[arg(long, default_value = "127.0.0.1:9000")]
     pub listen: SocketAddr,
+    /// gantry.yaml to use; without it every repository and branch builds
+    /// on the project gantry-dev.
+    #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Webhook secret; defaults to the configuration's dev.webhook-secret.
+    #[arg(long)]
     pub webhook_secret: Option<String>,
+    /// The SAM template whose rules to create (default: ./template.yaml,
+    /// else the one built in).
+    #[arg(long)]
     pub template: Option<PathBuf>,
-    /// Serve the webhook and print the event log only: no downstream
-    /// function runs, so they take no CPU from the webhook under load.
+    /// Serve the webhook and print the event log only: run none of the
+    /// downstream functions (for measuring the webhook alone, e.g. with
+    /// `gantry load`; they take no CPU from it).
+    #[arg(long)]
     pub only_webhook: bool,
-    /// The git repository the GitHub stand-in reads files from (default:
-    /// the one of the current directory, if any).
+    /// The git repository whose files the GitHub stand-in serves at each
+    /// commit (default: the one of the current directory). Not used when
+    /// GITHUB_API_URL is set.
+    #[arg(long)]
     pub repo: Option<PathBuf>,
 }
 
@@ -308,14 +323,9 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
 
 /// The git repository of the current directory, if it is in one.
 fn current_repository() -> Option<PathBuf> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "--show-toplevel"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    crate::git::git(std::path::Path::new("."), &["rev-parse", "--show-toplevel"])
+        .ok()
+        .map(PathBuf::from)
 }
 
 /// Ctrl-C or SIGTERM (a process manager's or `kill`'s stop): either way

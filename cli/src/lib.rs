@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod dev;
+pub mod git;
 pub mod lint;
 pub mod load;
 pub mod push;

@@ -1,6 +1,5 @@
 //! `gantry`: run Gantry locally and talk to it.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,32 +26,7 @@ struct Cli {
 enum Command {
     /// Run the whole chain locally against the moto server and print each
     /// event on the bus.
-    Dev {
-        /// Address the webhook answers on (every path, as a function URL).
-        #[arg(long, default_value = "127.0.0.1:9000")]
-        listen: SocketAddr,
-        /// gantry.yaml to use; without it every repository and branch
-        /// builds on the project gantry-dev.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Webhook secret; defaults to the configuration's dev.webhook-secret.
-        #[arg(long)]
-        webhook_secret: Option<String>,
-        /// The SAM template whose rules to create (default: ./template.yaml,
-        /// else the one built in).
-        #[arg(long)]
-        template: Option<PathBuf>,
-        /// Serve the webhook and print the event log only: run none of the
-        /// downstream functions (for measuring the webhook alone, e.g.
-        /// with `gantry load`).
-        #[arg(long)]
-        only_webhook: bool,
-        /// The git repository whose files the GitHub stand-in serves at
-        /// each commit (default: the one of the current directory). Not
-        /// used when GITHUB_API_URL is set.
-        #[arg(long)]
-        repo: Option<PathBuf>,
-    },
+    Dev(DevOptions),
     /// Run one build of a commit on this machine as CodeBuild would: a
     /// clean checkout of the commit, the buildspec checked, then its
     /// phases in a shell (the commands run as you). Exit 0 when it
@@ -178,25 +152,9 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Dev {
-            listen,
-            config,
-            webhook_secret,
-            template,
-            only_webhook,
-            repo,
-        } => {
+        Command::Dev(options) => {
             gantry_aws::logging::init_with_writer(std::io::stderr);
-            match dev::run(DevOptions {
-                listen,
-                config,
-                webhook_secret,
-                template,
-                only_webhook,
-                repo,
-            })
-            .await
-            {
+            match dev::run(options).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("gantry dev: {e}");

@@ -6,7 +6,6 @@
 //! buildspec.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
@@ -22,25 +21,10 @@ pub struct PushError {
 }
 
 fn git(repo: &Path, args: &[&str]) -> Result<String, PushError> {
-    let fail = |reason: String| PushError {
+    crate::git::git(repo, args).map_err(|reason| PushError {
         repo: repo.display().to_string(),
         reason,
-    };
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| fail(format!("cannot run git: {e}")))?;
-    if !out.status.success() {
-        return Err(fail(format!(
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+    })
 }
 
 /// `owner/name` from a GitHub remote URL (`https://github.com/o/n.git`,
