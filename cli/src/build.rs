@@ -183,7 +183,12 @@ async fn build_in(
     let short = sha.get(..7).unwrap_or(sha);
     let _ = writeln!(out, "gantry build {id} of {short} ({shown})");
     let spec = match runnable(&text) {
-        Ok(spec) => spec,
+        Ok((spec, warnings)) => {
+            for d in &warnings {
+                let _ = writeln!(out, "{shown}:{d}");
+            }
+            spec
+        }
         Err(diagnostics) => {
             for d in &diagnostics {
                 let _ = writeln!(out, "{shown}:{d}");
@@ -199,9 +204,6 @@ async fn build_in(
             return Ok(Ended::Refused);
         }
     };
-    for d in gantry_core::buildspec::validate(&text) {
-        let _ = writeln!(out, "{shown}:{d}");
-    }
     let mut parameters = Vec::new();
     for (variable, parameter) in &spec.parameter_store {
         let value = options

@@ -31,7 +31,7 @@ fn build(text: &str, parameters: &[(&str, &str)]) -> Build {
     Build {
         id: "gantry-dev:0000-test".into(),
         source_dir: dir.join("src"),
-        runnable: runnable(text).expect("a valid buildspec"),
+        runnable: runnable(text).expect("a valid buildspec").0,
         parameters: parameters
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -139,9 +139,9 @@ pub struct Runnable {
     pub phases: Vec<Phase>,
 }
 
-/// What a buildspec runs, or its errors (with the warnings) when CodeBuild
-/// would not run it.
-pub fn runnable(text: &str) -> Result<Runnable, Vec<Diagnostic>> {
+/// What a buildspec runs, with its warnings; or its errors (with the
+/// warnings) when CodeBuild would not run it.
+pub fn runnable(text: &str) -> Result<(Runnable, Vec<Diagnostic>), Vec<Diagnostic>> {
     let analysis = analyse(text);
     if analysis
         .diagnostics
@@ -190,7 +190,7 @@ pub fn runnable(text: &str) -> Result<Runnable, Vec<Diagnostic>> {
             });
         }
     }
-    Ok(Runnable {
+    let runnable = Runnable {
         version,
         shell: env
             .and_then(|e| e.get("shell"))
@@ -201,7 +201,8 @@ pub fn runnable(text: &str) -> Result<Runnable, Vec<Diagnostic>> {
         secrets_manager: pairs(env.and_then(|e| e.get("secrets-manager"))),
         exported_variables: commands(env.and_then(|e| e.get("exported-variables"))),
         phases,
-    })
+    };
+    Ok((runnable, analysis.diagnostics))
 }
 
 /// A list of strings; a single string is one item (`commands: |`, corpus
@@ -265,7 +266,7 @@ phases:
     runtime-versions:
       python: 3.12
 ";
-        let r = runnable(text).expect("valid");
+        let (r, _) = runnable(text).expect("valid");
         let names: Vec<PhaseName> = r.phases.iter().map(|p| p.name).collect();
         assert_eq!(
             names,
@@ -315,7 +316,7 @@ phases:
       echo one
       echo two
 ";
-        let r = runnable(text).expect("valid");
+        let (r, _) = runnable(text).expect("valid");
         assert_eq!(r.version, Version::V01);
         assert_eq!(r.variables, [("A".to_owned(), "b".to_owned())]);
         assert_eq!(r.phases[0].commands, ["echo one\necho two\n"]);
