@@ -83,18 +83,19 @@ fn changes(repo: &Path, sha: &str) -> Result<[Vec<String>; 3], PushError> {
 }
 
 fn commit(repo: &Path, sha: &str, html_url: &str) -> Result<Value, PushError> {
-    let message = git(repo, &["log", "-1", "--format=%B", sha])?;
-    let meta = git(repo, &["log", "-1", "--format=%an%x00%ae%x00%aI", sha])?;
-    let mut parts = meta.split('\0');
-    let (name, email, time) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
+    // One git call for everything but the paths: tree, author, time, then
+    // the message, which may hold anything but NUL.
+    let meta = git(
+        repo,
+        &["log", "-1", "--format=%T%x00%an%x00%ae%x00%aI%x00%B", sha],
+    )?;
+    let mut parts = meta.splitn(5, '\0');
+    let mut next = || parts.next().unwrap_or_default();
+    let (tree, name, email, time, message) = (next(), next(), next(), next(), next());
     let [added, removed, modified] = changes(repo, sha)?;
     Ok(json!({
         "id": sha,
-        "tree_id": git(repo, &["rev-parse", &format!("{sha}^{{tree}}")])?,
+        "tree_id": tree,
         "distinct": true,
         "message": message.trim_end(),
         "timestamp": time,
