@@ -212,7 +212,7 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
     let approved = event.approval.is_some();
     let untrusted_fork = is_untrusted_fork(&event.source);
     if untrusted_fork && policy.forks == ForkPolicy::Approval && !approved {
-        let short = event.source.commit_sha.get(..7).unwrap_or_default();
+        let short = event.source.commit_sha.short();
         // What an approval will be checked against: this commit was held.
         if let Some(pr) = &event.source.pull_request {
             deps.records

@@ -204,7 +204,7 @@ async fn check_approval(
         return Ok(Ok(None));
     };
     let repo = &source.repository.full_name;
-    let short = source.commit_sha.get(..7).unwrap_or(&source.commit_sha);
+    let short = source.commit_sha.short();
     // The hold first: it costs no GitHub call.
     let Some(hold) = deps
         .records

@@ -128,13 +128,6 @@ impl CommitSha {
     }
 }
 
-impl RepoName {
-    /// The owner: what comes before the `/`.
-    pub fn owner(&self) -> &str {
-        self.0.split_once('/').map_or(&self.0, |(owner, _)| owner)
-    }
-}
-
 impl BuildId {
     /// The project and the uuid; an id without a `:` is all uuid.
     pub fn parts(&self) -> (Option<&str>, &str) {
@@ -142,11 +135,6 @@ impl BuildId {
             Some((project, uuid)) => (Some(project), uuid),
             None => (None, &self.0),
         }
-    }
-
-    /// The uuid after the project name: unique per build, and short.
-    pub fn uuid(&self) -> &str {
-        self.parts().1
     }
 }
 
@@ -183,12 +171,7 @@ mod tests {
             "arn:aws:codebuild:eu-west-1:123456789012:build/gantry-build:7f1c2d3e-aaaa",
         );
         assert_eq!(arn.id(), "gantry-build:7f1c2d3e-aaaa");
-        assert_eq!(arn.id().uuid(), "7f1c2d3e-aaaa");
+        assert_eq!(arn.id().parts(), (Some("gantry-build"), "7f1c2d3e-aaaa"));
         assert_eq!(BuildArn::new("odd").id(), "odd");
-    }
-
-    #[test]
-    fn a_repository_names_its_owner() {
-        assert_eq!(RepoName::new("octo-org/widgets").owner(), "octo-org");
     }
 }

@@ -30,10 +30,6 @@ pub struct Verdict {
     pub is_final: bool,
 }
 
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
-
 pub fn skipped(e: &BuildSkipped) -> Verdict {
     Verdict {
         subject: e.correlation_id.to_string(),
@@ -178,7 +174,7 @@ pub fn superseded(e: &BuildSuperseded, setting: SupersededState) -> Verdict {
         },
         description: description(&format!(
             "superseded by {}",
-            short(&e.superseded_by.commit_sha)
+            e.superseded_by.commit_sha.short()
         )),
         target_url: None,
         result: BuildResult::Superseded,
