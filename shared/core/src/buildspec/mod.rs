@@ -62,30 +62,45 @@ pub fn validate(text: &str) -> Vec<Diagnostic> {
 
 /// The same, plus what later stages need from a valid buildspec.
 pub fn analyse(text: &str) -> Analysis {
-    let mut analysis = match yaml::parse(text, LIMITS) {
-        Err(err) => Analysis {
-            diagnostics: vec![syntax::syntax_error(text, &err)],
-            ..Analysis::default()
-        },
-        Ok(None) => Analysis {
-            diagnostics: vec![Diagnostic::error(
-                Pos { line: 1, col: 1 },
-                "",
-                "the buildspec is empty; it needs at least `version: 0.2` and `phases`",
-            )],
-            ..Analysis::default()
-        },
+    analyse_tree(text).0
+}
+
+/// [`analyse`], and the parsed document when there is one (for
+/// [`runnable`], which reads it again as a plan).
+fn analyse_tree(text: &str) -> (Analysis, Option<yaml::Node>) {
+    let (mut analysis, root) = match yaml::parse(text, LIMITS) {
+        Err(err) => (
+            Analysis {
+                diagnostics: vec![syntax::syntax_error(text, &err)],
+                ..Analysis::default()
+            },
+            None,
+        ),
+        Ok(None) => (
+            Analysis {
+                diagnostics: vec![Diagnostic::error(
+                    Pos { line: 1, col: 1 },
+                    "",
+                    "the buildspec is empty; it needs at least `version: 0.2` and `phases`",
+                )],
+                ..Analysis::default()
+            },
+            None,
+        ),
         Ok(Some(root)) => {
             let checked = check::check(text, &root);
-            Analysis {
-                diagnostics: checked.diagnostics,
-                parameter_store: checked.parameter_store,
-                version: checked.version,
-            }
+            (
+                Analysis {
+                    diagnostics: checked.diagnostics,
+                    parameter_store: checked.parameter_store,
+                    version: checked.version,
+                },
+                Some(root),
+            )
         }
     };
     analysis.diagnostics.sort_by_key(|d| (d.line, d.col));
-    analysis
+    (analysis, root)
 }
 
 /// The keys of `env` through which a buildspec asks CodeBuild for secrets.

@@ -4,9 +4,9 @@
 //! [`super::analyse`] found no error, so every shape here is one CodeBuild
 //! accepts; the local executor (`gantry build`, `gantry dev`) runs it.
 
-use super::{LIMITS, analyse};
+use super::analyse_tree;
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::yaml::{self, Node, Value};
+use crate::yaml::{Node, Value};
 
 /// A buildspec's `version`: 0.1 runs each command in its own shell, 0.2
 /// runs the whole build in one.
@@ -142,7 +142,7 @@ pub struct Runnable {
 /// What a buildspec runs, with its warnings; or its errors (with the
 /// warnings) when CodeBuild would not run it.
 pub fn runnable(text: &str) -> Result<(Runnable, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let analysis = analyse(text);
+    let (analysis, root) = analyse_tree(text);
     if analysis
         .diagnostics
         .iter()
@@ -150,10 +150,9 @@ pub fn runnable(text: &str) -> Result<(Runnable, Vec<Diagnostic>), Vec<Diagnosti
     {
         return Err(analysis.diagnostics);
     }
-    let root = match yaml::parse(text, LIMITS) {
-        Ok(Some(root)) => root,
-        // analyse reported these already.
-        _ => return Err(analysis.diagnostics),
+    let Some(root) = root else {
+        // No document: analyse reported it as an error.
+        return Err(analysis.diagnostics);
     };
     let version = match analysis.version.as_deref() {
         Some("0.1") => Version::V01,
