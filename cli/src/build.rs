@@ -1,6 +1,6 @@
 //! `gantry build`: one build of a repository's commit on this machine, the
 //! way CodeBuild would run it, without the stack: a clean checkout of the
-//! commit (`git archive`, so nothing uncommitted leaks in), the buildspec
+//! commit (a clone with HEAD detached at it: nothing uncommitted), the buildspec
 //! checked first, then its phases through the local executor.
 //!
 //! Exit 0 when the build succeeds, 1 when it fails (a buildspec CodeBuild
@@ -9,12 +9,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gantry_core::buildspec::runnable::runnable;
 use gantry_core::codebuild_events::BuildStatus;
 use gantry_core::diagnostic::Severity;
+use gantry_local::executor::source::{self, CheckoutError, Identity};
 use gantry_local::executor::{self, Build, ExecutorError, Outcome, Step};
 
 use crate::git::git;
@@ -42,8 +42,8 @@ pub enum BuildError {
         git_ref: String,
         reason: String,
     },
-    #[error("checking out {sha}: {reason}")]
-    Checkout { sha: String, reason: String },
+    #[error(transparent)]
+    Checkout(#[from] CheckoutError),
     #[error("reading the buildspec {path}: {reason}")]
     Buildspec { path: String, reason: String },
     #[error(
@@ -52,6 +52,16 @@ pub enum BuildError {
     Parameter { variable: String, parameter: String },
     #[error(transparent)]
     Executor(#[from] ExecutorError),
+}
+
+/// `--parameter NAME=VALUE`: an SSM parameter's name and value.
+pub fn name_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!(
+            "takes NAME=VALUE (an SSM parameter's name, its value), not `{text}`"
+        )),
+    }
 }
 
 /// How a build ended.
@@ -69,62 +79,6 @@ impl Ended {
         }
     }
 }
-
-/// `git archive <sha> | tar -x -C <dir>`: the commit's files, nothing else.
-fn checkout(repo: &Path, sha: &str, dir: &Path) -> Result<(), BuildError> {
-    let fail = |reason: String| BuildError::Checkout {
-        sha: sha.to_owned(),
-        reason,
-    };
-    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    let mut archive = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["archive", "--format=tar", sha])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(format!("cannot run git: {e}")))?;
-    let Some(tar_input) = archive.stdout.take() else {
-        return Err(fail("git archive has no output".into()));
-    };
-    let tar = Command::new("tar")
-        .arg("-x")
-        .arg("-C")
-        .arg(dir)
-        .stdin(tar_input)
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| fail(format!("cannot run tar: {e}")))?;
-    let archived = archive
-        .wait_with_output()
-        .map_err(|e| fail(e.to_string()))?;
-    if !archived.status.success() {
-        return Err(fail(
-            String::from_utf8_lossy(&archived.stderr).trim().to_owned(),
-        ));
-    }
-    if !tar.status.success() {
-        return Err(fail(String::from_utf8_lossy(&tar.stderr).trim().to_owned()));
-    }
-    Ok(())
-}
-
-/// Where build logs are kept: `$XDG_CACHE_HOME/gantry/builds` (or
-/// `~/.cache/…`, else the temporary directory).
-pub fn log_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("gantry").join("builds")
-}
-
-/// What a build's shell inherits from the caller: enough to find programs
-/// and write files, not the caller's credentials.
-const INHERITED: &[&str] = &[
-    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TERM", "TMPDIR",
-];
 
 /// Runs the build, printing its log to `out`.
 pub async fn run(
@@ -164,7 +118,7 @@ async fn build_in(
     id: &str,
     dir: &Path,
 ) -> Result<Ended, BuildError> {
-    checkout(&options.repo, sha, dir)?;
+    source::checkout(&options.repo, sha, dir)?;
     let (path, text) = match &options.buildspec {
         Some(path) => (path.clone(), std::fs::read_to_string(path)),
         None => {
@@ -217,46 +171,29 @@ async fn build_in(
             })?;
         parameters.push((variable.clone(), value));
     }
-    let started = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let src = dir.display().to_string();
-    let codebuild_env: Vec<(String, String)> = [
-        ("CODEBUILD_BUILD_ID", id.to_owned()),
-        (
-            "CODEBUILD_BUILD_ARN",
-            format!("arn:aws:codebuild:local:000000000000:build/{id}"),
-        ),
-        ("CODEBUILD_BUILD_NUMBER", "1".to_owned()),
-        ("CODEBUILD_BUILD_IMAGE", "local".to_owned()),
-        ("CODEBUILD_INITIATOR", "gantry-build".to_owned()),
-        ("CODEBUILD_RESOLVED_SOURCE_VERSION", sha.to_owned()),
-        ("CODEBUILD_SOURCE_VERSION", sha.to_owned()),
-        (
-            "CODEBUILD_SOURCE_REPO_URL",
-            options.repo.display().to_string(),
-        ),
-        ("CODEBUILD_SRC_DIR", src),
-        ("CODEBUILD_START_TIME", started.to_string()),
-        ("CODEBUILD_CI", "true".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let base_env = INHERITED
-        .iter()
-        .filter_map(|k| Some(((*k).to_owned(), std::env::var(k).ok()?)))
-        .collect();
-    let uuid = id.rsplit(':').next().unwrap_or(id);
+    let arn = format!("arn:aws:codebuild:local:000000000000:build/{id}");
+    let repo_url = options.repo.display().to_string();
+    let codebuild_env = source::codebuild_env(&Identity {
+        id,
+        arn: &arn,
+        number: 1,
+        sha,
+        source_version: sha,
+        source_url: &repo_url,
+        src_dir: dir,
+        initiator: "gantry-build",
+        image: "local",
+    });
     let build = Build {
         id: id.to_owned(),
         source_dir: dir.to_owned(),
         runnable: spec,
         parameters,
         codebuild_env,
-        base_env,
+        base_env: source::inherited_env(),
         timeout: options.timeout,
-        log: log_dir().join(format!("{}-{uuid}.log", options.project)),
+        log: source::log_file(id),
+        stop: None,
     };
     let mut observe = |step: Step<'_>| {
         let _ = match step {

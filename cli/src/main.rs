@@ -43,8 +43,8 @@ enum Command {
         #[arg(long)]
         buildspec: Option<PathBuf>,
         /// An `env.parameter-store` value: `/ssm/name=value` (repeat).
-        #[arg(long = "parameter", value_name = "NAME=VALUE")]
-        parameters: Vec<String>,
+        #[arg(long = "parameter", value_name = "NAME=VALUE", value_parser = build::name_value)]
+        parameters: Vec<(String, String)>,
         /// The project name in the build id.
         #[arg(long, default_value = "gantry-dev")]
         project: String,
@@ -171,19 +171,11 @@ async fn main() -> ExitCode {
             timeout,
             keep,
         } => {
-            let mut pairs = Vec::with_capacity(parameters.len());
-            for p in &parameters {
-                let Some((name, value)) = p.split_once('=') else {
-                    eprintln!("gantry build: --parameter takes NAME=VALUE, not `{p}`");
-                    return ExitCode::from(2);
-                };
-                pairs.push((name.to_owned(), value.to_owned()));
-            }
             let options = build::BuildOptions {
                 repo,
                 git_ref,
                 buildspec,
-                parameters: pairs,
+                parameters,
                 project,
                 timeout: std::time::Duration::from_secs(timeout.saturating_mul(60)),
                 keep,

@@ -142,3 +142,67 @@ fn what_cannot_run_exits_2_with_the_reason() {
     let (code, out, err) = gantry_build(&repo, &["--parameter", "/gantry/dev/token=abc"]);
     assert_eq!(code, Some(0), "{out}{err}");
 }
+
+fn corpus_buildspec(name: &str) -> PathBuf {
+    let root = std::env::var_os("GANTRY_CORPUS").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus")),
+        PathBuf::from,
+    );
+    let file = root.join("buildspecs").join(name);
+    assert!(
+        file.is_file(),
+        "{} not found: set GANTRY_CORPUS to the shared corpus",
+        file.display()
+    );
+    file
+}
+
+/// Real buildspecs from the corpus whose commands need nothing this
+/// machine lacks, run as `gantry build --buildspec` against a small
+/// repository: each ends as CodeBuild documents it would.
+#[test]
+fn the_corpus_runnable_buildspecs_end_as_codebuild_ends_them() {
+    let repo = repository("corpus", &[("README.md", "corpus\n")]);
+    let run = |name: &str, extra: &[&str]| {
+        let file = corpus_buildspec(name);
+        let mut args = vec!["--buildspec", file.to_str().expect("utf-8 path")];
+        args.extend_from_slice(extra);
+        gantry_build(&repo, &args)
+    };
+
+    // 020: empty `commands:` in pre_build and post_build (null, which
+    // CodeBuild accepts), and a build that is a no-op without ./gradlew.
+    let (code, out, err) = run("020.yml", &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("<== BUILD SUCCEEDED"), "{out}");
+
+    // 025: GitHub Actions `steps` in a buildspec: CodeBuild refuses the
+    // file (YAML_FILE_ERROR in DOWNLOAD_SOURCE); so does gantry build.
+    let (code, out, _) = run("025.yml", &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("steps"), "{out}");
+    assert!(out.contains("FAILED in DOWNLOAD_SOURCE"), "{out}");
+
+    // 052: no phases at all; `exported-variables` exports a CODEBUILD_
+    // variable, which has the build's id.
+    let (code, out, err) = run("052.yml", &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("exported CODEBUILD_BUILD_ID=gantry-dev:"),
+        "{out}"
+    );
+
+    // 123: a template with duplicate keys: refused before anything runs.
+    let (code, out, _) = run("123.yml", &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAILED in DOWNLOAD_SOURCE"), "{out}");
+    assert!(!out.contains("==> INSTALL"), "{out}");
+
+    // 165: bash, and `git checkout` in the source directory, which
+    // CodeBuild's GitHub checkout is a clone of (an archive would fail
+    // here: not a git repository); DOCKER_TAG exported.
+    let (code, out, err) = run("165.yml", &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("Docker tag: "), "{out}");
+    assert!(out.contains("exported DOCKER_TAG="), "{out}");
+}

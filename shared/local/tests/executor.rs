@@ -46,6 +46,7 @@ fn build(text: &str, parameters: &[(&str, &str)]) -> Build {
         base_env,
         timeout: Duration::from_secs(30),
         log: dir.join("build.log"),
+        stop: None,
     }
 }
 
@@ -276,6 +277,34 @@ async fn a_build_past_its_timeout_is_timed_out_and_killed() {
     );
     assert!(lines.is_empty(), "{lines:?}");
     // The sleep was killed with its shell, not waited for.
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// A newer commit supersedes the build: StopBuild kills what it runs (the
+/// sleep too, in its process group) and it ends `STOPPED` in its phase.
+#[tokio::test]
+async fn a_stopped_build_is_killed_and_ends_stopped() {
+    let mut b = build(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo started\n      - sleep 30 & wait\n  post_build:\n    commands:\n      - echo after\n",
+        &[],
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    b.stop = Some(stopped);
+    let started = std::time::Instant::now();
+    let stopper = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = stop.send(true);
+        stop
+    });
+    let (outcome, lines) = run_build(&b).await;
+    drop(stopper.await);
+    assert_eq!(outcome.status, BuildStatus::Stopped);
+    assert_eq!(outcome.failed_phase, Some(PhaseName::Build));
+    assert_eq!(
+        statuses(&outcome),
+        [(PhaseName::Build, PhaseStatus::Stopped)]
+    );
+    assert_eq!(lines, ["BUILD started"]);
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 

@@ -28,6 +28,7 @@
 //! CodeBuild masks them.
 
 mod session;
+pub mod source;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,7 +39,7 @@ use std::io::Write as _;
 use tokio::time::Instant;
 
 pub use session::Ended;
-use session::Session;
+use session::{Limit, Session};
 
 /// One build to run.
 #[derive(Debug, Clone)]
@@ -58,6 +59,9 @@ pub struct Build {
     pub timeout: Duration,
     /// Where the whole log is kept.
     pub log: PathBuf,
+    /// Turns `true` to stop the build (as StopBuild does): what runs is
+    /// killed and the build ends `STOPPED`.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// How a phase ended, in CodeBuild's words.
@@ -66,6 +70,7 @@ pub enum PhaseStatus {
     Succeeded,
     Failed,
     TimedOut,
+    Stopped,
 }
 
 impl PhaseStatus {
@@ -74,6 +79,7 @@ impl PhaseStatus {
             PhaseStatus::Succeeded => "SUCCEEDED",
             PhaseStatus::Failed => "FAILED",
             PhaseStatus::TimedOut => "TIMED_OUT",
+            PhaseStatus::Stopped => "STOPPED",
         }
     }
 }
@@ -226,19 +232,21 @@ pub async fn run(
         .filter(|v| v.len() >= MIN_MASKED)
         .collect();
     let mut log = Log::create(&build.log, secrets)?;
-    let deadline = Instant::now() + build.timeout;
     let mut runner = Runner {
         build,
         shell,
         env: environment(build),
         marker: format!("__gantry_{}__", random_hex()),
         session: None,
-        deadline,
+        limit: Limit {
+            deadline: Instant::now() + build.timeout,
+            stop: build.stop.clone(),
+        },
         succeeding: true,
     };
     let mut phases = Vec::new();
     let mut failed_phase = None;
-    let mut timed_out = false;
+    let mut ended_early = None;
     for phase in &build.runnable.phases {
         let result = runner.phase(phase, &mut log, observe).await?;
         observe(Step::PhaseEnded(&result));
@@ -246,9 +254,9 @@ pub async fn run(
         phases.push(result);
         match status {
             PhaseStatus::Succeeded => continue,
-            PhaseStatus::TimedOut => {
+            PhaseStatus::TimedOut | PhaseStatus::Stopped => {
                 failed_phase.get_or_insert(phase.name);
-                timed_out = true;
+                ended_early = Some(status);
                 break;
             }
             PhaseStatus::Failed => {
@@ -271,12 +279,11 @@ pub async fn run(
     if let Some(session) = runner.session.take() {
         session.close().await;
     }
-    let status = if timed_out {
-        BuildStatus::TimedOut
-    } else if failed_phase.is_some() {
-        BuildStatus::Failed
-    } else {
-        BuildStatus::Succeeded
+    let status = match ended_early {
+        Some(PhaseStatus::TimedOut) => BuildStatus::TimedOut,
+        Some(_) => BuildStatus::Stopped,
+        None if failed_phase.is_some() => BuildStatus::Failed,
+        None => BuildStatus::Succeeded,
     };
     Ok(Outcome {
         status,
@@ -295,7 +302,7 @@ struct Runner<'b> {
     /// Version 0.2's one session, started on first use and again if a
     /// command ends it.
     session: Option<Session>,
-    deadline: Instant,
+    limit: Limit,
     succeeding: bool,
 }
 
@@ -323,7 +330,7 @@ impl Runner<'_> {
         };
         // Lines are masked before anyone sees them.
         let mut line = |text: &str| log.line(phase, text, observe);
-        let ended = session.run(command, self.deadline, &mut line).await;
+        let ended = session.run(command, &mut self.limit, &mut line).await;
         let ended = ended.map_err(|e| ExecutorError::Spawn {
             shell: self.shell.to_owned(),
             reason: e.to_string(),
@@ -396,6 +403,12 @@ impl Runner<'_> {
                             Some(format!("the build timed out running: {first_line}")),
                         ));
                     }
+                    Ended::Stopped => {
+                        return Ok((
+                            PhaseStatus::Stopped,
+                            Some(format!("the build was stopped running: {first_line}")),
+                        ));
+                    }
                     Ended::Status(code) | Ended::ShellExited(Some(code)) => {
                         failure.get_or_insert(format!(
                             "COMMAND_EXECUTION_ERROR: Error while executing command: {first_line}. Reason: exit status {code}"
@@ -432,7 +445,7 @@ impl Runner<'_> {
             let _ = session
                 .run(
                     "export CODEBUILD_BUILD_SUCCEEDING=0",
-                    self.deadline,
+                    &mut self.limit,
                     &mut |_: &str| {},
                 )
                 .await;
@@ -444,12 +457,20 @@ impl Runner<'_> {
         if names.is_empty() {
             return Vec::new();
         }
+        // No session (no phase ran, or 0.1): a new one has the build's
+        // environment, CODEBUILD_* included.
+        if self.session.is_none() {
+            self.session = self.start().await.ok();
+        }
         let Some(session) = self.session.as_mut() else {
             return Vec::new();
         };
         // A few seconds past the deadline: reading values is not the build.
-        let deadline = self.deadline.max(Instant::now()) + Duration::from_secs(5);
-        session.values(names, deadline).await.unwrap_or_default()
+        let mut limit = Limit {
+            deadline: self.limit.deadline.max(Instant::now()) + Duration::from_secs(5),
+            stop: None,
+        };
+        session.values(names, &mut limit).await.unwrap_or_default()
     }
 }
 

@@ -25,6 +25,38 @@ pub enum Ended {
     ShellExited(Option<i32>),
     /// The deadline passed; the shell and everything it started is killed.
     TimedOut,
+    /// The build was stopped (a newer commit superseded it): killed too.
+    Stopped,
+}
+
+/// What ends a command early: the build's deadline, or a stop.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    pub deadline: Instant,
+    /// Turns `true` when the build is to stop.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+impl Limit {
+    /// Waits until the command must end, and says why.
+    async fn reached(&mut self) -> Ended {
+        let stopped = async {
+            match self.stop.as_mut() {
+                // A dropped sender never stops the build.
+                Some(stop) => {
+                    let stopped = stop.wait_for(|s| *s).await.is_ok();
+                    if !stopped {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(self.deadline) => Ended::TimedOut,
+            () = stopped => Ended::Stopped,
+        }
+    }
 }
 
 pub struct Session {
@@ -81,7 +113,7 @@ impl Session {
     pub async fn run(
         &mut self,
         command: &str,
-        deadline: Instant,
+        limit: &mut Limit,
         line: &mut (dyn FnMut(&str) + Send),
     ) -> std::io::Result<Ended> {
         if self.gone {
@@ -97,11 +129,14 @@ impl Session {
         let mut buf = Vec::new();
         loop {
             buf.clear();
-            let read = tokio::time::timeout_at(deadline, self.stdout.read_until(b'\n', &mut buf));
-            let n = match read.await {
-                Err(_) => {
+            let read = tokio::select! {
+                read = self.stdout.read_until(b'\n', &mut buf) => Ok(read),
+                why = limit.reached() => Err(why),
+            };
+            let n = match read {
+                Err(why) => {
                     self.kill();
-                    return Ok(Ended::TimedOut);
+                    return Ok(why);
                 }
                 Ok(Err(e)) => return Err(e),
                 Ok(Ok(n)) => n,
@@ -130,7 +165,7 @@ impl Session {
     pub async fn values(
         &mut self,
         names: &[String],
-        deadline: Instant,
+        limit: &mut Limit,
     ) -> std::io::Result<Vec<(String, String)>> {
         let mut out = Vec::new();
         for name in names {
@@ -142,7 +177,7 @@ impl Session {
                 "printf '%s' \"${{{name}-}}\" | od -An -v -tx1 | tr -d ' \\n'; printf '\\n'"
             );
             let ended = self
-                .run(&command, deadline, &mut |l: &str| hex.push_str(l.trim()))
+                .run(&command, limit, &mut |l: &str| hex.push_str(l.trim()))
                 .await?;
             if ended != Ended::Status(0) {
                 continue;
