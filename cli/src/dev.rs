@@ -32,6 +32,10 @@ pub const BUILTIN_BUILDSPECS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The build timeout of the local builds, as template.yaml's default
+/// `BuildTimeoutMinutes`.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
 /// The token `gantry dev` stores when `GITHUB_TOKEN` is not set: statuses
 /// then go to the local sink, which accepts any.
 pub const DEV_GITHUB_TOKEN: &str = "gantry-dev-token";
@@ -62,6 +66,11 @@ pub struct DevOptions {
     /// GITHUB_API_URL is set.
     #[arg(long)]
     pub repo: Option<PathBuf>,
+    /// A SecureString to put in the local SSM, for gantry.yaml's
+    /// `secrets` and the buildspecs' `env.parameter-store`: NAME=VALUE
+    /// (repeat). Values are masked in the build logs.
+    #[arg(long = "parameter", value_name = "NAME=VALUE", value_parser = crate::build::name_value)]
+    pub parameters: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,8 +192,9 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
             )
         })
         .collect();
-    let chat_parameters: Vec<(&str, &str)> = chat_urls
+    let secure_parameters: Vec<(&str, &str)> = chat_urls
         .iter()
+        .chain(options.parameters.iter())
         .map(|(p, u)| (p.as_str(), u.as_str()))
         .collect();
     let stack = stack::provision(
@@ -195,7 +205,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
             config_yaml: &config_yaml,
             buildspecs: BUILTIN_BUILDSPECS,
             github_token: Some(github_token.as_deref().unwrap_or(DEV_GITHUB_TOKEN)),
-            secure_parameters: &chat_parameters,
+            secure_parameters: &secure_parameters,
         },
     )
     .await?;
@@ -236,7 +246,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         "gantry dev: try: gantry send --url http://{addr}/ --secret <secret> --push (your last commit) or --event push <payload.json>"
     );
 
-    let functions = gantry_local::functions::LocalFunctions::new(
+    let mut functions = gantry_local::functions::LocalFunctions::new(
         &sdk,
         &gantry_local::functions::GitHubUrls {
             contents_api: &github_api,
@@ -244,6 +254,27 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
             statuses_api: &statuses_api,
         },
     )?;
+    // Builds run here from the repository the stand-in serves (or the one
+    // given with --repo); without one, moto's CodeBuild only records them.
+    let build_repo = options.repo.clone().or(repo.clone().filter(|_| stand_in));
+    match build_repo {
+        Some(build_repo) => {
+            println!(
+                "gantry dev: builds run on this machine (shell executor, as the current user) from {}; logs at {sink_url}{}/",
+                build_repo.display(),
+                crate::sink::LOGS_PATH
+            );
+            functions = functions.with_local_builds(gantry_local::builds::LocalBuilds::new(
+                &sdk,
+                build_repo,
+                format!("{sink_url}{}", crate::sink::LOGS_PATH),
+                BUILD_TIMEOUT,
+            ));
+        }
+        None => println!(
+            "gantry dev: builds are not run (no repository to check their commits out of: pass --repo PATH); moto's CodeBuild reports each one SUCCEEDED at once"
+        ),
+    }
     println!(
         "gantry dev: commit statuses go to {statuses_api}; chat webhooks to {sink_url}/chat/<provider>"
     );

@@ -55,6 +55,31 @@ fn contents(repo: Option<&Path>, path: &str, query: Option<&str>) -> Option<(u16
     })
 }
 
+/// The prefix the builds' logs are served under: `GET /logs/<file>` is the
+/// file of that name in the log directory.
+pub const LOGS_PATH: &str = "/logs";
+
+/// `GET /logs/<project>-<uuid>.log`: a build's log, as the failure status
+/// and the chat message link it. Only plain file names of the log
+/// directory are served.
+fn log(path: &str) -> Option<(u16, Vec<u8>)> {
+    let name = path.strip_prefix(LOGS_PATH)?.strip_prefix('/')?;
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    let not_found = (404, b"no such log\n".to_vec());
+    if !plain {
+        return Some(not_found);
+    }
+    let file = gantry_local::executor::source::log_dir().join(name);
+    Some(match std::fs::read(file) {
+        Ok(text) => (200, text),
+        Err(_) => not_found,
+    })
+}
+
 /// Serves the sink on `listener` until the task is dropped; each request
 /// is printed as `sink: METHOD PATH BODY`. `repo` is the git repository
 /// the contents API reads (none: every file is not found).
@@ -70,6 +95,18 @@ pub async fn serve(listener: TcpListener, repo: Option<PathBuf>) {
                 let repo = Arc::clone(&repo);
                 async move {
                     let (parts, body) = req.into_parts();
+                    if parts.method == http::Method::GET
+                        && let Some((status, body)) = log(parts.uri.path())
+                    {
+                        let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+                        *response.status_mut() =
+                            http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+                        response.headers_mut().insert(
+                            http::header::CONTENT_TYPE,
+                            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+                        );
+                        return Ok::<_, Infallible>(response);
+                    }
                     if parts.method == http::Method::GET
                         && let Some((status, body)) =
                             contents(repo.as_deref(), parts.uri.path(), parts.uri.query())

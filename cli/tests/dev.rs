@@ -290,58 +290,91 @@ fn sigterm_stops_gantry_dev_and_its_moto_server() {
     }
 }
 
-/// No GitHub at all: gantry dev stands in for it with the user's own
-/// repository, and `gantry send --push` sends their own last commit, whose
-/// buildspec (read at that commit) validates and builds, and whose statuses
-/// come back to the stand-in.
-#[test]
-fn offline_a_local_commit_is_validated_from_the_repository_and_built() {
-    let repo = std::env::temp_dir().join(format!("gantry-dev-offline-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&repo);
-    std::fs::create_dir_all(&repo).expect("scratch dir");
-    let git = |args: &[&str]| {
+/// A scratch git repository for one test, with `git` run in it.
+struct Repo {
+    dir: std::path::PathBuf,
+}
+
+impl Repo {
+    fn new(name: &str) -> Repo {
+        let dir = std::env::temp_dir().join(format!("gantry-dev-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let repo = Repo { dir };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    fn git(&self, args: &[&str]) -> String {
         let out = std::process::Command::new("git")
             .arg("-C")
-            .arg(&repo)
+            .arg(&self.dir)
             .args(["-c", "user.name=Mona", "-c", "user.email=mona@example.com"])
             .args(args)
             .output()
             .expect("git");
         assert!(out.status.success(), "git {args:?}");
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
-    git(&["init", "-q", "-b", "main"]);
-    std::fs::write(
-        repo.join("buildspec.yml"),
-        "version: 0.2\nphases:\n  build:\n    commands:\n      - make offline\n",
-    )
-    .expect("write");
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "offline"]);
-    let sha = git(&["rev-parse", "HEAD"]);
+    }
+
+    /// Commits `buildspec` as buildspec.yml; the new commit's SHA.
+    fn commit(&self, buildspec: &str, message: &str) -> String {
+        std::fs::write(self.dir.join("buildspec.yml"), buildspec).expect("write");
+        self.git(&["add", "."]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    fn path(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn push(&self, listen: &str) {
+        let out = gantry()
+            .args(["send", "--url", &format!("http://{listen}/")])
+            .args(["--secret", "gantry-dev-secret", "--push", "--repo"])
+            .arg(&self.dir)
+            .output()
+            .expect("run gantry send");
+        let answer = String::from_utf8_lossy(&out.stdout);
+        assert!(answer.starts_with("202 "), "{answer}");
+    }
+}
+
+impl Drop for Repo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// No GitHub and no AWS: gantry dev stands in for GitHub with the user's
+/// own repository, `gantry send --push` sends their last commit, whose
+/// buildspec (read at that commit, not the edited one) validates and runs
+/// on this machine; the real result comes back as the commit's status, and
+/// a secret from the local SSM is masked in the printed log and the kept
+/// one.
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_a_local_commit_is_validated_from_the_repository_built_and_reported() {
+    let secret = "s3cr3t-offline-value-42";
+    let repo = Repo::new("offline");
+    let sha = repo.commit(
+        "version: 0.2\nenv:\n  parameter-store:\n    TOKEN: /gantry/dev/token\nphases:\n  build:\n    commands:\n      - echo \"built $CODEBUILD_RESOLVED_SOURCE_VERSION offline\"\n      - echo \"token=$TOKEN\"\n",
+        "offline",
+    );
     // Uncommitted edits are not what the commit builds.
-    std::fs::write(repo.join("buildspec.yml"), "not: the committed one\n").expect("write");
+    std::fs::write(repo.dir.join("buildspec.yml"), "not: the committed one\n").expect("write");
 
     let listen = format!("127.0.0.1:{}", free_port());
-    let repo_arg = repo.display().to_string();
-    let mut dev = Dev::start_offline(&listen, &["--repo", &repo_arg]);
+    let parameter = format!("/gantry/dev/token={secret}");
+    let mut dev = Dev::start_offline(
+        &listen,
+        &["--repo", &repo.path(), "--parameter", &parameter],
+    );
     dev.wait_for("webhook listening", Duration::from_secs(120));
     let line = dev.wait_for("GitHub stands in on", Duration::from_secs(20));
-    assert!(line.contains(&repo_arg), "{line}");
+    assert!(line.contains(&repo.path()), "{line}");
 
-    let out = gantry()
-        .args(["send", "--url", &format!("http://{listen}/")])
-        .args([
-            "--secret",
-            "gantry-dev-secret",
-            "--push",
-            "--repo",
-            &repo_arg,
-        ])
-        .output()
-        .expect("run gantry send");
-    let answer = String::from_utf8_lossy(&out.stdout);
-    assert!(answer.starts_with("202 "), "{answer}");
+    repo.push(&listen);
 
     let short = &sha[..7];
     let line = dev.wait_for("validate-buildspec:", Duration::from_secs(30));
@@ -351,6 +384,105 @@ fn offline_a_local_commit_is_validated_from_the_repository_and_built() {
     );
     let line = dev.wait_for("start-build:", Duration::from_secs(30));
     assert!(line.contains(&format!("source version {sha}")), "{line}");
-    let line = dev.wait_for("sink: POST /repos/local/", Duration::from_secs(30));
-    assert!(line.contains(&format!("/statuses/{sha}")), "{line}");
+    let line = dev.wait_for("local build:", Duration::from_secs(30));
+    let log_url = line
+        .split("log ")
+        .last()
+        .expect("the log's address")
+        .to_owned();
+    dev.wait_for(&format!("built {sha} offline"), Duration::from_secs(30));
+    dev.wait_for("token=***", Duration::from_secs(30));
+    let line = dev.wait_for("codebuild: gantry-dev:", Duration::from_secs(30));
+    assert!(line.contains("SUCCEEDED"), "{line}");
+    let line = dev.wait_for("build-events: status success", Duration::from_secs(60));
+    assert!(line.contains("1 message(s)"), "{line}");
+    let status = dev
+        .seen
+        .iter()
+        .rfind(|l| l.contains("sink: POST /repos/local/gantry-dev-offline-"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(status.contains(&format!("/statuses/{sha}")), "{status}");
+    assert!(status.contains("\"success\""), "{status}");
+
+    // The kept log, as linked: masked too.
+    let log = reqwest::get(&log_url)
+        .await
+        .expect("GET the log")
+        .text()
+        .await
+        .expect("the log's text");
+    assert!(
+        log.contains(&format!("[BUILD] built {sha} offline")),
+        "{log}"
+    );
+    assert!(log.contains("[BUILD] token=***"), "{log}");
+    assert!(!log.contains(secret), "{log}");
+    assert!(
+        dev.seen.iter().all(|l| !l.contains(secret)),
+        "the secret was printed"
+    );
+}
+
+/// A newer commit of the branch while a build runs: start-build stops the
+/// older build, the local executor kills what it runs (it would sleep a
+/// minute), the older commit's status says it was superseded, and the newer
+/// one builds to success.
+#[test]
+fn a_newer_commit_stops_the_running_build_of_the_older() {
+    let repo = Repo::new("supersede");
+    let older = repo.commit(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo long build started\n      - sleep 120\n",
+        "slow",
+    );
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut dev = Dev::start_offline(&listen, &["--repo", &repo.path()]);
+    dev.wait_for("webhook listening", Duration::from_secs(120));
+    repo.push(&listen);
+    dev.wait_for("long build started", Duration::from_secs(60));
+    let older_build = dev
+        .seen
+        .iter()
+        .find_map(|l| l.split("local build: ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .expect("the older build's id")
+        .to_owned();
+
+    let newer = repo.commit(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo quick build\n",
+        "quick",
+    );
+    repo.push(&listen);
+    dev.wait_for(
+        &format!("local build: {older_build} stopped"),
+        Duration::from_secs(60),
+    );
+    let line = dev.wait_for(
+        &format!("codebuild: {older_build}"),
+        Duration::from_secs(30),
+    );
+    assert!(
+        line.contains("STOPPED") && line.contains("(in BUILD)"),
+        "{line}"
+    );
+    dev.wait_for("quick build", Duration::from_secs(60));
+    dev.wait_for("build-events: status success", Duration::from_secs(60));
+    let statuses: Vec<&String> = dev
+        .seen
+        .iter()
+        .filter(|l| l.contains("sink: POST /repos/") && l.contains("/statuses/"))
+        .collect();
+    assert!(
+        statuses
+            .iter()
+            .any(|l| l.contains(&format!("/statuses/{older}"))
+                && l.contains(&format!("superseded by {}", &newer[..7]))),
+        "{statuses:#?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .any(|l| l.contains(&format!("/statuses/{newer}")) && l.contains("\"success\"")),
+        "{statuses:#?}"
+    );
 }

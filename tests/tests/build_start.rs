@@ -308,6 +308,7 @@ async fn a_redelivery_or_a_replayed_event_starts_no_second_build() {
         let replay = Observed {
             rule: "SecretsResolvedRule".into(),
             targets: vec!["StartBuildFunction".into()],
+            source: gantry_core::events::SOURCE.into(),
             detail_type: "Secrets Resolved".into(),
             detail: resolved.clone(),
         };
@@ -553,6 +554,7 @@ async fn a_second_commit_on_a_pull_request_stops_the_first_build() {
         .dispatch(&Observed {
             rule: "SecretsResolvedRule".into(),
             targets: vec!["StartBuildFunction".into()],
+            source: gantry_core::events::SOURCE.into(),
             detail_type: "Secrets Resolved".into(),
             detail: late,
         })

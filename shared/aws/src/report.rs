@@ -215,6 +215,11 @@ pub async fn finish(
         });
     };
     if record.finished.is_none() {
+        // The link at the start may have been CodeBuild's placeholder; the
+        // end's names the log.
+        if let Some(link) = detail.logs_link() {
+            record.logs_url = Some(link.to_owned());
+        }
         record.finished = Some(Finished {
             status: detail
                 .build_status

@@ -21,6 +21,19 @@ pub const STATE_CHANGE: &str = "CodeBuild Build State Change";
 /// `detail-type` of a build's phase change (one phase completed).
 pub const PHASE_CHANGE: &str = "CodeBuild Build Phase Change";
 
+/// The phase types of CodeBuild's own steps, around the buildspec's four
+/// (`PhaseName::codebuild_name`), in the order a build goes through them.
+pub mod phase_type {
+    pub const SUBMITTED: &str = "SUBMITTED";
+    pub const QUEUED: &str = "QUEUED";
+    pub const PROVISIONING: &str = "PROVISIONING";
+    pub const DOWNLOAD_SOURCE: &str = "DOWNLOAD_SOURCE";
+    pub const UPLOAD_ARTIFACTS: &str = "UPLOAD_ARTIFACTS";
+    pub const FINALIZING: &str = "FINALIZING";
+    /// The last, with no status.
+    pub const COMPLETED: &str = "COMPLETED";
+}
+
 /// A build's status, as CodeBuild names it. Lenient: a status CodeBuild
 /// adds one day reads as [`BuildStatus::Other`], never as an error.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -214,7 +227,25 @@ pub struct Logs {
     pub stream_name: Option<String>,
 }
 
+impl Logs {
+    /// The link to the build's log, unless it is the placeholder CodeBuild
+    /// gives before the log exists (`group=null;stream=null`).
+    pub fn link(&self) -> Option<&str> {
+        self.deep_link
+            .as_deref()
+            .filter(|l| !l.is_empty() && !l.contains("group=null"))
+    }
+}
+
 impl CodeBuildDetail {
+    /// The link to the build's log, when there is a real one.
+    pub fn logs_link(&self) -> Option<&str> {
+        self.additional_information
+            .logs
+            .as_ref()
+            .and_then(Logs::link)
+    }
+
     /// `project:uuid`, the part of the ARN after `build/`: what the console
     /// and the CLI call the build id. The whole id if it is not an ARN.
     pub fn build_id(&self) -> BuildId {
@@ -241,7 +272,7 @@ impl CodeBuildDetail {
     /// The whole entry of [`Self::failed_phase`], with its context.
     pub fn failed_phase_entry(&self) -> Option<&Phase> {
         self.additional_information.phases.iter().find(|p| {
-            p.phase_type != "COMPLETED"
+            p.phase_type != phase_type::COMPLETED
                 && p.phase_status
                     .as_deref()
                     .is_some_and(|s| FAILED_PHASE_STATUSES.contains(&s))

@@ -232,10 +232,8 @@ pub fn finished(record: &BuildRecord, detail: &CodeBuildDetail) -> Option<Verdic
         description: description(&text),
         target_url: Some(
             detail
-                .additional_information
-                .logs
-                .as_ref()
-                .and_then(|l| l.deep_link.clone())
+                .logs_link()
+                .map(str::to_owned)
                 .filter(|_| state != StatusState::Success)
                 .unwrap_or_else(|| record.build_url.clone()),
         ),

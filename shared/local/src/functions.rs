@@ -4,6 +4,7 @@
 use gantry_core::settings::SettingsError;
 use serde::de::DeserializeOwned;
 
+use crate::builds::LocalBuilds;
 use crate::stack::{self, names};
 use crate::tap::Observed;
 
@@ -13,8 +14,11 @@ pub struct LocalFunctions {
     start: gantry_start_build::Deps,
     events: gantry_build_events::Deps,
     codebuild: aws_sdk_codebuild::Client,
-    /// The ids of builds started and not yet seen to end.
+    /// The ids of builds started and not yet seen to end, when moto's
+    /// CodeBuild ends them (no local builds).
     running: tokio::sync::Mutex<Vec<String>>,
+    /// Runs the builds here, in CodeBuild's place.
+    builds: Option<LocalBuilds>,
 }
 
 /// Where the local functions reach GitHub.
@@ -60,7 +64,16 @@ impl LocalFunctions {
             events: events.deps(sdk),
             codebuild: aws_sdk_codebuild::Client::new(sdk),
             running: tokio::sync::Mutex::default(),
+            builds: None,
         })
+    }
+
+    /// Runs each build start-build starts on this machine (see
+    /// [`crate::builds`]) instead of letting moto's CodeBuild declare it
+    /// succeeded.
+    pub fn with_local_builds(mut self, builds: LocalBuilds) -> Self {
+        self.builds = Some(builds);
+        self
     }
 
     /// Runs the function a rule targets with the event, and says what came
@@ -134,17 +147,33 @@ impl LocalFunctions {
     }
 
     async fn build_events(&self, observed: &Observed) -> Result<String, String> {
-        if observed.detail_type
-            == <gantry_core::events::BuildStarted as gantry_core::events::Detail>::DETAIL_TYPE
-            && let Some(id) = observed.detail["build_id"].as_str()
-        {
-            self.running.lock().await.push(id.to_owned());
+        use gantry_core::events::{BuildStarted, BuildSuperseded, Detail};
+        let mut stopped = None;
+        match &self.builds {
+            None if observed.detail_type == BuildStarted::DETAIL_TYPE => {
+                if let Some(id) = observed.detail["build_id"].as_str() {
+                    self.running.lock().await.push(id.to_owned());
+                }
+            }
+            // start-build's StopBuild reached moto; the build stops here.
+            Some(builds) if observed.detail_type == BuildSuperseded::DETAIL_TYPE => {
+                if let Ok(e) = serde_json::from_value::<BuildSuperseded>(observed.detail.clone())
+                    && let Some(id) = &e.build_id
+                    && builds.stop(id)
+                {
+                    stopped = Some(format!("  local build: {id} stopped"));
+                }
+            }
+            _ => {}
         }
         let event = serde_json::json!({
-            "source": gantry_core::events::SOURCE,
+            "source": observed.source,
             "detail-type": observed.detail_type,
             "detail": observed.detail,
         });
+        if let Some(line) = stopped {
+            println!("{line}");
+        }
         Ok(report(
             gantry_build_events::handle_event(&self.events, &event).await,
         ))
@@ -198,25 +227,34 @@ impl LocalFunctions {
 
     async fn start(&self, observed: &Observed) -> Result<String, String> {
         use gantry_start_build::Outcome;
-        let event = detail(observed, "start-build")?;
-        Ok(match gantry_start_build::handle(&self.start, event).await {
-            Ok(Outcome::Started(e)) => format!(
-                "  start-build: started {} (source version {}{})",
-                e.build_id,
-                e.source.commit_sha,
-                if e.trusted { "" } else { ", untrusted" }
-            ),
-            Ok(Outcome::Superseded(e)) => format!(
-                "  start-build: not started, superseded by {}",
-                e.superseded_by.commit_sha
-            ),
-            Ok(Outcome::Rejected(e)) => format!("  start-build: rejected: {}", e.reason),
-            Ok(Outcome::Duplicate { build_id }) => format!(
-                "  start-build: already started{}",
-                build_id.map(|id| format!(" as {id}")).unwrap_or_default()
-            ),
-            Err(e) => format!("  start-build: failed (EventBridge would retry): {e}"),
-        })
+        let event: gantry_core::events::SecretsResolved = detail(observed, "start-build")?;
+        Ok(
+            match gantry_start_build::handle(&self.start, event.clone()).await {
+                Ok(Outcome::Started(e)) => {
+                    let mut line = format!(
+                        "  start-build: started {} (source version {}{})",
+                        e.build_id,
+                        e.source.commit_sha,
+                        if e.trusted { "" } else { ", untrusted" }
+                    );
+                    if let Some(builds) = &self.builds {
+                        line.push('\n');
+                        line.push_str(&builds.start(&event, &e));
+                    }
+                    line
+                }
+                Ok(Outcome::Superseded(e)) => format!(
+                    "  start-build: not started, superseded by {}",
+                    e.superseded_by.commit_sha
+                ),
+                Ok(Outcome::Rejected(e)) => format!("  start-build: rejected: {}", e.reason),
+                Ok(Outcome::Duplicate { build_id }) => format!(
+                    "  start-build: already started{}",
+                    build_id.map(|id| format!(" as {id}")).unwrap_or_default()
+                ),
+                Err(e) => format!("  start-build: failed (EventBridge would retry): {e}"),
+            },
+        )
     }
 }
 

@@ -6,6 +6,7 @@
 //! functions driven from their rules' queues as EventBridge would, and the
 //! executor that runs a buildspec's phases on this machine.
 
+pub mod builds;
 pub mod executor;
 pub mod functions;
 pub mod moto;

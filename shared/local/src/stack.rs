@@ -233,7 +233,7 @@ pub async fn provision(sdk: &SdkConfig, spec: &StackSpec<'_>) -> Result<Stack, S
         let tap = Tap::create(
             sdk,
             TapSpec {
-                bus: names::BUS,
+                bus: rule.bus.name(),
                 queue: &format!("gantry-dev-{}", rule.logical_id),
                 rule: &rule.logical_id,
                 target_id: DEV_TARGET_ID,

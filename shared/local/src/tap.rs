@@ -234,6 +234,8 @@ pub struct Observed {
     pub rule: String,
     /// The logical ids of the rule's targets in the template.
     pub targets: Vec<String>,
+    /// `gantry`, or the AWS service's (`aws.codebuild`).
+    pub source: String,
     pub detail_type: String,
     pub detail: serde_json::Value,
 }
@@ -243,6 +245,17 @@ impl Observed {
     pub fn summary(&self) -> String {
         let d = &self.detail;
         let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        if self.source == gantry_core::codebuild_events::SOURCE {
+            // CodeBuild's own: the build and where it is.
+            return format!(
+                "[{}] {} {} {} {}",
+                self.rule,
+                self.detail_type,
+                gantry_core::ids::BuildArn::from(s(&d["build-id"]).as_str()).id(),
+                s(&d["build-status"]),
+                s(&d["current-phase"]),
+            );
+        }
         let source = &d["source"];
         let sha = s(&source["commit_sha"]);
         let short = sha.get(..7).unwrap_or(&sha);
@@ -284,6 +297,7 @@ pub async fn drain(rules: &[TappedRule], wait: Duration) -> Vec<Observed> {
         out.extend(events.into_iter().map(|event| Observed {
             rule: tapped.rule.logical_id.clone(),
             targets: tapped.rule.targets.clone(),
+            source: event["source"].as_str().unwrap_or_default().to_owned(),
             detail_type: event["detail-type"].as_str().unwrap_or_default().to_owned(),
             detail: event["detail"].clone(),
         }));

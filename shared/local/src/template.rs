@@ -13,6 +13,29 @@ pub struct EventRule {
     pub pattern: serde_json::Value,
     /// The logical ids of the rule's targets (functions, queues, log groups).
     pub targets: Vec<String>,
+    /// The bus it is on.
+    pub bus: RuleBus,
+}
+
+/// Which bus a rule is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleBus {
+    /// Gantry's own (`EventBusName: !Ref EventBus`), where its functions
+    /// publish.
+    Gantry,
+    /// The account's default bus (no `EventBusName`), where AWS services
+    /// such as CodeBuild send their events.
+    Default,
+}
+
+impl RuleBus {
+    /// The bus's name in the local stack.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleBus::Gantry => crate::stack::names::BUS,
+            RuleBus::Default => "default",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +100,23 @@ pub fn parse_rules(text: &str) -> Result<Vec<EventRule>, TemplateError> {
             message: "no Resources mapping".into(),
         });
     };
+    // `gantry dev` deploys the parameters' defaults: a pattern's `!Ref`
+    // to a parameter is its default.
+    let mut defaults = std::collections::HashMap::new();
+    if let Some(Node {
+        value: Value::Map(parameters),
+        ..
+    }) = root.get("Parameters")
+    {
+        for (name, parameter) in parameters {
+            if let (Some(name), Some(default)) = (
+                name.as_str(),
+                parameter.get("Default").and_then(Node::as_str),
+            ) {
+                defaults.insert(name.to_owned(), default.to_owned());
+            }
+        }
+    }
     let mut rules = Vec::new();
     for (id, resource) in resources {
         if resource.get("Type").and_then(Node::as_str) != Some("AWS::Events::Rule") {
@@ -103,13 +143,44 @@ pub fn parse_rules(text: &str) -> Result<Vec<EventRule>, TemplateError> {
                 .collect(),
             _ => Vec::new(),
         };
+        let bus = if properties.get("EventBusName").is_some() {
+            RuleBus::Gantry
+        } else {
+            RuleBus::Default
+        };
         rules.push(EventRule {
             logical_id: id.as_str().unwrap_or_default().to_owned(),
-            pattern: pattern.to_json(),
+            pattern: resolve(pattern, &defaults),
             targets,
+            bus,
         });
     }
     Ok(rules)
+}
+
+/// The node as JSON, each `!Ref` to a parameter replaced by its default.
+fn resolve(node: &Node, defaults: &std::collections::HashMap<String, String>) -> serde_json::Value {
+    match &node.value {
+        Value::Scalar {
+            text,
+            tag: Some(tag),
+            ..
+        } if tag == "Ref" => defaults
+            .get(text)
+            .map_or_else(|| node.to_json(), |d| d.clone().into()),
+        Value::Seq(items) => items.iter().map(|n| resolve(n, defaults)).collect(),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().unwrap_or_default().to_owned(),
+                    resolve(v, defaults),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        _ => node.to_json(),
+    }
 }
 
 /// `!GetAtt Fn.Arn`, `!Ref X` or `{"Fn::GetAtt": [Fn, Arn]}` → the logical id.
@@ -161,5 +232,39 @@ Resources:
         let ids: Vec<&str> = rules.iter().map(|r| r.logical_id.as_str()).collect();
         assert_eq!(ids, ["Always"]);
         assert_eq!(rules[0].targets, ["Fn"]);
+    }
+
+    /// CodeBuild's rule is on the default bus and filters on the project
+    /// prefix: the local copy must be too, with the prefix's default, or
+    /// no build's end would reach build-events.
+    #[test]
+    fn a_rule_keeps_its_bus_and_its_parameter_refs_take_their_defaults() {
+        let text = "\
+Parameters:
+  ProjectPrefix:
+    Type: String
+    Default: gantry-
+Resources:
+  Ours:
+    Type: AWS::Events::Rule
+    Properties:
+      EventBusName: !Ref EventBus
+      EventPattern:
+        source: [gantry]
+  CodeBuilds:
+    Type: AWS::Events::Rule
+    Properties:
+      EventPattern:
+        source: [aws.codebuild]
+        detail:
+          project-name: [{prefix: !Ref ProjectPrefix}]
+";
+        let rules = parse_rules(text).expect("rules");
+        assert_eq!(rules[0].bus, RuleBus::Gantry);
+        assert_eq!(rules[1].bus, RuleBus::Default);
+        assert_eq!(
+            rules[1].pattern["detail"]["project-name"][0]["prefix"],
+            "gantry-"
+        );
     }
 }

@@ -1,0 +1,520 @@
+//! The builds `gantry dev` runs itself. start-build starts a build as it
+//! does when deployed (moto's CodeBuild keeps the record of it); then, in
+//! CodeBuild's place, the local executor runs it on this machine: the
+//! exact buildspec start-build passed, at the exact commit, checked out
+//! from the local repository, with the variables start-build passed and the
+//! secrets resolved from the local SSM. What CodeBuild would send to
+//! EventBridge it sends too, onto the default bus: `Build State Change`
+//! (`IN_PROGRESS`, then the end) and a `Build Phase Change` per phase, with
+//! real timings, the real result, the failed phase and its reason, and a
+//! link to the log. The template's `CodeBuildEventsRule` then takes the end
+//! to build-events, as deployed.
+//!
+//! A build a newer commit supersedes is stopped: start-build's StopBuild
+//! reaches moto, its `Build Superseded` reaches [`LocalBuilds::stop`], and
+//! the executor kills what runs; the build ends `STOPPED`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use gantry_aws::describe_sdk_error;
+use gantry_core::buildspec::runnable::runnable;
+use gantry_core::codebuild_events::{
+    self, AdditionalInformation, BuildStatus, CodeBuildDetail, EnvVar, Environment, Logs, Phase,
+    phase_type,
+};
+use gantry_core::events::{BuildStarted, BuildspecBody, SecretsResolved};
+use gantry_core::ids::BuildId;
+use tokio::sync::watch;
+
+use crate::executor::source::{self, Identity};
+use crate::executor::{self, Build, PhaseResult, Step};
+use crate::stack::names;
+
+/// The image named in `CODEBUILD_BUILD_IMAGE` and the events: the machine.
+const LOCAL_IMAGE: &str = "local (gantry dev, shell executor)";
+/// `CODEBUILD_INITIATOR` of a build start-build started.
+const INITIATOR: &str = "gantry-dev/start-build";
+
+/// Runs the builds start-build starts, in CodeBuild's place.
+#[derive(Clone)]
+pub struct LocalBuilds {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Where each build's commit is checked out from.
+    repo: PathBuf,
+    s3: aws_sdk_s3::Client,
+    ssm: aws_sdk_ssm::Client,
+    events: aws_sdk_eventbridge::Client,
+    /// A build's log is served at `<logs_url>/<log name>.log`.
+    logs_url: String,
+    timeout: Duration,
+    /// The builds running, and how to stop each.
+    running: Mutex<HashMap<BuildId, watch::Sender<bool>>>,
+}
+
+/// Why a build ended before its buildspec ran, in CodeBuild's words.
+struct Early {
+    status: BuildStatus,
+    phase: &'static str,
+    context: String,
+}
+
+impl LocalBuilds {
+    /// `repo`: the git repository builds check their commit out of;
+    /// `logs_url`: where [`crate::executor::source::log_dir`]'s files are
+    /// served; `timeout`: the project's build timeout.
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        repo: PathBuf,
+        logs_url: String,
+        timeout: Duration,
+    ) -> LocalBuilds {
+        LocalBuilds {
+            inner: Arc::new(Inner {
+                repo,
+                s3: aws_sdk_s3::Client::new(sdk),
+                ssm: aws_sdk_ssm::Client::new(sdk),
+                events: aws_sdk_eventbridge::Client::new(sdk),
+                logs_url,
+                timeout,
+                running: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Runs the build start-build started for `event`, in the background;
+    /// its log lines are printed as they come. Says where its log is.
+    pub fn start(&self, event: &SecretsResolved, started: &BuildStarted) -> String {
+        let (stop, stopped) = watch::channel(false);
+        if let Ok(mut running) = self.inner.running.lock() {
+            running.insert(started.build_id.clone(), stop);
+        }
+        let url = log_url(&self.inner.logs_url, &started.build_id);
+        let line = format!(
+            "  local build: {} runs here, from {} at {}; log {url}",
+            started.build_id,
+            self.inner.repo.display(),
+            started.source.commit_sha.short(),
+        );
+        let inner = self.inner.clone();
+        let event = event.clone();
+        let started = started.clone();
+        tokio::spawn(async move {
+            run(&inner, &event, &started, stopped).await;
+            if let Ok(mut running) = inner.running.lock() {
+                running.remove(&started.build_id);
+            }
+        });
+        line
+    }
+
+    /// Stops the build if it runs here (what StopBuild does); whether it did.
+    pub fn stop(&self, build_id: &BuildId) -> bool {
+        let Ok(running) = self.inner.running.lock() else {
+            return false;
+        };
+        running
+            .get(build_id)
+            .is_some_and(|stop| stop.send(true).is_ok())
+    }
+}
+
+fn log_url(base: &str, id: &BuildId) -> String {
+    format!("{base}/{}.log", source::log_name(id.as_str()))
+}
+
+/// What CodeBuild reports of one build, as it goes.
+struct Reporter<'a> {
+    inner: &'a Inner,
+    started: &'a BuildStarted,
+    environment: Environment,
+    logs: Logs,
+    phases: Vec<Phase>,
+    began: Instant,
+}
+
+impl Reporter<'_> {
+    fn detail(&self, status: Option<BuildStatus>, current: &str) -> CodeBuildDetail {
+        CodeBuildDetail {
+            build_status: status,
+            project_name: self.started.project.clone(),
+            build_arn: self.started.build_arn.clone(),
+            current_phase: Some(current.to_owned()),
+            completed_phase: None,
+            completed_phase_status: None,
+            completed_phase_duration_seconds: None,
+            additional_information: AdditionalInformation {
+                build_complete: false,
+                initiator: Some(INITIATOR.to_owned()),
+                source_version: Some(self.started.source.commit_sha.to_string()),
+                environment: self.environment.clone(),
+                phases: self.phases.clone(),
+                logs: Some(self.logs.clone()),
+                exported_environment_variables: Vec::new(),
+            },
+        }
+    }
+
+    /// Puts the event on the default bus, where CodeBuild sends its own.
+    async fn send(&self, detail_type: &str, detail: &CodeBuildDetail) {
+        let Ok(json) = serde_json::to_string(detail) else {
+            return;
+        };
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(crate::template::RuleBus::Default.name())
+            .source(codebuild_events::SOURCE)
+            .detail_type(detail_type)
+            .detail(json)
+            .resources(self.started.build_arn.as_str())
+            .build();
+        // As CodeBuild does, the event is sent again until it is taken: a
+        // lost final event would leave the commit pending.
+        for attempt in 0..5u32 {
+            match self
+                .inner
+                .events
+                .put_events()
+                .entries(entry.clone())
+                .send()
+                .await
+            {
+                Ok(out) if out.failed_entry_count() == 0 => return,
+                Ok(_) => println!("  codebuild: {detail_type} not taken by the bus; again"),
+                Err(e) => println!(
+                    "  codebuild: PutEvents failed: {}; again",
+                    describe_sdk_error(&e)
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+        }
+        println!(
+            "  codebuild: {detail_type} of {} lost",
+            self.started.build_id
+        );
+    }
+
+    fn push(&mut self, phase: &str, status: &str, seconds: f64, context: Option<String>) {
+        self.phases.push(Phase {
+            phase_type: phase.to_owned(),
+            phase_status: Some(status.to_owned()),
+            duration_in_seconds: Some(seconds.round()),
+            start_time: None,
+            end_time: None,
+            phase_context: context.into_iter().collect(),
+        });
+    }
+
+    /// A phase ended: it joins the list and a phase change is sent.
+    async fn phase(&mut self, phase: &str, status: &str, seconds: f64, context: Option<String>) {
+        self.push(phase, status, seconds, context.clone());
+        let mut detail = self.detail(None, phase);
+        detail.completed_phase = Some(phase.to_owned());
+        detail.completed_phase_status = Some(status.to_owned());
+        detail.completed_phase_duration_seconds = Some(seconds.round());
+        self.send(codebuild_events::PHASE_CHANGE, &detail).await;
+    }
+
+    async fn executed(&mut self, result: &PhaseResult) {
+        self.phase(
+            result.name.codebuild_name(),
+            result.status.as_str(),
+            result.duration.as_secs_f64(),
+            result.message.clone(),
+        )
+        .await;
+    }
+
+    /// The build ended: CodeBuild's closing phases and the final state.
+    async fn finish(&mut self, status: BuildStatus, exported: Vec<(String, String)>) {
+        if status != BuildStatus::Fault {
+            self.push(phase_type::UPLOAD_ARTIFACTS, "SUCCEEDED", 0.0, None);
+        }
+        self.push(phase_type::FINALIZING, "SUCCEEDED", 0.0, None);
+        self.phases.push(Phase {
+            phase_type: phase_type::COMPLETED.to_owned(),
+            ..Phase::default()
+        });
+        let mut detail = self.detail(Some(status.clone()), phase_type::COMPLETED);
+        detail.additional_information.build_complete = true;
+        detail.additional_information.exported_environment_variables = exported
+            .into_iter()
+            .map(|(name, value)| EnvVar {
+                name,
+                value,
+                kind: String::new(),
+            })
+            .collect();
+        println!(
+            "  codebuild: {} {} after {:.1} s{}",
+            self.started.build_id,
+            status.as_str(),
+            self.began.elapsed().as_secs_f64(),
+            detail
+                .failed_phase()
+                .map(|p| format!(" (in {p})"))
+                .unwrap_or_default()
+        );
+        self.send(codebuild_events::STATE_CHANGE, &detail).await;
+    }
+}
+
+async fn run(
+    inner: &Inner,
+    event: &SecretsResolved,
+    started: &BuildStarted,
+    stop: watch::Receiver<bool>,
+) {
+    // The variables start-build passed: its metadata as they are, the
+    // secrets by parameter name (the events never carry a value).
+    let metadata = gantry_start_build::codebuild::metadata(event);
+    let mut variables: Vec<EnvVar> = metadata
+        .iter()
+        .map(|(name, value)| EnvVar {
+            name: (*name).to_owned(),
+            value: value.clone(),
+            kind: "PLAINTEXT".to_owned(),
+        })
+        .collect();
+    variables.extend(event.secrets.iter().map(|s| EnvVar {
+        name: s.variable.clone(),
+        value: s.parameter.clone(),
+        kind: "PARAMETER_STORE".to_owned(),
+    }));
+    let mut reporter = Reporter {
+        inner,
+        started,
+        environment: Environment {
+            image: Some(LOCAL_IMAGE.to_owned()),
+            compute_type: None,
+            environment_variables: variables,
+        },
+        logs: Logs {
+            deep_link: Some(log_url(&inner.logs_url, &started.build_id)),
+            group_name: None,
+            stream_name: None,
+        },
+        phases: Vec::new(),
+        began: Instant::now(),
+    };
+    reporter.push(phase_type::SUBMITTED, "SUCCEEDED", 0.0, None);
+    reporter.push(phase_type::QUEUED, "SUCCEEDED", 0.0, None);
+    reporter
+        .send(
+            codebuild_events::STATE_CHANGE,
+            &reporter.detail(Some(BuildStatus::InProgress), phase_type::PROVISIONING),
+        )
+        .await;
+
+    let dir = std::env::temp_dir().join(format!(
+        "gantry-dev-build-{}",
+        source::log_name(started.build_id.as_str())
+    ));
+    let prepared = prepare(inner, event, started, &dir, stop, &metadata, &mut reporter).await;
+    let build = match prepared {
+        Ok(build) => build,
+        Err(early) => {
+            reporter
+                .phase(early.phase, early.status.as_str(), 0.0, Some(early.context))
+                .await;
+            reporter.finish(early.status, Vec::new()).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            return;
+        }
+    };
+
+    let (_, uuid) = started.build_id.parts();
+    let short = uuid.get(..8).unwrap_or(uuid).to_owned();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PhaseResult>();
+    let execute = async {
+        let mut observe = move |step: Step<'_>| match step {
+            Step::PhaseStarted(_) => {}
+            Step::Line(phase, text) => println!("  [{short} {}] {text}", phase.codebuild_name()),
+            Step::PhaseEnded(result) => {
+                let _ = tx.send(result.clone());
+            }
+        };
+        executor::run(&build, &mut observe).await
+    };
+    let forward = async {
+        while let Some(result) = rx.recv().await {
+            reporter.executed(&result).await;
+        }
+    };
+    let (outcome, ()) = tokio::join!(execute, forward);
+    match outcome {
+        Ok(outcome) => reporter.finish(outcome.status, outcome.exported).await,
+        // The buildspec asks for what this executor cannot do: CodeBuild
+        // would have run it, so it is not the build's failure.
+        Err(e) => {
+            reporter
+                .phase(
+                    phase_type::PROVISIONING,
+                    "FAILED",
+                    0.0,
+                    Some(format!(
+                        "CLIENT_ERROR: the local executor cannot run this build: {e}"
+                    )),
+                )
+                .await;
+            reporter.finish(BuildStatus::Fault, Vec::new()).await;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Everything before the buildspec's first phase: the buildspec's text, the
+/// secrets (PROVISIONING), the checkout (DOWNLOAD_SOURCE).
+async fn prepare(
+    inner: &Inner,
+    event: &SecretsResolved,
+    started: &BuildStarted,
+    dir: &std::path::Path,
+    stop: watch::Receiver<bool>,
+    metadata: &[gantry_start_build::codebuild::Plain],
+    reporter: &mut Reporter<'_>,
+) -> Result<Build, Early> {
+    let provisioning = Instant::now();
+    let text = match &event.buildspec.body {
+        BuildspecBody::Inline { inline } => inline.clone(),
+        BuildspecBody::S3 { s3_key } => read_s3(inner, s3_key).await.map_err(|reason| Early {
+            status: BuildStatus::Failed,
+            phase: phase_type::DOWNLOAD_SOURCE,
+            context: format!(
+                "CLIENT_ERROR: cannot read the buildspec s3://{}/{s3_key}: {reason}",
+                names::BUCKET
+            ),
+        })?,
+    };
+    let spec = runnable(&text)
+        .map(|(spec, _)| spec)
+        .map_err(|diagnostics| Early {
+            status: BuildStatus::Failed,
+            phase: phase_type::DOWNLOAD_SOURCE,
+            context: format!(
+                "YAML_FILE_ERROR: {}",
+                diagnostics
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            ),
+        })?;
+    // CodeBuild resolves PARAMETER_STORE variables while provisioning: the
+    // buildspec's own, then start-build's (which win).
+    let mut parameters: Vec<(String, String)> = Vec::new();
+    let wanted = spec
+        .parameter_store
+        .iter()
+        .map(|(variable, parameter)| (variable.as_str(), parameter.as_str()))
+        .chain(
+            event
+                .secrets
+                .iter()
+                .map(|s| (s.variable.as_str(), s.parameter.as_str())),
+        );
+    for (variable, parameter) in wanted {
+        let value = read_parameter(inner, parameter)
+            .await
+            .map_err(|reason| Early {
+                status: BuildStatus::Failed,
+                phase: phase_type::PROVISIONING,
+                context: format!("CLIENT_ERROR: Decrypted Variables Error: {parameter}: {reason}"),
+            })?;
+        parameters.retain(|(v, _)| v != variable);
+        parameters.push((variable.to_owned(), value));
+    }
+    reporter
+        .phase(
+            phase_type::PROVISIONING,
+            "SUCCEEDED",
+            provisioning.elapsed().as_secs_f64(),
+            None,
+        )
+        .await;
+
+    let downloading = Instant::now();
+    let sha = started.source.commit_sha.as_str();
+    source::checkout(&inner.repo, sha, dir).map_err(|e| Early {
+        status: BuildStatus::Failed,
+        phase: phase_type::DOWNLOAD_SOURCE,
+        context: format!(
+            "CLIENT_ERROR: reference not found for primary source and source version {sha} ({})",
+            e.reason
+        ),
+    })?;
+    reporter
+        .phase(
+            phase_type::DOWNLOAD_SOURCE,
+            "SUCCEEDED",
+            downloading.elapsed().as_secs_f64(),
+            None,
+        )
+        .await;
+
+    let mut codebuild_env = source::codebuild_env(&Identity {
+        id: started.build_id.as_str(),
+        arn: started.build_arn.as_str(),
+        number: started.build_number.unwrap_or(1),
+        sha,
+        source_version: sha,
+        source_url: &started.source.repository.clone_url,
+        src_dir: dir,
+        initiator: INITIATOR,
+        image: LOCAL_IMAGE,
+    });
+    // StartBuild's variables win over the buildspec's, as in CodeBuild.
+    codebuild_env.extend(
+        metadata
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone())),
+    );
+    Ok(Build {
+        id: started.build_id.to_string(),
+        source_dir: dir.to_owned(),
+        runnable: spec,
+        parameters,
+        codebuild_env,
+        base_env: source::inherited_env(),
+        timeout: inner.timeout,
+        log: source::log_file(started.build_id.as_str()),
+        stop: Some(stop),
+    })
+}
+
+async fn read_s3(inner: &Inner, key: &str) -> Result<String, String> {
+    let out = inner
+        .s3
+        .get_object()
+        .bucket(names::BUCKET)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| describe_sdk_error(&e))?;
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_bytes();
+    String::from_utf8(bytes.to_vec()).map_err(|e| e.to_string())
+}
+
+async fn read_parameter(inner: &Inner, name: &str) -> Result<String, String> {
+    let out = inner
+        .ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| describe_sdk_error(&e))?;
+    out.parameter()
+        .and_then(|p| p.value())
+        .map(str::to_owned)
+        .ok_or_else(|| "the parameter has no value".to_owned())
+}
