@@ -15,7 +15,7 @@ use gantry_core::buildspec::runnable::runnable;
 use gantry_core::codebuild_events::BuildStatus;
 use gantry_core::diagnostic::Severity;
 use gantry_local::executor::source::{self, CheckoutError, Identity};
-use gantry_local::executor::{self, Build, ExecutorError, Outcome, Step};
+use gantry_local::executor::{self, Build, ExecutorError, Outcome, Place, Step};
 
 use crate::git::git;
 
@@ -32,6 +32,37 @@ pub struct BuildOptions {
     pub timeout: Duration,
     /// Keep the checkout after the build.
     pub keep: bool,
+    pub place: Place,
+}
+
+/// Where builds run: `--executor shell|docker`, `--image`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExecutorOptions {
+    /// `shell`: on this machine, as you. `docker`: in a container of
+    /// --image (already on the machine: nothing is downloaded), through
+    /// DOCKER_HOST or the default socket.
+    #[arg(long, value_enum, default_value = "shell")]
+    pub executor: ExecutorKind,
+    /// The image `--executor docker` runs the build in.
+    #[arg(long, default_value = executor::DEFAULT_IMAGE)]
+    pub image: String,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutorKind {
+    Shell,
+    Docker,
+}
+
+impl ExecutorOptions {
+    pub fn place(&self) -> Place {
+        match self.executor {
+            ExecutorKind::Shell => Place::Host,
+            ExecutorKind::Docker => Place::Docker {
+                image: self.image.clone(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +213,10 @@ async fn build_in(
         source_url: &repo_url,
         src_dir: dir,
         initiator: "gantry-build",
-        image: "local",
+        image: match &options.place {
+            Place::Host => "local",
+            Place::Docker { image } => image,
+        },
     });
     let build = Build {
         id: id.to_owned(),
@@ -194,6 +228,7 @@ async fn build_in(
         timeout: options.timeout,
         log: source::log_file(id),
         stop: None,
+        place: options.place.clone(),
     };
     let mut observe = |step: Step<'_>| {
         let _ = match step {

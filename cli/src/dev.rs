@@ -71,6 +71,8 @@ pub struct DevOptions {
     /// (repeat). Values are masked in the build logs.
     #[arg(long = "parameter", value_name = "NAME=VALUE", value_parser = crate::build::name_value)]
     pub parameters: Vec<(String, String)>,
+    #[command(flatten)]
+    pub executor: crate::build::ExecutorOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -259,8 +261,15 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     let build_repo = options.repo.clone().or(repo.clone().filter(|_| stand_in));
     match build_repo {
         Some(build_repo) => {
+            let place = options.executor.place();
             println!(
-                "gantry dev: builds run on this machine (shell executor, as the current user) from {}; logs at {sink_url}{}/",
+                "gantry dev: builds run {} from {}; logs at {sink_url}{}/",
+                match &place {
+                    gantry_local::executor::Place::Host =>
+                        "on this machine (shell executor, as the current user)".to_owned(),
+                    gantry_local::executor::Place::Docker { image } =>
+                        format!("in containers of {image} (docker executor)"),
+                },
                 build_repo.display(),
                 crate::sink::LOGS_PATH
             );
@@ -269,6 +278,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
                 build_repo,
                 format!("{sink_url}{}", crate::sink::LOGS_PATH),
                 BUILD_TIMEOUT,
+                place,
             ));
         }
         None => println!(

@@ -29,8 +29,8 @@ enum Command {
     Dev(DevOptions),
     /// Run one build of a commit on this machine as CodeBuild would: a
     /// clean checkout of the commit, the buildspec checked, then its
-    /// phases in a shell (the commands run as you). Exit 0 when it
-    /// succeeds, 1 when it fails, 2 when it cannot run.
+    /// phases in a shell (the commands run as you) or a container. Exit 0
+    /// when it succeeds, 1 when it fails, 2 when it cannot run.
     Build {
         /// The git repository.
         #[arg(long, default_value = ".")]
@@ -54,6 +54,8 @@ enum Command {
         /// Keep the checkout after the build.
         #[arg(long)]
         keep: bool,
+        #[command(flatten)]
+        executor: build::ExecutorOptions,
     },
     /// Check buildspecs and gantry.yaml: `path:line:col: error|warning: …`.
     /// Exit 0 without errors, 1 with errors, 2 if a file cannot be read.
@@ -170,6 +172,7 @@ async fn main() -> ExitCode {
             project,
             timeout,
             keep,
+            executor,
         } => {
             let options = build::BuildOptions {
                 repo,
@@ -179,6 +182,7 @@ async fn main() -> ExitCode {
                 project,
                 timeout: std::time::Duration::from_secs(timeout.saturating_mul(60)),
                 keep,
+                place: executor.place(),
             };
             match build::run(&options, &mut std::io::stdout()).await {
                 Ok(ended) => ExitCode::from(ended.exit_code()),

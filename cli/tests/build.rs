@@ -206,3 +206,37 @@ fn the_corpus_runnable_buildspecs_end_as_codebuild_ends_them() {
     assert!(out.contains("Docker tag: "), "{out}");
     assert!(out.contains("exported DOCKER_TAG="), "{out}");
 }
+
+/// `--executor docker`: the same build in a container of an image already
+/// here (scripts/test makes one when it can start Docker); an image that is
+/// not here is not pulled: exit 2, saying how to get it.
+#[test]
+fn the_docker_executor_builds_in_the_image_and_pulls_nothing() {
+    let Some(image) = std::env::var("GANTRY_DOCKER_IMAGE")
+        .ok()
+        .filter(|i| !i.is_empty())
+    else {
+        eprintln!("docker executor test not run: GANTRY_DOCKER_IMAGE is not set");
+        return;
+    };
+    let repo = repository(
+        "docker",
+        &[
+            ("VERSION", "4.2\n"),
+            (
+                "buildspec.yml",
+                "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"built $(cat VERSION) with PATH=$PATH\"\n",
+            ),
+        ],
+    );
+    let (code, out, err) = gantry_build(&repo, &["--executor", "docker", "--image", &image]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("[BUILD] built 4.2 with PATH=/bin"), "{out}");
+
+    let (code, out, err) = gantry_build(
+        &repo,
+        &["--executor", "docker", "--image", "gantry-test/absent:0"],
+    );
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("docker pull gantry-test/absent:0"), "{err}");
+}

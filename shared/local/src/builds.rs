@@ -31,11 +31,19 @@ use gantry_core::ids::BuildId;
 use tokio::sync::watch;
 
 use crate::executor::source::{self, Identity};
-use crate::executor::{self, Build, PhaseResult, Step};
+use crate::executor::{self, Build, PhaseResult, Place, Step};
 use crate::stack::names;
 
-/// The image named in `CODEBUILD_BUILD_IMAGE` and the events: the machine.
+/// The image named in `CODEBUILD_BUILD_IMAGE` and the events when builds
+/// run on the machine itself.
 const LOCAL_IMAGE: &str = "local (gantry dev, shell executor)";
+
+fn image(place: &Place) -> &str {
+    match place {
+        Place::Host => LOCAL_IMAGE,
+        Place::Docker { image } => image,
+    }
+}
 /// `CODEBUILD_INITIATOR` of a build start-build started.
 const INITIATOR: &str = "gantry-dev/start-build";
 
@@ -54,6 +62,8 @@ struct Inner {
     /// A build's log is served at `<logs_url>/<log name>.log`.
     logs_url: String,
     timeout: Duration,
+    /// Where the builds run.
+    place: Place,
     /// The builds running, and how to stop each.
     running: Mutex<HashMap<BuildId, watch::Sender<bool>>>,
 }
@@ -74,6 +84,7 @@ impl LocalBuilds {
         repo: PathBuf,
         logs_url: String,
         timeout: Duration,
+        place: Place,
     ) -> LocalBuilds {
         LocalBuilds {
             inner: Arc::new(Inner {
@@ -83,6 +94,7 @@ impl LocalBuilds {
                 events: aws_sdk_eventbridge::Client::new(sdk),
                 logs_url,
                 timeout,
+                place,
                 running: Mutex::default(),
             }),
         }
@@ -290,7 +302,7 @@ async fn run(
         inner,
         started,
         environment: Environment {
-            image: Some(LOCAL_IMAGE.to_owned()),
+            image: Some(image(&inner.place).to_owned()),
             compute_type: None,
             environment_variables: variables,
         },
@@ -465,7 +477,7 @@ async fn prepare(
         source_url: &started.source.repository.clone_url,
         src_dir: dir,
         initiator: INITIATOR,
-        image: LOCAL_IMAGE,
+        image: image(&inner.place),
     });
     // StartBuild's variables win over the buildspec's, as in CodeBuild.
     codebuild_env.extend(
@@ -483,6 +495,7 @@ async fn prepare(
         timeout: inner.timeout,
         log: source::log_file(started.build_id.as_str()),
         stop: Some(stop),
+        place: inner.place.clone(),
     })
 }
 

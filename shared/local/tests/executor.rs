@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use gantry_core::buildspec::runnable::{PhaseName, runnable};
 use gantry_core::codebuild_events::BuildStatus;
-use gantry_local::executor::{Build, ExecutorError, Outcome, PhaseStatus, Step, run};
+use gantry_local::executor::{Build, ExecutorError, Outcome, PhaseStatus, Place, Step, run};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -47,6 +47,7 @@ fn build(text: &str, parameters: &[(&str, &str)]) -> Build {
         timeout: Duration::from_secs(30),
         log: dir.join("build.log"),
         stop: None,
+        place: Place::Host,
     }
 }
 
@@ -356,4 +357,129 @@ async fn what_cannot_run_here_is_said_before_anything_runs() {
         .await
         .expect_err("no powershell");
     assert!(matches!(err, ExecutorError::Shell(_)), "{err}");
+}
+
+/// The image scripts/test makes for these tests (busybox, PATH=/bin), when
+/// a Docker engine could be started; without one they say so and pass.
+fn docker_image() -> Option<String> {
+    let image = std::env::var("GANTRY_DOCKER_IMAGE")
+        .ok()
+        .filter(|i| !i.is_empty());
+    if image.is_none() {
+        eprintln!(
+            "docker executor test not run: GANTRY_DOCKER_IMAGE is not set (scripts/test sets it when it can start Docker)"
+        );
+    }
+    image
+}
+
+/// The containers of build `id` still there, after giving Docker's
+/// removal of an exited container (asynchronous) a few seconds.
+fn containers_of(id: &str) -> String {
+    let prefix = id.replace(':', "-");
+    let mut names = String::new();
+    for _ in 0..50 {
+        let out = std::process::Command::new("docker")
+            .args(["ps", "-a", "--format", "{{.Names}}", "--filter"])
+            .arg(format!("name={prefix}"))
+            .output()
+            .expect("docker ps");
+        names = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if names.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    names
+}
+
+/// `--executor docker`: the phases run in the image (its PATH, not this
+/// machine's), in one session across phases, with the source mounted at
+/// CODEBUILD_SRC_DIR; secrets are masked as on the host; the container is
+/// gone afterwards.
+#[tokio::test]
+async fn in_docker_the_build_runs_in_the_image_with_the_source_mounted() {
+    let Some(image) = docker_image() else { return };
+    let secret = "d0cker-s3cret-value";
+    let mut b = build(
+        "version: 0.2\nenv:\n  exported-variables: [WHERE]\n  parameter-store:\n    TOKEN: /gantry/dev/token\nphases:\n  pre_build:\n    commands:\n      - echo \"path=$PATH\"\n      - export WHERE=\"$(pwd)\"\n      - echo from-the-build > made.txt\n  build:\n    commands:\n      - cat source.txt\n      - echo \"token=$TOKEN\"\n  post_build:\n    commands:\n      - test \"$WHERE\" = \"$CODEBUILD_SRC_DIR\" && cat made.txt\n",
+        &[("TOKEN", secret)],
+    );
+    std::fs::write(b.source_dir.join("source.txt"), "from-the-checkout\n").expect("write");
+    b.id = "gantry-dev:docker-mounted".into();
+    b.place = Place::Docker { image };
+    let (outcome, lines) = run_build(&b).await;
+    assert_eq!(outcome.status, BuildStatus::Succeeded, "{lines:?}");
+    assert_eq!(
+        lines,
+        [
+            "PRE_BUILD path=/bin",
+            "BUILD from-the-checkout",
+            "BUILD token=***",
+            "POST_BUILD from-the-build",
+        ]
+    );
+    assert_eq!(
+        outcome.exported,
+        [("WHERE".to_owned(), b.source_dir.display().to_string())]
+    );
+    // The file the build wrote is in the checkout on this machine.
+    assert!(b.source_dir.join("made.txt").is_file());
+    let log = std::fs::read_to_string(&outcome.log).expect("log");
+    assert!(!log.contains(secret), "{log}");
+    assert_eq!(containers_of(&b.id), "");
+}
+
+/// A stopped or timed-out build in a container: the container is removed,
+/// not left running after its `docker run` is killed.
+#[tokio::test]
+async fn in_docker_a_stopped_build_leaves_no_container_behind() {
+    let Some(image) = docker_image() else { return };
+    let mut b = build(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo started\n      - sleep 60\n",
+        &[],
+    );
+    b.id = "gantry-dev:docker-stopped".into();
+    b.place = Place::Docker { image };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    b.stop = Some(stopped);
+    let stopper = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let _ = stop.send(true);
+        stop
+    });
+    let started = std::time::Instant::now();
+    let (outcome, lines) = run_build(&b).await;
+    drop(stopper.await);
+    assert_eq!(outcome.status, BuildStatus::Stopped, "{lines:?}");
+    assert_eq!(lines, ["BUILD started"]);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(containers_of(&b.id), "");
+}
+
+/// An image that is not on the machine is not pulled: the build cannot
+/// run, and says what to do, before any phase.
+#[tokio::test]
+async fn in_docker_an_absent_image_is_not_downloaded() {
+    if docker_image().is_none() {
+        return;
+    }
+    let mut b = build(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo hi\n",
+        &[],
+    );
+    b.place = Place::Docker {
+        image: "gantry-test/not-here:0".into(),
+    };
+    let mut steps = 0;
+    let err = run(&b, &mut |_| steps += 1)
+        .await
+        .expect_err("an absent image cannot run");
+    assert!(matches!(err, ExecutorError::NoImage(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("docker pull gantry-test/not-here:0"),
+        "{err}"
+    );
+    assert_eq!(steps, 0);
 }

@@ -20,7 +20,9 @@
 //! - a timeout kills the shell and all it started: `TIMED_OUT`.
 //!
 //! Where it differs, deliberately: the commands run as the current user on
-//! this machine (like `act` or CodeBuild's local agent without Docker);
+//! this machine (like `act` or CodeBuild's local agent without Docker), or
+//! with [`Place::Docker`] in a container of an image already on the
+//! machine (the source mounted at the same path, the image's own user);
 //! `runtime-versions` are noted, not installed; `RETRY-<regex>` retries
 //! whatever the error; `secrets-manager` is not resolved (the build cannot
 //! run, and says so); artifacts, reports and caches are not uploaded.
@@ -38,8 +40,12 @@ use gantry_core::codebuild_events::BuildStatus;
 use std::io::Write as _;
 use tokio::time::Instant;
 
-pub use session::Ended;
+pub use session::{Ended, Place};
 use session::{Limit, Session};
+
+/// The image `--executor docker` runs builds in unless told otherwise: the
+/// public equivalent of CodeBuild's managed Amazon Linux standard image.
+pub const DEFAULT_IMAGE: &str = "public.ecr.aws/codebuild/amazonlinux-x86_64-standard:5.0";
 
 /// One build to run.
 #[derive(Debug, Clone)]
@@ -62,6 +68,8 @@ pub struct Build {
     /// Turns `true` to stop the build (as StopBuild does): what runs is
     /// killed and the build ends `STOPPED`.
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// On this machine, or in a container.
+    pub place: Place,
 }
 
 /// How a phase ended, in CodeBuild's words.
@@ -125,6 +133,12 @@ pub enum ExecutorError {
     Spawn { shell: String, reason: String },
     #[error("the build log {path}: {reason}")]
     Log { path: String, reason: String },
+    #[error("no Docker engine answers (DOCKER_HOST, or the default socket): {0}")]
+    NoDocker(String),
+    #[error(
+        "the image {0} is not on this machine, and nothing is downloaded unless asked: `docker pull {0}`, or --image another"
+    )]
+    NoImage(String),
 }
 
 /// Values shorter than this are not masked: they would hide ordinary text.
@@ -152,8 +166,11 @@ fn environment(build: &Build) -> Vec<(String, String)> {
         env.retain(|(name, _)| name != k);
         env.push((k.to_owned(), v.to_owned()));
     };
-    for (k, v) in &build.base_env {
-        set(k, v);
+    // A container has its image's own PATH, HOME and user.
+    if build.place == Place::Host {
+        for (k, v) in &build.base_env {
+            set(k, v);
+        }
     }
     for (k, v) in &build.runnable.variables {
         set(k, v);
@@ -217,6 +234,9 @@ pub async fn run(
     observe: &mut (dyn FnMut(Step<'_>) + Send),
 ) -> Result<Outcome, ExecutorError> {
     let shell = shell(&build.runnable)?;
+    if let Place::Docker { image } = &build.place {
+        docker_ready(image).await?;
+    }
     if let Some((variable, _)) = build.runnable.secrets_manager.first() {
         return Err(ExecutorError::SecretsManager(variable.clone()));
     }
@@ -243,6 +263,7 @@ pub async fn run(
             stop: build.stop.clone(),
         },
         succeeding: true,
+        started: 0,
     };
     let mut phases = Vec::new();
     let mut failed_phase = None;
@@ -304,16 +325,28 @@ struct Runner<'b> {
     session: Option<Session>,
     limit: Limit,
     succeeding: bool,
+    /// Sessions started so far (each container has its own name).
+    started: u32,
 }
 
 impl Runner<'_> {
-    async fn start(&self) -> Result<Session, ExecutorError> {
-        Session::start(self.shell, &self.build.source_dir, &self.env, &self.marker)
-            .await
-            .map_err(|e| ExecutorError::Spawn {
-                shell: self.shell.to_owned(),
-                reason: e.to_string(),
-            })
+    async fn start(&mut self) -> Result<Session, ExecutorError> {
+        self.started += 1;
+        // `docker ps` says whose container it is: the build's id.
+        let name = format!("{}-{}", source::log_name(&self.build.id), self.started);
+        Session::start(
+            self.shell,
+            &self.build.source_dir,
+            &self.env,
+            &self.marker,
+            &self.build.place,
+            &name,
+        )
+        .await
+        .map_err(|e| ExecutorError::Spawn {
+            shell: self.shell.to_owned(),
+            reason: e.to_string(),
+        })
     }
 
     /// Runs one command; `Ended` as the shell reported it.
@@ -485,4 +518,31 @@ fn random_hex() -> String {
             .map_or(0, |d| d.as_nanos()),
     );
     format!("{:016x}", hasher.finish())
+}
+
+/// The engine answers and has the image: checked before anything runs, so
+/// that neither is mistaken for the build's own failure.
+async fn docker_ready(image: &str) -> Result<(), ExecutorError> {
+    let docker = session::docker_program();
+    let version = tokio::process::Command::new(&docker)
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| ExecutorError::NoDocker(format!("cannot run {}: {e}", docker.display())))?;
+    if !version.status.success() {
+        return Err(ExecutorError::NoDocker(
+            String::from_utf8_lossy(&version.stderr).trim().to_owned(),
+        ));
+    }
+    let inspect = tokio::process::Command::new(&docker)
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| ExecutorError::NoDocker(e.to_string()))?;
+    if !inspect.status.success() {
+        return Err(ExecutorError::NoImage(image.to_owned()));
+    }
+    Ok(())
 }

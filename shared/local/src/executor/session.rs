@@ -65,20 +65,74 @@ pub struct Session {
     stdout: BufReader<ChildStdout>,
     marker: String,
     gone: bool,
+    /// The container the shell runs in, when it is one.
+    container: Option<String>,
 }
 
+/// Where a build's shell runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Place {
+    /// On this machine, as the current user.
+    #[default]
+    Host,
+    /// In a new container of `image` (by the `docker` command), as the
+    /// image's user, with the source directory mounted at the same path.
+    Docker { image: String },
+}
+
+/// What the `docker` command itself needs from the caller's environment
+/// (never passed into the container).
+const DOCKER_CLIENT_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "DOCKER_CONFIG",
+    "DOCKER_CERT_PATH",
+    "DOCKER_TLS_VERIFY",
+    "XDG_RUNTIME_DIR",
+];
+
 impl Session {
-    /// Starts `shell` in `dir` with exactly `env` as its environment.
+    /// Starts `shell` in `dir` with exactly `env` as its environment, at
+    /// `place`; `name` names its container.
     pub async fn start(
         shell: &str,
         dir: &Path,
         env: &[(String, String)],
         marker: &str,
+        place: &Place,
+        name: &str,
     ) -> std::io::Result<Session> {
-        let mut command = Command::new(shell);
+        let mut container = None;
+        let mut command = match place {
+            Place::Host => {
+                let mut command = Command::new(shell);
+                command.current_dir(dir).env_clear();
+                command
+            }
+            Place::Docker { image } => {
+                let mut command = Command::new(docker_program());
+                let mount = format!("{}:{}", dir.display(), dir.display());
+                command
+                    .args(["run", "--rm", "-i", "--pull=never", "--name", name])
+                    .args(["-v", &mount, "-w"])
+                    .arg(dir);
+                // `-e NAME` takes the value from the docker command's own
+                // environment: no value is on a command line `ps` shows.
+                for (k, _) in env {
+                    command.args(["-e", k]);
+                }
+                command.arg(image).arg(shell).env_clear().envs(
+                    DOCKER_CLIENT_ENV
+                        .iter()
+                        .filter_map(|k| Some((*k, std::env::var_os(k)?))),
+                );
+                container = Some(name.to_owned());
+                command
+            }
+        };
         command
-            .current_dir(dir)
-            .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -99,6 +153,7 @@ impl Session {
             stdout: BufReader::new(stdout),
             marker: marker.to_owned(),
             gone: false,
+            container,
         };
         session.write("exec 2>&1\n").await?;
         Ok(session)
@@ -199,6 +254,14 @@ impl Session {
     /// Kills the shell and its process group.
     pub fn kill(&mut self) {
         self.gone = true;
+        // A container outlives its `docker run`: it is removed by name.
+        if let Some(name) = &self.container {
+            let _ = std::process::Command::new(docker_program())
+                .args(["rm", "-f", name])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         #[cfg(unix)]
         if let Some(pid) = self.child.id() {
             // `kill -KILL -<pgid>`: the whole group, grandchildren included.
@@ -218,4 +281,16 @@ impl Session {
             let _ = self.child.wait().await;
         }
     }
+}
+
+/// The `docker` program, found on the caller's `PATH` (the build's own
+/// variables may change the `PATH` the command runs with).
+pub fn docker_program() -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("docker"))
+                .find(|candidate| candidate.is_file())
+        })
+        .unwrap_or_else(|| "docker".into())
 }
