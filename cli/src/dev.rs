@@ -259,6 +259,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     // Builds run here from the repository the stand-in serves (or the one
     // given with --repo); without one, moto's CodeBuild only records them.
     let build_repo = options.repo.clone().or(repo.clone().filter(|_| stand_in));
+    let mut local_builds = None;
     match build_repo {
         Some(build_repo) => {
             let place = options.executor.place();
@@ -273,13 +274,15 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
                 build_repo.display(),
                 crate::sink::LOGS_PATH
             );
-            functions = functions.with_local_builds(gantry_local::builds::LocalBuilds::new(
+            let builds = gantry_local::builds::LocalBuilds::new(
                 &sdk,
                 build_repo,
                 format!("{sink_url}{}", crate::sink::LOGS_PATH),
                 BUILD_TIMEOUT,
                 place,
-            ));
+            );
+            functions = functions.with_local_builds(builds.clone());
+            local_builds = Some(builds);
         }
         None => println!(
             "gantry dev: builds are not run (no repository to check their commits out of: pass --repo PATH); moto's CodeBuild reports each one SUCCEEDED at once"
@@ -356,6 +359,14 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     println!("gantry dev: stopping");
     server.abort();
     watcher.abort();
+    // A build still running is stopped, and what it started killed with
+    // it, before its moto goes.
+    if let Some(builds) = &local_builds {
+        let stopped = builds.stop_all(Duration::from_secs(15)).await;
+        if stopped > 0 {
+            println!("gantry dev: stopped {stopped} running build(s)");
+        }
+    }
     if let Some(moto) = moto {
         moto.stop().await;
     }

@@ -486,3 +486,62 @@ fn a_newer_commit_stops_the_running_build_of_the_older() {
         "{statuses:#?}"
     );
 }
+
+/// gantry dev stopped (SIGTERM) while a build runs: what the build started
+/// is killed with it, not left running on the machine.
+#[test]
+fn stopping_gantry_dev_kills_the_build_it_runs() {
+    let repo = Repo::new("stop-running");
+    let pid_file = repo.dir.with_extension("pid");
+    let _ = std::fs::remove_file(&pid_file);
+    repo.commit(
+        &format!(
+            "version: 0.2\nphases:\n  build:\n    commands:\n      - sh -c 'echo $$ > {}; exec sleep 300' &\n      - echo long build started\n      - wait\n",
+            pid_file.display()
+        ),
+        "long",
+    );
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut dev = Dev::start_offline(&listen, &["--repo", &repo.path()]);
+    dev.wait_for("webhook listening", Duration::from_secs(120));
+    repo.push(&listen);
+    dev.wait_for("long build started", Duration::from_secs(60));
+    // The background sleep writes its pid as the build goes on.
+    let mut pid = String::new();
+    for _ in 0..100 {
+        pid = std::fs::read_to_string(&pid_file)
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        if !pid.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!pid.is_empty(), "the build's sleep did not write its pid");
+    // Running, not a zombie waiting for a reaper: the third field of
+    // /proc/<pid>/stat is its state.
+    let alive = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit(')')
+                    .next()
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .map(|state| state != "Z" && state != "X")
+            })
+            .unwrap_or(false)
+    };
+    assert!(alive(&pid), "the build's sleep runs");
+    let status = dev.terminate(Duration::from_secs(30));
+    assert!(status.is_some(), "gantry dev did not exit on SIGTERM");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while alive(&pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build's sleep ({pid}) outlived gantry dev"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = std::fs::remove_file(&pid_file);
+}

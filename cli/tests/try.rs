@@ -86,4 +86,11 @@ fn the_failing_sample_fails_in_build_with_a_link_to_its_log() {
         .expect("a cache directory");
     let log = std::fs::read_to_string(home.join("gantry/builds").join(name)).expect("the log");
     assert!(log.contains("[BUILD] FAIL: expected"), "{log}");
+    // The chat message links the same log (not CodeBuild's placeholder).
+    let chat = text
+        .lines()
+        .find(|l| l.contains("sink: POST /chat/slack"))
+        .unwrap_or_default();
+    assert!(chat.contains(url), "{chat}");
+    assert!(chat.contains("Failed phase*\\nBUILD"), "{chat}");
 }

@@ -126,6 +126,33 @@ impl LocalBuilds {
         line
     }
 
+    /// Stops every build running here and waits (up to `wait`) for them to
+    /// end: what they started is killed, not left behind when `gantry dev`
+    /// exits. How many were running.
+    pub async fn stop_all(&self, wait: Duration) -> usize {
+        let count = match self.inner.running.lock() {
+            Ok(running) => {
+                for stop in running.values() {
+                    let _ = stop.send(true);
+                }
+                running.len()
+            }
+            Err(_) => 0,
+        };
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline
+            && self
+                .inner
+                .running
+                .lock()
+                .map(|r| !r.is_empty())
+                .unwrap_or(false)
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        count
+    }
+
     /// Stops the build if it runs here (what StopBuild does); whether it did.
     pub fn stop(&self, build_id: &BuildId) -> bool {
         let Ok(running) = self.inner.running.lock() else {
