@@ -1,3 +1,0 @@
-#!/bin/sh
-# Says hello to its argument.
-printf '%s, %s!\n' "${GREETING:-hello}" "$1"
