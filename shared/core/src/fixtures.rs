@@ -2,6 +2,7 @@
 //! `octo-org/widgets` to `main`.
 
 use crate::events::{BuildSource, ChangedPaths, RepositoryRef, Trigger};
+use crate::records::BuildRecord;
 
 pub fn push_source() -> BuildSource {
     BuildSource {
@@ -28,5 +29,25 @@ pub fn push_source() -> BuildSource {
         compare_url: Some("https://github.com/octo-org/widgets/compare/a...b".into()),
         signed_at_ms: 0,
         received_at_ms: 0,
+    }
+}
+
+/// The record of a build of `source` that has started, not finished.
+pub fn build_record(source: &BuildSource) -> BuildRecord {
+    BuildRecord {
+        v: 1,
+        build_id: "gantry-build:7f1c".into(),
+        build_arn: "arn:aws:codebuild:eu-west-1:123456789012:build/gantry-build:7f1c".into(),
+        project: "gantry-build".into(),
+        correlation_id: "d1".into(),
+        source: source.clone(),
+        build_url: "https://console.aws.amazon.com/x".into(),
+        logs_url: None,
+        trusted: true,
+        withheld: None,
+        secrets: Vec::new(),
+        started_at_ms: 0,
+        finished: None,
+        superseded_by: None,
     }
 }

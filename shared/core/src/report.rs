@@ -258,22 +258,7 @@ repositories:
     }
 
     fn record(source: &BuildSource) -> BuildRecord {
-        BuildRecord {
-            v: 1,
-            build_id: "gantry-build:7f1c".into(),
-            build_arn: "arn:aws:codebuild:eu-west-1:123456789012:build/gantry-build:7f1c".into(),
-            project: "gantry-build".into(),
-            correlation_id: "d1".into(),
-            source: source.clone(),
-            build_url: "https://console.aws.amazon.com/x".into(),
-            logs_url: None,
-            trusted: true,
-            withheld: None,
-            secrets: Vec::new(),
-            started_at_ms: 0,
-            finished: None,
-            superseded_by: None,
-        }
+        crate::fixtures::build_record(source)
     }
 
     fn verdict(state: StatusState, result: BuildResult, is_final: bool) -> Verdict {
