@@ -2,6 +2,7 @@
 //! permission. The API base is configurable (`GITHUB_API_URL`, as GitHub's
 //! own runners name it) for GitHub Enterprise Server and for tests.
 
+pub mod app;
 pub mod contents;
 pub mod permissions;
 pub mod statuses;

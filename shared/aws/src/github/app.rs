@@ -1,0 +1,247 @@
+//! Gantry as a GitHub App: a JSON Web Token signed with the App's private
+//! key (RS256; `iss` the App's id, issued a minute back for clock drift,
+//! expiring within GitHub's ten minutes), exchanged for installation access
+//! tokens (`POST /app/installations/{id}/access_tokens`), each asked for
+//! with the one repository and the least permissions the call needs, and
+//! cached until shortly before GitHub's `expires_at`.
+//!
+//! Neither the key, the JWT nor a token is ever in an error or a log line:
+//! they are [`Secret`]s, and GitHub's answers are redacted of them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::contents::{API_VERSION, GitHubClient, GitHubError, transport};
+use super::statuses::{check_repo, error_from};
+use crate::secrets::Secret;
+
+/// The JWT is dated this far back, for a clock a little ahead of GitHub's.
+const ISSUED_BACK_SECS: u64 = 60;
+/// And expires this long after now: GitHub refuses more than ten minutes.
+const LIFETIME_SECS: u64 = 9 * 60;
+/// A cached token is not used in its last minutes: a call made with it
+/// must not outlive it.
+const REFRESH_MARGIN_SECS: u64 = 5 * 60;
+
+/// The App's private key could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AppKeyError {
+    /// Never says anything of the key's contents.
+    #[error("the GitHub App's private key is not an RSA key in PEM form ({0})")]
+    NotAKey(String),
+    #[error("signing the GitHub App's token failed ({0})")]
+    Signing(String),
+}
+
+/// The App's id and private key.
+pub struct AppKey {
+    app_id: u64,
+    key: jsonwebtoken::EncodingKey,
+}
+
+impl std::fmt::Debug for AppKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AppKey {{ app_id: {}, key: <redacted> }}", self.app_id)
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
+pub struct Claims {
+    pub iat: u64,
+    pub exp: u64,
+    /// The App's id.
+    pub iss: String,
+}
+
+impl AppKey {
+    /// The key GitHub handed out (`-----BEGIN RSA PRIVATE KEY-----`, or
+    /// PKCS#8) for App `app_id`.
+    pub fn from_pem(app_id: u64, pem: &Secret) -> Result<AppKey, AppKeyError> {
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_ref())
+            .map_err(|e| AppKeyError::NotAKey(kind(&e)))?;
+        Ok(AppKey { app_id, key })
+    }
+
+    pub fn app_id(&self) -> u64 {
+        self.app_id
+    }
+
+    /// The App's JWT at `now` (epoch seconds).
+    pub fn jwt(&self, now: u64) -> Result<Secret, AppKeyError> {
+        let claims = Claims {
+            iat: now.saturating_sub(ISSUED_BACK_SECS),
+            exp: now + LIFETIME_SECS,
+            iss: self.app_id.to_string(),
+        };
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        jsonwebtoken::encode(&header, &claims, &self.key)
+            .map(Secret::new)
+            .map_err(|e| AppKeyError::Signing(kind(&e)))
+    }
+}
+
+/// What went wrong, by kind only: jsonwebtoken's messages may quote input.
+fn kind(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::InvalidKeyFormat => "not a key in a format it knows".into(),
+        ErrorKind::InvalidRsaKey(_) => "not a valid RSA key".into(),
+        _ => "unusable".into(),
+    }
+}
+
+/// A permission an installation token is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// The permissions one call needs; the rest are not asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Permissions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Access>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contents: Option<Access>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statuses: Option<Access>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_requests: Option<Access>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Access>,
+}
+
+impl Permissions {
+    /// Reading a buildspec at a commit.
+    pub const READ_CONTENTS: Permissions = Permissions {
+        checks: None,
+        contents: Some(Access::Read),
+        statuses: None,
+        pull_requests: None,
+        metadata: None,
+    };
+    /// Creating and updating check runs.
+    pub const WRITE_CHECKS: Permissions = Permissions {
+        checks: Some(Access::Write),
+        contents: None,
+        statuses: None,
+        pull_requests: None,
+        metadata: None,
+    };
+    /// Posting commit statuses.
+    pub const WRITE_STATUSES: Permissions = Permissions {
+        checks: None,
+        contents: None,
+        statuses: Some(Access::Write),
+        pull_requests: None,
+        metadata: None,
+    };
+    /// Reading a collaborator's permission.
+    pub const READ_METADATA: Permissions = Permissions {
+        checks: None,
+        contents: None,
+        statuses: None,
+        pull_requests: None,
+        metadata: Some(Access::Read),
+    };
+}
+
+#[derive(Serialize)]
+struct TokenBody<'a> {
+    repositories: [&'a str; 1],
+    permissions: &'a Permissions,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    token: String,
+    expires_at: String,
+}
+
+type TokenKey = (u64, String, Permissions);
+
+/// Installation access tokens, made and cached.
+pub struct InstallationTokens {
+    client: GitHubClient,
+    key: AppKey,
+    cache: Mutex<HashMap<TokenKey, (Secret, u64)>>,
+}
+
+impl InstallationTokens {
+    pub fn new(client: GitHubClient, key: AppKey) -> InstallationTokens {
+        InstallationTokens {
+            client,
+            key,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// A token of installation `installation_id` for `repo` (`owner/name`)
+    /// with `permissions`, at `now` (epoch seconds): the cached one while
+    /// it has more than a few minutes left, else a new one.
+    pub async fn token(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        permissions: Permissions,
+        now: u64,
+    ) -> Result<Secret, GitHubError> {
+        let (_, name) = check_repo(repo)?;
+        let key = (installation_id, repo.to_owned(), permissions);
+        if let Ok(cache) = self.cache.lock()
+            && let Some((token, expires)) = cache.get(&key)
+            && now + REFRESH_MARGIN_SECS < *expires
+        {
+            return Ok(token.clone());
+        }
+        let what = format!("an installation token for {repo}");
+        let jwt = self.key.jwt(now).map_err(|e| GitHubError::Refused {
+            what: what.clone(),
+            status: 0,
+            message: e.to_string(),
+        })?;
+        let id = installation_id.to_string();
+        let url = self
+            .client
+            .url(&["app", "installations", &id, "access_tokens"])?;
+        let response = self
+            .client
+            .http
+            .post(url)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", API_VERSION)
+            .bearer_auth(jwt.expose())
+            .json(&TokenBody {
+                repositories: [name],
+                permissions: &permissions,
+            })
+            .send()
+            .await
+            .map_err(|e| GitHubError::Transient {
+                what: what.clone(),
+                reason: transport(&e),
+            })?;
+        if !response.status().is_success() {
+            return Err(error_from(response, what, &jwt).await);
+        }
+        let answer: TokenAnswer = response.json().await.map_err(|e| GitHubError::Transient {
+            what: what.clone(),
+            reason: format!("unreadable answer: {}", transport(&e)),
+        })?;
+        let expires = gantry_core::time::parse_rfc3339(&answer.expires_at)
+            .map(|ms| ms / 1000)
+            // GitHub's tokens last an hour; an unreadable date is taken as
+            // the shortest that still serves this call.
+            .unwrap_or(now + REFRESH_MARGIN_SECS);
+        let token = Secret::new(answer.token);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|_, (_, e)| now + REFRESH_MARGIN_SECS < *e);
+            cache.insert(key, (token.clone(), expires));
+        }
+        Ok(token)
+    }
+}
