@@ -272,9 +272,8 @@ fn compiler_line(line: &str) -> Option<Found> {
         "note" => AnnotationLevel::Notice,
         _ => return None,
     };
-    let path_ok = !path.is_empty()
-        && !path.contains(char::is_whitespace)
-        && path.contains(['.', '/']);
+    let path_ok =
+        !path.is_empty() && !path.contains(char::is_whitespace) && path.contains(['.', '/']);
     if !path_ok || row == 0 {
         return None;
     }
