@@ -3,6 +3,7 @@
 //! own runners name it) for GitHub Enterprise Server and for tests.
 
 pub mod app;
+pub mod checks;
 pub mod contents;
 pub mod permissions;
 pub mod statuses;
