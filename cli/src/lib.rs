@@ -2,6 +2,7 @@
 //! test deliveries (`gantry send`), bursts of them (`gantry load`), and the pieces the end-to-end tests
 //! share with them.
 
+pub mod app;
 pub mod build;
 pub mod dev;
 pub mod git;

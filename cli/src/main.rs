@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use gantry_cli::app;
 use gantry_cli::build;
 use gantry_cli::dev::{self, DevOptions};
 use gantry_cli::lint;
@@ -27,6 +28,11 @@ enum Command {
     /// Run the whole chain locally against the moto server and print each
     /// event on the bus.
     Dev(DevOptions),
+    /// Gantry as a GitHub App.
+    App {
+        #[command(subcommand)]
+        command: AppCommand,
+    },
     /// Run one build of a commit on this machine as CodeBuild would: a
     /// clean checkout of the commit, the buildspec checked, then its
     /// phases in a shell (the commands run as you) or a container. Exit 0
@@ -150,10 +156,27 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AppCommand {
+    /// Register the App by GitHub's manifest flow (a page on loopback posts
+    /// the manifest; GitHub sends the browser back), store its id, private
+    /// key and webhook secret in SSM, and print the install link.
+    Create(app::CreateOptions),
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::App {
+            command: AppCommand::Create(options),
+        } => match app::create(&options, &|line| println!("{line}")).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gantry app create: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Dev(options) => {
             gantry_aws::logging::init_with_writer(std::io::stderr);
             match dev::run(options).await {

@@ -21,6 +21,14 @@ use crate::github::payload::{self, PayloadError, PingEvent, PullRequestEvent, Pu
 use crate::github::signature::{SignatureError, verify_signature};
 use crate::trigger::{self, Decision};
 
+/// The `X-GitHub-Event` names the webhook acts on; every other is
+/// answered 202 `ignored`.
+pub mod events {
+    pub const PING: &str = "ping";
+    pub const PUSH: &str = "push";
+    pub const PULL_REQUEST: &str = "pull_request";
+}
+
 /// Lambda's own limit for a function URL request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
@@ -240,7 +248,7 @@ pub fn process_checked<S: AsRef<[u8]>>(
     }
     summary.delivery_id = Some(delivery_id.to_owned());
 
-    if !matches!(event, "ping" | "push" | "pull_request") {
+    if ![events::PING, events::PUSH, events::PULL_REQUEST].contains(&event) {
         return Assessment::Reply(Reply::new(
             202,
             json!({ "outcome": "ignored", "reason": format!("ignored: {}", summary.event.as_deref().unwrap_or_default()) }),
@@ -353,15 +361,15 @@ fn assess(
     summary: &mut Summary,
 ) -> Result<Assessment, PayloadError> {
     let normalised = match event {
-        "ping" => {
-            let ping: PingEvent<'_> = payload::parse("ping", json)?;
+        events::PING => {
+            let ping: PingEvent<'_> = payload::parse(events::PING, json)?;
             return Ok(Assessment::Reply(Reply::new(
                 200,
                 json!({ "outcome": "pong", "hook_id": ping.hook_id, "zen": ping.zen }),
             )));
         }
-        "push" => {
-            let push: PushEvent<'_> = payload::parse("push", json)?;
+        events::PUSH => {
+            let push: PushEvent<'_> = payload::parse(events::PUSH, json)?;
             summary.repository = Some(push.repository.full_name.to_string());
             let repo = &push.repository;
             if let Some(reply) = secret_binding(checks, repo.id, repo.owner.id).or_else(|| {
@@ -376,7 +384,7 @@ fn assess(
             normalise_push(&push)?
         }
         _ => {
-            let pr: PullRequestEvent<'_> = payload::parse("pull_request", json)?;
+            let pr: PullRequestEvent<'_> = payload::parse(events::PULL_REQUEST, json)?;
             summary.repository = Some(pr.repository.full_name.to_string());
             let repo = &pr.repository;
             if let Some(reply) = secret_binding(checks, repo.id, repo.owner.id).or_else(|| {

@@ -245,3 +245,70 @@ impl InstallationTokens {
         Ok(token)
     }
 }
+
+/// What GitHub made of a manifest: the new App and its credentials.
+#[derive(Debug)]
+pub struct Registered {
+    pub id: u64,
+    pub slug: String,
+    /// The App's page on GitHub.
+    pub html_url: String,
+    pub pem: Secret,
+    pub webhook_secret: Secret,
+}
+
+#[derive(Deserialize)]
+struct Conversion {
+    id: u64,
+    slug: String,
+    html_url: String,
+    pem: String,
+    webhook_secret: Option<String>,
+}
+
+impl GitHubClient {
+    /// `POST /app-manifests/{code}/conversions`: the code GitHub sent the
+    /// browser back with (valid for an hour) becomes the App's id, key and
+    /// webhook secret. Unauthenticated, as GitHub's flow is.
+    pub async fn convert_manifest(&self, code: &str) -> Result<Registered, GitHubError> {
+        if code.is_empty()
+            || code.len() > 100
+            || !code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(GitHubError::BadPath {
+                path: code.chars().take(100).collect(),
+                reason: "a manifest code is letters, digits, '-' and '_'",
+            });
+        }
+        let what = "the App manifest's conversion".to_owned();
+        let url = self.url(&["app-manifests", code, "conversions"])?;
+        let response = self
+            .http
+            .post(url)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", API_VERSION)
+            .send()
+            .await
+            .map_err(|e| GitHubError::Transient {
+                what: what.clone(),
+                reason: transport(&e),
+            })?;
+        if !response.status().is_success() {
+            return Err(error_from(response, what, &Secret::new(code)).await);
+        }
+        let c: Conversion = response.json().await.map_err(|e| GitHubError::Refused {
+            what: what.clone(),
+            status: 201,
+            message: format!("unreadable answer: {}", transport(&e)),
+        })?;
+        Ok(Registered {
+            id: c.id,
+            slug: c.slug,
+            html_url: c.html_url,
+            pem: Secret::new(c.pem),
+            webhook_secret: Secret::new(c.webhook_secret.unwrap_or_default()),
+        })
+    }
+}

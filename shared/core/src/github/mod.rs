@@ -1,6 +1,7 @@
 //! Everything GitHub: the webhook signature, the payloads, and turning a
 //! delivery into a build request.
 
+pub mod app_manifest;
 pub mod checks;
 pub mod normalise;
 pub mod payload;
