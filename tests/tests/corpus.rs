@@ -240,6 +240,37 @@ fn rules_turn_corpus_pushes_and_pull_requests_into_skips_with_reasons() {
     );
 }
 
+/// A delivery through a GitHub App names its installation: the build's
+/// events carry it, so that App mode reports with that installation's
+/// tokens; a repository's own webhook names none.
+#[test]
+fn the_app_installation_a_delivery_came_through_travels_with_the_build() {
+    let dev = Config::dev();
+    let installation =
+        |event: &str, file: &str| match publication(run(&dev, event, &corpus_file(file))) {
+            Publication::Requested(e) => e.source.installation_id,
+            Publication::Skipped(e) => e.source.installation_id,
+        };
+    assert_eq!(
+        installation("push", "07_push__with-new-branch.payload.json"),
+        Some(1)
+    );
+    assert_eq!(
+        installation("pull_request", "10_pull_request__opened.payload.json"),
+        Some(1)
+    );
+    // The sample push of examples/, as a repository webhook sends it.
+    let sample = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/push.json"
+    ))
+    .expect("examples/push.json");
+    match publication(run(&dev, "push", &sample)) {
+        Publication::Requested(e) => assert_eq!(e.source.installation_id, None),
+        Publication::Skipped(e) => assert_eq!(e.source.installation_id, None),
+    }
+}
+
 #[test]
 fn an_unconfigured_repository_is_ignored_without_an_event() {
     let (config, _) =

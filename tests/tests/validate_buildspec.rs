@@ -74,6 +74,7 @@ fn request(fork: bool) -> BuildRequested {
             compare_url: None,
             signed_at_ms: 0,
             received_at_ms: 0,
+            installation_id: None,
         },
     }
 }

@@ -29,6 +29,7 @@ pub fn push_source() -> BuildSource {
         compare_url: Some("https://github.com/octo-org/widgets/compare/a...b".into()),
         signed_at_ms: 0,
         received_at_ms: 0,
+        installation_id: None,
     }
 }
 

@@ -210,6 +210,7 @@ mod tests {
             compare_url: None,
             signed_at_ms: 0,
             received_at_ms: 0,
+            installation_id: None,
         }
     }
 

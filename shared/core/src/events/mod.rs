@@ -153,6 +153,11 @@ pub struct BuildSource {
     /// Unix epoch: breaks ties between deliveries signed in the same second.
     #[serde(default)]
     pub received_at_ms: u64,
+    /// The GitHub App installation the delivery came through (App mode):
+    /// the installation whose tokens read and report on this repository.
+    /// None for a repository's own webhook (token mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<u64>,
 }
 
 impl BuildSource {

@@ -117,6 +117,7 @@ pub fn normalise_push(push: &PushEvent<'_>) -> Result<Normalised, PayloadError> 
         compare_url: push.compare.as_deref().map(field),
         signed_at_ms: push.repository.pushed_at.0.unwrap_or_default(),
         received_at_ms: 0,
+        installation_id: push.installation.as_ref().map(|i| i.id),
     })))
 }
 
@@ -202,5 +203,6 @@ pub fn normalise_pull_request(event: &PullRequestEvent<'_>) -> Result<Normalised
         compare_url: None,
         signed_at_ms: pr.updated_at.0.unwrap_or_default(),
         received_at_ms: 0,
+        installation_id: event.installation.as_ref().map(|i| i.id),
     })))
 }

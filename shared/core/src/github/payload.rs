@@ -118,6 +118,15 @@ pub struct PushEvent<'a> {
     pub head_commit: Option<Commit<'a>>,
     #[serde(borrow, default)]
     pub compare: Option<Str<'a>>,
+    /// Present when the delivery comes through a GitHub App.
+    #[serde(default)]
+    pub installation: Option<Installation>,
+}
+
+/// The GitHub App installation a delivery came through.
+#[derive(Debug, Deserialize)]
+pub struct Installation {
+    pub id: u64,
 }
 
 /// `X-GitHub-Event: pull_request`.
@@ -135,6 +144,8 @@ pub struct PullRequestEvent<'a> {
     /// The label added or removed (`labeled` / `unlabeled` only).
     #[serde(borrow, default)]
     pub label: Option<Label<'a>>,
+    #[serde(default)]
+    pub installation: Option<Installation>,
 }
 
 #[derive(Debug, Deserialize)]
