@@ -283,17 +283,30 @@ impl Observed {
 }
 
 /// Receives what is waiting on each rule's queue (long-polling up to
-/// `wait`) and deletes it.
+/// `wait`, all queues at once: one slow hop of the chain costs one wait,
+/// not one per rule) and deletes it.
 pub async fn drain(rules: &[TappedRule], wait: Duration) -> Vec<Observed> {
+    let polls: Vec<_> = rules
+        .iter()
+        .map(|tapped| {
+            let tap = tapped.tap.clone();
+            tokio::spawn(async move {
+                match tap.receive(wait).await {
+                    Ok(events) => events,
+                    Err(_) => {
+                        // Do not spin on a failing endpoint: `gantry dev`
+                        // calls this in a loop, and under load a hot loop of
+                        // failed receives only adds to what made moto fail.
+                        tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
+                        Vec::new()
+                    }
+                }
+            })
+        })
+        .collect();
     let mut out = Vec::new();
-    for tapped in rules {
-        let Ok(events) = tapped.tap.receive(wait).await else {
-            // Do not spin on a failing endpoint: `gantry dev` calls this in
-            // a loop, and under load a hot loop of failed receives only
-            // adds to what made moto fail.
-            tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
-            continue;
-        };
+    for (tapped, poll) in rules.iter().zip(polls) {
+        let events = poll.await.unwrap_or_default();
         out.extend(events.into_iter().map(|event| Observed {
             rule: tapped.rule.logical_id.clone(),
             targets: tapped.rule.targets.clone(),
