@@ -13,8 +13,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::contents::{API_VERSION, GitHubClient, GitHubError, transport};
-use super::statuses::{check_repo, error_from};
+use super::contents::{GitHubClient, GitHubError, transport};
+use super::statuses::check_repo;
 use crate::secrets::Secret;
 
 /// The JWT is dated this far back, for a clock a little ahead of GitHub's.
@@ -208,26 +208,14 @@ impl InstallationTokens {
         let url = self
             .client
             .url(&["app", "installations", &id, "access_tokens"])?;
+        let request = self.client.http.post(url).json(&TokenBody {
+            repositories: [name],
+            permissions: &permissions,
+        });
         let response = self
             .client
-            .http
-            .post(url)
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", API_VERSION)
-            .bearer_auth(jwt.expose())
-            .json(&TokenBody {
-                repositories: [name],
-                permissions: &permissions,
-            })
-            .send()
-            .await
-            .map_err(|e| GitHubError::Transient {
-                what: what.clone(),
-                reason: transport(&e),
-            })?;
-        if !response.status().is_success() {
-            return Err(error_from(response, what, &jwt).await);
-        }
+            .call_ok(request, Some(&jwt), &jwt, &what)
+            .await?;
         let answer: TokenAnswer = response.json().await.map_err(|e| GitHubError::Transient {
             what: what.clone(),
             reason: format!("unreadable answer: {}", transport(&e)),
@@ -285,19 +273,8 @@ impl GitHubClient {
         let what = "the App manifest's conversion".to_owned();
         let url = self.url(&["app-manifests", code, "conversions"])?;
         let response = self
-            .http
-            .post(url)
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", API_VERSION)
-            .send()
-            .await
-            .map_err(|e| GitHubError::Transient {
-                what: what.clone(),
-                reason: transport(&e),
-            })?;
-        if !response.status().is_success() {
-            return Err(error_from(response, what, &Secret::new(code)).await);
-        }
+            .call_ok(self.http.post(url), None, &Secret::new(code), &what)
+            .await?;
         let c: Conversion = response.json().await.map_err(|e| GitHubError::Refused {
             what: what.clone(),
             status: 201,

@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::contents::{API_VERSION, GitHubClient, GitHubError, transport};
-use super::statuses::{check_repo, error_from, is_web_url};
+use super::contents::{GitHubClient, GitHubError, transport};
+use super::statuses::{check_repo, is_web_url};
 use crate::secrets::Secret;
 use gantry_core::github::checks::{
     Action, Annotation, CheckState, CheckStatus, Conclusion, MAX_ANNOTATIONS_PER_REQUEST,
@@ -174,21 +174,7 @@ impl GitHubClient {
         what: &str,
         token: &Secret,
     ) -> Result<reqwest::Response, GitHubError> {
-        let response = request
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", API_VERSION)
-            .bearer_auth(token.expose())
-            .json(body)
-            .send()
+        self.call_ok(request.json(body), Some(token), token, what)
             .await
-            .map_err(|e| GitHubError::Transient {
-                what: what.to_owned(),
-                reason: transport(&e),
-            })?;
-        if response.status().is_success() {
-            Ok(response)
-        } else {
-            Err(error_from(response, what.to_owned(), token).await)
-        }
     }
 }

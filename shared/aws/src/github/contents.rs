@@ -99,6 +99,56 @@ impl GitHubClient {
     }
 
     /// The API's URL for `segments`, each percent-encoded as one segment.
+    /// Sends `request` as GitHub's REST API wants it (its JSON media type,
+    /// the API version, `token` as the bearer): GitHub's response whatever
+    /// its status; a transport failure as a transient error about `what`.
+    pub(super) async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: Option<&Secret>,
+        what: &str,
+    ) -> Result<reqwest::Response, GitHubError> {
+        self.call_as(request, "application/vnd.github+json", token, what)
+            .await
+    }
+
+    /// [`Self::call`] asking for another media type (`accept`).
+    pub(super) async fn call_as(
+        &self,
+        request: reqwest::RequestBuilder,
+        accept: &str,
+        token: Option<&Secret>,
+        what: &str,
+    ) -> Result<reqwest::Response, GitHubError> {
+        let mut request = request
+            .header("accept", accept)
+            .header("x-github-api-version", API_VERSION);
+        if let Some(token) = token {
+            request = request.bearer_auth(token.expose());
+        }
+        request.send().await.map_err(|e| GitHubError::Transient {
+            what: what.to_owned(),
+            reason: transport(&e),
+        })
+    }
+
+    /// [`Self::call`], and any answer but a success as an error (redacted
+    /// of `secret`, the credential the request carried).
+    pub(super) async fn call_ok(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: Option<&Secret>,
+        secret: &Secret,
+        what: &str,
+    ) -> Result<reqwest::Response, GitHubError> {
+        let response = self.call(request, token, what).await?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(super::statuses::error_from(response, what.to_owned(), secret).await)
+        }
+    }
+
     pub(super) fn url(&self, segments: &[&str]) -> Result<reqwest::Url, GitHubError> {
         let mut url = reqwest::Url::parse(&self.api).map_err(|_| GitHubError::BadPath {
             path: self.api.clone(),
@@ -131,18 +181,14 @@ impl GitHubClient {
             .collect();
         let mut url = self.url(&segments)?;
         url.query_pairs_mut().append_pair("ref", git_ref);
-        let mut request = self
-            .http
-            .get(url)
-            .header("accept", "application/vnd.github.raw+json")
-            .header("x-github-api-version", API_VERSION);
-        if let Some(token) = token {
-            request = request.bearer_auth(token.expose());
-        }
-        let response = request.send().await.map_err(|e| GitHubError::Transient {
-            what: what.clone(),
-            reason: transport(&e),
-        })?;
+        let response = self
+            .call_as(
+                self.http.get(url),
+                "application/vnd.github.raw+json",
+                token,
+                &what,
+            )
+            .await?;
         let status = response.status().as_u16();
         let rate_limited = response
             .headers()

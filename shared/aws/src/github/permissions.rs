@@ -1,7 +1,7 @@
 //! Reading a person's permission on a repository (see
 //! `gantry_core::github::permissions`).
 
-use super::contents::{API_VERSION, GitHubClient, GitHubError, transport};
+use super::contents::{GitHubClient, GitHubError};
 use super::statuses::{check_repo, error_from};
 use crate::secrets::Secret;
 use gantry_core::github::permissions::Permission;
@@ -37,18 +37,7 @@ impl GitHubClient {
         check_login(user)?;
         let what = format!("the permission of {user} on {repo}");
         let url = self.url(&["repos", owner, name, "collaborators", user, "permission"])?;
-        let response = self
-            .http
-            .get(url)
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", API_VERSION)
-            .bearer_auth(token.expose())
-            .send()
-            .await
-            .map_err(|e| GitHubError::Transient {
-                what: what.clone(),
-                reason: transport(&e),
-            })?;
+        let response = self.call(self.http.get(url), Some(token), &what).await?;
         match response.status().as_u16() {
             200 => response
                 .json::<Permission>()

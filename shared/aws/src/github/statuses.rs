@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::contents::{API_VERSION, GitHubClient, GitHubError, transport};
+use super::contents::{GitHubClient, GitHubError};
 use crate::secrets::Secret;
 use gantry_core::github::statuses::{CommitStatus, StatusState, description};
 
@@ -45,23 +45,9 @@ impl GitHubClient {
             description: description(&status.description),
             context: &status.context,
         };
-        let response = self
-            .http
-            .post(url)
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", API_VERSION)
-            .bearer_auth(token.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| GitHubError::Transient {
-                what: what.clone(),
-                reason: transport(&e),
-            })?;
-        if response.status().is_success() {
-            return Ok(());
-        }
-        Err(error_from(response, what, token).await)
+        self.call_ok(self.http.post(url).json(&body), Some(token), token, &what)
+            .await?;
+        Ok(())
     }
 }
 
