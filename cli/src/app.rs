@@ -95,6 +95,62 @@ fn page(status: u16, html: String) -> hyper::Response<Full<Bytes>> {
     response
 }
 
+/// One run of the flow, shared by the page's connections.
+struct Flow {
+    /// The first page: the form that posts the manifest.
+    form: String,
+    state: String,
+    github: GitHubClient,
+    stored: Stored,
+    ssm: aws_sdk_ssm::Client,
+    done: mpsc::Sender<Result<Registered, AppError>>,
+    /// One registration: a second callback (a reload) finds it taken.
+    taken: Mutex<bool>,
+    github_url: String,
+}
+
+impl Flow {
+    async fn answer(
+        &self,
+        req: &hyper::Request<hyper::body::Incoming>,
+    ) -> hyper::Response<Full<Bytes>> {
+        if req.method() != http::Method::GET {
+            return page(405, "GET only".into());
+        }
+        match req.uri().path() {
+            "/" => return page(200, self.form.clone()),
+            "/callback" => {}
+            _ => return page(404, "not here".into()),
+        }
+        let code = match callback(req.uri().query(), &self.state) {
+            Ok(code) => code,
+            Err(why) => return page(400, html_escape(why)),
+        };
+        if let Ok(mut taken) = self.taken.lock() {
+            if *taken {
+                return page(409, "The App is already being registered.".into());
+            }
+            *taken = true;
+        }
+        let result = register(&self.github, &self.ssm, &self.stored, &code).await;
+        let answer = match &result {
+            Ok(app) => page(
+                200,
+                format!(
+                    "<!doctype html><meta charset=utf-8><p>Gantry is registered as <b>{}</b> (App {}). \
+                     <a href=\"{}\">Install it on your repositories</a>.</p>",
+                    html_escape(&app.slug),
+                    app.id,
+                    html_escape(&app_manifest::install_url(&self.github_url, &app.slug)),
+                ),
+            ),
+            Err(e) => page(502, html_escape(&e.to_string())),
+        };
+        let _ = self.done.send(result).await;
+        answer
+    }
+}
+
 /// The `code` of a callback whose `state` is ours.
 fn callback(query: Option<&str>, state: &str) -> Result<String, &'static str> {
     let mut code = None;
@@ -158,16 +214,20 @@ pub async fn create(
                 .filter(|u| !u.is_empty())
         })
         .unwrap_or_else(|| "https://api.github.com".to_owned());
-    let github = Arc::new(GitHubClient::new(&api));
-    let stored = Arc::new(Stored::under(&options.parameter_prefix));
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
-    let ssm = aws_sdk_ssm::Client::new(&sdk);
     let (done_tx, mut done_rx) = mpsc::channel::<Result<Registered, AppError>>(1);
-    // One registration: a second callback (a reload) finds it taken.
-    let taken = Arc::new(Mutex::new(false));
-    let github_url = options.github_url.clone();
+    let flow = Arc::new(Flow {
+        form,
+        state,
+        github: GitHubClient::new(&api),
+        stored: Stored::under(&options.parameter_prefix),
+        ssm: aws_sdk_ssm::Client::new(&sdk),
+        done: done_tx,
+        taken: Mutex::new(false),
+        github_url: options.github_url.clone(),
+    });
     say(&format!(
         "Open http://{addr}/ in a browser signed in to GitHub{}: it posts the App's manifest there, and GitHub sends you back here.",
         options
@@ -181,69 +241,11 @@ pub async fn create(
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let (form, state, github, stored, ssm, done, taken, github_url) = (
-                form.clone(),
-                state.clone(),
-                github.clone(),
-                stored.clone(),
-                ssm.clone(),
-                done_tx.clone(),
-                taken.clone(),
-                github_url.clone(),
-            );
+            let flow = flow.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let (form, state, github, stored, ssm, done, taken, github_url) = (
-                        form.clone(),
-                        state.clone(),
-                        github.clone(),
-                        stored.clone(),
-                        ssm.clone(),
-                        done.clone(),
-                        taken.clone(),
-                        github_url.clone(),
-                    );
-                    async move {
-                        let path = req.uri().path().to_owned();
-                        if req.method() != http::Method::GET {
-                            return Ok::<_, Infallible>(page(405, "GET only".into()));
-                        }
-                        if path == "/" {
-                            return Ok(page(200, form));
-                        }
-                        if path != "/callback" {
-                            return Ok(page(404, "not here".into()));
-                        }
-                        let code = match callback(req.uri().query(), &state) {
-                            Ok(code) => code,
-                            Err(why) => return Ok(page(400, html_escape(why))),
-                        };
-                        if let Ok(mut t) = taken.lock() {
-                            if *t {
-                                return Ok(page(
-                                    409,
-                                    "The App is already being registered.".into(),
-                                ));
-                            }
-                            *t = true;
-                        }
-                        let result = register(&github, &ssm, &stored, &code).await;
-                        let answer = match &result {
-                            Ok(app) => page(
-                                200,
-                                format!(
-                                    "<!doctype html><meta charset=utf-8><p>Gantry is registered as <b>{}</b> (App {}). \
-                                     <a href=\"{}\">Install it on your repositories</a>.</p>",
-                                    html_escape(&app.slug),
-                                    app.id,
-                                    html_escape(&app_manifest::install_url(&github_url, &app.slug)),
-                                ),
-                            ),
-                            Err(e) => page(502, html_escape(&e.to_string())),
-                        };
-                        let _ = done.send(result).await;
-                        Ok(answer)
-                    }
+                    let flow = flow.clone();
+                    async move { Ok::<_, Infallible>(flow.answer(&req).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
