@@ -13,7 +13,10 @@ fn variables(vars: &[EnvironmentVariable]) -> Vec<EnvVar> {
         .map(|v| EnvVar {
             name: v.name().to_owned(),
             value: v.value().to_owned(),
-            kind: v.r#type().map_or("PLAINTEXT", |t| t.as_str()).to_owned(),
+            kind: v
+                .r#type()
+                .map_or(codebuild_events::variable_type::PLAINTEXT, |t| t.as_str())
+                .to_owned(),
         })
         .collect()
 }

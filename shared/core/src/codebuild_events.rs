@@ -34,6 +34,13 @@ pub mod phase_type {
     pub const COMPLETED: &str = "COMPLETED";
 }
 
+/// The `type` of an environment variable of a build.
+pub mod variable_type {
+    pub const PLAINTEXT: &str = "PLAINTEXT";
+    /// The value is an SSM parameter's name, resolved by CodeBuild.
+    pub const PARAMETER_STORE: &str = "PARAMETER_STORE";
+}
+
 /// A build's status, as CodeBuild names it. Lenient: a status CodeBuild
 /// adds one day reads as [`BuildStatus::Other`], never as an error.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -260,7 +267,7 @@ impl CodeBuildDetail {
             .environment
             .environment_variables
             .iter()
-            .find(|v| v.name == name && (v.kind == "PLAINTEXT" || v.kind.is_empty()))
+            .find(|v| v.name == name && (v.kind == variable_type::PLAINTEXT || v.kind.is_empty()))
             .map(|v| v.value.as_str())
     }
 

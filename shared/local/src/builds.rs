@@ -24,14 +24,14 @@ use gantry_aws::describe_sdk_error;
 use gantry_core::buildspec::runnable::runnable;
 use gantry_core::codebuild_events::{
     self, AdditionalInformation, BuildStatus, CodeBuildDetail, EnvVar, Environment, Logs, Phase,
-    phase_type,
+    phase_type, variable_type,
 };
 use gantry_core::events::{BuildStarted, BuildspecBody, SecretsResolved};
 use gantry_core::ids::BuildId;
 use tokio::sync::watch;
 
 use crate::executor::source::{self, Identity};
-use crate::executor::{self, Build, PhaseResult, Place, Step};
+use crate::executor::{self, Build, PhaseResult, PhaseStatus, Place, Step};
 use crate::stack::names;
 
 /// The image named in `CODEBUILD_BUILD_IMAGE` and the events when builds
@@ -272,9 +272,19 @@ impl Reporter<'_> {
     /// The build ended: CodeBuild's closing phases and the final state.
     async fn finish(&mut self, status: BuildStatus, exported: Vec<(String, String)>) {
         if status != BuildStatus::Fault {
-            self.push(phase_type::UPLOAD_ARTIFACTS, "SUCCEEDED", 0.0, None);
+            self.push(
+                phase_type::UPLOAD_ARTIFACTS,
+                PhaseStatus::Succeeded.as_str(),
+                0.0,
+                None,
+            );
         }
-        self.push(phase_type::FINALIZING, "SUCCEEDED", 0.0, None);
+        self.push(
+            phase_type::FINALIZING,
+            PhaseStatus::Succeeded.as_str(),
+            0.0,
+            None,
+        );
         self.phases.push(Phase {
             phase_type: phase_type::COMPLETED.to_owned(),
             ..Phase::default()
@@ -317,13 +327,13 @@ async fn run(
         .map(|(name, value)| EnvVar {
             name: (*name).to_owned(),
             value: value.clone(),
-            kind: "PLAINTEXT".to_owned(),
+            kind: variable_type::PLAINTEXT.to_owned(),
         })
         .collect();
     variables.extend(event.secrets.iter().map(|s| EnvVar {
         name: s.variable.clone(),
         value: s.parameter.clone(),
-        kind: "PARAMETER_STORE".to_owned(),
+        kind: variable_type::PARAMETER_STORE.to_owned(),
     }));
     let mut reporter = Reporter {
         inner,
@@ -341,8 +351,18 @@ async fn run(
         phases: Vec::new(),
         began: Instant::now(),
     };
-    reporter.push(phase_type::SUBMITTED, "SUCCEEDED", 0.0, None);
-    reporter.push(phase_type::QUEUED, "SUCCEEDED", 0.0, None);
+    reporter.push(
+        phase_type::SUBMITTED,
+        PhaseStatus::Succeeded.as_str(),
+        0.0,
+        None,
+    );
+    reporter.push(
+        phase_type::QUEUED,
+        PhaseStatus::Succeeded.as_str(),
+        0.0,
+        None,
+    );
     reporter
         .send(
             codebuild_events::STATE_CHANGE,
@@ -394,7 +414,7 @@ async fn run(
             reporter
                 .phase(
                     phase_type::PROVISIONING,
-                    "FAILED",
+                    PhaseStatus::Failed.as_str(),
                     0.0,
                     Some(format!(
                         "CLIENT_ERROR: the local executor cannot run this build: {e}"
@@ -421,14 +441,17 @@ async fn prepare(
     let provisioning = Instant::now();
     let text = match &event.buildspec.body {
         BuildspecBody::Inline { inline } => inline.clone(),
-        BuildspecBody::S3 { s3_key } => read_s3(inner, s3_key).await.map_err(|reason| Early {
-            status: BuildStatus::Failed,
-            phase: phase_type::DOWNLOAD_SOURCE,
-            context: format!(
-                "CLIENT_ERROR: cannot read the buildspec s3://{}/{s3_key}: {reason}",
-                names::BUCKET
-            ),
-        })?,
+        BuildspecBody::S3 { s3_key } => {
+            let read = gantry_aws::artifacts::get_text(&inner.s3, names::BUCKET, s3_key).await;
+            let missing = || format!("s3://{}/{s3_key}: no such key", names::BUCKET);
+            read.map_err(|e| e.to_string())
+                .and_then(|text| text.ok_or_else(missing))
+                .map_err(|reason| Early {
+                    status: BuildStatus::Failed,
+                    phase: phase_type::DOWNLOAD_SOURCE,
+                    context: format!("CLIENT_ERROR: cannot read the buildspec {reason}"),
+                })?
+        }
     };
     let spec = runnable(&text)
         .map(|(spec, _)| spec)
@@ -456,21 +479,31 @@ async fn prepare(
                 .iter()
                 .map(|s| (s.variable.as_str(), s.parameter.as_str())),
         );
+    let wanted: Vec<(&str, &str)> = wanted.collect();
+    let values = read_parameters(inner, wanted.iter().map(|(_, p)| *p))
+        .await
+        .map_err(|reason| Early {
+            status: BuildStatus::Failed,
+            phase: phase_type::PROVISIONING,
+            context: format!("CLIENT_ERROR: Decrypted Variables Error: {reason}"),
+        })?;
     for (variable, parameter) in wanted {
-        let value = read_parameter(inner, parameter)
-            .await
-            .map_err(|reason| Early {
+        let Some(value) = values.get(parameter) else {
+            return Err(Early {
                 status: BuildStatus::Failed,
                 phase: phase_type::PROVISIONING,
-                context: format!("CLIENT_ERROR: Decrypted Variables Error: {parameter}: {reason}"),
-            })?;
+                context: format!(
+                    "CLIENT_ERROR: Decrypted Variables Error: {parameter}: the parameter has no value"
+                ),
+            });
+        };
         parameters.retain(|(v, _)| v != variable);
-        parameters.push((variable.to_owned(), value));
+        parameters.push((variable.to_owned(), value.clone()));
     }
     reporter
         .phase(
             phase_type::PROVISIONING,
-            "SUCCEEDED",
+            PhaseStatus::Succeeded.as_str(),
             provisioning.elapsed().as_secs_f64(),
             None,
         )
@@ -489,7 +522,7 @@ async fn prepare(
     reporter
         .phase(
             phase_type::DOWNLOAD_SOURCE,
-            "SUCCEEDED",
+            PhaseStatus::Succeeded.as_str(),
             downloading.elapsed().as_secs_f64(),
             None,
         )
@@ -526,35 +559,34 @@ async fn prepare(
     })
 }
 
-async fn read_s3(inner: &Inner, key: &str) -> Result<String, String> {
-    let out = inner
-        .s3
-        .get_object()
-        .bucket(names::BUCKET)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| describe_sdk_error(&e))?;
-    let bytes = out
-        .body
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .into_bytes();
-    String::from_utf8(bytes.to_vec()).map_err(|e| e.to_string())
-}
-
-async fn read_parameter(inner: &Inner, name: &str) -> Result<String, String> {
-    let out = inner
-        .ssm
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|e| describe_sdk_error(&e))?;
-    out.parameter()
-        .and_then(|p| p.value())
-        .map(str::to_owned)
-        .ok_or_else(|| "the parameter has no value".to_owned())
+/// The values of the SSM parameters `names`, decrypted: one GetParameters
+/// call per ten names (its limit), as CodeBuild resolves them. A name that
+/// does not exist is an error naming it.
+async fn read_parameters<'n>(
+    inner: &Inner,
+    names: impl Iterator<Item = &'n str>,
+) -> Result<std::collections::HashMap<String, String>, String> {
+    let mut names: Vec<String> = names.map(str::to_owned).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut values = std::collections::HashMap::new();
+    for batch in names.chunks(10) {
+        let out = inner
+            .ssm
+            .get_parameters()
+            .set_names(Some(batch.to_vec()))
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| describe_sdk_error(&e))?;
+        if let Some(missing) = out.invalid_parameters().first() {
+            return Err(format!("{missing}: parameter does not exist"));
+        }
+        for p in out.parameters() {
+            if let (Some(name), Some(value)) = (p.name(), p.value()) {
+                values.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+    Ok(values)
 }
