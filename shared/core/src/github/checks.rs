@@ -71,16 +71,6 @@ impl CheckState {
             conclusion: Some(conclusion),
         }
     }
-
-    /// How far along a run is: a check run never goes back (a late
-    /// `in_progress` after `completed` is not sent).
-    pub fn rank(self) -> u8 {
-        match self.status {
-            CheckStatus::Queued => 0,
-            CheckStatus::InProgress => 1,
-            CheckStatus::Completed => 2,
-        }
-    }
 }
 
 /// The check run's state for a verdict's result. `ended_as` is CodeBuild's
@@ -255,16 +245,14 @@ fn unescape_property(text: &str) -> String {
 
 /// `path:line[:col]: error|warning|note: message`.
 fn compiler_line(line: &str) -> Option<Found> {
-    let mut parts = line.splitn(4, ':');
-    let path = parts.next()?;
-    let row: u32 = parts.next()?.trim().parse().ok()?;
-    let third = parts.next()?;
-    let (col, rest) = match third.trim().parse::<u32>() {
-        Ok(col) => (Some(col), parts.next()?),
-        // No column: the third part is the severity and the rest.
-        Err(_) => (None, &line[line.find(third)?..]),
+    let (path, rest) = line.split_once(':')?;
+    let (row, rest) = rest.split_once(':')?;
+    let row: u32 = row.trim().parse().ok()?;
+    // An optional column, then the severity and the message.
+    let (col, rest) = match rest.split_once(':') {
+        Some((col, after)) if col.trim().parse::<u32>().is_ok() => (col.trim().parse().ok(), after),
+        _ => (None, rest),
     };
-    let rest = rest.trim_start();
     let (severity, message) = rest.split_once(':')?;
     let level = match severity.trim() {
         "error" | "fatal error" => AnnotationLevel::Failure,
@@ -564,7 +552,7 @@ mod tests {
         );
         assert_eq!(state(R::Stopped, None, false), done(Conclusion::Cancelled));
         assert_eq!(state(R::Skipped, None, false), done(Conclusion::Skipped));
-        // Every result maps; nothing completed ranks below a running run.
+        // Every result maps, and only a completed run has a conclusion.
         for r in BuildResult::ALL {
             let s = state(r, None, false);
             assert_eq!(s.conclusion.is_some(), s.status == CheckStatus::Completed);
@@ -607,6 +595,7 @@ mod tests {
             "::warning file=README.md,line=3::trailing space",
             "/codebuild/output/src1/src/app/main.c:40:7: error: 'x' undeclared",
             "lib/util.py:9: warning: unused import",
+            "lib/io.py:12: error: 3: a message with a number and: colons",
             "/usr/include/stdio.h:10:1: error: outside the checkout",
             "../secret/file.c:1:1: error: climbs out",
             "Running command make",
@@ -632,11 +621,13 @@ mod tests {
                 ("README.md", 3, None, AnnotationLevel::Warning),
                 ("app/main.c", 40, Some(7), AnnotationLevel::Failure),
                 ("lib/util.py", 9, None, AnnotationLevel::Warning),
+                ("lib/io.py", 12, None, AnnotationLevel::Failure),
             ]
         );
         assert_eq!(a[0].message, "expected 2, got 3\nat line 12");
         assert_eq!(a[0].title.as_deref(), Some("Test, failed"));
         assert_eq!(a[2].message, "'x' undeclared");
+        assert_eq!(a[4].message, "3: a message with a number and: colons");
     }
 
     #[test]
