@@ -58,6 +58,7 @@ pub enum AppError {
 }
 
 /// The SSM parameters the App's credentials are stored as.
+#[derive(Clone)]
 pub struct Stored {
     pub id: String,
     pub private_key: String,
@@ -218,11 +219,12 @@ pub async fn create(
         .load()
         .await;
     let (done_tx, mut done_rx) = mpsc::channel::<Result<Registered, AppError>>(1);
+    let flow_names = Stored::under(&options.parameter_prefix);
     let flow = Arc::new(Flow {
         form,
         state,
         github: GitHubClient::new(&api),
-        stored: Stored::under(&options.parameter_prefix),
+        stored: flow_names.clone(),
         ssm: aws_sdk_ssm::Client::new(&sdk),
         done: done_tx,
         taken: Mutex::new(false),
@@ -264,20 +266,13 @@ pub async fn create(
     ));
     say(&format!(
         "Stored in SSM: {} (String), {} and {} (SecureString).",
-        stored_names(&options.parameter_prefix).id,
-        stored_names(&options.parameter_prefix).private_key,
-        stored_names(&options.parameter_prefix).webhook_secret,
+        flow_names.id, flow_names.private_key, flow_names.webhook_secret,
     ));
     say(&format!(
         "Install it: {}",
         app_manifest::install_url(&options.github_url, &app.slug)
     ));
     Ok(app)
-}
-
-/// The parameters the App's credentials are stored as, for `prefix`.
-pub fn stored_names(prefix: &str) -> Stored {
-    Stored::under(prefix)
 }
 
 async fn register(

@@ -199,10 +199,9 @@ impl InstallationTokens {
             return Ok(token.clone());
         }
         let what = format!("an installation token for {repo}");
-        let jwt = self.key.jwt(now).map_err(|e| GitHubError::Refused {
+        let jwt = self.key.jwt(now).map_err(|e| GitHubError::Credentials {
             what: what.clone(),
-            status: 0,
-            message: e.to_string(),
+            reason: e.to_string(),
         })?;
         let id = installation_id.to_string();
         let url = self
@@ -275,10 +274,9 @@ impl GitHubClient {
         let response = self
             .call_ok(self.http.post(url), None, &Secret::new(code), &what)
             .await?;
-        let c: Conversion = response.json().await.map_err(|e| GitHubError::Refused {
+        let c: Conversion = response.json().await.map_err(|e| GitHubError::Transient {
             what: what.clone(),
-            status: 201,
-            message: format!("unreadable answer: {}", transport(&e)),
+            reason: format!("unreadable answer: {}", transport(&e)),
         })?;
         Ok(Registered {
             id: c.id,

@@ -35,6 +35,10 @@ pub enum GitHubError {
     },
     #[error("invalid path {path:?}: {reason}")]
     BadPath { path: String, reason: &'static str },
+    /// Gantry cannot make the credential to ask with (the App's JWT):
+    /// nothing was sent; the App's key is what to look at.
+    #[error("cannot sign in to GitHub for {what}: {reason}")]
+    Credentials { what: String, reason: String },
 }
 
 impl GitHubError {
