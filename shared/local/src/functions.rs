@@ -171,12 +171,12 @@ impl LocalFunctions {
             "detail-type": observed.detail_type,
             "detail": observed.detail,
         });
-        if let Some(line) = stopped {
-            println!("{line}");
-        }
-        Ok(report(
-            gantry_build_events::handle_event(&self.events, &event).await,
-        ))
+        let reported = report(gantry_build_events::handle_event(&self.events, &event).await);
+        // Said with the rest of what the event came to, not printed aside.
+        Ok(match stopped {
+            Some(line) => format!("{line}\n{reported}"),
+            None => reported,
+        })
     }
 
     /// What CodeBuild would tell EventBridge: each build seen to end in the
