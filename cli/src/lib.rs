@@ -12,3 +12,4 @@ pub mod push;
 pub mod send;
 pub mod serve;
 pub mod sink;
+pub mod standin;
