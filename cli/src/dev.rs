@@ -71,6 +71,16 @@ pub struct DevOptions {
     /// (repeat). Values are masked in the build logs.
     #[arg(long = "parameter", value_name = "NAME=VALUE", value_parser = crate::build::name_value)]
     pub parameters: Vec<(String, String)>,
+    /// Runs Gantry's GitHub App mode as App ID (with --github-app-key):
+    /// the stand-in verifies the App's JWT with this key's public half and
+    /// issues installation tokens; with GITHUB_API_URL set, the real
+    /// GitHub is used.
+    #[arg(long, value_name = "ID", requires = "github_app_key")]
+    pub github_app_id: Option<u64>,
+    /// The GitHub App's private key (PEM, as GitHub hands it out), for
+    /// its GitHub App mode (with --github-app-id).
+    #[arg(long, value_name = "FILE.pem", requires = "github_app_id")]
+    pub github_app_key: Option<PathBuf>,
     #[command(flatten)]
     pub executor: crate::build::ExecutorOptions,
 }
@@ -101,6 +111,12 @@ pub enum DevError {
     Sink(std::io::Error),
     #[error("invalid settings: {0}")]
     Settings(#[from] gantry_webhook::SettingsError),
+    /// Never quotes the key.
+    #[error("{path} is not the GitHub App's private key: {source}")]
+    AppKey {
+        path: String,
+        source: crate::standin::StandInError,
+    },
 }
 
 fn read(path: &PathBuf) -> Result<String, DevError> {
@@ -144,6 +160,19 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         .clone()
         .or_else(|| config.dev.webhook_secret.clone())
         .ok_or(DevError::NoSecret)?;
+    // GitHub App mode: the key is read (and found to be one) before
+    // anything starts.
+    let app_stand_in = match (options.github_app_id, &options.github_app_key) {
+        (Some(app_id), Some(path)) => Some(
+            crate::standin::AppStandIn::from_pem(app_id, &read(path)?).map_err(|source| {
+                DevError::AppKey {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?,
+        ),
+        _ => None,
+    };
     let template_yaml = match &options.template {
         Some(path) => read(path)?,
         None => match std::fs::read_to_string("template.yaml") {
@@ -291,7 +320,13 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     println!(
         "gantry dev: commit statuses go to {statuses_api}; chat webhooks to {sink_url}/chat/<provider>"
     );
-    tokio::spawn(crate::sink::serve(sink, repo.clone().filter(|_| stand_in)));
+    tokio::spawn(crate::sink::serve(
+        sink,
+        crate::sink::SinkOptions {
+            repo: repo.clone().filter(|_| stand_in),
+            app: app_stand_in.filter(|_| stand_in),
+        },
+    ));
     if stand_in {
         match &repo {
             Some(repo) => println!(

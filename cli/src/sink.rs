@@ -1,7 +1,10 @@
 //! A local HTTP sink for `gantry dev`: stands for GitHub (the contents
 //! API, read from a local git repository; the status API, printed) and for
 //! the chat webhooks, prints each request it receives on one line, and
-//! answers as they do (201 for a status, 200 otherwise).
+//! answers as they do (201 for a status, 200 otherwise). Given an
+//! [`AppStandIn`], it is GitHub as a GitHub App sees it: installation
+//! tokens for the App's JWT, and every GitHub request checked against the
+//! token it carries (see [`crate::standin`]).
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -11,6 +14,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use tokio::net::TcpListener;
+
+use crate::standin::AppStandIn;
 
 /// `GET /repos/{owner}/{name}/contents/{path}?ref={sha}`: the file at the
 /// commit in the local repository (whatever the repository's name: the
@@ -80,20 +85,33 @@ fn log(path: &str) -> Option<(u16, Vec<u8>)> {
     })
 }
 
+/// What the sink stands for besides the chat webhooks.
+#[derive(Debug, Default)]
+pub struct SinkOptions {
+    /// The git repository the contents API reads (none: every file is not
+    /// found).
+    pub repo: Option<PathBuf>,
+    /// GitHub App mode: the token exchange, check runs, and every GitHub
+    /// request refused unless its installation token allows it. Without
+    /// one, any token (or none) is taken, as a personal token would be.
+    pub app: Option<AppStandIn>,
+}
+
 /// Serves the sink on `listener` until the task is dropped; each request
-/// is printed as `sink: METHOD PATH BODY`. `repo` is the git repository
-/// the contents API reads (none: every file is not found).
-pub async fn serve(listener: TcpListener, repo: Option<PathBuf>) {
-    let repo = Arc::new(repo);
+/// is printed as `sink: METHOD PATH BODY` (or, for what the GitHub
+/// stand-in answers, `github: …`).
+pub async fn serve(listener: TcpListener, options: SinkOptions) {
+    let options = Arc::new(options);
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let repo = Arc::clone(&repo);
+        let options = Arc::clone(&options);
         tokio::spawn(async move {
             let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let repo = Arc::clone(&repo);
+                let options = Arc::clone(&options);
                 async move {
+                    let repo = &options.repo;
                     let (parts, body) = req.into_parts();
                     if parts.method == http::Method::GET
                         && let Some((status, body)) = log(parts.uri.path())
@@ -107,6 +125,34 @@ pub async fn serve(listener: TcpListener, repo: Option<PathBuf>) {
                         );
                         return Ok::<_, Infallible>(response);
                     }
+                    let body = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    if let Some(app) = &options.app
+                        && let Some(answer) = app.route(
+                            &parts.method,
+                            parts.uri.path(),
+                            parts
+                                .headers
+                                .get(http::header::AUTHORIZATION)
+                                .and_then(|v| v.to_str().ok()),
+                            &body,
+                            crate::standin::now(),
+                        )
+                    {
+                        println!("{}", answer.line);
+                        let mut response =
+                            hyper::Response::new(Full::new(Bytes::from(answer.body)));
+                        *response.status_mut() = http::StatusCode::from_u16(answer.status)
+                            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+                        response.headers_mut().insert(
+                            http::header::CONTENT_TYPE,
+                            http::HeaderValue::from_static("application/json; charset=utf-8"),
+                        );
+                        return Ok::<_, Infallible>(response);
+                    }
                     if parts.method == http::Method::GET
                         && let Some((status, body)) =
                             contents(repo.as_deref(), parts.uri.path(), parts.uri.query())
@@ -117,11 +163,6 @@ pub async fn serve(listener: TcpListener, repo: Option<PathBuf>) {
                             http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
                         return Ok::<_, Infallible>(response);
                     }
-                    let body = body
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
                     let text = String::from_utf8_lossy(&body);
                     println!(
                         "  sink: {} {} {}",
