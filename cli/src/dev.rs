@@ -283,6 +283,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
             contents_api: &github_api,
             with_token: github_token.is_some(),
             statuses_api: &statuses_api,
+            app: None,
         },
     )?;
     // Builds run here from the repository the stand-in serves (or the one

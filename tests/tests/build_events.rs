@@ -78,6 +78,7 @@ impl World {
                 contents_api: &github.uri(),
                 with_token: true,
                 statuses_api: &github.uri(),
+                app: None,
             },
         )
         .expect("functions");

@@ -91,6 +91,7 @@ impl Chain {
                 contents_api: &github.uri(),
                 with_token: true,
                 statuses_api: &github.uri(),
+                app: None,
             },
         )
         .expect("functions");

@@ -390,6 +390,7 @@ async fn webhook_a_publish_that_lands_after_the_attempt_timeout_is_seen_twice_bu
             contents_api: &world.github.uri(),
             with_token: true,
             statuses_api: &world.github.uri(),
+            app: None,
         },
     )
     .expect("functions");
@@ -784,6 +785,7 @@ async fn with_the_aws_endpoint_down_every_function_fails_in_time_without_panicki
             contents_api: &world.github.uri(),
             with_token: true,
             statuses_api: &world.github.uri(),
+            app: None,
         },
     )
     .expect("functions");

@@ -35,6 +35,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     (
         "BuildEventsRule",
         &[
+            "Build Requested",
             "Build Skipped",
             "Build Rejected",
             "Build Held",

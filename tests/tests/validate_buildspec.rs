@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use gantry_aws::github::credentials::GitHubSettings;
 use gantry_core::config::DEV_CONFIG;
 use gantry_core::events::{
     BuildRejected, BuildRequested, BuildSource, BuildspecOrigin, BuildspecValidated, ChangedPaths,
@@ -127,9 +128,12 @@ async fn rejected(
 
 fn deps(local: &LocalStack, github: &MockServer) -> gantry_validate_buildspec::Deps {
     Settings {
-        github_api_url: github.uri(),
-        github_timeout: gantry_aws::github::contents::DEFAULT_TIMEOUT,
-        github_token_parameter: Some("/gantry/github-token".into()),
+        github: GitHubSettings {
+            api_url: github.uri(),
+            timeout: gantry_aws::github::contents::DEFAULT_TIMEOUT,
+            token_parameter: Some("/gantry/github-token".into()),
+            app: None,
+        },
         artifact_bucket: "gantry-dev-artifacts".into(),
         event_bus: "gantry".into(),
     }
@@ -264,9 +268,12 @@ async fn github_failing_fails_the_invocation_so_eventbridge_retries() {
     );
 
     let unreachable = Settings {
-        github_api_url: "http://127.0.0.1:9".into(),
-        github_timeout: gantry_aws::github::contents::DEFAULT_TIMEOUT,
-        github_token_parameter: None,
+        github: GitHubSettings {
+            api_url: "http://127.0.0.1:9".into(),
+            timeout: gantry_aws::github::contents::DEFAULT_TIMEOUT,
+            token_parameter: None,
+            app: None,
+        },
         artifact_bucket: "gantry-dev-artifacts".into(),
         event_bus: "gantry".into(),
     }

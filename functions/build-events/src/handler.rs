@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use gantry_aws::report::{
-    Report, ReportError, Reporter, badge_of, deliver, finish, status_settings,
+    Report, ReportError, Reporter, badge_of, deliver, finish, queued, status_settings,
 };
 use gantry_core::badge::{self, BadgeState};
 use gantry_core::codebuild_events::CodeBuildDetail;
@@ -81,6 +81,7 @@ pub async fn handle_input(
     input: BuildEventsInput,
 ) -> Result<Report, HandlerError> {
     match input {
+        BuildEventsInput::Requested(e) => queued(&deps.reporter, holder, &e).await,
         BuildEventsInput::Skipped(e) => {
             moment(
                 deps,

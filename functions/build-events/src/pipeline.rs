@@ -247,7 +247,7 @@ pub async fn execution_changed(
         description,
         target_url: Some(execution_url(e)),
     };
-    if let Err(err) = post_status(&deps.reporter, &commit.repo, &commit.sha, &status).await {
+    if let Err(err) = post_status(&deps.reporter, None, &commit.repo, &commit.sha, &status).await {
         deps.reporter.records.release(lease).await?;
         return Err(err);
     }

@@ -2,9 +2,10 @@
 
 use gantry_aws::artifacts::{self, S3Error};
 use gantry_aws::bus::{EventBus, PublishError};
+use gantry_aws::github::app::Permissions;
 use gantry_aws::github::contents::{Fetched, GitHubClient, GitHubError};
+use gantry_aws::github::credentials::{Credentials, CredentialsError};
 use gantry_aws::records::{RecordError, Records};
-use gantry_aws::secrets::{SecretCache, SecretError};
 use gantry_core::buildspec;
 use gantry_core::diagnostic::{Diagnostic, Severity, has_errors};
 use gantry_core::events::{
@@ -28,8 +29,9 @@ pub const DEFAULT_BUILDSPEC_PATH: &str = "buildspec.yml";
 
 pub struct Deps {
     pub github: GitHubClient,
-    /// The GitHub token; `None` reads public repositories unauthenticated.
-    pub token: Option<SecretCache>,
+    /// The token (none reads public repositories unauthenticated) or the
+    /// App's installation tokens.
+    pub credentials: Credentials,
     pub s3: aws_sdk_s3::Client,
     /// The holds of forks' commits, which an approval must match.
     pub records: Records,
@@ -54,8 +56,8 @@ pub enum Outcome {
 pub enum HandlerError {
     #[error(transparent)]
     GitHub(#[from] GitHubError),
-    #[error("GitHub token: {0}")]
-    Token(#[from] SecretError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
     #[error(transparent)]
     S3(#[from] S3Error),
     #[error(transparent)]
@@ -69,7 +71,7 @@ impl gantry_core::failure::ErrorKind for HandlerError {
         match self {
             HandlerError::GitHub(e) if e.is_transient() => "validate-buildspec.GitHubUnavailable",
             HandlerError::GitHub(_) => "validate-buildspec.GitHubRefused",
-            HandlerError::Token(_) => "validate-buildspec.GitHubTokenUnavailable",
+            HandlerError::Credentials(_) => "validate-buildspec.GitHubTokenUnavailable",
             HandlerError::S3(_) | HandlerError::Record(_) => "validate-buildspec.S3Unavailable",
             HandlerError::Publish(_) => "validate-buildspec.EventBridgeUnavailable",
         }
@@ -85,6 +87,8 @@ struct Candidate {
 
 enum Read {
     GitHub {
+        /// The App installation the delivery came through.
+        installation: Option<u64>,
         repo: String,
         path: String,
         git_ref: String,
@@ -115,6 +119,7 @@ fn candidates(deps: &Deps, request: &BuildRequested) -> Vec<Candidate> {
             commit: git_ref.clone(),
         },
         read: Read::GitHub {
+            installation: source.installation_id,
             repo: repo.to_string(),
             path,
             git_ref: git_ref.to_string(),
@@ -139,16 +144,19 @@ fn candidates(deps: &Deps, request: &BuildRequested) -> Vec<Candidate> {
 async fn read(deps: &Deps, read: &Read) -> Result<Fetched, HandlerError> {
     match read {
         Read::GitHub {
+            installation,
             repo,
             path,
             git_ref,
         } => {
-            let token = match &deps.token {
-                Some(cache) => Some(cache.get().await?),
-                None => None,
-            };
-            let token = token.as_ref().and_then(|t| t.first());
-            Ok(deps.github.file_at(repo, path, git_ref, token).await?)
+            let token = deps
+                .credentials
+                .token(*installation, repo, Permissions::READ_CONTENTS)
+                .await?;
+            Ok(deps
+                .github
+                .file_at(repo, path, git_ref, token.as_ref())
+                .await?)
         }
         Read::S3 { key } => Ok(
             match artifacts::get_text(&deps.s3, &deps.bucket, key).await? {
@@ -215,20 +223,21 @@ async fn check_approval(
             "{short} was not held for approval (pushed after the hold, or never from a fork): it needs its own approval once held"
         )));
     };
-    let token = match &deps.token {
-        Some(cache) => cache.get().await?,
-        None => {
+    let token = match deps
+        .credentials
+        .token(source.installation_id, repo, Permissions::READ_METADATA)
+        .await
+    {
+        Ok(Some(token)) => token,
+        Ok(None) => {
             return Ok(Err(
                 "no GitHub token to check the labeller's permission with".to_owned(),
             ));
         }
+        Err(e) if e.is_transient() => return Err(e.into()),
+        Err(e) => return Ok(Err(format!("cannot check @{by}'s permission: {e}"))),
     };
-    let Some(token) = token.first() else {
-        return Ok(Err(
-            "no GitHub token to check the labeller's permission with".to_owned(),
-        ));
-    };
-    let permission = match deps.github.permission(repo, by, token).await {
+    let permission = match deps.github.permission(repo, by, &token).await {
         Ok(p) => p,
         Err(e) if e.is_transient() => return Err(e.into()),
         // Cannot tell: never approved on a guess.

@@ -11,6 +11,7 @@ pub mod artifacts;
 pub mod bus;
 mod cache;
 pub mod chat;
+pub mod check_runs;
 pub mod codebuild;
 pub mod config_source;
 pub mod github;

@@ -142,6 +142,39 @@ impl Records {
             .map(|_| ())
     }
 
+    /// The JSON at `key` and its ETag, for [`Self::replace_json`].
+    pub async fn get_json_tagged<T: for<'de> Deserialize<'de>>(
+        &self,
+        key: &str,
+    ) -> Result<Option<(T, String)>, RecordError> {
+        let Some((text, etag)) = self.get_with_etag(key).await? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(|value| Some((value, etag)))
+            .map_err(|e| self.error(key, format!("unreadable: {e}")))
+    }
+
+    /// Writes `value` at `key` if it is still what was read with `etag`:
+    /// `false` when it changed meanwhile (read it again and decide anew).
+    pub async fn replace_json<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        etag: &str,
+    ) -> Result<bool, RecordError> {
+        let body = serde_json::to_vec(value).map_err(|e| self.error(key, e.to_string()))?;
+        self.put_if(
+            key,
+            body,
+            "application/json",
+            None,
+            Condition::Matches(etag),
+        )
+        .await
+        .map(|etag| etag.is_some())
+    }
+
     /// Writes `value` at `key` unless something is there: `true` if written.
     pub async fn create_json<T: Serialize>(
         &self,

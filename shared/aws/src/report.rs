@@ -9,15 +9,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::chat::{Notifier, RetryPolicy};
+use crate::check_runs;
 use crate::config_source::{ConfigError, ConfigSource};
-use crate::github::contents::{self, GitHubClient, GitHubError};
+use crate::github::app::Permissions;
+use crate::github::contents::{GitHubClient, GitHubError};
+use crate::github::credentials::{Credentials, CredentialsError, GitHubSettings};
 use crate::records::{Acquired, RecordError, Records};
-use crate::secrets::{SecretCache, SecretError};
+use crate::secrets::SecretCache;
 use gantry_core::badge::{self, BadgeState};
 use gantry_core::codebuild_events::{BuildStatus, CodeBuildDetail};
 use gantry_core::config::{Route, StatusSettings};
 use gantry_core::deadline::{Deadline, OutOfTime};
 use gantry_core::events::{BuildSource, now_ms};
+use gantry_core::github::checks::Annotation;
 use gantry_core::github::statuses::{CommitStatus, StatusState};
 use gantry_core::notify::{BuildResult, Message};
 use gantry_core::records::{BuildRecord, Effect, Finished, Holder, PhaseTiming};
@@ -27,8 +31,8 @@ use gantry_core::status::{self, Verdict};
 
 pub struct Reporter {
     pub github: GitHubClient,
-    /// The GitHub token that posts statuses.
-    pub token: SecretCache,
+    /// The token that posts statuses, or the App's installation tokens.
+    pub credentials: Credentials,
     pub config: ConfigSource,
     pub records: Records,
     pub notifier: Notifier,
@@ -64,10 +68,8 @@ pub const CHAT_RETRY: RetryPolicy = RetryPolicy {
 #[derive(Debug, Clone)]
 /// The environment a reporting function reads (template.yaml sets it).
 pub struct ReporterSettings {
-    pub github_api_url: String,
-    /// Each GitHub request's limit (`GITHUB_TIMEOUT_MS`, default 10 s).
-    pub github_timeout: Duration,
-    pub github_token_parameter: String,
+    /// GitHub's API, and the token or App that reports.
+    pub github: GitHubSettings,
     pub config_parameter: String,
     pub config_ttl: Duration,
     pub artifact_bucket: String,
@@ -76,11 +78,15 @@ pub struct ReporterSettings {
 impl ReporterSettings {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let env = Env(var);
-        let (github_api_url, github_timeout) = contents::api_from_env(&env)?;
+        let github = GitHubSettings::from_env(&env)?;
+        if github.app.is_none() && github.token_parameter.is_none() {
+            // Reporting writes: token mode needs its token.
+            return Err(SettingsError::Missing(
+                crate::github::credentials::TOKEN_PARAMETER_VAR,
+            ));
+        }
         Ok(ReporterSettings {
-            github_api_url,
-            github_timeout,
-            github_token_parameter: env.required("GITHUB_TOKEN_PARAMETER")?,
+            github,
             config_parameter: env.required("CONFIG_PARAMETER")?,
             config_ttl: Duration::from_secs(env.number("CONFIG_TTL_SECONDS", 60)?),
             artifact_bucket: env.required("ARTIFACT_BUCKET")?,
@@ -90,12 +96,8 @@ impl ReporterSettings {
     pub fn reporter(&self, sdk: &aws_config::SdkConfig) -> Reporter {
         let ssm = aws_sdk_ssm::Client::new(sdk);
         Reporter {
-            github: GitHubClient::with_timeout(&self.github_api_url, self.github_timeout),
-            token: SecretCache::new(
-                ssm.clone(),
-                vec![self.github_token_parameter.clone()],
-                Duration::from_secs(300),
-            ),
+            github: self.github.client(),
+            credentials: self.github.credentials(&ssm),
             config: ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl),
             records: Records::new(aws_sdk_s3::Client::new(sdk), self.artifact_bucket.clone()),
             notifier: Notifier::with_policy(CHAT_RETRY),
@@ -144,8 +146,8 @@ pub enum ReportError {
     Event(String),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("GitHub token: {0}")]
-    Token(SecretError),
+    #[error(transparent)]
+    Token(#[from] CredentialsError),
     #[error(transparent)]
     GitHub(#[from] GitHubError),
     #[error(transparent)]
@@ -196,6 +198,8 @@ pub struct Report {
     pub posted: Option<StatusState>,
     /// Why nothing was posted.
     pub unchanged: Option<&'static str>,
+    /// What became of the check run (App mode).
+    pub check_run: Option<check_runs::Outcome>,
     /// Messages sent.
     pub notified: usize,
 }
@@ -325,6 +329,50 @@ pub async fn deliver(
     verdict: Verdict,
     record: Option<&BuildRecord>,
 ) -> Result<Report, ReportError> {
+    deliver_with(
+        reporter,
+        holder,
+        Ids {
+            correlation_id,
+            project,
+        },
+        source,
+        verdict,
+        record,
+        &LogTail::default(),
+    )
+    .await
+}
+
+/// Which delivery's build of which project a moment is of.
+#[derive(Debug, Clone, Copy)]
+pub struct Ids<'a> {
+    pub correlation_id: &'a str,
+    pub project: &'a str,
+}
+
+/// What a failed build's log adds to its check run.
+#[derive(Debug, Clone, Default)]
+pub struct LogTail {
+    /// The failed phase's last lines, Markdown.
+    pub text: Option<String>,
+    pub annotations: Vec<Annotation>,
+}
+
+/// [`deliver`], with what the log adds.
+pub async fn deliver_with(
+    reporter: &Reporter,
+    holder: &Holder,
+    ids: Ids<'_>,
+    source: &BuildSource,
+    verdict: Verdict,
+    record: Option<&BuildRecord>,
+    log: &LogTail,
+) -> Result<Report, ReportError> {
+    let Ids {
+        correlation_id,
+        project,
+    } = ids;
     let config = reporter.config.get().await?;
     let rules = config.repository(&source.repository.full_name);
     let group = source.group();
@@ -371,37 +419,14 @@ pub async fn deliver(
                 });
             }
             Acquired::Won(lease) => {
-                let status = &plan.status;
-                let commit = Effect::BuildOnCommit {
-                    repo: &source.repository.full_name,
-                    sha: &source.commit_sha,
-                    context: &status.context,
-                };
-                match post_unless_built(reporter, &commit, subject, verdict, source, status).await {
-                    Ok(posted) => {
+                let moment = this_status.key();
+                match post_moment(reporter, holder, ids, source, &plan, record, log, moment).await {
+                    Ok(done) => {
                         reporter.records.complete(lease, holder).await?;
-                        if posted {
-                            report.posted = Some(verdict.state);
-                            tracing::info!(
-                                correlation_id = %correlation_id,
-                                repo = %source.repository.full_name,
-                                commit = %source.commit_sha,
-                                context = %status.context,
-                                state = verdict.state.as_str(),
-                                description = %verdict.description,
-                                outcome = "status",
-                                "status posted"
-                            );
-                        } else {
-                            report.unchanged = Some(SKIP_KEPT_OUT);
-                            tracing::info!(
-                                correlation_id = %correlation_id,
-                                repo = %source.repository.full_name,
-                                commit = %source.commit_sha,
-                                context = %status.context,
-                                outcome = "skip_not_posted",
-                                "a build's status is on this commit; the skip does not replace it"
-                            );
+                        report.posted = done.status.then_some(verdict.state);
+                        report.check_run = done.check_run;
+                        if let Some(why) = done.unchanged {
+                            report.unchanged = Some(why);
                         }
                     }
                     Err(e) => {
@@ -489,6 +514,161 @@ pub async fn badge_of(
     ))
 }
 
+/// What carrying one moment out came to.
+struct Posted {
+    status: bool,
+    check_run: Option<check_runs::Outcome>,
+    unchanged: Option<&'static str>,
+}
+
+/// Carries out one claimed moment: as a check run in App mode, as a
+/// commit status in token mode (and in App mode too when configured).
+#[allow(clippy::too_many_arguments)]
+async fn post_moment(
+    reporter: &Reporter,
+    holder: &Holder,
+    ids: Ids<'_>,
+    source: &BuildSource,
+    plan: &gantry_core::report::Plan,
+    record: Option<&BuildRecord>,
+    log: &LogTail,
+    moment: String,
+) -> Result<Posted, ReportError> {
+    let verdict = &plan.verdict;
+    let status = &plan.status;
+    let app = reporter.credentials.app_settings();
+    let mut posted = Posted {
+        status: false,
+        check_run: None,
+        unchanged: None,
+    };
+    if app.is_some() {
+        let outcome = check_runs::report(
+            reporter,
+            holder,
+            &check_runs::Moment {
+                correlation_id: ids.correlation_id,
+                project: ids.project,
+                source,
+                name: &status.context,
+                moment,
+                verdict,
+                record,
+                text: log.text.as_deref(),
+                log_annotations: &log.annotations,
+                only_create: false,
+            },
+        )
+        .await?;
+        tracing::info!(
+            correlation_id = %ids.correlation_id,
+            repo = %source.repository.full_name,
+            commit = %source.commit_sha,
+            name = %status.context,
+            outcome = ?outcome,
+            "check run"
+        );
+        posted.check_run = Some(outcome);
+    }
+    if app.is_none_or(|a| a.statuses_too) {
+        let commit = Effect::BuildOnCommit {
+            repo: &source.repository.full_name,
+            sha: &source.commit_sha,
+            context: &status.context,
+        };
+        let subject = verdict.subject.as_str();
+        if post_unless_built(reporter, &commit, subject, verdict, source, status).await? {
+            posted.status = true;
+            tracing::info!(
+                correlation_id = %ids.correlation_id,
+                repo = %source.repository.full_name,
+                commit = %source.commit_sha,
+                context = %status.context,
+                state = verdict.state.as_str(),
+                description = %verdict.description,
+                outcome = "status",
+                "status posted"
+            );
+        } else {
+            posted.unchanged = Some(SKIP_KEPT_OUT);
+            tracing::info!(
+                correlation_id = %ids.correlation_id,
+                repo = %source.repository.full_name,
+                commit = %source.commit_sha,
+                context = %status.context,
+                outcome = "skip_not_posted",
+                "a build's status is on this commit; the skip does not replace it"
+            );
+        }
+    }
+    Ok(posted)
+}
+
+/// A delivery accepted (`Build Requested`): in App mode its check run,
+/// created `queued`; token mode posts nothing for it. No chat hears of it.
+pub async fn queued(
+    reporter: &Reporter,
+    holder: &Holder,
+    request: &gantry_core::events::BuildRequested,
+) -> Result<Report, ReportError> {
+    if !reporter.credentials.is_app() {
+        return Ok(Report {
+            unchanged: Some("token mode: a commit status starts with the build"),
+            ..Report::default()
+        });
+    }
+    let source = &request.source;
+    let config = reporter.config.get().await?;
+    let rules = config.repository(&source.repository.full_name);
+    let verdict = gantry_core::status::requested(request);
+    let plan = plan(
+        rules,
+        &request.project,
+        request.correlation_id.as_str(),
+        source,
+        verdict,
+        None,
+        None,
+    );
+    let moment = Effect::Status {
+        subject: &plan.verdict.subject,
+        state: Some(plan.verdict.state),
+    }
+    .key();
+    holder
+        .deadline
+        .require(reporter.status_budget(), "create a check run")?;
+    let outcome = check_runs::report(
+        reporter,
+        holder,
+        &check_runs::Moment {
+            correlation_id: request.correlation_id.as_str(),
+            project: &request.project,
+            source,
+            name: &plan.status.context,
+            moment,
+            verdict: &plan.verdict,
+            record: None,
+            text: None,
+            log_annotations: &[],
+            only_create: true,
+        },
+    )
+    .await?;
+    tracing::info!(
+        correlation_id = %request.correlation_id,
+        repo = %source.repository.full_name,
+        commit = %source.commit_sha,
+        name = %plan.status.context,
+        outcome = ?outcome,
+        "check run queued"
+    );
+    Ok(Report {
+        check_run: Some(outcome),
+        ..Report::default()
+    })
+}
+
 /// Why a skip's `success` was not posted.
 pub const SKIP_KEPT_OUT: &str =
     "a build's status is on this commit and context; a skip never replaces it";
@@ -517,6 +697,7 @@ async fn post_unless_built(
     }
     post_status(
         reporter,
+        source.installation_id,
         &source.repository.full_name,
         &source.commit_sha,
         status,
@@ -525,22 +706,22 @@ async fn post_unless_built(
     Ok(true)
 }
 
-/// Posts one commit status with the GitHub token.
+/// Posts one commit status with the GitHub token, or as the App on
+/// `installation` (looked up when `None`).
 pub async fn post_status(
     reporter: &Reporter,
+    installation: Option<u64>,
     repo: &str,
     sha: &str,
     status: &CommitStatus,
 ) -> Result<(), ReportError> {
-    let tokens = reporter.token.get().await.map_err(ReportError::Token)?;
-    let Some(token) = tokens.first() else {
-        return Err(ReportError::Token(SecretError::NotConfigured {
-            names: "GitHub token".into(),
-        }));
-    };
+    let token = reporter
+        .credentials
+        .required(installation, repo, Permissions::WRITE_STATUSES)
+        .await?;
     reporter
         .github
-        .create_status(repo, sha, status, token)
+        .create_status(repo, sha, status, &token)
         .await?;
     Ok(())
 }

@@ -61,6 +61,8 @@ fn gantry<T: Detail + DeserializeOwned>(event: &Value) -> Result<Option<T>, Inbo
 /// state and phase changes, CodePipeline's execution state changes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BuildEventsInput {
+    /// A delivery accepted: in App mode, its check run, queued.
+    Requested(BuildRequested),
     Skipped(BuildSkipped),
     Rejected(BuildRejected),
     Held(BuildHeld),
@@ -87,6 +89,9 @@ impl BuildEventsInput {
         }
         if let Some(e) = gantry(event)? {
             return Ok(Some(Self::Superseded(e)));
+        }
+        if let Some(e) = gantry(event)? {
+            return Ok(Some(Self::Requested(e)));
         }
         Ok(match envelope(event) {
             (codebuild_events::SOURCE, t)

@@ -130,6 +130,11 @@ pub enum Effect<'a> {
         execution_id: &'a str,
         state: Option<&'a str>,
     },
+    /// The check run of a delivery's build of a project, created once.
+    CheckRun {
+        correlation_id: &'a str,
+        project: &'a str,
+    },
     /// Something other than a skip posted on this commit and context: a
     /// skip's `success` must never replace it.
     BuildOnCommit {
@@ -166,6 +171,10 @@ impl Effect<'_> {
                 execution_id,
                 state: Some(state),
             } => format!("pipeline/{execution_id}/{state}"),
+            Effect::CheckRun {
+                correlation_id,
+                project,
+            } => format!("check-run/{correlation_id}/{project}"),
             Effect::BuildOnCommit { repo, sha, context } => format!(
                 "commit/{}/{}/{context}",
                 repo.to_ascii_lowercase(),
@@ -174,6 +183,36 @@ impl Effect<'_> {
         };
         format!("effects/{}", hex16(&name))
     }
+}
+
+/// `checks/<hash>.json`: the check run of one delivery's build of one
+/// project, and what it was last set to. Moments are reported against it:
+/// it is created once (the [`Effect::CheckRun`] claim), then updated, never
+/// backwards (see `github::checks::CheckState::rank`). A re-run reads the
+/// build's source from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRunRecord {
+    /// GitHub's id of the run.
+    pub id: u64,
+    pub name: String,
+    pub correlation_id: CorrelationId,
+    pub project: String,
+    pub source: BuildSource,
+    /// The build, once one started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<BuildId>,
+    pub state: crate::github::checks::CheckState,
+    /// The claim key of the moment last set: a retry of that same moment
+    /// sets it again (its earlier attempt may have stopped short of GitHub).
+    pub moment: String,
+}
+
+/// Where the check run of `correlation_id`'s build of `project` is kept.
+pub fn check_run_key(correlation_id: &str, project: &str) -> String {
+    format!(
+        "checks/{}.json",
+        hex16(&format!("{correlation_id}/{project}"))
+    )
 }
 
 /// Who put the last status on a (commit, context), as far as Gantry knows.

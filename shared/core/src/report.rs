@@ -269,6 +269,8 @@ repositories:
             target_url: None,
             result,
             is_final,
+            awaiting_approval: false,
+            annotations: Vec::new(),
         }
     }
 

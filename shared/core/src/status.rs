@@ -9,9 +9,10 @@
 use crate::codebuild_events::{BuildStatus, CodeBuildDetail};
 use crate::config::SupersededState;
 use crate::events::{
-    BuildHeld, BuildRejected, BuildSkipped, BuildStarted, BuildSuperseded, BuildspecLocation,
-    HoldCode, RejectedAt,
+    BuildHeld, BuildRejected, BuildRequested, BuildSkipped, BuildStarted, BuildSuperseded,
+    BuildspecLocation, HoldCode, RejectedAt,
 };
+use crate::github::checks::{Annotation, diagnostic_annotations};
 use crate::github::statuses::{StatusState, description};
 use crate::notify::{BuildResult, format_duration};
 use crate::records::BuildRecord;
@@ -28,6 +29,12 @@ pub struct Verdict {
     pub result: BuildResult,
     /// A final status: never followed by `pending` for the same subject.
     pub is_final: bool,
+    /// A fork's commit held for a maintainer's approval: as a check run,
+    /// `action_required` with the Approve button.
+    pub awaiting_approval: bool,
+    /// Where on the files the check run points (a rejected buildspec's
+    /// diagnostics).
+    pub annotations: Vec<Annotation>,
 }
 
 pub fn skipped(e: &BuildSkipped) -> Verdict {
@@ -42,6 +49,8 @@ pub fn skipped(e: &BuildSkipped) -> Verdict {
             .or_else(|| Some(e.source.repository.html_url.clone())),
         result: BuildResult::Skipped,
         is_final: true,
+        awaiting_approval: false,
+        annotations: Vec::new(),
     }
 }
 
@@ -98,6 +107,39 @@ pub fn rejected(e: &BuildRejected) -> Verdict {
         target_url,
         result: BuildResult::Rejected,
         is_final: true,
+        awaiting_approval: false,
+        annotations: annotations_at_commit(e),
+    }
+}
+
+/// The diagnostics as annotations, when the buildspec is a file of the
+/// commit itself (not a fork's base branch, not a project default):
+/// GitHub places annotations on the check run's commit.
+fn annotations_at_commit(e: &BuildRejected) -> Vec<Annotation> {
+    match &e.buildspec_location {
+        Some(BuildspecLocation::Repository { repo, path, commit })
+            if e.stage == RejectedAt::Buildspec
+                && repo.eq_ignore_ascii_case(&e.source.repository.full_name)
+                && commit.eq_ignore_ascii_case(e.source.commit_sha.as_str()) =>
+        {
+            diagnostic_annotations(path, &e.diagnostics)
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A delivery accepted: its build is queued (a check run's first state;
+/// no status is posted for it).
+pub fn requested(e: &BuildRequested) -> Verdict {
+    Verdict {
+        subject: e.correlation_id.to_string(),
+        state: StatusState::Pending,
+        description: description("queued"),
+        target_url: None,
+        result: BuildResult::Queued,
+        is_final: false,
+        awaiting_approval: false,
+        annotations: Vec::new(),
     }
 }
 
@@ -127,6 +169,8 @@ pub fn unfinished(step: Unfinished, correlation_id: &str, reason: &str) -> Verdi
         target_url: None,
         result: BuildResult::Errored,
         is_final: true,
+        awaiting_approval: false,
+        annotations: Vec::new(),
     }
 }
 
@@ -143,6 +187,8 @@ pub fn held(e: &BuildHeld) -> Verdict {
             .filter(|_| e.code == HoldCode::Approval),
         result: BuildResult::Queued,
         is_final: false,
+        awaiting_approval: e.code == HoldCode::Approval,
+        annotations: Vec::new(),
     }
 }
 
@@ -158,6 +204,8 @@ pub fn started(e: &BuildStarted) -> Verdict {
         target_url: Some(e.build_url.clone()),
         result: BuildResult::Started,
         is_final: false,
+        awaiting_approval: false,
+        annotations: Vec::new(),
     }
 }
 
@@ -179,6 +227,8 @@ pub fn superseded(e: &BuildSuperseded, setting: SupersededState) -> Verdict {
         target_url: None,
         result: BuildResult::Superseded,
         is_final: true,
+        awaiting_approval: false,
+        annotations: Vec::new(),
     }
 }
 
@@ -239,6 +289,8 @@ pub fn finished(record: &BuildRecord, detail: &CodeBuildDetail) -> Option<Verdic
         ),
         result,
         is_final: true,
+        awaiting_approval: false,
+        annotations: Vec::new(),
     })
 }
 

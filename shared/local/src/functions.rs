@@ -4,6 +4,8 @@
 use gantry_core::settings::SettingsError;
 use serde::de::DeserializeOwned;
 
+use gantry_aws::github::credentials;
+
 use crate::builds::LocalBuilds;
 use crate::stack::{self, names};
 use crate::tap::Observed;
@@ -29,6 +31,9 @@ pub struct GitHubUrls<'a> {
     pub with_token: bool,
     /// Commit statuses are posted here.
     pub statuses_api: &'a str,
+    /// App mode: the App's id, its key stored at
+    /// [`names::GITHUB_APP_KEY_PARAMETER`].
+    pub app: Option<gantry_aws::github::credentials::AppSettings>,
 }
 
 fn detail<T: DeserializeOwned>(observed: &Observed, function: &str) -> Result<T, String> {
@@ -42,21 +47,33 @@ impl LocalFunctions {
         github: &GitHubUrls<'_>,
     ) -> Result<Self, SettingsError> {
         let validate = gantry_validate_buildspec::Settings {
-            github_api_url: github.contents_api.to_owned(),
-            github_timeout: gantry_aws::github::contents::DEFAULT_TIMEOUT,
-            github_token_parameter: github
-                .with_token
-                .then(|| names::GITHUB_TOKEN_PARAMETER.to_owned()),
+            github: gantry_aws::github::credentials::GitHubSettings {
+                api_url: github.contents_api.to_owned(),
+                timeout: gantry_aws::github::contents::DEFAULT_TIMEOUT,
+                token_parameter: github
+                    .with_token
+                    .then(|| names::GITHUB_TOKEN_PARAMETER.to_owned()),
+                app: github.app.clone(),
+            },
             artifact_bucket: names::BUCKET.to_owned(),
             event_bus: names::BUS.to_owned(),
         };
         // Pick up edits to the configuration quickly while developing.
         let inject = stack::inject_secrets_settings(&[("CONFIG_TTL_SECONDS", "5")])?;
         let start = stack::start_build_settings(&[])?;
-        let events = stack::build_events_settings(&[
+        let app_id = github.app.as_ref().map(|a| a.app_id.to_string());
+        let mut overrides = vec![
             ("GITHUB_API_URL", github.statuses_api),
             ("CONFIG_TTL_SECONDS", "5"),
-        ])?;
+        ];
+        if let Some(id) = &app_id {
+            overrides.push((credentials::APP_ID_VAR, id));
+            overrides.push((
+                credentials::APP_KEY_PARAMETER_VAR,
+                names::GITHUB_APP_KEY_PARAMETER,
+            ));
+        }
+        let events = stack::build_events_settings(&overrides)?;
         Ok(LocalFunctions {
             validate: validate.deps(sdk),
             inject: inject.deps(sdk),

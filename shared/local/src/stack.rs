@@ -19,6 +19,9 @@ pub mod names {
     pub const WEBHOOK_SECRET_PARAMETER: &str = "/gantry/webhook-secret";
     pub const CONFIG_PARAMETER: &str = "/gantry/config";
     pub const GITHUB_TOKEN_PARAMETER: &str = "/gantry/github-token";
+    /// The GitHub App's private key (App mode), where `gantry app create`
+    /// stores it.
+    pub const GITHUB_APP_KEY_PARAMETER: &str = "/gantry/github-app/private-key";
     /// The local stack's one trust domain, `dev`: its secrets live under
     /// `/gantry/dev/`.
     pub const PROJECT: &str = "gantry-dev";

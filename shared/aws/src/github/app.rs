@@ -169,6 +169,14 @@ pub struct InstallationTokens {
     client: GitHubClient,
     key: AppKey,
     cache: Mutex<HashMap<TokenKey, (Secret, u64)>>,
+    /// Repositories' installations, as looked up (they do not change
+    /// while the App stays installed).
+    installations: Mutex<HashMap<String, u64>>,
+}
+
+#[derive(Deserialize)]
+struct Installation {
+    id: u64,
 }
 
 impl InstallationTokens {
@@ -177,7 +185,40 @@ impl InstallationTokens {
             client,
             key,
             cache: Mutex::default(),
+            installations: Mutex::default(),
         }
+    }
+
+    /// The installation of the App on `repo` (`GET /repos/{owner}/{repo}/
+    /// installation`, as the App), for what no delivery names one for: a
+    /// CodePipeline execution's commit, a build reconciled. 404 (not
+    /// installed there) is a refusal.
+    pub async fn installation_of(&self, repo: &str, now: u64) -> Result<u64, GitHubError> {
+        let (owner, name) = check_repo(repo)?;
+        let known = repo.to_ascii_lowercase();
+        if let Ok(cache) = self.installations.lock()
+            && let Some(id) = cache.get(&known)
+        {
+            return Ok(*id);
+        }
+        let what = format!("the App's installation on {repo}");
+        let jwt = self.key.jwt(now).map_err(|e| GitHubError::Credentials {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
+        let url = self.client.url(&["repos", owner, name, "installation"])?;
+        let response = self
+            .client
+            .call_ok(self.client.http.get(url), Some(&jwt), &jwt, &what)
+            .await?;
+        let found: Installation = response.json().await.map_err(|e| GitHubError::Transient {
+            what: what.clone(),
+            reason: format!("unreadable answer: {}", transport(&e)),
+        })?;
+        if let Ok(mut cache) = self.installations.lock() {
+            cache.insert(known, found.id);
+        }
+        Ok(found.id)
     }
 
     /// A token of installation `installation_id` for `repo` (`owner/name`)

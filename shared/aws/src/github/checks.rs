@@ -68,6 +68,18 @@ struct Created {
     id: u64,
 }
 
+#[derive(Deserialize)]
+struct Listed {
+    id: u64,
+    #[serde(default)]
+    external_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Runs {
+    check_runs: Vec<Listed>,
+}
+
 impl<'a> CheckRun<'a> {
     /// The body of the first request: everything, and the first batch of
     /// annotations.
@@ -112,6 +124,39 @@ impl GitHubClient {
         })?;
         self.more_annotations(repo, created.id, run, token).await?;
         Ok(created.id)
+    }
+
+    /// The run named `name` on commit `sha` whose `external_id` is Gantry's
+    /// `external_id`, if GitHub has one: a creation whose answer was lost
+    /// (a timeout, a crash before it was recorded) is found, not repeated.
+    pub async fn find_check_run(
+        &self,
+        repo: &str,
+        sha: &str,
+        name: &str,
+        external_id: &str,
+        token: &Secret,
+    ) -> Result<Option<u64>, GitHubError> {
+        let (owner, repo_name) = check_repo(repo)?;
+        super::statuses::check_sha(sha)?;
+        let what = format!("check runs {name:?} of {repo}@{sha}");
+        let mut url = self.url(&["repos", owner, repo_name, "commits", sha, "check-runs"])?;
+        url.query_pairs_mut()
+            .append_pair("check_name", name)
+            .append_pair("filter", "all")
+            .append_pair("per_page", "100");
+        let response = self
+            .call_ok(self.http.get(url), Some(token), token, &what)
+            .await?;
+        let runs: Runs = response.json().await.map_err(|e| GitHubError::Transient {
+            what: what.clone(),
+            reason: format!("unreadable answer: {}", transport(&e)),
+        })?;
+        Ok(runs
+            .check_runs
+            .into_iter()
+            .find(|r| r.external_id.as_deref() == Some(external_id))
+            .map(|r| r.id))
     }
 
     /// Updates run `id` on `repo` to what `run` shows.

@@ -47,6 +47,7 @@ impl GitHubError {
     }
 }
 
+#[derive(Clone)]
 pub struct GitHubClient {
     pub(super) http: reqwest::Client,
     pub(super) api: String,

@@ -5,5 +5,6 @@
 pub mod app;
 pub mod checks;
 pub mod contents;
+pub mod credentials;
 pub mod permissions;
 pub mod statuses;

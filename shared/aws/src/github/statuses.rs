@@ -130,7 +130,7 @@ pub(super) fn check_repo(repo: &str) -> Result<(&str, &str), GitHubError> {
 }
 
 /// A full commit id: 40 hex digits (SHA-1) or 64 (SHA-256 repositories).
-fn check_sha(sha: &str) -> Result<(), GitHubError> {
+pub(super) fn check_sha(sha: &str) -> Result<(), GitHubError> {
     if matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
     } else {

@@ -8,7 +8,7 @@
 //! at most 65,535 characters, at most 50 annotations per request, an
 //! action's label 20 characters, its description 40, its identifier 20.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::codebuild_events::BuildStatus;
 use crate::diagnostic::{Diagnostic, Severity};
@@ -27,7 +27,7 @@ pub const MAX_LOG_ANNOTATIONS: usize = 50;
 pub const LOG_EXCERPT_LINES: usize = 200;
 
 /// Where a check run is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     Queued,
@@ -36,7 +36,7 @@ pub enum CheckStatus {
 }
 
 /// How a completed check run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Conclusion {
     Success,
@@ -51,13 +51,38 @@ pub enum Conclusion {
 }
 
 /// The status and, once completed, the conclusion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckState {
     pub status: CheckStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conclusion: Option<Conclusion>,
 }
 
 impl CheckState {
+    /// How far along a run is, for "never backwards": queued, then in
+    /// progress, then completed. A hold for approval completes the run
+    /// (`action_required`, so GitHub shows the button) but waits like a
+    /// queued one: the approved build moves it on.
+    pub fn rank(self) -> u8 {
+        match (self.status, self.conclusion) {
+            (CheckStatus::Queued, _)
+            | (CheckStatus::Completed, Some(Conclusion::ActionRequired)) => 0,
+            (CheckStatus::InProgress, _) => 1,
+            (CheckStatus::Completed, _) => 2,
+        }
+    }
+
+    /// May a run in this state be set to `next`? Only forwards, and a
+    /// completed run's conclusion is never replaced; the same open state
+    /// may be set again (a newer summary).
+    pub fn may_become(self, next: CheckState) -> bool {
+        match self.rank().cmp(&next.rank()) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => self.rank() < 2,
+        }
+    }
+
     const fn open(status: CheckStatus) -> CheckState {
         CheckState {
             status,
@@ -392,6 +417,25 @@ pub fn log_excerpt(phase: &str, lines: &[String], max_chars: usize) -> String {
     };
     let text = format!("{heading}\n\n{fence}text\n{}\n{fence}\n", kept.join("\n"));
     cap_chars(&text, max_chars)
+}
+
+/// The `external_id` Gantry gives the check run of `correlation_id`'s
+/// build of `project`: GitHub sends it back with a re-run or a button.
+pub fn external_id(correlation_id: &str, project: &str) -> String {
+    format!("{correlation_id}/{project}")
+}
+
+/// The (correlation id, project) an [`external_id`] names; `None` for
+/// another App's run or a malformed one.
+pub fn parse_external_id(external_id: &str) -> Option<(&str, &str)> {
+    let (correlation_id, project) = external_id.rsplit_once('/')?;
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 128
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    (plain(correlation_id) && plain(project)).then_some((correlation_id, project))
 }
 
 /// A button on the check run.
