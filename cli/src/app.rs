@@ -269,6 +269,10 @@ pub async fn create(
         flow_names.id, flow_names.private_key, flow_names.webhook_secret,
     ));
     say(&format!(
+        "Deploy in App mode: sam deploy --parameter-overrides GitHubAppId={} GitHubAppKeyParameterName={} WebhookSecretParameterName={}",
+        app.id, flow_names.private_key, flow_names.webhook_secret,
+    ));
+    say(&format!(
         "Install it: {}",
         app_manifest::install_url(&options.github_url, &app.slug)
     ));

@@ -162,16 +162,19 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         .ok_or(DevError::NoSecret)?;
     // GitHub App mode: the key is read (and found to be one) before
     // anything starts.
-    let app_stand_in = match (options.github_app_id, &options.github_app_key) {
-        (Some(app_id), Some(path)) => Some(
-            crate::standin::AppStandIn::from_pem(app_id, &read(path)?).map_err(|source| {
-                DevError::AppKey {
-                    path: path.display().to_string(),
-                    source,
-                }
-            })?,
-        ),
-        _ => None,
+    let (app_stand_in, app_key) = match (options.github_app_id, &options.github_app_key) {
+        (Some(app_id), Some(path)) => {
+            let pem = read(path)?;
+            let stand_in =
+                crate::standin::AppStandIn::from_pem(app_id, &pem).map_err(|source| {
+                    DevError::AppKey {
+                        path: path.display().to_string(),
+                        source,
+                    }
+                })?;
+            (Some(stand_in), Some((app_id, pem)))
+        }
+        _ => (None, None),
     };
     let template_yaml = match &options.template {
         Some(path) => read(path)?,
@@ -223,9 +226,17 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
             )
         })
         .collect();
+    // App mode: the key where the functions read it, as deployed.
+    let app_key_parameter = app_key.as_ref().map(|(_, pem)| {
+        (
+            gantry_local::stack::names::GITHUB_APP_KEY_PARAMETER.to_owned(),
+            pem.clone(),
+        )
+    });
     let secure_parameters: Vec<(&str, &str)> = chat_urls
         .iter()
         .chain(options.parameters.iter())
+        .chain(app_key_parameter.iter())
         .map(|(p, u)| (p.as_str(), u.as_str()))
         .collect();
     let stack = stack::provision(
@@ -281,11 +292,27 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         &sdk,
         &gantry_local::functions::GitHubUrls {
             contents_api: &github_api,
-            with_token: github_token.is_some(),
+            with_token: github_token.is_some() && app_key.is_none(),
             statuses_api: &statuses_api,
-            app: None,
+            app: app_key
+                .as_ref()
+                .map(|(app_id, _)| gantry_aws::github::credentials::AppSettings {
+                    app_id: *app_id,
+                    key_parameter: gantry_local::stack::names::GITHUB_APP_KEY_PARAMETER.to_owned(),
+                    statuses_too: false,
+                }),
         },
     )?;
+    if let Some((app_id, _)) = &app_key {
+        println!(
+            "gantry dev: GitHub App mode (App {app_id}): each build is a check run; {}",
+            if stand_in {
+                "the stand-in verifies the App's JWT with the key's public half and issues installation tokens"
+            } else {
+                "installation tokens from GITHUB_API_URL"
+            }
+        );
+    }
     // Builds run here from the repository the stand-in serves (or the one
     // given with --repo); without one, moto's CodeBuild only records them.
     let build_repo = options.repo.clone().or(repo.clone().filter(|_| stand_in));
@@ -341,7 +368,9 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     }
     println!(
         "gantry dev: validate-buildspec reads buildspecs from {github_api}{}",
-        if github_token.is_some() {
+        if app_key.is_some() {
+            " with the App's installation tokens"
+        } else if github_token.is_some() {
             " with $GITHUB_TOKEN"
         } else {
             " without a token (set GITHUB_TOKEN for private repositories)"

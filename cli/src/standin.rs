@@ -203,6 +203,8 @@ struct Run {
     repo: String,
     name: String,
     head_sha: String,
+    /// Gantry's id for the run, as GitHub keeps and lists it.
+    external_id: Option<String>,
     status: String,
     conclusion: Option<String>,
 }
@@ -314,7 +316,8 @@ impl AppStandIn {
                     | (&http::Method::PATCH, ["check-runs", _]) => {
                         Need::Permission(Scope::Checks, Access::Write)
                     }
-                    (&http::Method::GET, ["check-runs", ..]) => {
+                    (&http::Method::GET, ["check-runs", ..])
+                    | (&http::Method::GET, ["commits", _, "check-runs"]) => {
                         Need::Permission(Scope::Checks, Access::Read)
                     }
                     _ => Need::Any,
@@ -337,6 +340,9 @@ impl AppStandIn {
                     }
                     (&http::Method::PATCH, ["check-runs", id]) => {
                         Some(self.update_check_run(&repo, id, body))
+                    }
+                    (&http::Method::GET, ["commits", sha, "check-runs"]) => {
+                        Some(self.list_check_runs(&repo, sha))
                     }
                     (&http::Method::GET, ["collaborators", user, "permission"]) => {
                         Some(permission(&repo, user))
@@ -610,6 +616,7 @@ impl AppStandIn {
             repo: repo.to_owned(),
             name: name.to_owned(),
             head_sha: head_sha.to_owned(),
+            external_id: body["external_id"].as_str().map(str::to_owned),
             status,
             conclusion,
         };
@@ -617,6 +624,31 @@ impl AppStandIn {
         let answer = run_json(id, &run);
         check_runs.runs.insert(id, run);
         Answer::json(201, &answer, line)
+    }
+
+    /// `GET /repos/{repo}/commits/{sha}/check-runs`: the runs on the
+    /// commit, as GitHub lists them (the query's `check_name` is not
+    /// applied: Gantry picks its run by `external_id`).
+    fn list_check_runs(&self, repo: &str, sha: &str) -> Answer {
+        let Ok(check_runs) = self.check_runs.lock() else {
+            return Answer::message(500, "the stand-in's check runs are unusable", String::new());
+        };
+        let mut found: Vec<(&u64, &Run)> = check_runs
+            .runs
+            .iter()
+            .filter(|(_, r)| r.repo.eq_ignore_ascii_case(repo) && r.head_sha == sha)
+            .collect();
+        found.sort_by_key(|(id, _)| **id);
+        let runs: Vec<serde_json::Value> = found.iter().map(|(id, r)| run_json(**id, r)).collect();
+        Answer::json(
+            200,
+            &json!({ "total_count": runs.len(), "check_runs": runs }),
+            format!(
+                "  github: check runs of {repo}@{} → {}",
+                short(sha),
+                runs.len()
+            ),
+        )
     }
 
     /// `PATCH /repos/{repo}/check-runs/{id}`: what the body gives replaces
@@ -707,11 +739,16 @@ fn state(
     Ok((status, conclusion))
 }
 
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
 fn run_json(id: u64, run: &Run) -> serde_json::Value {
     json!({
         "id": id,
         "name": run.name,
         "head_sha": run.head_sha,
+        "external_id": run.external_id,
         "status": run.status,
         "conclusion": run.conclusion,
     })

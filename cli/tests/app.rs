@@ -103,7 +103,10 @@ async fn the_manifest_flow_registers_the_app_and_stores_its_credentials_in_ssm()
     );
     assert_eq!(manifest["default_permissions"]["checks"], "write");
     assert_eq!(manifest["default_permissions"]["contents"], "read");
-    assert_eq!(manifest["default_events"], json!(["push", "pull_request"]));
+    assert_eq!(
+        manifest["default_events"],
+        json!(["push", "pull_request", "check_run", "check_suite"])
+    );
 
     // A code with another state (a page this run did not make) is refused.
     let forged = reqwest::get(format!(
@@ -132,6 +135,13 @@ async fn the_manifest_flow_registers_the_app_and_stores_its_credentials_in_ssm()
     assert!(status.success(), "{first}{rest}");
     assert!(
         rest.contains("Install it: https://github.example.com/apps/gantry-octo/installations/new"),
+        "{rest}"
+    );
+    // The next step, with the names the credentials were stored under.
+    assert!(
+        rest.contains("sam deploy --parameter-overrides GitHubAppId=")
+            && rest.contains("GitHubAppKeyParameterName=/gantry/github-app/private-key")
+            && rest.contains("WebhookSecretParameterName=/gantry/github-app/webhook-secret"),
         "{rest}"
     );
     assert!(

@@ -545,3 +545,76 @@ fn stopping_gantry_dev_kills_the_build_it_runs() {
     }
     let _ = std::fs::remove_file(&pid_file);
 }
+
+/// App mode offline: `gantry dev --github-app-id --github-app-key` runs
+/// the functions as the App against the stand-in, which checks each JWT
+/// with the key's public half and each installation token's repository and
+/// permission. A local commit becomes one check run: queued, in progress,
+/// completed success; no commit status.
+#[test]
+fn offline_app_mode_reports_a_commit_as_one_check_run() {
+    let repo = Repo::new("app-mode");
+    let sha = repo.commit(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo built as an App\n",
+        "app mode",
+    );
+    let key = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/test-only-app-key.pem")
+        .display()
+        .to_string();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut dev = Dev::start_offline(
+        &listen,
+        &[
+            "--repo",
+            &repo.path(),
+            "--github-app-id",
+            "4242",
+            "--github-app-key",
+            &key,
+        ],
+    );
+    dev.wait_for("webhook listening", Duration::from_secs(120));
+    dev.wait_for("GitHub App mode (App 4242)", Duration::from_secs(20));
+    repo.push(&listen);
+    dev.wait_for("github: check run #1 ", Duration::from_secs(60));
+    dev.wait_for("built as an App", Duration::from_secs(60));
+    let done = dev.wait_for("completed success", Duration::from_secs(60));
+    assert!(done.contains("check run #1 "), "{done}");
+    let runs: Vec<&String> = dev
+        .seen
+        .iter()
+        .filter(|l| l.contains("github: check run #"))
+        .collect();
+    assert!(
+        runs.iter().all(|l| l.contains("check run #1 ")),
+        "one run for the commit: {runs:#?}"
+    );
+    assert!(runs.iter().any(|l| l.contains(" queued")), "{runs:#?}");
+    assert!(runs.iter().any(|l| l.contains(" in_progress")), "{runs:#?}");
+    // Tokens were issued, scoped, and never refused.
+    assert!(
+        dev.seen
+            .iter()
+            .any(|l| l.contains("token for gantry-dev-app-mode-") && l.contains("→ 201")),
+        "{:#?}",
+        dev.seen
+    );
+    assert!(
+        dev.seen
+            .iter()
+            .all(|l| !l.contains("→ 401") && !l.contains("→ 403")),
+        "{:#?}",
+        dev.seen
+    );
+    assert!(
+        dev.seen
+            .iter()
+            .all(|l| !l.contains(&format!("/statuses/{sha}"))),
+        "App mode posted a status"
+    );
+    assert!(
+        dev.seen.iter().all(|l| !l.contains("PRIVATE KEY")),
+        "the key was printed"
+    );
+}

@@ -9,7 +9,9 @@
 use gantry_aws::check_runs::{self, Moment, Outcome};
 use gantry_aws::github::credentials::AppSettings;
 use gantry_core::events::{BuildStarted, Detail};
-use gantry_e2e::{LocalStack, SECRET, capture_logs, corpus_file, github_headers};
+use gantry_e2e::{
+    LocalStack, RecordingProxy, SECRET, capture_logs, corpus, corpus_file, github_headers,
+};
 use gantry_local::functions::{GitHubUrls, LocalFunctions};
 use gantry_local::stack::{self, names};
 use serde_json::{Value, json};
@@ -30,6 +32,9 @@ fn key_pem() -> String {
 
 struct World {
     local: LocalStack,
+    /// Everything the functions ask AWS passes here (StopBuild included,
+    /// which moto does not keep).
+    proxy: RecordingProxy,
     functions: LocalFunctions,
     webhook: gantry_webhook::Deps,
     github: MockServer,
@@ -38,7 +43,11 @@ struct World {
 impl World {
     /// `existing`: the check runs GitHub already lists on the commit.
     async fn start(buildspec: &str, existing: Value) -> World {
-        let local = LocalStack::start(&gantry_e2e::every_push_config("")).await;
+        World::with_config(&gantry_e2e::every_push_config(""), buildspec, existing).await
+    }
+
+    async fn with_config(config: &str, buildspec: &str, existing: Value) -> World {
+        let local = LocalStack::start(config).await;
         aws_sdk_ssm::Client::new(&local.sdk)
             .put_parameter()
             .name(names::GITHUB_APP_KEY_PARAMETER)
@@ -91,13 +100,32 @@ impl World {
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
             .mount(&github)
             .await;
+        // Who may press: trina has Triage (can label, cannot push), mona
+        // maintains.
+        for (login, permission, role) in
+            [("trina", "read", "triage"), ("mona", "write", "maintain")]
+        {
+            Mock::given(method("GET"))
+                .and(path(format!("{REPO}/collaborators/{login}/permission")))
+                .and(as_installation())
+                .respond_with(
+                    ResponseTemplate::new(200)
+                        .set_body_json(json!({"permission": permission, "role_name": role})),
+                )
+                .mount(&github)
+                .await;
+        }
         Mock::given(method("POST"))
             .and(path_regex(format!("^{REPO}/statuses/")))
             .respond_with(ResponseTemplate::new(201).set_body_string("{}"))
             .mount(&github)
             .await;
+        let proxy = RecordingProxy::start(local.moto.endpoint(), true)
+            .await
+            .expect("proxy");
+        let sdk = stack::sdk_config(proxy.endpoint()).await;
         let functions = LocalFunctions::new(
-            &local.sdk,
+            &sdk,
             &GitHubUrls {
                 contents_api: &github.uri(),
                 with_token: false,
@@ -111,6 +139,7 @@ impl World {
             .deps(&local.sdk);
         World {
             local,
+            proxy,
             functions,
             webhook,
             github,
@@ -118,10 +147,38 @@ impl World {
     }
 
     async fn push(&self, delivery: &str) {
-        let body = corpus_file("07_push__with-new-branch.payload.json");
-        let headers = github_headers("push", delivery, &body, SECRET);
-        let reply = gantry_webhook::handle(&self.webhook, &headers, &body).await;
+        self.deliver(
+            "push",
+            delivery,
+            &corpus_file("07_push__with-new-branch.payload.json"),
+        )
+        .await;
+    }
+
+    async fn deliver(&self, event: &str, delivery: &str, body: &[u8]) {
+        let headers = github_headers(event, delivery, body, SECRET);
+        let reply = gantry_webhook::handle(&self.webhook, &headers, body).await;
         assert_eq!(reply.status, 202, "{}", reply.body);
+    }
+
+    /// GitHub's `check_run` delivery (corpus 41 or 42) about the run of
+    /// `delivery`'s build, from `sender`: `action` None is a Re-run.
+    async fn press(&self, delivery: &str, run_of: &str, sender: &str, action: Option<&str>) {
+        let file = match action {
+            None => "41_check_run__rerequested.payload.json",
+            Some(_) => "42_check_run__requested_action.payload.json",
+        };
+        let mut v: Value = serde_json::from_slice(&corpus_file(file)).expect("corpus JSON");
+        v["check_run"]["external_id"] = json!(format!("{run_of}/gantry-dev"));
+        v["check_run"]["head_sha"] = json!(SHA);
+        v["repository"]["full_name"] = json!("Codertocat/Hello-World");
+        v["installation"]["id"] = json!(1);
+        v["sender"]["login"] = json!(sender);
+        if let Some(identifier) = action {
+            v["requested_action"]["identifier"] = json!(identifier);
+        }
+        let body = serde_json::to_vec(&v).expect("JSON");
+        self.deliver("check_run", delivery, &body).await;
     }
 
     /// Runs the chain until quiet, then lets CodeBuild's final state
@@ -328,6 +385,7 @@ async fn a_late_moment_never_moves_the_run_backwards() {
     let moment = |only_create, key: &str| Moment {
         correlation_id: e.correlation_id.as_str(),
         project: &e.project,
+        build_id: Some(&e.build_id),
         source: &e.source,
         name: "gantry/gantry-dev",
         moment: key.to_owned(),
@@ -350,5 +408,362 @@ async fn a_late_moment_never_moves_the_run_backwards() {
         .expect("reported");
     assert_eq!(queued, Outcome::Kept("the check run is further along"));
     assert_eq!(world.check_run_writes().await.len(), before, "nothing sent");
+    world.local.moto.stop().await;
+}
+
+/// Re-run on GitHub: the same commit and project build again, as a new
+/// run, with the next attempt number; GitHub's own delivery of it is all
+/// it takes.
+#[tokio::test(flavor = "current_thread")]
+async fn re_run_builds_the_same_commit_again_as_a_new_run_with_the_next_attempt() {
+    let world = World::start(BUILDSPEC, json!({"check_runs": []})).await;
+    world.push("a1b2c3d4-app-mode-first").await;
+    world.run().await;
+    world
+        .press(
+            "a1b2c3d4-app-mode-rerun",
+            "a1b2c3d4-app-mode-first",
+            "octocat",
+            None,
+        )
+        .await;
+    let events = world.run().await;
+    let started = events
+        .iter()
+        .find(|o| o.detail_type == BuildStarted::DETAIL_TYPE)
+        .expect("the re-run started a build");
+    assert_eq!(started.detail["correlation_id"], "a1b2c3d4-app-mode-rerun");
+    assert_eq!(started.detail["source"]["commit_sha"], SHA);
+    assert_eq!(started.detail["source"]["attempt"], 2);
+    let writes = world.check_run_writes().await;
+    let creates: Vec<_> = writes.iter().filter(|(m, _, _)| m == "POST").collect();
+    assert_eq!(creates.len(), 2, "a re-run is a new run: {writes:#?}");
+    assert_eq!(
+        creates[1].2["external_id"],
+        "a1b2c3d4-app-mode-rerun/gantry-dev"
+    );
+    assert_eq!(
+        states(&writes),
+        [
+            "queued",
+            "in_progress",
+            "completed/success",
+            "queued",
+            "in_progress",
+            "completed/success"
+        ]
+    );
+    world.local.moto.stop().await;
+}
+
+const APPROVAL_CONFIG: &str = "\
+version: 1
+repositories:
+  - name: Codertocat/*
+    project: gantry-dev
+    forks: approval
+";
+
+/// The corpus pull request, opened from a fork (mallory's).
+fn fork_pr() -> Vec<u8> {
+    let mut pr: Value =
+        serde_json::from_slice(&corpus_file("10_pull_request__opened.payload.json"))
+            .expect("corpus JSON");
+    pr["pull_request"]["head"]["repo"]["full_name"] = json!("mallory/Hello-World");
+    pr["pull_request"]["head"]["sha"] = json!(SHA);
+    serde_json::to_vec(&pr).expect("JSON")
+}
+
+/// A fork's commit is held: its run says `action_required` with the
+/// Approve button. Someone with Triage presses it: refused, and told so in
+/// the run, nothing builds. A maintainer presses it: the held run is done
+/// (neutral, no button) and the commit builds with the repository's trust
+/// in a new run.
+#[tokio::test(flavor = "current_thread")]
+async fn approve_and_build_acts_only_for_someone_who_could_push() {
+    let world = World::with_config(APPROVAL_CONFIG, BUILDSPEC, json!({"check_runs": []})).await;
+    world
+        .deliver("pull_request", "a1b2c3d4-fork-opened", &fork_pr())
+        .await;
+    let events = world.run().await;
+    assert!(
+        events
+            .iter()
+            .all(|o| o.detail_type != BuildStarted::DETAIL_TYPE)
+    );
+    let writes = world.check_run_writes().await;
+    assert_eq!(
+        states(&writes),
+        ["queued", "completed/action_required"],
+        "{writes:#?}"
+    );
+    assert_eq!(writes[1].2["actions"][0]["identifier"], "gantry-approve");
+
+    world
+        .press(
+            "a1b2c3d4-fork-trina",
+            "a1b2c3d4-fork-opened",
+            "trina",
+            Some("gantry-approve"),
+        )
+        .await;
+    let events = world.run().await;
+    assert!(
+        events
+            .iter()
+            .all(|o| o.detail_type != BuildStarted::DETAIL_TYPE)
+    );
+    let writes = world.check_run_writes().await;
+    let refusal = &writes.last().expect("answered").2;
+    assert_eq!(refusal["conclusion"], "action_required", "{refusal:#}");
+    assert_eq!(refusal["actions"][0]["identifier"], "gantry-approve");
+    assert!(
+        refusal["output"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("@trina has the triage role")),
+        "{refusal:#}"
+    );
+
+    world
+        .press(
+            "a1b2c3d4-fork-mona",
+            "a1b2c3d4-fork-opened",
+            "mona",
+            Some("gantry-approve"),
+        )
+        .await;
+    let events = world.run().await;
+    let started = events
+        .iter()
+        .find(|o| o.detail_type == BuildStarted::DETAIL_TYPE)
+        .expect("approved: it builds");
+    assert_eq!(started.detail["trusted"], true);
+    assert_eq!(started.detail["correlation_id"], "a1b2c3d4-fork-mona");
+    let writes = world.check_run_writes().await;
+    let held_run_done = writes
+        .iter()
+        .find(|(_, _, b)| b["conclusion"] == "neutral")
+        .expect("the held run is completed");
+    assert_eq!(held_run_done.2["actions"], json!([]));
+    assert_eq!(
+        writes.iter().filter(|(m, _, _)| m == "POST").count(),
+        2,
+        "the approved build is a new run"
+    );
+    world.local.moto.stop().await;
+}
+
+const STOP_BUILD: &str = "CodeBuild_20161006.StopBuild";
+
+/// CodeBuild's final state change for `build_id` (the corpus sample),
+/// its log in `/aws/codebuild/gantry-dev`, the stream named by the build's
+/// uuid; FAILED fails the BUILD phase.
+fn codebuild_event(build_id: &str, status: &str) -> Value {
+    let text = std::fs::read_to_string(corpus().join("events/09_doc_codebuild_state_change.json"))
+        .expect("corpus event");
+    let mut event: Value = serde_json::from_str(&text).expect("JSON");
+    event["detail"]["build-id"] = json!(format!(
+        "arn:aws:codebuild:us-east-1:123456789012:build/{build_id}"
+    ));
+    event["detail"]["project-name"] = json!("gantry-dev");
+    event["detail"]["build-status"] = json!(status);
+    let stream = build_id.rsplit(':').next().unwrap_or(build_id);
+    event["detail"]["additional-information"]["logs"] = json!({
+        "group-name": LOG_GROUP,
+        "stream-name": stream,
+        "deep-link": format!("https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEvent:group={LOG_GROUP};stream={stream}"),
+    });
+    if status == "FAILED"
+        && let Some(phases) = event["detail"]["additional-information"]["phases"].as_array_mut()
+    {
+        for phase in phases {
+            if phase["phase-type"] == "BUILD" {
+                phase["phase-status"] = json!("FAILED");
+            }
+        }
+    }
+    event
+}
+
+const LOG_GROUP: &str = "/aws/codebuild/gantry-dev";
+
+/// Writes `lines` as the build's log, as CodeBuild does: one event each.
+async fn put_log(world: &World, build_id: &str, lines: &[String]) {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&world.local.sdk);
+    let stream = build_id.rsplit(':').next().unwrap_or(build_id);
+    let _ = logs
+        .create_log_group()
+        .log_group_name(LOG_GROUP)
+        .send()
+        .await;
+    logs.create_log_stream()
+        .log_group_name(LOG_GROUP)
+        .log_stream_name(stream)
+        .send()
+        .await
+        .expect("log stream");
+    let now = i64::try_from(gantry_core::events::now_ms()).unwrap_or(0);
+    for chunk in lines.chunks(500) {
+        let events: Vec<_> = chunk
+            .iter()
+            .map(|l| {
+                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                    .timestamp(now)
+                    .message(format!("{l}\n"))
+                    .build()
+                    .expect("log event")
+            })
+            .collect();
+        logs.put_log_events()
+            .log_group_name(LOG_GROUP)
+            .log_stream_name(stream)
+            .set_log_events(Some(events))
+            .send()
+            .await
+            .expect("put log events");
+    }
+}
+
+/// A failed build's run: the end of the failed phase's log in
+/// `output.text` (colours removed, within GitHub's 65,535 characters,
+/// never the other phases'), and the log's compiler and `::error` lines as
+/// annotations at their files and lines.
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_build_shows_the_end_of_its_failed_phase_and_annotates_what_the_log_names() {
+    let world = World::start(BUILDSPEC, json!({"check_runs": []})).await;
+    world.push("a1b2c3d4-app-mode-failed").await;
+    let events = world.local.pump(&world.functions).await;
+    let build_id = events
+        .iter()
+        .find(|o| o.detail_type == BuildStarted::DETAIL_TYPE)
+        .and_then(|o| o.detail["build_id"].as_str())
+        .expect("a build started")
+        .to_owned();
+    let mut log: Vec<String> = vec![
+        "[Container] 2026/12/01 10:00:00.000001 Entering phase INSTALL".into(),
+        "INSTALL-ONLY line".into(),
+        "[Container] 2026/12/01 10:00:01.000001 Phase complete: INSTALL State: SUCCEEDED".into(),
+        "[Container] 2026/12/01 10:00:01.000002 Entering phase BUILD".into(),
+    ];
+    // Far more than GitHub takes: 1,000 lines of 120 characters.
+    log.extend((0..1000).map(|i| {
+        format!(
+            "\u{1b}[32mcompiling unit {i:04}\u{1b}[0m {}",
+            "x".repeat(100)
+        )
+    }));
+    log.push("src/lib.rs:3:5: error: mismatched types".into());
+    log.push("::error file=src/main.rs,line=7,col=2::unused result".into());
+    log.push("[Container] 2026/12/01 10:00:09.000001 Phase complete: BUILD State: FAILED".into());
+    put_log(&world, &build_id, &log).await;
+
+    let events_deps = stack::build_events_settings(&[
+        ("GITHUB_API_URL", &world.github.uri()),
+        ("GITHUB_APP_ID", &APP_ID.to_string()),
+        ("GITHUB_APP_KEY_PARAMETER", names::GITHUB_APP_KEY_PARAMETER),
+    ])
+    .expect("settings")
+    .deps(&world.local.sdk);
+    gantry_build_events::handle_event(&events_deps, &codebuild_event(&build_id, "FAILED"))
+        .await
+        .expect("reported");
+    let writes = world.check_run_writes().await;
+    let (_, _, done) = writes.last().expect("completed");
+    assert_eq!(done["conclusion"], "failure", "{done:#}");
+    let text = done["output"]["text"].as_str().expect("output.text");
+    assert!(
+        text.chars().count() <= 65_535,
+        "{} characters",
+        text.chars().count()
+    );
+    assert!(text.contains("The last lines of BUILD"), "{}", &text[..200]);
+    assert!(text.contains("src/lib.rs:3:5: error: mismatched types"));
+    assert!(text.contains("compiling unit 0999"));
+    assert!(!text.contains('\u{1b}'), "colours left in");
+    assert!(!text.contains("INSTALL-ONLY"), "another phase's lines");
+    let annotations = done["output"]["annotations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let at: Vec<(String, u64)> = annotations
+        .iter()
+        .map(|a| {
+            (
+                a["path"].as_str().unwrap_or_default().to_owned(),
+                a["start_line"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(at.contains(&("src/lib.rs".into(), 3)), "{at:?}");
+    assert!(at.contains(&("src/main.rs".into(), 7)), "{at:?}");
+    world.local.moto.stop().await;
+}
+
+/// Cancel on a running build: refused for Triage, told in the run, and
+/// nothing stopped; for a maintainer the build is stopped (StopBuild) and
+/// CodeBuild's STOPPED completes its run as cancelled.
+#[tokio::test(flavor = "current_thread")]
+async fn cancel_stops_the_build_only_for_someone_who_could_push() {
+    let world = World::start(BUILDSPEC, json!({"check_runs": []})).await;
+    world.push("a1b2c3d4-app-mode-cancel").await;
+    // Running: CodeBuild has not ended it yet.
+    let events = world.local.pump(&world.functions).await;
+    let build_id = events
+        .iter()
+        .find(|o| o.detail_type == BuildStarted::DETAIL_TYPE)
+        .and_then(|o| o.detail["build_id"].as_str())
+        .expect("a build started")
+        .to_owned();
+    world
+        .press(
+            "a1b2c3d4-cancel-trina",
+            "a1b2c3d4-app-mode-cancel",
+            "trina",
+            Some("gantry-cancel"),
+        )
+        .await;
+    world.local.pump(&world.functions).await;
+    assert!(
+        world.proxy.calls(STOP_BUILD).is_empty(),
+        "Triage stopped a build"
+    );
+    let writes = world.check_run_writes().await;
+    let refusal = &writes.last().expect("answered").2;
+    assert_eq!(refusal["status"], "in_progress");
+    assert_eq!(refusal["actions"][0]["identifier"], "gantry-cancel");
+    assert!(
+        refusal["output"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("@trina has the triage role")),
+        "{refusal:#}"
+    );
+
+    world
+        .press(
+            "a1b2c3d4-cancel-mona",
+            "a1b2c3d4-app-mode-cancel",
+            "mona",
+            Some("gantry-cancel"),
+        )
+        .await;
+    world.local.pump(&world.functions).await;
+    assert_eq!(world.proxy.calls(STOP_BUILD), [json!({"id": build_id})]);
+    // moto ends every build SUCCEEDED when asked; CodeBuild says STOPPED.
+    let events_deps = stack::build_events_settings(&[
+        ("GITHUB_API_URL", &world.github.uri()),
+        ("GITHUB_APP_ID", &APP_ID.to_string()),
+        ("GITHUB_APP_KEY_PARAMETER", names::GITHUB_APP_KEY_PARAMETER),
+    ])
+    .expect("settings")
+    .deps(&world.local.sdk);
+    gantry_build_events::handle_event(&events_deps, &codebuild_event(&build_id, "STOPPED"))
+        .await
+        .expect("reported");
+    let writes = world.check_run_writes().await;
+    assert_eq!(
+        states(&writes).last().map(String::as_str),
+        Some("completed/cancelled"),
+        "{writes:#?}"
+    );
     world.local.moto.stop().await;
 }

@@ -3,7 +3,10 @@
 //! round-trips through serde and fits EventBridge.
 
 use gantry_core::config::Config;
-use gantry_core::events::{BuildRequested, BuildSkipped, MAX_ENTRY_BYTES, SkipCode, entry_size};
+use gantry_core::events::{
+    BuildRequested, BuildSkipped, CheckRequest, CheckRunRequested, MAX_ENTRY_BYTES, SkipCode,
+    entry_size,
+};
 use gantry_core::webhook::{Assessment, DEFAULT_MAX_BODY_BYTES, Publication, Summary, process};
 use gantry_e2e::{SECRET, corpus_file, corpus_webhooks, github_headers};
 use http::HeaderValue;
@@ -58,6 +61,11 @@ fn round_trip(p: &Publication) {
                 json.len()
             );
             let back: BuildSkipped = serde_json::from_str(&json).expect("deserialise");
+            assert_eq!(&back, e);
+        }
+        Publication::CheckRun(e) => {
+            let json = serde_json::to_string(e).expect("serialise");
+            let back: CheckRunRequested = serde_json::from_str(&json).expect("deserialise");
             assert_eq!(&back, e);
         }
     }
@@ -137,6 +145,19 @@ fn every_corpus_delivery_gets_the_right_answer() {
                     body["reason"].as_str().is_some_and(|r| r.contains(action)),
                     "{name}: {body}"
                 );
+            }
+            // Re-run all: which runs are Gantry's is build-events' to ask.
+            ("check_suite", "rerequested") => {
+                let p = publication(outcome);
+                assert!(matches!(p, Publication::CheckRun(_)), "{name}: {p:?}");
+                round_trip(&p);
+            }
+            // GitHub's samples carry no Gantry external id: nothing of
+            // Gantry's to re-run or press (see the test below).
+            ("check_run" | "check_suite", _) => {
+                let (status, body) = reply(&outcome);
+                assert_eq!(status, 202, "{name}");
+                assert_eq!(body["outcome"], "ignored", "{name}: {body}");
             }
             (event, _) => {
                 let (status, body) = reply(&outcome);
@@ -250,6 +271,7 @@ fn the_app_installation_a_delivery_came_through_travels_with_the_build() {
         |event: &str, file: &str| match publication(run(&dev, event, &corpus_file(file))) {
             Publication::Requested(e) => e.source.installation_id,
             Publication::Skipped(e) => e.source.installation_id,
+            Publication::CheckRun(e) => e.installation_id,
         };
     assert_eq!(
         installation("push", "07_push__with-new-branch.payload.json"),
@@ -268,7 +290,99 @@ fn the_app_installation_a_delivery_came_through_travels_with_the_build() {
     match publication(run(&dev, "push", &sample)) {
         Publication::Requested(e) => assert_eq!(e.source.installation_id, None),
         Publication::Skipped(e) => assert_eq!(e.source.installation_id, None),
+        Publication::CheckRun(e) => panic!("a push is not a check run request: {e:?}"),
     }
+}
+
+/// A corpus delivery with its run's `external_id` set, as GitHub sends
+/// them for a run Gantry made.
+fn with_external_id(file: &str, external_id: &str) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(&corpus_file(file)).expect("corpus JSON");
+    v["check_run"]["external_id"] = external_id.into();
+    serde_json::to_vec(&v).expect("JSON")
+}
+
+/// The real `check_run` and `check_suite` deliveries: Re-run, a button and
+/// Re-run all of a Gantry run become a `Check Run Requested` with who
+/// asked and the installation; the runs' own `created` / `completed`, a
+/// suite's `requested`, and another App's runs (no Gantry external id) are
+/// ignored without an event.
+#[test]
+fn check_run_deliveries_become_requests_only_for_gantry_runs() {
+    let dev = Config::dev();
+    for (event, file) in [
+        ("check_run", "40_check_run__created.payload.json"),
+        ("check_run", "43_check_run__completed.payload.json"),
+        ("check_suite", "30_check_suite__requested.payload.json"),
+        ("check_run", "41_check_run__rerequested.payload.json"),
+        ("check_run", "42_check_run__requested_action.payload.json"),
+    ] {
+        let a = run(&dev, event, &corpus_file(file));
+        let (status, body) = reply(&a);
+        assert_eq!(
+            (status, body["outcome"].as_str()),
+            (202, Some("ignored")),
+            "{file}: {body}"
+        );
+    }
+    let ours = "0f1c2d3e-aaaa-bbbb-cccc-0123456789ab/gantry-dev";
+    let rerun = publication(run(
+        &dev,
+        "check_run",
+        &with_external_id("41_check_run__rerequested.payload.json", ours),
+    ));
+    round_trip(&rerun);
+    let Publication::CheckRun(e) = rerun else {
+        panic!("{rerun:?}")
+    };
+    assert_eq!(e.repository, "github/hello-world");
+    assert_eq!(e.sender, "octocat");
+    assert_eq!(e.installation_id, Some(1));
+    assert_eq!(
+        e.request,
+        CheckRequest::Rerun {
+            check_run_id: 4,
+            external_id: ours.into()
+        }
+    );
+    let Publication::CheckRun(e) = publication(run(
+        &dev,
+        "check_run",
+        &with_external_id("42_check_run__requested_action.payload.json", ours),
+    )) else {
+        panic!("not a check run request")
+    };
+    assert_eq!(e.sender, "codebytere");
+    assert_eq!(
+        e.request,
+        CheckRequest::Action {
+            check_run_id: 1494503112,
+            external_id: ours.into(),
+            identifier: "lgtm|26764".into()
+        }
+    );
+    let Publication::CheckRun(e) = publication(run(
+        &dev,
+        "check_suite",
+        &corpus_file("44_check_suite__rerequested.payload.json"),
+    )) else {
+        panic!("not a check suite request")
+    };
+    assert_eq!(e.sender, "octocoders-linter[bot]");
+    assert_eq!(
+        e.request,
+        CheckRequest::RerunSuite {
+            check_suite_id: 118578147
+        }
+    );
+    // Someone else's delivery names a repository gantry.yaml does not.
+    let (restrictive, _) = Config::parse(RESTRICTIVE).expect("valid");
+    let a = run(
+        &restrictive,
+        "check_run",
+        &with_external_id("41_check_run__rerequested.payload.json", ours),
+    );
+    assert_eq!(reply(&a).1["outcome"], "ignored");
 }
 
 #[test]

@@ -36,6 +36,7 @@ const ROUTES: &[(&str, &[&str])] = &[
         "BuildEventsRule",
         &[
             "Build Requested",
+            "Check Run Requested",
             "Build Skipped",
             "Build Rejected",
             "Build Held",

@@ -76,6 +76,7 @@ fn request(fork: bool) -> BuildRequested {
             signed_at_ms: 0,
             received_at_ms: 0,
             installation_id: None,
+            attempt: 1,
         },
     }
 }

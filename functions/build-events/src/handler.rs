@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use gantry_aws::report::{
-    Report, ReportError, Reporter, badge_of, deliver, finish, queued, status_settings,
+    Ids, LogTail, Report, ReportError, Reporter, badge_of, deliver, deliver_with, finish, queued,
+    status_settings,
 };
 use gantry_core::badge::{self, BadgeState};
 use gantry_core::codebuild_events::CodeBuildDetail;
@@ -24,6 +25,9 @@ pub struct Deps {
     pub reporter: Reporter,
     /// Finds the commit of a CodePipeline execution.
     pub codepipeline: aws_sdk_codepipeline::Client,
+    /// Where a re-run or an approval from GitHub goes on as a
+    /// `Build Requested`.
+    pub bus: gantry_aws::bus::EventBus,
 }
 
 /// The function's `Timeout` in template.yaml (a test holds them equal):
@@ -82,6 +86,7 @@ pub async fn handle_input(
 ) -> Result<Report, HandlerError> {
     match input {
         BuildEventsInput::Requested(e) => queued(&deps.reporter, holder, &e).await,
+        BuildEventsInput::CheckRun(e) => crate::requests::requested(deps, &e).await,
         BuildEventsInput::Skipped(e) => {
             moment(
                 deps,
@@ -139,14 +144,18 @@ async fn moment(
 }
 
 async fn started(deps: &Deps, holder: &Holder, e: &BuildStarted) -> Result<Report, HandlerError> {
-    let report = deliver(
+    let report = deliver_with(
         &deps.reporter,
         holder,
-        &e.correlation_id,
-        &e.project,
+        Ids {
+            correlation_id: &e.correlation_id,
+            project: &e.project,
+            build_id: Some(&e.build_id),
+        },
         &e.source,
         status::started(e),
         None,
+        &LogTail::default(),
     )
     .await?;
     if report.posted.is_some()

@@ -16,6 +16,7 @@
 pub mod dead_letters;
 pub mod handler;
 pub mod pipeline;
+pub mod requests;
 
 pub use gantry_aws::report::Report;
 pub use gantry_core::settings::SettingsError;
@@ -26,12 +27,16 @@ pub use gantry_aws::report::{CHAT_RETRY, ReporterSettings};
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub reporter: ReporterSettings,
+    /// The Gantry bus (`EVENT_BUS_NAME`), for re-runs from GitHub.
+    pub event_bus: String,
 }
 
 impl Settings {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let event_bus = gantry_core::settings::Env(&var).or("EVENT_BUS_NAME", "gantry");
         Ok(Settings {
             reporter: ReporterSettings::from_env(var)?,
+            event_bus,
         })
     }
 
@@ -39,6 +44,10 @@ impl Settings {
         Deps {
             reporter: self.reporter.reporter(sdk),
             codepipeline: aws_sdk_codepipeline::Client::new(sdk),
+            bus: gantry_aws::bus::EventBus::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                self.event_bus.clone(),
+            ),
         }
     }
 }

@@ -35,6 +35,8 @@ pub fn metadata(event: &SecretsResolved) -> Vec<Plain> {
             .to_owned(),
         ),
         ("GANTRY_DELIVERY_ID", event.correlation_id.to_string()),
+        // 1, then 2, 3… for each Re-run from GitHub.
+        ("GANTRY_ATTEMPT", s.attempt.to_string()),
         ("GANTRY_TRUSTED", event.trusted.to_string()),
         ("GANTRY_BUILDSPEC_DIGEST", event.buildspec.digest.clone()),
     ];

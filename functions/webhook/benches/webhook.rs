@@ -170,6 +170,7 @@ fn requested(config: &Config, event: &str, body: &[u8]) -> BuildRequested {
         Assessment::Publish { publication, .. } => match *publication {
             Publication::Requested(e) => e,
             Publication::Skipped(e) => panic!("{event} skipped: {}", e.reason.message),
+            Publication::CheckRun(e) => panic!("{event} is a check run request: {e:?}"),
         },
         Assessment::Reply(r) => panic!("{event} answered {}: {}", r.status, r.body),
     }

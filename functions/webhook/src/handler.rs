@@ -226,7 +226,9 @@ async fn handle_inner(
             delivery_id,
             mut publication,
         } => {
-            publication.source_mut().received_at_ms = gantry_core::events::now_ms();
+            if let Some(source) = publication.source_mut() {
+                source.received_at_ms = gantry_core::events::now_ms();
+            }
             (delivery_id, publication)
         }
     };
@@ -276,6 +278,7 @@ async fn handle_inner(
     let published = match publication.as_ref() {
         Publication::Requested(e) => deps.bus.publish(e).await,
         Publication::Skipped(e) => deps.bus.publish(e).await,
+        Publication::CheckRun(e) => deps.bus.publish(e).await,
     };
     match published {
         Ok(event_id) => {
@@ -293,6 +296,7 @@ async fn handle_inner(
             let outcome = match publication.as_ref() {
                 Publication::Requested(_) => "accepted",
                 Publication::Skipped(_) => "skipped",
+                Publication::CheckRun(_) => "check_run_requested",
             };
             (publication.reply(), outcome)
         }

@@ -6,6 +6,7 @@
 
 use gantry_core::events::BuildSource;
 use gantry_core::github::checks::{self, CheckState, Links};
+use gantry_core::ids::BuildId;
 use gantry_core::records::{BuildRecord, CheckRunRecord, Effect, Holder, check_run_key};
 use gantry_core::status::Verdict;
 
@@ -18,6 +19,8 @@ use crate::report::{ReportError, Reporter};
 pub struct Moment<'a> {
     pub correlation_id: &'a str,
     pub project: &'a str,
+    /// The build, once one started.
+    pub build_id: Option<&'a BuildId>,
     pub source: &'a BuildSource,
     /// The run's name: the status context (`gantry/<project>` by default).
     pub name: &'a str,
@@ -156,7 +159,7 @@ pub async fn report(
                     correlation_id: moment.correlation_id.into(),
                     project: moment.project.to_owned(),
                     source: moment.source.clone(),
-                    build_id: moment.record.map(|r| r.build_id.clone()),
+                    build_id: moment.build_id.cloned(),
                     state,
                     moment: moment.moment.clone(),
                 };
@@ -185,8 +188,8 @@ pub async fn report(
             }
             record.state = state;
             record.moment = moment.moment.clone();
-            if let Some(build) = moment.record {
-                record.build_id = Some(build.build_id.clone());
+            if let Some(build_id) = moment.build_id {
+                record.build_id = Some(build_id.clone());
             }
             if !reporter.records.replace_json(&key, &record, &etag).await? {
                 continue;

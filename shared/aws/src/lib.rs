@@ -8,6 +8,7 @@
 //! through `AWS_ENDPOINT_URL`, exactly as Lambda points them at AWS.
 
 pub mod artifacts;
+pub mod build_logs;
 pub mod bus;
 mod cache;
 pub mod chat;

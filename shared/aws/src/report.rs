@@ -21,7 +21,7 @@ use gantry_core::codebuild_events::{BuildStatus, CodeBuildDetail};
 use gantry_core::config::{Route, StatusSettings};
 use gantry_core::deadline::{Deadline, OutOfTime};
 use gantry_core::events::{BuildSource, now_ms};
-use gantry_core::github::checks::Annotation;
+use gantry_core::github::checks::{self, Annotation};
 use gantry_core::github::statuses::{CommitStatus, StatusState};
 use gantry_core::notify::{BuildResult, Message};
 use gantry_core::records::{BuildRecord, Effect, Finished, Holder, PhaseTiming};
@@ -39,6 +39,8 @@ pub struct Reporter {
     pub chat_urls: ChatUrls,
     /// Reads what CodeBuild's events leave out (the exported `IMAGE_URI`).
     pub codebuild: aws_sdk_codebuild::Client,
+    /// The builds' logs, for a failed build's check run.
+    pub logs: crate::build_logs::BuildLogs,
     /// The longest an AWS call may take (the SDK's operation timeout).
     pub aws_timeout: Duration,
 }
@@ -103,6 +105,7 @@ impl ReporterSettings {
             notifier: Notifier::with_policy(CHAT_RETRY),
             chat_urls: ChatUrls::new(ssm),
             codebuild: aws_sdk_codebuild::Client::new(sdk),
+            logs: crate::build_logs::BuildLogs::new(aws_sdk_cloudwatchlogs::Client::new(sdk)),
             aws_timeout: sdk
                 .timeout_config()
                 .and_then(|t| t.operation_timeout())
@@ -154,6 +157,10 @@ pub enum ReportError {
     Record(#[from] RecordError),
     #[error("{what}: {reason}")]
     Pipeline { what: String, reason: String },
+    #[error("CodeBuild: {what}: {reason}")]
+    CodeBuild { what: String, reason: String },
+    #[error(transparent)]
+    Publish(#[from] crate::bus::PublishError),
     #[error("no build record for {build_id} yet; it is written before the build is announced")]
     NoRecord { build_id: String },
     #[error(transparent)]
@@ -183,6 +190,8 @@ impl gantry_core::failure::ErrorKind for ReportError {
             ReportError::GitHub(_) => "report.GitHubRefused",
             ReportError::Record(_) => "report.S3Unavailable",
             ReportError::Pipeline { .. } => "report.CodePipelineUnavailable",
+            ReportError::CodeBuild { .. } => "report.CodeBuildUnavailable",
+            ReportError::Publish(_) => "report.EventBridgeUnavailable",
             ReportError::NoRecord { .. } => "report.BuildRecordNotYetWritten",
             ReportError::OutOfTime(_) => "report.OutOfTime",
             ReportError::Busy { .. } => "report.EffectBusy",
@@ -250,16 +259,58 @@ pub async fn finish(
         reporter.records.put_build(record).await?;
     }
     let record = &*record;
-    deliver(
+    // A check run shows the end of a failed build's log, and points at
+    // the lines it names.
+    let log = if reporter.credentials.is_app() && verdict.state != StatusState::Success {
+        log_tail(reporter, detail).await
+    } else {
+        LogTail::default()
+    };
+    deliver_with(
         reporter,
         holder,
-        &record.correlation_id,
-        &record.project,
+        Ids {
+            correlation_id: &record.correlation_id,
+            project: &record.project,
+            build_id: Some(&record.build_id),
+        },
         &record.source,
         verdict,
         Some(record),
+        &log,
     )
     .await
+}
+
+/// The failed phase's last lines and the log's annotations. Best effort:
+/// a log that cannot be read leaves the run without them, not unreported.
+async fn log_tail(reporter: &Reporter, detail: &CodeBuildDetail) -> LogTail {
+    let Some(logs) = detail.additional_information.logs.as_ref() else {
+        return LogTail::default();
+    };
+    let (Some(group), Some(stream)) = (logs.group_name.as_deref(), logs.stream_name.as_deref())
+    else {
+        return LogTail::default();
+    };
+    let lines = match reporter.logs.tail(group, stream).await {
+        Ok(lines) => lines,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the build's log for its check run");
+            return LogTail::default();
+        }
+    };
+    if lines.is_empty() {
+        return LogTail::default();
+    }
+    let phase = detail.failed_phase().unwrap_or("the build");
+    let shown = match detail.failed_phase() {
+        Some(phase) => checks::phase_lines(&lines, phase),
+        None => &lines[..],
+    };
+    LogTail {
+        text: Some(checks::log_excerpt(phase, shown, checks::MAX_OUTPUT_CHARS)),
+        annotations: checks::log_annotations(lines.iter().map(String::as_str), None),
+    }
 }
 
 fn exported_image(detail: &CodeBuildDetail) -> Option<String> {
@@ -335,6 +386,7 @@ pub async fn deliver(
         Ids {
             correlation_id,
             project,
+            build_id: record.map(|r| &r.build_id),
         },
         source,
         verdict,
@@ -349,6 +401,8 @@ pub async fn deliver(
 pub struct Ids<'a> {
     pub correlation_id: &'a str,
     pub project: &'a str,
+    /// The build, once one started (its check run's Cancel stops it).
+    pub build_id: Option<&'a gantry_core::ids::BuildId>,
 }
 
 /// What a failed build's log adds to its check run.
@@ -372,6 +426,7 @@ pub async fn deliver_with(
     let Ids {
         correlation_id,
         project,
+        ..
     } = ids;
     let config = reporter.config.get().await?;
     let rules = config.repository(&source.repository.full_name);
@@ -549,6 +604,7 @@ async fn post_moment(
             &check_runs::Moment {
                 correlation_id: ids.correlation_id,
                 project: ids.project,
+                build_id: ids.build_id,
                 source,
                 name: &status.context,
                 moment,
@@ -630,11 +686,9 @@ pub async fn queued(
         None,
         None,
     );
-    let moment = Effect::Status {
-        subject: &plan.verdict.subject,
-        state: Some(plan.verdict.state),
-    }
-    .key();
+    // Its own moment: the hold's status shares the (subject, pending)
+    // claim, and must not pass for a retry of this one.
+    let moment = format!("accepted/{}", request.correlation_id);
     holder
         .deadline
         .require(reporter.status_budget(), "create a check run")?;
@@ -644,6 +698,7 @@ pub async fn queued(
         &check_runs::Moment {
             correlation_id: request.correlation_id.as_str(),
             project: &request.project,
+            build_id: None,
             source,
             name: &plan.status.context,
             moment,

@@ -30,6 +30,7 @@ pub fn push_source() -> BuildSource {
         signed_at_ms: 0,
         received_at_ms: 0,
         installation_id: None,
+        attempt: 1,
     }
 }
 

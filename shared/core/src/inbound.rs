@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::codebuild_events::{self, CodeBuildEvent};
 use crate::events::{
     BuildHeld, BuildRejected, BuildRequested, BuildSkipped, BuildStarted, BuildSuperseded,
-    BuildspecValidated, Detail, SOURCE, SecretsResolved,
+    BuildspecValidated, CheckRunRequested, Detail, SOURCE, SecretsResolved,
 };
 use crate::pipeline_events::ExecutionEvent;
 
@@ -63,6 +63,8 @@ fn gantry<T: Detail + DeserializeOwned>(event: &Value) -> Result<Option<T>, Inbo
 pub enum BuildEventsInput {
     /// A delivery accepted: in App mode, its check run, queued.
     Requested(BuildRequested),
+    /// A Re-run or a button of a Gantry check run (App mode).
+    CheckRun(CheckRunRequested),
     Skipped(BuildSkipped),
     Rejected(BuildRejected),
     Held(BuildHeld),
@@ -92,6 +94,9 @@ impl BuildEventsInput {
         }
         if let Some(e) = gantry(event)? {
             return Ok(Some(Self::Requested(e)));
+        }
+        if let Some(e) = gantry(event)? {
+            return Ok(Some(Self::CheckRun(e)));
         }
         Ok(match envelope(event) {
             (codebuild_events::SOURCE, t)

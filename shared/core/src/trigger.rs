@@ -211,6 +211,7 @@ mod tests {
             signed_at_ms: 0,
             received_at_ms: 0,
             installation_id: None,
+            attempt: 1,
         }
     }
 

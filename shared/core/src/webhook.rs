@@ -14,10 +14,12 @@ use http::HeaderMap;
 use serde_json::json;
 
 use crate::config::{Config, ForkPolicy};
-use crate::events::{BuildRequested, BuildSkipped, VERSION};
+use crate::events::{BuildRequested, BuildSkipped, CheckRequest, CheckRunRequested, VERSION};
 use crate::github::headers;
 use crate::github::normalise::{Normalised, normalise_pull_request, normalise_push};
-use crate::github::payload::{self, PayloadError, PingEvent, PullRequestEvent, PushEvent};
+use crate::github::payload::{
+    self, CheckRunEvent, CheckSuiteEvent, PayloadError, PingEvent, PullRequestEvent, PushEvent,
+};
 use crate::github::signature::{SignatureError, verify_signature};
 use crate::trigger::{self, Decision};
 
@@ -27,6 +29,12 @@ pub mod events {
     pub const PING: &str = "ping";
     pub const PUSH: &str = "push";
     pub const PULL_REQUEST: &str = "pull_request";
+    /// App mode: Re-run and the buttons of Gantry's check runs.
+    pub const CHECK_RUN: &str = "check_run";
+    /// App mode: Re-run all checks.
+    pub const CHECK_SUITE: &str = "check_suite";
+    /// The events Gantry reads; any other is answered "ignored".
+    pub const HANDLED: [&str; 5] = [PING, PUSH, PULL_REQUEST, CHECK_RUN, CHECK_SUITE];
 }
 
 /// Lambda's own limit for a function URL request body.
@@ -122,13 +130,17 @@ impl Reply {
 pub enum Publication {
     Requested(BuildRequested),
     Skipped(BuildSkipped),
+    /// A Re-run or a button of a Gantry check run.
+    CheckRun(CheckRunRequested),
 }
 
 impl Publication {
-    pub fn source_mut(&mut self) -> &mut crate::events::BuildSource {
+    /// The build source, for a delivery that has one.
+    pub fn source_mut(&mut self) -> Option<&mut crate::events::BuildSource> {
         match self {
-            Publication::Requested(e) => &mut e.source,
-            Publication::Skipped(e) => &mut e.source,
+            Publication::Requested(e) => Some(&mut e.source),
+            Publication::Skipped(e) => Some(&mut e.source),
+            Publication::CheckRun(_) => None,
         }
     }
 
@@ -137,6 +149,7 @@ impl Publication {
         match self {
             Publication::Requested(_) => BuildRequested::DETAIL_TYPE,
             Publication::Skipped(_) => BuildSkipped::DETAIL_TYPE,
+            Publication::CheckRun(_) => CheckRunRequested::DETAIL_TYPE,
         }
     }
 
@@ -150,6 +163,10 @@ impl Publication {
             Publication::Skipped(e) => Reply::new(
                 202,
                 json!({ "outcome": "skipped", "reason": e.reason.message, "correlation_id": e.correlation_id }),
+            ),
+            Publication::CheckRun(e) => Reply::new(
+                202,
+                json!({ "outcome": "accepted", "correlation_id": e.correlation_id, "request": e.request }),
             ),
         }
     }
@@ -248,7 +265,7 @@ pub fn process_checked<S: AsRef<[u8]>>(
     }
     summary.delivery_id = Some(delivery_id.to_owned());
 
-    if ![events::PING, events::PUSH, events::PULL_REQUEST].contains(&event) {
+    if !events::HANDLED.contains(&event) {
         return Assessment::Reply(Reply::new(
             202,
             json!({ "outcome": "ignored", "reason": format!("ignored: {}", summary.event.as_deref().unwrap_or_default()) }),
@@ -275,6 +292,102 @@ pub fn process_checked<S: AsRef<[u8]>>(
         Ok(a) => a,
         Err(e) => Assessment::Reply(Reply::refused(400, e)),
     }
+}
+
+fn ignored(reason: impl Into<String>) -> Assessment {
+    Assessment::Reply(Reply::new(
+        202,
+        json!({ "outcome": "ignored", "reason": reason.into() }),
+    ))
+}
+
+/// A `check_run` or `check_suite` delivery: a Re-run or a button, for a
+/// repository gantry.yaml configures, becomes a `Check Run Requested`;
+/// everything else (the runs' own `created` and `completed`, another
+/// App's suites) is ignored. Who may do what is build-events' to check,
+/// with GitHub: the payload is only GitHub's word of who pressed.
+fn check_request(
+    config: &Config,
+    checks: &Checks<'_>,
+    event: &str,
+    delivery_id: &str,
+    json: &[u8],
+    summary: &mut Summary,
+) -> Result<Assessment, PayloadError> {
+    let (repository, sender, installation, request) = if event == events::CHECK_RUN {
+        let e: CheckRunEvent<'_> = payload::parse(events::CHECK_RUN, json)?;
+        summary.repository = Some(e.repository.full_name.to_string());
+        if let Some(reply) = secret_binding(checks, e.repository.id, e.repository.owner.id) {
+            return Ok(Assessment::Reply(reply));
+        }
+        let Some(external_id) = e
+            .check_run
+            .external_id
+            .as_deref()
+            .filter(|x| crate::github::checks::parse_external_id(x).is_some())
+        else {
+            return Ok(ignored("not a Gantry check run (no Gantry external_id)"));
+        };
+        let request = match (e.action.as_ref(), &e.requested_action) {
+            ("rerequested", _) => CheckRequest::Rerun {
+                check_run_id: e.check_run.id,
+                external_id: external_id.to_owned(),
+            },
+            ("requested_action", Some(action)) => CheckRequest::Action {
+                check_run_id: e.check_run.id,
+                external_id: external_id.to_owned(),
+                identifier: crate::events::cap(&action.identifier, 64),
+            },
+            (action, _) => {
+                return Ok(ignored(format!(
+                    "check_run action `{}` asks nothing of Gantry",
+                    crate::events::cap(action, 64)
+                )));
+            }
+        };
+        (
+            e.repository.full_name.to_string(),
+            e.sender.handle().to_owned(),
+            e.installation.map(|i| i.id),
+            request,
+        )
+    } else {
+        let e: CheckSuiteEvent<'_> = payload::parse(events::CHECK_SUITE, json)?;
+        summary.repository = Some(e.repository.full_name.to_string());
+        if let Some(reply) = secret_binding(checks, e.repository.id, e.repository.owner.id) {
+            return Ok(Assessment::Reply(reply));
+        }
+        if e.action != "rerequested" {
+            return Ok(ignored(format!(
+                "check_suite action `{}` asks nothing of Gantry",
+                crate::events::cap(&e.action, 64)
+            )));
+        }
+        (
+            e.repository.full_name.to_string(),
+            e.sender.handle().to_owned(),
+            e.installation.map(|i| i.id),
+            CheckRequest::RerunSuite {
+                check_suite_id: e.check_suite.id,
+            },
+        )
+    };
+    if config.repository(&repository).is_none() {
+        return Ok(ignored(format!(
+            "repository {repository} is not configured in gantry.yaml"
+        )));
+    }
+    Ok(Assessment::Publish {
+        delivery_id: delivery_id.to_owned(),
+        publication: Box::new(Publication::CheckRun(CheckRunRequested {
+            v: VERSION,
+            correlation_id: delivery_id.into(),
+            repository,
+            installation_id: installation,
+            sender,
+            request,
+        })),
+    })
 }
 
 pub fn too_large(len: usize, max: usize) -> Option<Reply> {
@@ -382,6 +495,9 @@ fn assess(
                 return Ok(Assessment::Reply(reply));
             }
             normalise_push(&push)?
+        }
+        events::CHECK_RUN | events::CHECK_SUITE => {
+            return check_request(config, checks, event, delivery_id, json, summary);
         }
         _ => {
             let pr: PullRequestEvent<'_> = payload::parse(events::PULL_REQUEST, json)?;

@@ -280,10 +280,14 @@ fn report(
 ) -> String {
     match result {
         Ok(r) => {
-            let status = match (r.posted, r.unchanged) {
-                (Some(state), _) => format!("status {}", state.as_str()),
-                (None, Some(why)) => format!("no status ({why})"),
-                (None, None) => "no status".to_owned(),
+            use gantry_aws::check_runs::Outcome;
+            let status = match (r.posted, r.check_run, r.unchanged) {
+                (Some(state), _, _) => format!("status {}", state.as_str()),
+                (None, Some(Outcome::Created(id)), _) => format!("check run #{id} created"),
+                (None, Some(Outcome::Updated(id)), _) => format!("check run #{id} updated"),
+                (None, Some(Outcome::Kept(why)), _) => format!("check run kept ({why})"),
+                (None, None, Some(why)) => format!("no status ({why})"),
+                (None, None, None) => "no status".to_owned(),
             };
             format!("  build-events: {status}, {} message(s)", r.notified)
         }

@@ -133,6 +133,14 @@ impl Permissions {
         metadata: None,
     };
     /// Posting commit statuses.
+    /// Listing a check suite's runs (Re-run all).
+    pub const READ_CHECKS: Permissions = Permissions {
+        checks: Some(Access::Read),
+        contents: None,
+        statuses: None,
+        pull_requests: None,
+        metadata: None,
+    };
     pub const WRITE_STATUSES: Permissions = Permissions {
         checks: None,
         contents: None,

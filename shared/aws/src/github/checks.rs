@@ -159,6 +159,43 @@ impl GitHubClient {
             .map(|r| r.id))
     }
 
+    /// The runs of check suite `suite_id` (Re-run all): (id, external id)
+    /// of each that has one. A suite holds one App's runs, so these are
+    /// Gantry's; a suite of more than 100 runs is read in its first 100.
+    pub async fn suite_check_runs(
+        &self,
+        repo: &str,
+        suite_id: u64,
+        token: &Secret,
+    ) -> Result<Vec<(u64, String)>, GitHubError> {
+        let (owner, repo_name) = check_repo(repo)?;
+        let what = format!("the runs of check suite {suite_id} of {repo}");
+        let suite = suite_id.to_string();
+        let mut url = self.url(&[
+            "repos",
+            owner,
+            repo_name,
+            "check-suites",
+            &suite,
+            "check-runs",
+        ])?;
+        url.query_pairs_mut()
+            .append_pair("filter", "latest")
+            .append_pair("per_page", "100");
+        let response = self
+            .call_ok(self.http.get(url), Some(token), token, &what)
+            .await?;
+        let runs: Runs = response.json().await.map_err(|e| GitHubError::Transient {
+            what: what.clone(),
+            reason: format!("unreadable answer: {}", transport(&e)),
+        })?;
+        Ok(runs
+            .check_runs
+            .into_iter()
+            .filter_map(|r| Some((r.id, r.external_id?)))
+            .collect())
+    }
+
     /// Updates run `id` on `repo` to what `run` shows.
     pub async fn update_check_run(
         &self,

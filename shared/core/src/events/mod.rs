@@ -158,6 +158,18 @@ pub struct BuildSource {
     /// None for a repository's own webhook (token mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installation_id: Option<u64>,
+    /// 1 for a delivery's build; each Re-run from GitHub of the same
+    /// commit and project counts up (`GANTRY_ATTEMPT`).
+    #[serde(default = "first_attempt", skip_serializing_if = "is_first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+fn is_first_attempt(attempt: &u32) -> bool {
+    *attempt == 1
 }
 
 impl BuildSource {
@@ -195,6 +207,45 @@ pub struct BuildRequested {
 }
 
 detail!(BuildRequested, "Build Requested");
+
+/// What someone asked of a Gantry check run on GitHub (App mode): a
+/// `check_run` or `check_suite` delivery, verified, for build-events to
+/// carry out against the run's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRunRequested {
+    pub v: u32,
+    /// The delivery's id: the new build's, for a re-run or an approval.
+    pub correlation_id: CorrelationId,
+    /// `owner/name`.
+    pub repository: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<u64>,
+    /// Who asked (`sender.login`).
+    pub sender: String,
+    pub request: CheckRequest,
+}
+
+detail!(CheckRunRequested, "Check Run Requested");
+
+/// The request itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CheckRequest {
+    /// Re-run (`check_run.rerequested`): a new build of the run's commit
+    /// and project.
+    Rerun {
+        check_run_id: u64,
+        external_id: String,
+    },
+    /// Re-run all (`check_suite.rerequested`): each Gantry run of the suite.
+    RerunSuite { check_suite_id: u64 },
+    /// A button (`check_run.requested_action`).
+    Action {
+        check_run_id: u64,
+        external_id: String,
+        identifier: String,
+    },
+}
 
 /// Why a delivery does not build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -495,6 +546,7 @@ pub const DETAIL_TYPES: &[&str] = &[
     BuildStarted::DETAIL_TYPE,
     BuildSuperseded::DETAIL_TYPE,
     ApprovalIgnored::DETAIL_TYPE,
+    CheckRunRequested::DETAIL_TYPE,
 ];
 
 /// An EventBridge event as a rule's target receives it (Lambda or SQS).

@@ -5,10 +5,14 @@
 use serde_json::{Value, json};
 
 /// The events GitHub sends the App: those the webhook acts on (`ping`
-/// comes unasked).
-pub const EVENTS: [&str; 2] = [
+/// comes unasked). `check_run` and `check_suite` carry Re-run and the
+/// buttons; they also bring the App's own runs' `created` and
+/// `completed`, which the webhook answers `ignored` at once.
+pub const EVENTS: [&str; 4] = [
     crate::webhook::events::PUSH,
     crate::webhook::events::PULL_REQUEST,
+    crate::webhook::events::CHECK_RUN,
+    crate::webhook::events::CHECK_SUITE,
 ];
 
 /// What the manifest describes.
@@ -97,7 +101,10 @@ mod tests {
                 ("statuses", "write"),
             ]
         );
-        assert_eq!(m["default_events"], json!(["push", "pull_request"]));
+        assert_eq!(
+            m["default_events"],
+            json!(["push", "pull_request", "check_run", "check_suite"])
+        );
     }
 
     #[test]

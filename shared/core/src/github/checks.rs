@@ -419,6 +419,30 @@ pub fn log_excerpt(phase: &str, lines: &[String], max_chars: usize) -> String {
     cap_chars(&text, max_chars)
 }
 
+/// The lines of `phase` in a CodeBuild log: from its last
+/// `[Container] … Entering phase PHASE` to the `Phase complete: PHASE`
+/// (or the next phase), markers left out. A log without the marker (cut
+/// short, or not CodeBuild's) is given whole: its end is still the place
+/// to look.
+pub fn phase_lines<'a>(lines: &'a [String], phase: &str) -> &'a [String] {
+    let entering = format!("Entering phase {phase}");
+    let marker = |line: &str| line.starts_with("[Container] ");
+    let Some(start) = lines
+        .iter()
+        .rposition(|l| marker(l) && l.trim_end().ends_with(&entering))
+    else {
+        return lines;
+    };
+    let body = &lines[start + 1..];
+    let end = body
+        .iter()
+        .position(|l| {
+            marker(l) && (l.contains("Phase complete: ") || l.contains("Entering phase "))
+        })
+        .unwrap_or(body.len());
+    &body[..end]
+}
+
 /// The `external_id` Gantry gives the check run of `correlation_id`'s
 /// build of `project`: GitHub sends it back with a re-run or a button.
 pub fn external_id(correlation_id: &str, project: &str) -> String {
@@ -672,6 +696,38 @@ mod tests {
         assert_eq!(a[0].title.as_deref(), Some("Test, failed"));
         assert_eq!(a[2].message, "'x' undeclared");
         assert_eq!(a[4].message, "3: a message with a number and: colons");
+    }
+
+    #[test]
+    fn the_failed_phase_is_found_between_codebuild_markers() {
+        let log: Vec<String> = [
+            "[Container] 2026/12/01 10:00:00.000001 Entering phase INSTALL",
+            "installing",
+            "[Container] 2026/12/01 10:00:01.000001 Phase complete: INSTALL State: SUCCEEDED",
+            "[Container] 2026/12/01 10:00:01.000002 Entering phase BUILD",
+            "compiling",
+            "src/a.rs:3:5: error: nope",
+            "[Container] 2026/12/01 10:00:09.000001 Command did not exit successfully make exit status 2",
+            "[Container] 2026/12/01 10:00:09.000002 Phase complete: BUILD State: FAILED",
+            "[Container] 2026/12/01 10:00:09.000003 Entering phase POST_BUILD",
+            "cleaning up",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        assert_eq!(
+            phase_lines(&log, "BUILD"),
+            &log[4..7],
+            "the phase's own lines, CodeBuild's reason included"
+        );
+        assert_eq!(phase_lines(&log, "POST_BUILD"), &log[9..]);
+        // No marker: the whole log.
+        assert_eq!(phase_lines(&log[4..6], "BUILD"), &log[4..6]);
+        // `Entering phase BUILD` must not match PRE_BUILD's marker.
+        let pre = vec![
+            "[Container] x Entering phase PRE_BUILD".to_owned(),
+            "p".into(),
+        ];
+        assert_eq!(phase_lines(&pre, "BUILD"), &pre[..]);
     }
 
     #[test]

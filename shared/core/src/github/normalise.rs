@@ -118,6 +118,7 @@ pub fn normalise_push(push: &PushEvent<'_>) -> Result<Normalised, PayloadError> 
         signed_at_ms: push.repository.pushed_at.0.unwrap_or_default(),
         received_at_ms: 0,
         installation_id: push.installation.as_ref().map(|i| i.id),
+        attempt: 1,
     })))
 }
 
@@ -204,5 +205,6 @@ pub fn normalise_pull_request(event: &PullRequestEvent<'_>) -> Result<Normalised
         signed_at_ms: pr.updated_at.0.unwrap_or_default(),
         received_at_ms: 0,
         installation_id: event.installation.as_ref().map(|i| i.id),
+        attempt: 1,
     })))
 }

@@ -192,6 +192,62 @@ pub struct HeadRepository<'a> {
 }
 
 /// `X-GitHub-Event: ping`.
+/// A check run as `check_run` deliveries carry it.
+#[derive(Debug, Deserialize)]
+pub struct CheckRun<'a> {
+    pub id: u64,
+    #[serde(borrow, default)]
+    pub external_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub head_sha: Str<'a>,
+}
+
+/// The button pressed (`requested_action` only).
+#[derive(Debug, Deserialize)]
+pub struct RequestedAction<'a> {
+    #[serde(borrow)]
+    pub identifier: Str<'a>,
+}
+
+/// `X-GitHub-Event: check_run`: sent to the App for its own runs.
+#[derive(Debug, Deserialize)]
+pub struct CheckRunEvent<'a> {
+    #[serde(borrow)]
+    pub action: Str<'a>,
+    #[serde(borrow)]
+    pub check_run: CheckRun<'a>,
+    #[serde(borrow, default)]
+    pub requested_action: Option<RequestedAction<'a>>,
+    #[serde(borrow)]
+    pub repository: Repository<'a>,
+    #[serde(borrow)]
+    pub sender: Account<'a>,
+    #[serde(default)]
+    pub installation: Option<Installation>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CheckSuite<'a> {
+    pub id: u64,
+    #[serde(borrow)]
+    pub head_sha: Str<'a>,
+}
+
+/// `X-GitHub-Event: check_suite`.
+#[derive(Debug, Deserialize)]
+pub struct CheckSuiteEvent<'a> {
+    #[serde(borrow)]
+    pub action: Str<'a>,
+    #[serde(borrow)]
+    pub check_suite: CheckSuite<'a>,
+    #[serde(borrow)]
+    pub repository: Repository<'a>,
+    #[serde(borrow)]
+    pub sender: Account<'a>,
+    #[serde(default)]
+    pub installation: Option<Installation>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct PingEvent<'a> {
     #[serde(default)]
