@@ -618,3 +618,75 @@ fn offline_app_mode_reports_a_commit_as_one_check_run() {
         "the key was printed"
     );
 }
+
+/// Cancel, offline, in App mode: the button's `check_run` delivery (the
+/// corpus's, pointed at the running build's run) reaches build-events,
+/// whose StopBuild stops the build this machine runs; its run completes
+/// cancelled.
+#[test]
+fn offline_app_mode_cancel_stops_the_local_build() {
+    let repo = Repo::new("app-cancel");
+    repo.commit(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo long build started\n      - sleep 120\n",
+        "slow",
+    );
+    let key = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/test-only-app-key.pem")
+        .display()
+        .to_string();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut dev = Dev::start_offline(
+        &listen,
+        &[
+            "--repo",
+            &repo.path(),
+            "--github-app-id",
+            "4242",
+            "--github-app-key",
+            &key,
+        ],
+    );
+    dev.wait_for("webhook listening", Duration::from_secs(120));
+    repo.push(&listen);
+    let requested = dev.wait_for("Build Requested", Duration::from_secs(60));
+    let correlation_id = requested
+        .split("correlation_id=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the delivery's correlation id")
+        .to_owned();
+    dev.wait_for("long build started", Duration::from_secs(60));
+    dev.wait_for(" in_progress", Duration::from_secs(30));
+
+    let corpus = std::env::var_os("GANTRY_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
+    let delivery = corpus.join("webhooks/42_check_run__requested_action.payload.json");
+    let mut press: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&delivery).expect("corpus delivery")).expect("JSON");
+    let name = repo
+        .dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("the repository's name")
+        .to_owned();
+    press["repository"]["full_name"] = format!("local/{name}").into();
+    press["repository"]["name"] = name.into();
+    press["check_run"]["external_id"] = format!("{correlation_id}/gantry-dev").into();
+    press["requested_action"]["identifier"] = "gantry-cancel".into();
+    let file = repo.dir.with_extension("press.json");
+    std::fs::write(&file, serde_json::to_vec(&press).expect("JSON")).expect("write");
+    let out = gantry()
+        .args(["send", "--url", &format!("http://{listen}/")])
+        .args(["--secret", "gantry-dev-secret", "--event", "check_run"])
+        .arg(&file)
+        .output()
+        .expect("run gantry send");
+    let _ = std::fs::remove_file(&file);
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(answer.starts_with("202 "), "{answer}");
+
+    let line = dev.wait_for(" stopped", Duration::from_secs(60));
+    assert!(line.contains("local build: "), "{line}");
+    dev.wait_for("completed cancelled", Duration::from_secs(60));
+}

@@ -8,7 +8,7 @@
 
 use gantry_aws::check_runs::{self, Moment, Outcome};
 use gantry_aws::github::credentials::AppSettings;
-use gantry_core::events::{BuildStarted, Detail};
+use gantry_core::events::{BuildHeld, BuildStarted, Detail};
 use gantry_e2e::{
     LocalStack, RecordingProxy, SECRET, capture_logs, corpus, corpus_file, github_headers,
 };
@@ -524,6 +524,31 @@ async fn approve_and_build_acts_only_for_someone_who_could_push() {
         "{refusal:#}"
     );
 
+    // Re-run of the held run, by the fork's author: held again. A re-run
+    // keeps the fork's trust level; it is never a way around approval.
+    world
+        .press(
+            "a1b2c3d4-fork-rerun",
+            "a1b2c3d4-fork-opened",
+            "mallory",
+            None,
+        )
+        .await;
+    let events = world.run().await;
+    assert!(
+        events
+            .iter()
+            .all(|o| o.detail_type != BuildStarted::DETAIL_TYPE)
+    );
+    assert!(
+        events
+            .iter()
+            .any(|o| o.detail_type == BuildHeld::DETAIL_TYPE
+                && o.detail["correlation_id"] == "a1b2c3d4-fork-rerun"
+                && o.detail["source"]["attempt"] == 2),
+        "{events:#?}"
+    );
+
     world
         .press(
             "a1b2c3d4-fork-mona",
@@ -547,8 +572,8 @@ async fn approve_and_build_acts_only_for_someone_who_could_push() {
     assert_eq!(held_run_done.2["actions"], json!([]));
     assert_eq!(
         writes.iter().filter(|(m, _, _)| m == "POST").count(),
-        2,
-        "the approved build is a new run"
+        3,
+        "the re-run and the approved build are new runs"
     );
     world.local.moto.stop().await;
 }

@@ -211,7 +211,10 @@ async fn act(
         outcome = "cancelled",
         "build stopped from GitHub"
     );
-    Ok(Report::default())
+    Ok(Report {
+        stopped: Some(build_id.clone()),
+        ..Report::default()
+    })
 }
 
 /// Shows `message` in the run, in `state` (its buttons with it), and

@@ -209,6 +209,8 @@ pub struct Report {
     pub unchanged: Option<&'static str>,
     /// What became of the check run (App mode).
     pub check_run: Option<check_runs::Outcome>,
+    /// The build stopped (Cancel from GitHub).
+    pub stopped: Option<gantry_core::ids::BuildId>,
     /// Messages sent.
     pub notified: usize,
 }

@@ -188,7 +188,16 @@ impl LocalFunctions {
             "detail-type": observed.detail_type,
             "detail": observed.detail,
         });
-        let reported = report(gantry_build_events::handle_event(&self.events, &event).await);
+        let result = gantry_build_events::handle_event(&self.events, &event).await;
+        // A Cancel from GitHub: build-events' StopBuild reached moto; the
+        // build stops here.
+        if let (Some(builds), Ok(r)) = (&self.builds, &result)
+            && let Some(id) = &r.stopped
+            && builds.stop(id)
+        {
+            stopped = Some(format!("  local build: {id} stopped"));
+        }
+        let reported = report(result);
         // Said with the rest of what the event came to, not printed aside.
         Ok(match stopped {
             Some(line) => format!("{line}\n{reported}"),
