@@ -547,3 +547,62 @@ fn the_event_stays_far_under_256_kb_whatever_github_sent() {
     );
     round_trip(&p);
 }
+
+/// With a rule for every repository, `github-app.installations` is what
+/// keeps a stranger's installation of the App out: its deliveries are
+/// ignored with the reason, and nothing is published. A repository's own
+/// webhook (no installation) is not an installation's to refuse.
+#[test]
+fn only_the_installations_gantry_yaml_names_are_served() {
+    let config = |ids: &str| {
+        Config::parse(&format!(
+            "version: 1\ngithub-app:\n  installations: [{ids}]\nrepositories:\n  - name: \"**\"\n    project: gantry-dev\n    push:\n      branches: ['**']\n"
+        ))
+        .expect("valid")
+        .0
+    };
+    let push = corpus_file("07_push__with-new-branch.payload.json");
+    let stranger = run(&config("957387, 42"), "push", &push);
+    let (status, body) = reply(&stranger);
+    assert_eq!(status, 202);
+    assert_eq!(body["outcome"], "ignored", "{body}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("installation 1 is not in gantry.yaml")),
+        "{body}"
+    );
+    assert!(matches!(
+        publication(run(&config("1"), "push", &push)),
+        Publication::Requested(_)
+    ));
+    let rerun = {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&corpus_file("41_check_run__rerequested.payload.json"))
+                .expect("corpus JSON");
+        v["check_run"]["external_id"] = "0f1c2d3e-aaaa/gantry-dev".into();
+        serde_json::to_vec(&v).expect("JSON")
+    };
+    let (_, body) = reply(&run(&config("42"), "check_run", &rerun));
+    assert_eq!(body["outcome"], "ignored", "{body}");
+    let sample = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/push.json"
+    ))
+    .expect("examples/push.json");
+    assert!(matches!(
+        publication(run(&config("42"), "push", &sample)),
+        Publication::Requested(_)
+    ));
+    // Not numbers: said at their place.
+    let errors = Config::parse(
+        "version: 1\ngithub-app:\n  installations: [12, twelve]\nrepositories:\n  - name: a/b\n    project: p\n",
+    )
+    .expect_err("not an id");
+    assert!(
+        errors
+            .iter()
+            .any(|d| d.to_string().contains("github-app.installations[1]")),
+        "{errors:?}"
+    );
+}

@@ -372,6 +372,9 @@ fn check_request(
             },
         )
     };
+    if let Some(reason) = config.refuses_installation(installation) {
+        return Ok(ignored(reason));
+    }
     if config.repository(&repository).is_none() {
         return Ok(ignored(format!(
             "repository {repository} is not configured in gantry.yaml"
@@ -524,6 +527,9 @@ fn assess(
         }
         Normalised::Build(source) => *source,
     };
+    if let Some(reason) = config.refuses_installation(source.installation_id) {
+        return Ok(ignored(reason));
+    }
     let Some(rules) = config.repository(&source.repository.full_name) else {
         return Ok(Assessment::Reply(Reply::new(
             202,

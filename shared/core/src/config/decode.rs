@@ -79,7 +79,8 @@ fn globs(r: &mut Reader, node: &Node, path: &Path<'_>, case_insensitive: bool) -
     }
 }
 
-const TOP_KEYS: &[&str] = &["version", "defaults", "repositories", "dev"];
+const TOP_KEYS: &[&str] = &["version", "defaults", "repositories", "dev", "github-app"];
+const GITHUB_APP_KEYS: &[&str] = &["installations"];
 const RULE_KEYS: &[&str] = &[
     "name",
     "project",
@@ -137,6 +138,7 @@ fn decode_root(r: &mut Reader, root: &Node) -> Option<Config> {
     let mut defaults = Partial::default();
     let mut repositories = None;
     let mut dev = DevSettings::default();
+    let mut installations = None;
     for (_, key, value) in entries {
         match key {
             "version" => {
@@ -170,6 +172,14 @@ fn decode_root(r: &mut Reader, root: &Node) -> Option<Config> {
                     ),
                 ),
             },
+            "github-app" => {
+                let app_path = top.key("github-app");
+                for (_, k, v) in r.known(value, &app_path, GITHUB_APP_KEYS) {
+                    if k == "installations" {
+                        installations = decode_ids(r, v, &app_path.key(k));
+                    }
+                }
+            }
             "dev" => {
                 let dev_path = top.key("dev");
                 for (_, k, v) in r.known(value, &dev_path, DEV_KEYS) {
@@ -272,7 +282,32 @@ fn decode_root(r: &mut Reader, root: &Node) -> Option<Config> {
     Some(Config {
         repositories: resolved,
         dev,
+        installations,
     })
+}
+
+/// A list of GitHub's numeric ids.
+fn decode_ids(r: &mut Reader, node: &Node, path: &Path<'_>) -> Option<Vec<u64>> {
+    let Value::Seq(items) = &node.value else {
+        r.error(
+            node.pos,
+            path,
+            format!("expected a list of installation ids, found {}", node.kind()),
+        );
+        return None;
+    };
+    let mut ids = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match item.as_str().and_then(|s| s.parse::<u64>().ok()) {
+            Some(id) => ids.push(id),
+            None => r.error(
+                item.pos,
+                &path.index(i),
+                "expected an installation id (a number, as GitHub shows in the installation's settings URL)",
+            ),
+        }
+    }
+    Some(ids)
 }
 
 fn decode_rules(r: &mut Reader, node: &Node, path: &Path<'_>, is_entry: bool) -> Partial {

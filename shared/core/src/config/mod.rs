@@ -261,6 +261,11 @@ pub struct DevSettings {
 pub struct Config {
     pub repositories: Vec<RepositoryRules>,
     pub dev: DevSettings,
+    /// `github-app.installations`: the App installations whose deliveries
+    /// are served; `None` (unset) serves any. With a rule for every
+    /// repository (`name: "**"`), this is what keeps an installation
+    /// Gantry does not know out.
+    pub installations: Option<Vec<u64>>,
 }
 
 /// The configuration `gantry dev` uses when given none: every repository,
@@ -319,8 +324,21 @@ impl Config {
             Err(_) => Config {
                 repositories: Vec::new(),
                 dev: DevSettings::default(),
+                installations: None,
             },
         }
+    }
+
+    /// Why a delivery through App installation `installation` is not
+    /// served, if it is not. A delivery that names none (a repository's
+    /// own webhook) is not an installation's to refuse.
+    pub fn refuses_installation(&self, installation: Option<u64>) -> Option<String> {
+        let (Some(allowed), Some(id)) = (&self.installations, installation) else {
+            return None;
+        };
+        (!allowed.contains(&id)).then(|| {
+            format!("App installation {id} is not in gantry.yaml's github-app.installations")
+        })
     }
 
     /// The first entry whose name matches `full_name` (`owner/name`).
