@@ -8,7 +8,7 @@
 
 use gantry_aws::check_runs::{self, Moment, Outcome};
 use gantry_aws::github::credentials::AppSettings;
-use gantry_core::events::{BuildHeld, BuildStarted, Detail};
+use gantry_core::events::{BuildHeld, BuildRequested, BuildStarted, Detail};
 use gantry_e2e::{
     LocalStack, RecordingProxy, SECRET, capture_logs, corpus, corpus_file, github_headers,
 };
@@ -164,6 +164,19 @@ impl World {
     /// GitHub's `check_run` delivery (corpus 41 or 42) about the run of
     /// `delivery`'s build, from `sender`: `action` None is a Re-run.
     async fn press(&self, delivery: &str, run_of: &str, sender: &str, action: Option<&str>) {
+        self.press_in("Codertocat/Hello-World", delivery, run_of, sender, action)
+            .await;
+    }
+
+    /// [`Self::press`], as a delivery about repository `repo`.
+    async fn press_in(
+        &self,
+        repo: &str,
+        delivery: &str,
+        run_of: &str,
+        sender: &str,
+        action: Option<&str>,
+    ) {
         let file = match action {
             None => "41_check_run__rerequested.payload.json",
             Some(_) => "42_check_run__requested_action.payload.json",
@@ -171,7 +184,7 @@ impl World {
         let mut v: Value = serde_json::from_slice(&corpus_file(file)).expect("corpus JSON");
         v["check_run"]["external_id"] = json!(format!("{run_of}/gantry-dev"));
         v["check_run"]["head_sha"] = json!(SHA);
-        v["repository"]["full_name"] = json!("Codertocat/Hello-World");
+        v["repository"]["full_name"] = json!(repo);
         v["installation"]["id"] = json!(1);
         v["sender"]["login"] = json!(sender);
         if let Some(identifier) = action {
@@ -261,6 +274,14 @@ async fn a_push_is_one_check_run_queued_then_in_progress_then_completed_and_no_s
             .iter()
             .all(|(m, p, _)| m == "PATCH" && p.ends_with("/check-runs/901")),
         "later moments update the same run: {writes:#?}"
+    );
+    // The summary names the buildspec the build runs.
+    assert!(
+        writes[1].2["output"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("Buildspec: `sha256:")),
+        "{:#}",
+        writes[1].2
     );
     // Running: a Cancel button; completed: none.
     assert_eq!(writes[1].2["actions"][0]["identifier"], "gantry-cancel");
@@ -386,6 +407,7 @@ async fn a_late_moment_never_moves_the_run_backwards() {
         correlation_id: e.correlation_id.as_str(),
         project: &e.project,
         build_id: Some(&e.build_id),
+        buildspec_digest: None,
         source: &e.source,
         name: "gantry/gantry-dev",
         moment: key.to_owned(),
@@ -435,6 +457,24 @@ async fn re_run_builds_the_same_commit_again_as_a_new_run_with_the_next_attempt(
     assert_eq!(started.detail["correlation_id"], "a1b2c3d4-app-mode-rerun");
     assert_eq!(started.detail["source"]["commit_sha"], SHA);
     assert_eq!(started.detail["source"]["attempt"], 2);
+    // A run is acted on from its own repository only: the same external
+    // id in a delivery about another repository re-runs nothing.
+    world
+        .press_in(
+            "Codertocat/Other",
+            "a1b2c3d4-app-mode-elsewhere",
+            "a1b2c3d4-app-mode-first",
+            "octocat",
+            None,
+        )
+        .await;
+    let elsewhere = world.run().await;
+    assert!(
+        !elsewhere
+            .iter()
+            .any(|o| o.detail_type == BuildRequested::DETAIL_TYPE),
+        "{elsewhere:#?}"
+    );
     let writes = world.check_run_writes().await;
     let creates: Vec<_> = writes.iter().filter(|(m, _, _)| m == "POST").collect();
     assert_eq!(creates.len(), 2, "a re-run is a new run: {writes:#?}");

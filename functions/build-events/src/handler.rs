@@ -151,6 +151,7 @@ async fn started(deps: &Deps, holder: &Holder, e: &BuildStarted) -> Result<Repor
             correlation_id: &e.correlation_id,
             project: &e.project,
             build_id: Some(&e.build_id),
+            buildspec_digest: Some(&e.buildspec_digest),
         },
         &e.source,
         status::started(e),

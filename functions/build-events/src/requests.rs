@@ -29,7 +29,7 @@ pub async fn requested(deps: &Deps, e: &CheckRunRequested) -> Result<Report, Rep
     }
     match &e.request {
         CheckRequest::Rerun { external_id, .. } => {
-            let Some(record) = run_record(reporter, external_id).await? else {
+            let Some(record) = run_record(reporter, e, external_id).await? else {
                 return Ok(kept("not a run Gantry knows"));
             };
             rerun(deps, e, &record, e.correlation_id.as_str()).await?;
@@ -46,7 +46,7 @@ pub async fn requested(deps: &Deps, e: &CheckRunRequested) -> Result<Report, Rep
                 .await?;
             let mut n = 0;
             for (_, external_id) in runs {
-                let Some(record) = run_record(reporter, &external_id).await? else {
+                let Some(record) = run_record(reporter, e, &external_id).await? else {
                     continue;
                 };
                 n += 1;
@@ -64,7 +64,7 @@ pub async fn requested(deps: &Deps, e: &CheckRunRequested) -> Result<Report, Rep
             identifier,
             ..
         } => {
-            let Some(record) = run_record(reporter, external_id).await? else {
+            let Some(record) = run_record(reporter, e, external_id).await? else {
                 return Ok(kept("not a run Gantry knows"));
             };
             let Some(action) = actions::named(identifier) else {
@@ -82,17 +82,26 @@ fn kept(why: &'static str) -> Report {
     }
 }
 
+/// The record of the run `external_id` names, if it is a run of the
+/// delivery's own repository: a run is only ever acted on from its own.
 async fn run_record(
     reporter: &Reporter,
+    e: &CheckRunRequested,
     external_id: &str,
 ) -> Result<Option<CheckRunRecord>, ReportError> {
     let Some((correlation_id, project)) = checks::parse_external_id(external_id) else {
         return Ok(None);
     };
-    Ok(reporter
+    let record: Option<CheckRunRecord> = reporter
         .records
         .get_json(&check_run_key(correlation_id, project))
-        .await?)
+        .await?;
+    Ok(record.filter(|r| {
+        r.source
+            .repository
+            .full_name
+            .eq_ignore_ascii_case(&e.repository)
+    }))
 }
 
 /// A new build of the run's commit and project, as a `Build Requested`.

@@ -375,6 +375,7 @@ async fn announce(
             started_at_ms: gantry_core::events::now_ms(),
             finished: None,
             superseded_by: None,
+            buildspec_digest: Some(notice.buildspec_digest.clone()),
         })
         .await?;
     deps.bus.publish(&notice).await?;

@@ -21,6 +21,8 @@ pub struct Moment<'a> {
     pub project: &'a str,
     /// The build, once one started.
     pub build_id: Option<&'a BuildId>,
+    /// The buildspec it runs, once validated.
+    pub buildspec_digest: Option<&'a str>,
     pub source: &'a BuildSource,
     /// The run's name: the status context (`gantry/<project>` by default).
     pub name: &'a str,
@@ -73,7 +75,12 @@ pub async fn report(
         console: moment.record.map(|r| r.build_url.as_str()),
         log: moment.record.and_then(|r| r.logs_url.as_deref()),
     };
-    let summary = checks::summary(&moment.verdict.description, moment.record, None, &links);
+    let summary = checks::summary(
+        &moment.verdict.description,
+        moment.record,
+        moment.buildspec_digest,
+        &links,
+    );
     let annotations: Vec<_> = moment
         .verdict
         .annotations

@@ -275,6 +275,7 @@ pub async fn finish(
             correlation_id: &record.correlation_id,
             project: &record.project,
             build_id: Some(&record.build_id),
+            buildspec_digest: record.buildspec_digest.as_deref(),
         },
         &record.source,
         verdict,
@@ -389,6 +390,7 @@ pub async fn deliver(
             correlation_id,
             project,
             build_id: record.map(|r| &r.build_id),
+            buildspec_digest: record.and_then(|r| r.buildspec_digest.as_deref()),
         },
         source,
         verdict,
@@ -405,6 +407,8 @@ pub struct Ids<'a> {
     pub project: &'a str,
     /// The build, once one started (its check run's Cancel stops it).
     pub build_id: Option<&'a gantry_core::ids::BuildId>,
+    /// The buildspec it runs, once validated.
+    pub buildspec_digest: Option<&'a str>,
 }
 
 /// What a failed build's log adds to its check run.
@@ -607,6 +611,7 @@ async fn post_moment(
                 correlation_id: ids.correlation_id,
                 project: ids.project,
                 build_id: ids.build_id,
+                buildspec_digest: ids.buildspec_digest,
                 source,
                 name: &status.context,
                 moment,
@@ -701,6 +706,7 @@ pub async fn queued(
             correlation_id: request.correlation_id.as_str(),
             project: &request.project,
             build_id: None,
+            buildspec_digest: None,
             source,
             name: &plan.status.context,
             moment,

@@ -51,5 +51,6 @@ pub fn build_record(source: &BuildSource) -> BuildRecord {
         started_at_ms: 0,
         finished: None,
         superseded_by: None,
+        buildspec_digest: None,
     }
 }

@@ -59,6 +59,10 @@ pub struct BuildRecord {
     pub finished: Option<Finished>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<SupersededBy>,
+    /// The validated buildspec's digest, as the build ran it (records
+    /// written before it was kept have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buildspec_digest: Option<String>,
 }
 
 /// The record's key for a build.
