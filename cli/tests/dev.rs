@@ -558,23 +558,7 @@ fn offline_app_mode_reports_a_commit_as_one_check_run() {
         "version: 0.2\nphases:\n  build:\n    commands:\n      - echo built as an App\n",
         "app mode",
     );
-    let key = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/test-only-app-key.pem")
-        .display()
-        .to_string();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut dev = Dev::start_offline(
-        &listen,
-        &[
-            "--repo",
-            &repo.path(),
-            "--github-app-id",
-            "4242",
-            "--github-app-key",
-            &key,
-        ],
-    );
-    dev.wait_for("webhook listening", Duration::from_secs(120));
+    let (listen, mut dev) = app_mode_dev(&repo);
     dev.wait_for("GitHub App mode (App 4242)", Duration::from_secs(20));
     repo.push(&listen);
     dev.wait_for("github: check run #1 ", Duration::from_secs(60));
@@ -630,23 +614,7 @@ fn offline_app_mode_cancel_stops_the_local_build() {
         "version: 0.2\nphases:\n  build:\n    commands:\n      - echo long build started\n      - sleep 120\n",
         "slow",
     );
-    let key = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/test-only-app-key.pem")
-        .display()
-        .to_string();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut dev = Dev::start_offline(
-        &listen,
-        &[
-            "--repo",
-            &repo.path(),
-            "--github-app-id",
-            "4242",
-            "--github-app-key",
-            &key,
-        ],
-    );
-    dev.wait_for("webhook listening", Duration::from_secs(120));
+    let (listen, mut dev) = app_mode_dev(&repo);
     repo.push(&listen);
     let requested = dev.wait_for("Build Requested", Duration::from_secs(60));
     let correlation_id = requested
@@ -689,4 +657,26 @@ fn offline_app_mode_cancel_stops_the_local_build() {
     let line = dev.wait_for(" stopped", Duration::from_secs(60));
     assert!(line.contains("local build: "), "{line}");
     dev.wait_for("completed cancelled", Duration::from_secs(60));
+}
+
+/// `gantry dev` offline as App 4242 (the test key) on `repo`, listening.
+fn app_mode_dev(repo: &Repo) -> (String, Dev) {
+    let key = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/test-only-app-key.pem")
+        .display()
+        .to_string();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut dev = Dev::start_offline(
+        &listen,
+        &[
+            "--repo",
+            &repo.path(),
+            "--github-app-id",
+            "4242",
+            "--github-app-key",
+            &key,
+        ],
+    );
+    dev.wait_for("webhook listening", Duration::from_secs(120));
+    (listen, dev)
 }

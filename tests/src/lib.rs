@@ -78,6 +78,28 @@ pub fn corpus_file(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// CodeBuild's state change for `build_id` of the dev project in
+/// `status`, from the corpus's sample; FAILED fails its BUILD phase.
+pub fn codebuild_event(build_id: &str, status: &str) -> serde_json::Value {
+    let path = corpus().join("events/09_doc_codebuild_state_change.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut event: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let arn = format!("arn:aws:codebuild:us-east-1:123456789012:build/{build_id}");
+    event["detail"]["build-id"] = serde_json::json!(arn);
+    event["detail"]["project-name"] = serde_json::json!("gantry-dev");
+    event["detail"]["build-status"] = serde_json::json!(status);
+    if status == "FAILED"
+        && let Some(phases) = event["detail"]["additional-information"]["phases"].as_array_mut()
+    {
+        for phase in phases {
+            if phase["phase-type"] == "BUILD" {
+                phase["phase-status"] = serde_json::json!("FAILED");
+            }
+        }
+    }
+    event
+}
+
 /// The headers GitHub sends with `body`, signed with `secret`.
 pub fn github_headers(event: &str, delivery_id: &str, body: &[u8], secret: &str) -> HeaderMap {
     let mut h = HeaderMap::new();

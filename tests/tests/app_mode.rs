@@ -10,7 +10,7 @@ use gantry_aws::check_runs::{self, Moment, Outcome};
 use gantry_aws::github::credentials::AppSettings;
 use gantry_core::events::{BuildHeld, BuildRequested, BuildStarted, Detail};
 use gantry_e2e::{
-    LocalStack, RecordingProxy, SECRET, capture_logs, corpus, corpus_file, github_headers,
+    LocalStack, RecordingProxy, SECRET, capture_logs, codebuild_event, corpus_file, github_headers,
 };
 use gantry_local::functions::{GitHubUrls, LocalFunctions};
 use gantry_local::stack::{self, names};
@@ -202,6 +202,17 @@ impl World {
         logged
     }
 
+    /// build-events as the App, for handing it an event directly.
+    fn events_deps(&self) -> gantry_build_events::Deps {
+        stack::build_events_settings(&[
+            ("GITHUB_API_URL", &self.github.uri()),
+            ("GITHUB_APP_ID", &APP_ID.to_string()),
+            ("GITHUB_APP_KEY_PARAMETER", names::GITHUB_APP_KEY_PARAMETER),
+        ])
+        .expect("settings")
+        .deps(&self.local.sdk)
+    }
+
     async fn requests(&self) -> Vec<Request> {
         self.github.received_requests().await.unwrap_or_default()
     }
@@ -221,6 +232,16 @@ impl World {
             })
             .collect()
     }
+}
+
+/// The run's answer to a press by trina, who has Triage.
+fn told_trina(answer: &Value) {
+    assert!(
+        answer["output"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("@trina has the triage role")),
+        "{answer:#}"
+    );
 }
 
 fn app() -> AppSettings {
@@ -386,13 +407,7 @@ async fn a_late_moment_never_moves_the_run_backwards() {
     world.push("a1b2c3d4-app-mode-late").await;
     let logged = world.run().await;
     let before = world.check_run_writes().await.len();
-    let events = stack::build_events_settings(&[
-        ("GITHUB_API_URL", &world.github.uri()),
-        ("GITHUB_APP_ID", &APP_ID.to_string()),
-        ("GITHUB_APP_KEY_PARAMETER", names::GITHUB_APP_KEY_PARAMETER),
-    ])
-    .expect("settings")
-    .deps(&world.local.sdk);
+    let events = world.events_deps();
     let started = logged
         .iter()
         .find(|o| o.detail_type == BuildStarted::DETAIL_TYPE)
@@ -557,12 +572,7 @@ async fn approve_and_build_acts_only_for_someone_who_could_push() {
     let refusal = &writes.last().expect("answered").2;
     assert_eq!(refusal["conclusion"], "action_required", "{refusal:#}");
     assert_eq!(refusal["actions"][0]["identifier"], "gantry-approve");
-    assert!(
-        refusal["output"]["summary"]
-            .as_str()
-            .is_some_and(|s| s.contains("@trina has the triage role")),
-        "{refusal:#}"
-    );
+    told_trina(refusal);
 
     // Re-run of the held run, by the fork's author: held again. A re-run
     // keeps the fork's trust level; it is never a way around approval.
@@ -622,31 +632,15 @@ const STOP_BUILD: &str = "CodeBuild_20161006.StopBuild";
 
 /// CodeBuild's final state change for `build_id` (the corpus sample),
 /// its log in `/aws/codebuild/gantry-dev`, the stream named by the build's
-/// uuid; FAILED fails the BUILD phase.
-fn codebuild_event(build_id: &str, status: &str) -> Value {
-    let text = std::fs::read_to_string(corpus().join("events/09_doc_codebuild_state_change.json"))
-        .expect("corpus event");
-    let mut event: Value = serde_json::from_str(&text).expect("JSON");
-    event["detail"]["build-id"] = json!(format!(
-        "arn:aws:codebuild:us-east-1:123456789012:build/{build_id}"
-    ));
-    event["detail"]["project-name"] = json!("gantry-dev");
-    event["detail"]["build-status"] = json!(status);
+/// uuid.
+fn final_event(build_id: &str, status: &str) -> Value {
+    let mut event = codebuild_event(build_id, status);
     let stream = build_id.rsplit(':').next().unwrap_or(build_id);
     event["detail"]["additional-information"]["logs"] = json!({
         "group-name": LOG_GROUP,
         "stream-name": stream,
         "deep-link": format!("https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEvent:group={LOG_GROUP};stream={stream}"),
     });
-    if status == "FAILED"
-        && let Some(phases) = event["detail"]["additional-information"]["phases"].as_array_mut()
-    {
-        for phase in phases {
-            if phase["phase-type"] == "BUILD" {
-                phase["phase-status"] = json!("FAILED");
-            }
-        }
-    }
     event
 }
 
@@ -722,14 +716,8 @@ async fn a_failed_build_shows_the_end_of_its_failed_phase_and_annotates_what_the
     log.push("[Container] 2026/12/01 10:00:09.000001 Phase complete: BUILD State: FAILED".into());
     put_log(&world, &build_id, &log).await;
 
-    let events_deps = stack::build_events_settings(&[
-        ("GITHUB_API_URL", &world.github.uri()),
-        ("GITHUB_APP_ID", &APP_ID.to_string()),
-        ("GITHUB_APP_KEY_PARAMETER", names::GITHUB_APP_KEY_PARAMETER),
-    ])
-    .expect("settings")
-    .deps(&world.local.sdk);
-    gantry_build_events::handle_event(&events_deps, &codebuild_event(&build_id, "FAILED"))
+    let events_deps = world.events_deps();
+    gantry_build_events::handle_event(&events_deps, &final_event(&build_id, "FAILED"))
         .await
         .expect("reported");
     let writes = world.check_run_writes().await;
@@ -796,12 +784,7 @@ async fn cancel_stops_the_build_only_for_someone_who_could_push() {
     let refusal = &writes.last().expect("answered").2;
     assert_eq!(refusal["status"], "in_progress");
     assert_eq!(refusal["actions"][0]["identifier"], "gantry-cancel");
-    assert!(
-        refusal["output"]["summary"]
-            .as_str()
-            .is_some_and(|s| s.contains("@trina has the triage role")),
-        "{refusal:#}"
-    );
+    told_trina(refusal);
 
     world
         .press(
@@ -814,14 +797,8 @@ async fn cancel_stops_the_build_only_for_someone_who_could_push() {
     world.local.pump(&world.functions).await;
     assert_eq!(world.proxy.calls(STOP_BUILD), [json!({"id": build_id})]);
     // moto ends every build SUCCEEDED when asked; CodeBuild says STOPPED.
-    let events_deps = stack::build_events_settings(&[
-        ("GITHUB_API_URL", &world.github.uri()),
-        ("GITHUB_APP_ID", &APP_ID.to_string()),
-        ("GITHUB_APP_KEY_PARAMETER", names::GITHUB_APP_KEY_PARAMETER),
-    ])
-    .expect("settings")
-    .deps(&world.local.sdk);
-    gantry_build_events::handle_event(&events_deps, &codebuild_event(&build_id, "STOPPED"))
+    let events_deps = world.events_deps();
+    gantry_build_events::handle_event(&events_deps, &final_event(&build_id, "STOPPED"))
         .await
         .expect("reported");
     let writes = world.check_run_writes().await;

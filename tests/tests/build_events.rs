@@ -3,7 +3,7 @@
 //! server, with CodeBuild's events taken from real samples in the corpus.
 
 use gantry_e2e::{
-    GITHUB_TOKEN, LocalStack, SECRET, capture_logs, corpus, corpus_file, github_headers,
+    GITHUB_TOKEN, LocalStack, SECRET, capture_logs, codebuild_event, corpus_file, github_headers,
 };
 use gantry_local::functions::{GitHubUrls, LocalFunctions};
 use gantry_local::stack;
@@ -151,26 +151,6 @@ fn build_id(events: &[gantry_local::tap::Observed]) -> String {
 
 /// The corpus's CodeBuild state change (from the AWS documentation), made
 /// about our build, with `status` and, if failed, the BUILD phase failing.
-fn codebuild_event(build_id: &str, status: &str) -> Value {
-    let text = std::fs::read_to_string(corpus().join("events/09_doc_codebuild_state_change.json"))
-        .expect("corpus event");
-    let mut event: Value = serde_json::from_str(&text).expect("JSON");
-    let arn = format!("arn:aws:codebuild:us-east-1:123456789012:build/{build_id}");
-    event["detail"]["build-id"] = json!(arn);
-    event["detail"]["project-name"] = json!("gantry-dev");
-    event["detail"]["build-status"] = json!(status);
-    if status == "FAILED"
-        && let Some(phases) = event["detail"]["additional-information"]["phases"].as_array_mut()
-    {
-        for phase in phases {
-            if phase["phase-type"] == "BUILD" {
-                phase["phase-status"] = json!("FAILED");
-            }
-        }
-    }
-    event
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn a_push_ends_pending_then_success_on_github_and_one_message_in_chat() {
     let logs = capture_logs();

@@ -145,15 +145,9 @@ impl GitHubClient {
             .append_pair("check_name", name)
             .append_pair("filter", "all")
             .append_pair("per_page", "100");
-        let response = self
-            .call_ok(self.http.get(url), Some(token), token, &what)
-            .await?;
-        let runs: Runs = response.json().await.map_err(|e| GitHubError::Transient {
-            what: what.clone(),
-            reason: format!("unreadable answer: {}", transport(&e)),
-        })?;
-        Ok(runs
-            .check_runs
+        Ok(self
+            .listed_runs(url, token, &what)
+            .await?
             .into_iter()
             .find(|r| r.external_id.as_deref() == Some(external_id))
             .map(|r| r.id))
@@ -182,18 +176,29 @@ impl GitHubClient {
         url.query_pairs_mut()
             .append_pair("filter", "latest")
             .append_pair("per_page", "100");
-        let response = self
-            .call_ok(self.http.get(url), Some(token), token, &what)
-            .await?;
-        let runs: Runs = response.json().await.map_err(|e| GitHubError::Transient {
-            what: what.clone(),
-            reason: format!("unreadable answer: {}", transport(&e)),
-        })?;
-        Ok(runs
-            .check_runs
+        Ok(self
+            .listed_runs(url, token, &what)
+            .await?
             .into_iter()
             .filter_map(|r| Some((r.id, r.external_id?)))
             .collect())
+    }
+
+    /// The runs a listing at `url` answers.
+    async fn listed_runs(
+        &self,
+        url: reqwest::Url,
+        token: &Secret,
+        what: &str,
+    ) -> Result<Vec<Listed>, GitHubError> {
+        let response = self
+            .call_ok(self.http.get(url), Some(token), token, what)
+            .await?;
+        let runs: Runs = response.json().await.map_err(|e| GitHubError::Transient {
+            what: what.to_owned(),
+            reason: format!("unreadable answer: {}", transport(&e)),
+        })?;
+        Ok(runs.check_runs)
     }
 
     /// Updates run `id` on `repo` to what `run` shows.
