@@ -17,7 +17,7 @@
 //! byte 2  content type  0 application/json  1 form, body as `payload=`
 //!                       2 form, body as is  3 absent  4 the `extra` text
 //! byte 3  event         0 ping  1 push  2 pull_request  3 the `extra` text
-//!                       4 absent
+//!                       4 absent  5 check_run  6 check_suite
 //! byte 4  delivery id   0 a GUID  1 the `extra` text  2 absent
 //! byte 5  config        0 the development config  1 a strict one
 //! then    extra         up to the first `\n`
@@ -27,8 +27,8 @@
 //! Asserts: the status is one the handler documents, the reply is a JSON
 //! object with a known `outcome` that fits the status, nothing unsigned is
 //! ever published (or even parsed: a refusal is 401/503), a publication is
-//! only for push or pull_request and carries the delivery id, and no
-//! secret is ever echoed back.
+//! only for push, pull_request, check_run or check_suite and carries the
+//! delivery id, and no secret is ever echoed back.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -163,11 +163,13 @@ fuzz_target!(|data: &[u8]| {
         3 => false,
         _ => insert(&mut headers, "content-type", extra),
     };
-    let event: Option<&[u8]> = match event_mode % 5 {
+    let event: Option<&[u8]> = match event_mode % 7 {
         0 => Some(b"ping"),
         1 => Some(b"push"),
         2 => Some(b"pull_request"),
         3 => Some(extra),
+        5 => Some(b"check_run"),
+        6 => Some(b"check_suite"),
         _ => None,
     };
     let event_sent = event.filter(|e| insert(&mut headers, "x-github-event", e));
@@ -212,7 +214,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(body.len() <= max_body_bytes, "published an over-limit body");
             let event = event_sent.expect("published without an event header");
             assert!(
-                event == b"push" || event == b"pull_request",
+                matches!(
+                    event,
+                    b"push" | b"pull_request" | b"check_run" | b"check_suite"
+                ),
                 "published for event {:?}",
                 String::from_utf8_lossy(event)
             );
@@ -223,14 +228,19 @@ fuzz_target!(|data: &[u8]| {
             );
             assert!(valid_delivery_id(&delivery_id));
             let (correlation_id, project) = match &*publication {
-                Publication::Requested(e) => (&e.correlation_id, &e.project),
-                Publication::Skipped(e) => (&e.correlation_id, &e.project),
+                Publication::Requested(e) => (&e.correlation_id, e.project.as_str()),
+                Publication::Skipped(e) => (&e.correlation_id, e.project.as_str()),
+                // A run's request names its repository, not a project.
+                Publication::CheckRun(e) => (&e.correlation_id, e.repository.as_str()),
             };
             assert_eq!(
                 correlation_id, &delivery_id,
                 "correlation id is not the delivery id"
             );
-            assert!(!project.is_empty(), "publication without a project");
+            assert!(
+                !project.is_empty(),
+                "publication without a project or repository"
+            );
         }
         Assessment::Reply(reply) => {
             let value: serde_json::Value = serde_json::from_str(&reply.body)
