@@ -776,6 +776,24 @@ fn run_line(id: u64, run: &Run, body: &serde_json::Value) -> String {
     {
         line.push_str(&format!(" (+{n} annotations)"));
     }
+    // What the run shows of the log: its last line says what failed.
+    if let Some(text) = body["output"]["text"].as_str() {
+        let last = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty() && !l.starts_with("```"))
+            .unwrap_or_default();
+        // CodeBuild's own lines: the message, not the stamp.
+        let last = match last.strip_prefix("[Container] ") {
+            Some(rest) => rest.splitn(3, ' ').nth(2).unwrap_or(rest),
+            None => last,
+        };
+        let short: String = last.chars().take(TITLE_CHARS).collect();
+        line.push_str(&format!(
+            " (log: {} lines, ends {short:?})",
+            text.lines().count()
+        ));
+    }
     line
 }
 

@@ -680,3 +680,23 @@ fn app_mode_dev(repo: &Repo) -> (String, Dev) {
     dev.wait_for("webhook listening", Duration::from_secs(120));
     (listen, dev)
 }
+
+/// A failed build offline, in App mode: the local build's log goes where
+/// CodeBuild keeps logs (CloudWatch Logs, in moto), so its check run shows
+/// the failed phase's end and annotates the compiler line it names, as
+/// when deployed.
+#[test]
+fn offline_app_mode_a_failed_build_shows_its_log_in_the_run() {
+    let repo = Repo::new("app-failed");
+    repo.commit(
+        "version: 0.2\nphases:\n  install:\n    commands:\n      - echo installing\n  build:\n    commands:\n      - \"echo 'src/lib.rs:3:5: error: mismatched types'\"\n      - exit 3\n",
+        "failing",
+    );
+    let (listen, mut dev) = app_mode_dev(&repo);
+    repo.push(&listen);
+    let done = dev.wait_for("completed failure", Duration::from_secs(90));
+    // The annotation can only have come from the log CloudWatch kept.
+    assert!(done.contains("(+1 annotations)"), "{done}");
+    assert!(done.contains("(log: "), "{done}");
+    assert!(done.contains("COMMAND_EXECUTION_ERROR"), "{done}");
+}

@@ -16,6 +16,36 @@ pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The proleptic Gregorian date of a day count from 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`): (year, month, day).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Epoch milliseconds as CodeBuild stamps its own log lines, in UTC:
+/// `2026/12/01 10:00:09.123000`.
+pub fn codebuild_log_time(ms: u64) -> String {
+    let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let rest = secs.rem_euclid(86_400);
+    format!(
+        "{year:04}/{month:02}/{day:02} {:02}:{:02}:{:02}.{:06}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        (ms % 1000) * 1000
+    )
+}
+
 fn number(s: &str) -> Option<i64> {
     (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         .then(|| s.parse().ok())
@@ -90,6 +120,17 @@ impl<'de> Deserialize<'de> for SignedTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_go_both_ways_and_codebuild_stamps_read_as_its_own() {
+        for days in [-1_000_000, -1, 0, 1, 59, 60, 365, 10_957, 20_788, 2_000_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+        // 2026-12-01T10:00:09.123Z
+        let ms = parse_rfc3339("2026-12-01T10:00:09.123Z").expect("a time");
+        assert_eq!(codebuild_log_time(ms), "2026/12/01 10:00:09.123000");
+    }
 
     #[test]
     fn githubs_forms_read_as_the_same_instant() {

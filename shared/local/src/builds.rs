@@ -59,6 +59,8 @@ struct Inner {
     s3: aws_sdk_s3::Client,
     ssm: aws_sdk_ssm::Client,
     events: aws_sdk_eventbridge::Client,
+    /// Where CodeBuild keeps build logs: each build's, as it writes it.
+    cloudwatch: aws_sdk_cloudwatchlogs::Client,
     /// A build's log is served at `<logs_url>/<log name>.log`.
     logs_url: String,
     timeout: Duration,
@@ -92,6 +94,7 @@ impl LocalBuilds {
                 s3: aws_sdk_s3::Client::new(sdk),
                 ssm: aws_sdk_ssm::Client::new(sdk),
                 events: aws_sdk_eventbridge::Client::new(sdk),
+                cloudwatch: aws_sdk_cloudwatchlogs::Client::new(sdk),
                 logs_url,
                 timeout,
                 place,
@@ -162,6 +165,72 @@ impl LocalBuilds {
             .get(build_id)
             .is_some_and(|stop| stop.send(true).is_ok())
     }
+}
+
+/// CodeBuild's log group for a project.
+fn log_group(project: &str) -> String {
+    format!("/aws/codebuild/{project}")
+}
+
+/// A line CodeBuild's agent writes itself: `[Container] <time> <text>`.
+fn container_line(text: &str) -> String {
+    format!(
+        "[Container] {} {text}",
+        gantry_core::time::codebuild_log_time(gantry_core::events::now_ms())
+    )
+}
+
+/// The most events one PutLogEvents takes (its other bound, 1 MB, is far
+/// off at this many lines of a build log; longer lines go in more calls).
+const LOG_EVENTS_PER_CALL: usize = 1_000;
+
+/// Writes the build's log where `logs` names it, as CodeBuild does, so
+/// what reads logs (a failed build's check run) reads it here too.
+async fn put_log(inner: &Inner, logs: &Logs, lines: &[String]) -> Result<(), String> {
+    let (Some(group), Some(stream)) = (&logs.group_name, &logs.stream_name) else {
+        return Ok(());
+    };
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let cw = &inner.cloudwatch;
+    if let Err(e) = cw.create_log_group().log_group_name(group).send().await
+        && !e
+            .as_service_error()
+            .is_some_and(|s| s.is_resource_already_exists_exception())
+    {
+        return Err(describe_sdk_error(&e));
+    }
+    cw.create_log_stream()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .send()
+        .await
+        .map_err(|e| describe_sdk_error(&e))?;
+    let now = i64::try_from(gantry_core::events::now_ms()).unwrap_or(0);
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    for (i, line) in lines.iter().enumerate() {
+        bytes += line.len() + 26;
+        batch.push(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(now)
+                .message(format!("{line}\n"))
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+        if batch.len() == LOG_EVENTS_PER_CALL || bytes > 512 * 1024 || i + 1 == lines.len() {
+            cw.put_log_events()
+                .log_group_name(group)
+                .log_stream_name(stream)
+                .set_log_events(Some(std::mem::take(&mut batch)))
+                .send()
+                .await
+                .map_err(|e| describe_sdk_error(&e))?;
+            bytes = 0;
+        }
+    }
+    Ok(())
 }
 
 fn log_url(base: &str, id: &BuildId) -> String {
@@ -343,10 +412,11 @@ async fn run(
             compute_type: None,
             environment_variables: variables,
         },
+        // As CodeBuild names them: the project's group, the build's uuid.
         logs: Logs {
             deep_link: Some(log_url(&inner.logs_url, &started.build_id)),
-            group_name: None,
-            stream_name: None,
+            group_name: Some(log_group(&started.project)),
+            stream_name: Some(started.build_id.parts().1.to_owned()),
         },
         phases: Vec::new(),
         began: Instant::now(),
@@ -390,11 +460,33 @@ async fn run(
     let (_, uuid) = started.build_id.parts();
     let short = uuid.get(..8).unwrap_or(uuid).to_owned();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PhaseResult>();
+    // The log as CodeBuild writes it to CloudWatch Logs: its own markers
+    // around each phase's (masked) lines.
+    let log = std::sync::Mutex::new(Vec::<String>::new());
+    let keep = |line: String| {
+        if let Ok(mut log) = log.lock() {
+            log.push(line);
+        }
+    };
     let execute = async {
         let mut observe = move |step: Step<'_>| match step {
-            Step::PhaseStarted(_) => {}
-            Step::Line(phase, text) => println!("  [{short} {}] {text}", phase.codebuild_name()),
+            Step::PhaseStarted(phase) => keep(container_line(&format!(
+                "Entering phase {}",
+                phase.codebuild_name()
+            ))),
+            Step::Line(phase, text) => {
+                println!("  [{short} {}] {text}", phase.codebuild_name());
+                keep(text.to_owned());
+            }
             Step::PhaseEnded(result) => {
+                if let Some(message) = &result.message {
+                    keep(container_line(message));
+                }
+                keep(container_line(&format!(
+                    "Phase complete: {} State: {}",
+                    result.name.codebuild_name(),
+                    result.status.as_str()
+                )));
                 let _ = tx.send(result.clone());
             }
         };
@@ -406,6 +498,13 @@ async fn run(
         }
     };
     let (outcome, ()) = tokio::join!(execute, forward);
+    let lines = log.into_inner().unwrap_or_default();
+    if let Err(reason) = put_log(inner, &reporter.logs, &lines).await {
+        println!(
+            "  codebuild: the log of {} not kept in CloudWatch Logs: {reason}",
+            started.build_id
+        );
+    }
     match outcome {
         Ok(outcome) => reporter.finish(outcome.status, outcome.exported).await,
         // The buildspec asks for what this executor cannot do: CodeBuild
