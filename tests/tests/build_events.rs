@@ -455,3 +455,21 @@ async fn a_skipped_commit_and_a_bad_buildspec_end_with_a_status_not_pending() {
     // A rejected buildspec is a failure the chat hears about.
     assert_eq!(world.chat_messages().await.len(), 1);
 }
+
+/// Token mode with its parameter missing from SSM: the error names the
+/// parameter to put there (it said "the GitHub token" for a while).
+#[tokio::test(flavor = "current_thread")]
+async fn a_missing_token_parameter_is_named_in_the_error() {
+    let local = LocalStack::start(&config()).await;
+    let deps = stack::build_events_settings(&[("GITHUB_TOKEN_PARAMETER", "/gantry/absent-token")])
+        .expect("settings")
+        .deps(&local.sdk);
+    let err = deps
+        .reporter
+        .credentials
+        .required(None, "Codertocat/Hello-World", Default::default())
+        .await
+        .expect_err("no token");
+    assert!(err.to_string().contains("/gantry/absent-token"), "{err}");
+    local.moto.stop().await;
+}

@@ -169,13 +169,42 @@ impl Credentials {
         repo: &str,
         permissions: Permissions,
     ) -> Result<Option<Secret>, CredentialsError> {
+        match self.required(installation, repo, permissions).await {
+            Ok(token) => Ok(Some(token)),
+            // Token mode without a token reads public repositories.
+            Err(CredentialsError::Token(SecretError::NotConfigured { .. }))
+                if matches!(self, Credentials::Token(_)) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Self::token`], and its absence an error naming what to set: for
+    /// writes, which no anonymous call can make.
+    pub async fn required(
+        &self,
+        installation: Option<u64>,
+        repo: &str,
+        permissions: Permissions,
+    ) -> Result<Secret, CredentialsError> {
         match self {
-            Credentials::Token(None) => Ok(None),
-            Credentials::Token(Some(cache)) => match cache.get().await {
-                Ok(tokens) => Ok(tokens.first().cloned()),
-                Err(SecretError::NotConfigured { .. }) => Ok(None),
-                Err(e) => Err(CredentialsError::Token(e)),
-            },
+            Credentials::Token(None) => Err(CredentialsError::Token(SecretError::NotConfigured {
+                names: format!("(none: {TOKEN_PARAMETER_VAR} is not set)"),
+            })),
+            // The parameter's own error names it: what to put in SSM.
+            Credentials::Token(Some(cache)) => cache
+                .get()
+                .await
+                .map_err(CredentialsError::Token)?
+                .first()
+                .cloned()
+                .ok_or_else(|| {
+                    CredentialsError::Token(SecretError::NotConfigured {
+                        names: format!("({TOKEN_PARAMETER_VAR}'s)"),
+                    })
+                }),
             Credentials::App(app) => {
                 let tokens = app.tokens().await?;
                 let now = gantry_core::events::now_ms() / 1000;
@@ -183,28 +212,9 @@ impl Credentials {
                     Some(id) => id,
                     None => tokens.installation_of(repo, now).await?,
                 };
-                Ok(Some(
-                    tokens.token(installation, repo, permissions, now).await?,
-                ))
+                Ok(tokens.token(installation, repo, permissions, now).await?)
             }
         }
-    }
-
-    /// [`Self::token`], and its absence an error: for writes, which no
-    /// anonymous call can make.
-    pub async fn required(
-        &self,
-        installation: Option<u64>,
-        repo: &str,
-        permissions: Permissions,
-    ) -> Result<Secret, CredentialsError> {
-        self.token(installation, repo, permissions)
-            .await?
-            .ok_or_else(|| {
-                CredentialsError::Token(SecretError::NotConfigured {
-                    names: "the GitHub token".into(),
-                })
-            })
     }
 }
 
