@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use gantry_aws::report::{
-    Ids, LogTail, Report, ReportError, Reporter, badge_of, deliver, deliver_with, finish, queued,
+    Ids, Report, ReportError, Reporter, badge_of, deliver, deliver_with, finish, queued,
     status_settings,
 };
 use gantry_core::badge::{self, BadgeState};
@@ -156,7 +156,7 @@ async fn started(deps: &Deps, holder: &Holder, e: &BuildStarted) -> Result<Repor
         &e.source,
         status::started(e),
         None,
-        &LogTail::default(),
+        None,
     )
     .await?;
     if report.posted.is_some()

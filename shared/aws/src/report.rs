@@ -261,13 +261,6 @@ pub async fn finish(
         reporter.records.put_build(record).await?;
     }
     let record = &*record;
-    // A check run shows the end of a failed build's log, and points at
-    // the lines it names.
-    let log = if reporter.credentials.is_app() && verdict.state != StatusState::Success {
-        log_tail(reporter, detail).await
-    } else {
-        LogTail::default()
-    };
     deliver_with(
         reporter,
         holder,
@@ -280,7 +273,7 @@ pub async fn finish(
         &record.source,
         verdict,
         Some(record),
-        &log,
+        Some(detail),
     )
     .await
 }
@@ -395,7 +388,7 @@ pub async fn deliver(
         source,
         verdict,
         record,
-        &LogTail::default(),
+        None,
     )
     .await
 }
@@ -413,13 +406,14 @@ pub struct Ids<'a> {
 
 /// What a failed build's log adds to its check run.
 #[derive(Debug, Clone, Default)]
-pub struct LogTail {
+struct LogTail {
     /// The failed phase's last lines, Markdown.
     pub text: Option<String>,
     pub annotations: Vec<Annotation>,
 }
 
-/// [`deliver`], with what the log adds.
+/// [`deliver`] with the build's ids and, for its end, CodeBuild's final
+/// state (a failed build's check run shows its log).
 pub async fn deliver_with(
     reporter: &Reporter,
     holder: &Holder,
@@ -427,7 +421,7 @@ pub async fn deliver_with(
     source: &BuildSource,
     verdict: Verdict,
     record: Option<&BuildRecord>,
-    log: &LogTail,
+    finished: Option<&CodeBuildDetail>,
 ) -> Result<Report, ReportError> {
     let Ids {
         correlation_id,
@@ -481,7 +475,11 @@ pub async fn deliver_with(
             }
             Acquired::Won(lease) => {
                 let moment = this_status.key();
-                match post_moment(reporter, holder, ids, source, &plan, record, log, moment).await {
+                match post_moment(
+                    reporter, holder, ids, source, &plan, record, finished, moment,
+                )
+                .await
+                {
                     Ok(done) => {
                         reporter.records.complete(lease, holder).await?;
                         report.posted = done.status.then_some(verdict.state);
@@ -592,7 +590,7 @@ async fn post_moment(
     source: &BuildSource,
     plan: &gantry_core::report::Plan,
     record: Option<&BuildRecord>,
-    log: &LogTail,
+    finished: Option<&CodeBuildDetail>,
     moment: String,
 ) -> Result<Posted, ReportError> {
     let verdict = &plan.verdict;
@@ -604,6 +602,13 @@ async fn post_moment(
         unchanged: None,
     };
     if app.is_some() {
+        // Read only now, for the one invocation that sets the moment.
+        let log = match finished {
+            Some(detail) if verdict.state != StatusState::Success => {
+                log_tail(reporter, detail).await
+            }
+            _ => LogTail::default(),
+        };
         let outcome = check_runs::report(
             reporter,
             holder,
