@@ -13,7 +13,7 @@ use gantry_core::ids::{BuildArn, BuildId};
 /// The prefix of an untrusted build's log stream (CodeBuild names it
 /// `<prefix>/<build uuid>`); template.yaml's UntrustedBuildRole may write
 /// only such streams.
-pub const UNTRUSTED_LOG_STREAM_PREFIX: &str = "untrusted";
+pub use gantry_core::page::log::UNTRUSTED_LOG_STREAM_PREFIX;
 
 /// A plain environment variable of the build: (name, value).
 pub type Plain = (&'static str, String);

@@ -376,6 +376,7 @@ async fn announce(
             finished: None,
             superseded_by: None,
             buildspec_digest: Some(notice.buildspec_digest.clone()),
+            buildspec_location: Some(event.buildspec.location.clone()),
         })
         .await?;
     deps.bus.publish(&notice).await?;

@@ -19,6 +19,7 @@ pub mod github;
 pub mod lambda;
 pub mod ledger;
 pub mod logging;
+pub mod pages;
 pub mod parameters;
 pub mod records;
 pub mod report;

@@ -54,6 +54,7 @@ enum Condition<'a> {
     Matches(&'a str),
 }
 
+#[derive(Clone)]
 pub struct Records {
     s3: aws_sdk_s3::Client,
     bucket: String,
@@ -234,8 +235,65 @@ impl Records {
         Ok(keys)
     }
 
+    /// Writes the build's record, and its entry in the repository's
+    /// history (an empty object: the same key each time).
     pub async fn put_build(&self, record: &BuildRecord) -> Result<(), RecordError> {
-        self.put_json(&build_key(&record.build_id), record).await
+        self.put_json(&build_key(&record.build_id), record).await?;
+        let key = gantry_core::records::history_key(
+            &record.source.repository.full_name,
+            record.started_at_ms,
+            &record.build_id,
+        );
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .body(Vec::new().into())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(&key, describe_sdk_error(&e)))
+    }
+
+    /// The newest `limit` builds of `repo`, newest first (a build whose
+    /// record is gone is left out).
+    pub async fn recent_builds(
+        &self,
+        repo: &str,
+        limit: usize,
+    ) -> Result<Vec<BuildRecord>, RecordError> {
+        let prefix = gantry_core::records::history_prefix(repo);
+        let page = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&prefix)
+            .max_keys(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| self.error(&prefix, describe_sdk_error(&e)))?;
+        let ids: Vec<BuildId> = page
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .filter_map(gantry_core::records::history_build)
+            .take(limit)
+            .collect();
+        let mut reads = tokio::task::JoinSet::new();
+        for (i, id) in ids.into_iter().enumerate() {
+            let records = self.clone();
+            reads.spawn(async move { (i, records.build(&id).await) });
+        }
+        let mut found = Vec::new();
+        while let Some(done) = reads.join_next().await {
+            if let Ok((i, read)) = done
+                && let Some(record) = read?
+            {
+                found.push((i, record));
+            }
+        }
+        found.sort_by_key(|(i, _)| *i);
+        Ok(found.into_iter().map(|(_, r)| r).collect())
     }
 
     pub async fn build(&self, build_id: &BuildId) -> Result<Option<BuildRecord>, RecordError> {

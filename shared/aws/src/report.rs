@@ -43,6 +43,8 @@ pub struct Reporter {
     pub logs: crate::build_logs::BuildLogs,
     /// The longest an AWS call may take (the SDK's operation timeout).
     pub aws_timeout: Duration,
+    /// The build page's links, when a page is deployed.
+    pub pages: Option<crate::pages::PageLinks>,
 }
 
 impl Reporter {
@@ -75,6 +77,7 @@ pub struct ReporterSettings {
     pub config_parameter: String,
     pub config_ttl: Duration,
     pub artifact_bucket: String,
+    pub pages: Option<crate::pages::PageSettings>,
 }
 
 impl ReporterSettings {
@@ -92,6 +95,7 @@ impl ReporterSettings {
             config_parameter: env.required("CONFIG_PARAMETER")?,
             config_ttl: Duration::from_secs(env.number("CONFIG_TTL_SECONDS", 60)?),
             artifact_bucket: env.required("ARTIFACT_BUCKET")?,
+            pages: crate::pages::PageSettings::from_env(&env)?,
         })
     }
 
@@ -103,6 +107,10 @@ impl ReporterSettings {
             config: ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl),
             records: Records::new(aws_sdk_s3::Client::new(sdk), self.artifact_bucket.clone()),
             notifier: Notifier::with_policy(CHAT_RETRY),
+            pages: self
+                .pages
+                .clone()
+                .map(|p| crate::pages::PageLinks::new(p, ssm.clone())),
             chat_urls: ChatUrls::new(ssm),
             codebuild: aws_sdk_codebuild::Client::new(sdk),
             logs: crate::build_logs::BuildLogs::new(aws_sdk_cloudwatchlogs::Client::new(sdk)),
@@ -165,6 +173,8 @@ pub enum ReportError {
     NoRecord { build_id: String },
     #[error(transparent)]
     OutOfTime(#[from] OutOfTime),
+    #[error(transparent)]
+    PageKey(#[from] crate::pages::PageKeyError),
     #[error(
         "{effect} is being carried out by {holder}; retrying once its claim is done or expired"
     )]
@@ -194,6 +204,7 @@ impl gantry_core::failure::ErrorKind for ReportError {
             ReportError::Publish(_) => "report.EventBridgeUnavailable",
             ReportError::NoRecord { .. } => "report.BuildRecordNotYetWritten",
             ReportError::OutOfTime(_) => "report.OutOfTime",
+            ReportError::PageKey(_) => "report.PageKeyUnavailable",
             ReportError::Busy { .. } => "report.EffectBusy",
             ReportError::Notify { .. } => "report.ChatUnavailable",
         }
@@ -257,6 +268,12 @@ pub async fn finish(
                 Some(uri) => Some(uri),
                 None => image_from_codebuild(reporter, &record.build_id).await,
             },
+            log: detail.additional_information.logs.as_ref().and_then(|l| {
+                Some(gantry_core::page::log::LogPlace {
+                    group: l.group_name.clone()?,
+                    stream: l.stream_name.clone()?,
+                })
+            }),
         });
         reporter.records.put_build(record).await?;
     }
@@ -431,6 +448,11 @@ pub async fn deliver_with(
     let config = reporter.config.get().await?;
     let rules = config.repository(&source.repository.full_name);
     let group = source.group();
+    let mut verdict = verdict;
+    let page = page_link(reporter, ids, source, &verdict, record).await?;
+    if let Some(page) = &page {
+        verdict.target_url = Some(page.clone());
+    }
     let previous = if needs_history(&verdict) {
         reporter.records.last_result(project, &group).await?
     } else {
@@ -445,6 +467,14 @@ pub async fn deliver_with(
         record,
         previous.as_ref(),
     );
+    let mut plan = plan;
+    if let Some(page) = page {
+        // Chat's two links: the page, and its log.
+        let (at, _) = page.split_once('#').unwrap_or((&page, ""));
+        plan.message.logs_url = Some(format!("{at}#log"));
+        plan.message.build_url = Some(page);
+    }
+    let plan = plan;
     let verdict = &plan.verdict;
 
     // The status: once per (subject, state); a final one once per subject.
@@ -556,6 +586,26 @@ pub async fn deliver_with(
             .await?;
     }
     Ok(report)
+}
+
+/// The link to a build's page, for a moment of a started build, when a
+/// page is deployed (and the repository's builds have one).
+async fn page_link(
+    reporter: &Reporter,
+    ids: Ids<'_>,
+    source: &BuildSource,
+    verdict: &Verdict,
+    record: Option<&BuildRecord>,
+) -> Result<Option<String>, ReportError> {
+    let (Some(pages), Some(build_id)) = (&reporter.pages, ids.build_id) else {
+        return Ok(None);
+    };
+    let failed =
+        verdict.is_final && matches!(verdict.state, StatusState::Failure | StatusState::Error);
+    let trusted = record.is_none_or(|r| r.trusted);
+    Ok(pages
+        .build_link(build_id, source, trusted, failed, now_ms() / 1000)
+        .await?)
 }
 
 /// The badge a branch build of `source` updates, saying `state` (see

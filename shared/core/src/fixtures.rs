@@ -52,5 +52,6 @@ pub fn build_record(source: &BuildSource) -> BuildRecord {
         finished: None,
         superseded_by: None,
         buildspec_digest: None,
+        buildspec_location: None,
     }
 }

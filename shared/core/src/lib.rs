@@ -24,6 +24,7 @@ pub mod hex;
 pub mod ids;
 pub mod inbound;
 pub mod notify;
+pub mod page;
 pub mod pipeline_events;
 pub mod records;
 pub mod report;

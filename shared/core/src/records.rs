@@ -35,6 +35,9 @@ pub struct Finished {
     /// The pushed image (`IMAGE_URI`, exported by buildspecs/docker.yml).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_uri: Option<String>,
+    /// Where the log is, as CodeBuild's final event names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<crate::page::log::LogPlace>,
 }
 
 /// `builds/<project>/<uuid>.json`: one build, from start to end.
@@ -63,6 +66,9 @@ pub struct BuildRecord {
     /// written before it was kept have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buildspec_digest: Option<String>,
+    /// Where the buildspec was read (the build page links to the file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buildspec_location: Option<crate::events::BuildspecLocation>,
 }
 
 /// The record's key for a build.
@@ -70,6 +76,32 @@ pub fn build_key(build_id: &BuildId) -> String {
     let (project, uuid) = build_id.parts();
     let project = project.unwrap_or("unknown");
     format!("builds/{project}/{uuid}.json")
+}
+
+/// `history/<repo hash>/`: where a repository's builds are listed.
+pub fn history_prefix(repo: &str) -> String {
+    format!("history/{}/", hex16(&repo.to_ascii_lowercase()))
+}
+
+/// `history/<repo hash>/<inverted start>/<project>/<uuid>`: an empty
+/// object per build, so that listing the prefix gives the newest first
+/// (the start time is written as `u64::MAX - ms`, zero-padded).
+pub fn history_key(repo: &str, started_at_ms: u64, build_id: &BuildId) -> String {
+    let (project, uuid) = build_id.parts();
+    format!(
+        "{}{:020}/{}/{uuid}",
+        history_prefix(repo),
+        u64::MAX - started_at_ms,
+        project.unwrap_or("unknown")
+    )
+}
+
+/// The build a history key names.
+pub fn history_build(key: &str) -> Option<BuildId> {
+    let mut parts = key.rsplitn(3, '/');
+    let uuid = parts.next()?;
+    let project = parts.next()?;
+    (!uuid.is_empty() && !project.is_empty()).then(|| BuildId::new(format!("{project}:{uuid}")))
 }
 
 pub fn hex16(text: &str) -> String {
@@ -265,6 +297,16 @@ pub struct LastResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repository_s_history_lists_its_newest_build_first() {
+        let id = |u: &str| BuildId::new(format!("gantry-trusted:{u}"));
+        let older = history_key("Octo-Org/Widgets", 1_000, &id("aa"));
+        let newer = history_key("octo-org/widgets", 2_000, &id("bb"));
+        assert!(newer < older);
+        assert!(newer.starts_with(&history_prefix("OCTO-ORG/widgets")));
+        assert_eq!(history_build(&older), Some(id("aa")));
+    }
 
     #[test]
     fn build_keys_come_from_the_id_or_the_arn() {

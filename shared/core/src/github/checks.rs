@@ -795,6 +795,7 @@ mod tests {
                 phase("COMPLETED", None, None),
             ],
             image_uri: Some("123.dkr.ecr.eu-west-1.amazonaws.com/w:9f2c1e4".into()),
+            log: None,
         });
         let s = summary(
             "failed in BUILD after 2m 05s",

@@ -1,0 +1,339 @@
+//! Links to the build page, signed with the key Gantry keeps in SSM, and
+//! the settings that shape them. The reporting functions put a link on
+//! every status, check run and chat message of a build; the build-page
+//! function checks them.
+//!
+//! The key is a SecureString of 32 random bytes in hex. CloudFormation
+//! cannot create SecureStrings, so the first function that signs a link
+//! creates it (`PutParameter` without overwrite: of two racing first
+//! signers, one creates it and both then read the same key). To rotate it,
+//! delete the parameter: every link given out until then stops opening.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gantry_core::page::html::Disclosure;
+use gantry_core::page::link::{self, Expiry, PageKey, Target};
+use gantry_core::records::BuildRecord;
+use gantry_core::settings::{Env, SettingsError};
+
+use crate::describe_sdk_error;
+
+pub const PAGE_URL_VAR: &str = "BUILD_PAGE_URL";
+pub const PAGE_KEY_PARAMETER_VAR: &str = "PAGE_KEY_PARAMETER";
+pub const PAGE_LINK_DAYS_VAR: &str = "PAGE_LINK_DAYS";
+pub const PUBLIC_FORK_PAGES_VAR: &str = "PUBLIC_FORK_PAGES";
+pub const PRIVATE_REPOSITORY_PAGES_VAR: &str = "PRIVATE_REPOSITORY_PAGES";
+
+/// How long a link opens its page unless configured: 30 days.
+pub const DEFAULT_LINK_DAYS: u64 = 30;
+
+/// What the page may show of a private repository's builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrivatePages {
+    /// Everything, log included, to whoever holds the link.
+    Full,
+    /// Result, phases and times; no log, commit message or title.
+    Summary,
+    /// No page: their links go to the AWS console, as before pages.
+    None,
+}
+
+impl PrivatePages {
+    pub fn parse(text: &str) -> Option<PrivatePages> {
+        match text {
+            "full" => Some(PrivatePages::Full),
+            "summary" => Some(PrivatePages::Summary),
+            "none" => Some(PrivatePages::None),
+            _ => None,
+        }
+    }
+}
+
+/// The environment of a function that signs or serves pages.
+#[derive(Debug, Clone)]
+pub struct PageSettings {
+    /// The build-page function's URL (no trailing `/`).
+    pub base_url: String,
+    pub key_parameter: String,
+    pub link_days: u64,
+    /// Fork builds hold no secrets: their links may never expire and
+    /// their pages may be indexed.
+    pub public_forks: bool,
+    pub private: PrivatePages,
+}
+
+impl PageSettings {
+    /// `None` when no page is deployed (`BUILD_PAGE_URL` unset or empty):
+    /// links then go to the AWS console.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+    ) -> Result<Option<PageSettings>, SettingsError> {
+        let Some(base_url) = env.get(PAGE_URL_VAR).filter(|u| !u.trim().is_empty()) else {
+            return Ok(None);
+        };
+        PageSettings::with_base(env, &base_url).map(Some)
+    }
+
+    /// The settings with `base_url` given (the page itself links
+    /// relatively, and cannot name its own function URL in its
+    /// environment).
+    pub fn with_base<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        base_url: &str,
+    ) -> Result<PageSettings, SettingsError> {
+        let private = env.or(PRIVATE_REPOSITORY_PAGES_VAR, "full");
+        Ok(PageSettings {
+            base_url: base_url.trim().trim_end_matches('/').to_owned(),
+            key_parameter: env.required(PAGE_KEY_PARAMETER_VAR)?,
+            link_days: env.number(PAGE_LINK_DAYS_VAR, DEFAULT_LINK_DAYS)?,
+            public_forks: env.or(PUBLIC_FORK_PAGES_VAR, "false") == "true",
+            private: PrivatePages::parse(&private).ok_or_else(|| SettingsError::Invalid {
+                name: PRIVATE_REPOSITORY_PAGES_VAR,
+                reason: format!("{private:?} is not full, summary or none"),
+            })?,
+        })
+    }
+
+    /// What a build's page shows; `None`: it has no page.
+    pub fn disclosure(&self, record: &BuildRecord) -> Option<Disclosure> {
+        self.disclosure_of(record.source.repository.private)
+    }
+
+    pub fn disclosure_of(&self, private_repository: bool) -> Option<Disclosure> {
+        if !private_repository {
+            return Some(Disclosure::Full);
+        }
+        match self.private {
+            PrivatePages::Full => Some(Disclosure::Full),
+            PrivatePages::Summary => Some(Disclosure::Summary),
+            PrivatePages::None => None,
+        }
+    }
+
+    /// A fork's build whose page the operator made public.
+    pub fn is_public(&self, record: &BuildRecord) -> bool {
+        self.public_forks && !record.trusted && !record.source.repository.private
+    }
+
+    /// When a link to `record`'s page made at `now_s` stops opening it.
+    pub fn expiry(&self, record: &BuildRecord, now_s: u64) -> Expiry {
+        if self.is_public(record) {
+            Expiry::Never
+        } else {
+            Expiry::At(now_s + self.link_days * 86_400)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PageKeyError {
+    #[error("the build page key {parameter} does not exist yet (the first signed link creates it)")]
+    Missing { parameter: String },
+    #[error("the build page key {parameter}: {reason}")]
+    Unreadable { parameter: String, reason: String },
+    #[error("the build page key {parameter}: {source}")]
+    Invalid {
+        parameter: String,
+        source: gantry_core::page::link::KeyError,
+    },
+}
+
+/// How long a read key is used before it is read again (a deleted key
+/// stops opening links within this).
+const KEY_TTL: Duration = Duration::from_secs(300);
+
+/// The page key, read from SSM once per [`KEY_TTL`].
+pub struct PageKeys {
+    ssm: aws_sdk_ssm::Client,
+    parameter: String,
+    cached: tokio::sync::Mutex<Option<(Instant, Arc<PageKey>)>>,
+}
+
+impl PageKeys {
+    pub fn new(ssm: aws_sdk_ssm::Client, parameter: impl Into<String>) -> PageKeys {
+        PageKeys {
+            ssm,
+            parameter: parameter.into(),
+            cached: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// The key (what the page function checks links with).
+    pub async fn get(&self) -> Result<Arc<PageKey>, PageKeyError> {
+        let mut cached = self.cached.lock().await;
+        if let Some((at, key)) = cached.as_ref()
+            && at.elapsed() < KEY_TTL
+        {
+            return Ok(key.clone());
+        }
+        let key = Arc::new(self.read().await?);
+        *cached = Some((Instant::now(), key.clone()));
+        Ok(key)
+    }
+
+    /// The key, created if there is none yet (what signers use).
+    pub async fn get_or_create(&self) -> Result<Arc<PageKey>, PageKeyError> {
+        match self.get().await {
+            Err(PageKeyError::Missing { .. }) => {}
+            other => return other,
+        }
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| PageKeyError::Unreadable {
+            parameter: self.parameter.clone(),
+            reason: "no random bytes to make a key with".into(),
+        })?;
+        let created = self
+            .ssm
+            .put_parameter()
+            .name(&self.parameter)
+            .description("Gantry: signs build page links. Delete it to revoke every link.")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .value(gantry_core::hex::encode(&bytes))
+            .overwrite(false)
+            .send()
+            .await;
+        match created {
+            Ok(_) => tracing::info!(parameter = %self.parameter, "created the build page key"),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_parameter_already_exists()) => {}
+            Err(e) => {
+                return Err(PageKeyError::Unreadable {
+                    parameter: self.parameter.clone(),
+                    reason: describe_sdk_error(&e),
+                });
+            }
+        }
+        // Whoever created it, the stored key is the one.
+        self.get().await
+    }
+
+    async fn read(&self) -> Result<PageKey, PageKeyError> {
+        let out = self
+            .ssm
+            .get_parameter()
+            .name(&self.parameter)
+            .with_decryption(true)
+            .send()
+            .await;
+        let value = match out {
+            Ok(out) => out
+                .parameter()
+                .and_then(|p| p.value())
+                .unwrap_or_default()
+                .to_owned(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(aws_sdk_ssm::operation::get_parameter::GetParameterError::is_parameter_not_found) =>
+            {
+                return Err(PageKeyError::Missing {
+                    parameter: self.parameter.clone(),
+                });
+            }
+            Err(e) => {
+                return Err(PageKeyError::Unreadable {
+                    parameter: self.parameter.clone(),
+                    reason: describe_sdk_error(&e),
+                });
+            }
+        };
+        PageKey::from_hex(&value).map_err(|source| PageKeyError::Invalid {
+            parameter: self.parameter.clone(),
+            source,
+        })
+    }
+}
+
+/// What the reporting functions link builds with.
+pub struct PageLinks {
+    pub settings: PageSettings,
+    pub keys: PageKeys,
+}
+
+impl PageLinks {
+    pub fn new(settings: PageSettings, ssm: aws_sdk_ssm::Client) -> PageLinks {
+        let keys = PageKeys::new(ssm, settings.key_parameter.clone());
+        PageLinks { settings, keys }
+    }
+
+    /// The link to the page of build `build_id` of `source`, made at
+    /// `now_s`; for a failed build it opens at the first error. `trusted`
+    /// is what the build's record says (unknown counts as trusted: its link
+    /// expires). `None` when the build has no page (a private repository's,
+    /// if the operator says so).
+    pub async fn build_link(
+        &self,
+        build_id: &gantry_core::ids::BuildId,
+        source: &gantry_core::events::BuildSource,
+        trusted: bool,
+        failed: bool,
+        now_s: u64,
+    ) -> Result<Option<String>, PageKeyError> {
+        let Some(disclosure) = self.settings.disclosure_of(source.repository.private) else {
+            return Ok(None);
+        };
+        let key = self.keys.get_or_create().await?;
+        let public = self.settings.public_forks && !trusted && !source.repository.private;
+        let expires = if public {
+            Expiry::Never
+        } else {
+            Expiry::At(now_s + self.settings.link_days * 86_400)
+        };
+        let mut url = link::url(
+            &self.settings.base_url,
+            &key,
+            &Target::Build(build_id.clone()),
+            expires,
+        );
+        if failed && disclosure == Disclosure::Full {
+            url.push_str("#first-error");
+        }
+        Ok(Some(url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Option<PageSettings>, SettingsError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        PageSettings::from_env(&Env(move |name: &str| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        }))
+    }
+
+    #[test]
+    fn pages_are_on_when_their_url_is_set_and_the_policy_reads_strictly() {
+        assert!(settings(&[]).expect("reads").is_none());
+        let s = settings(&[
+            (PAGE_URL_VAR, "https://abc.lambda-url.eu-west-1.on.aws/"),
+            (PAGE_KEY_PARAMETER_VAR, "/gantry/page-key"),
+        ])
+        .expect("reads")
+        .expect("on");
+        assert_eq!(s.base_url, "https://abc.lambda-url.eu-west-1.on.aws");
+        assert_eq!(s.link_days, 30);
+        assert_eq!(s.private, PrivatePages::Full);
+        assert!(!s.public_forks);
+        assert!(matches!(
+            settings(&[
+                (PAGE_URL_VAR, "https://x"),
+                (PAGE_KEY_PARAMETER_VAR, "/k"),
+                (PRIVATE_REPOSITORY_PAGES_VAR, "some")
+            ]),
+            Err(SettingsError::Invalid {
+                name: PRIVATE_REPOSITORY_PAGES_VAR,
+                ..
+            })
+        ));
+        assert!(matches!(
+            settings(&[(PAGE_URL_VAR, "https://x")]),
+            Err(SettingsError::Missing(PAGE_KEY_PARAMETER_VAR))
+        ));
+    }
+}
