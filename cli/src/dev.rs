@@ -255,7 +255,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     // Pick up edits to the parameters quickly while developing.
     let settings =
         stack::webhook_settings(&[("CONFIG_TTL_SECONDS", "5"), ("SECRET_TTL_SECONDS", "5")])?;
-    let deps = Arc::new(settings.deps(&sdk));
+    let webhook = settings.deps(&sdk);
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| DevError::Listen {
@@ -284,6 +284,12 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         );
     }
     println!("gantry dev: webhook listening on http://{addr}/");
+    // The build page, on the same address (GET /builds/…, /repos/…).
+    let page_url = format!("http://{addr}");
+    let page_settings = stack::build_page_settings(&page_url, &[])?;
+    println!(
+        "gantry dev: build pages at {page_url}/builds/<project>/<build> (each build prints its signed link)"
+    );
     println!(
         "gantry dev: try: gantry send --url http://{addr}/ --secret <secret> --push (your last commit) or --event push <payload.json>"
     );
@@ -301,6 +307,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
                     key_parameter: gantry_local::stack::names::GITHUB_APP_KEY_PARAMETER.to_owned(),
                     statuses_too: false,
                 }),
+            page_url: Some(&page_url),
         },
     )?;
     if let Some((app_id, _)) = &app_key {
@@ -337,7 +344,11 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
                 format!("{sink_url}{}", crate::sink::LOGS_PATH),
                 BUILD_TIMEOUT,
                 place,
-            );
+            )
+            .with_pages(gantry_aws::pages::PageLinks::new(
+                page_settings.pages.clone(),
+                aws_sdk_ssm::Client::new(&sdk),
+            ));
             functions = functions.with_local_builds(builds.clone());
             local_builds = Some(builds);
         }
@@ -377,7 +388,11 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         }
     );
 
-    let server = tokio::spawn(crate::serve::serve(listener, deps));
+    let served = crate::serve::Served {
+        webhook,
+        pages: (!options.only_webhook).then(|| page_settings.deps(&sdk)),
+    };
+    let server = tokio::spawn(crate::serve::serve(listener, Arc::new(served)));
     let watcher = if options.only_webhook {
         println!(
             "gantry dev: --only-webhook: printing the event log; no function runs on the events"

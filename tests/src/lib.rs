@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub mod browser;
 pub mod cfn;
+pub mod pages;
 
 use gantry_core::github::{headers, signature};
 use gantry_local::moto::Moto;

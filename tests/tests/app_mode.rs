@@ -131,6 +131,7 @@ impl World {
                 with_token: false,
                 statuses_api: &github.uri(),
                 app: Some(app()),
+                page_url: None,
             },
         )
         .expect("functions");

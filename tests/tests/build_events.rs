@@ -79,6 +79,7 @@ impl World {
                 with_token: true,
                 statuses_api: &github.uri(),
                 app: None,
+                page_url: None,
             },
         )
         .expect("functions");

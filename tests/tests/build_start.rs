@@ -92,6 +92,7 @@ impl Chain {
                 with_token: true,
                 statuses_api: &github.uri(),
                 app: None,
+                page_url: None,
             },
         )
         .expect("functions");

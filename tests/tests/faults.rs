@@ -391,6 +391,7 @@ async fn webhook_a_publish_that_lands_after_the_attempt_timeout_is_seen_twice_bu
             with_token: true,
             statuses_api: &world.github.uri(),
             app: None,
+            page_url: None,
         },
     )
     .expect("functions");
@@ -786,6 +787,7 @@ async fn with_the_aws_endpoint_down_every_function_fails_in_time_without_panicki
             with_token: true,
             statuses_api: &world.github.uri(),
             app: None,
+            page_url: None,
         },
     )
     .expect("functions");

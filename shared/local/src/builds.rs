@@ -68,6 +68,8 @@ struct Inner {
     place: Place,
     /// The builds running, and how to stop each.
     running: Mutex<HashMap<BuildId, watch::Sender<bool>>>,
+    /// Signs each build's page link, printed as it starts.
+    pages: Option<gantry_aws::pages::PageLinks>,
 }
 
 /// Why a build ended before its buildspec ran, in CodeBuild's words.
@@ -99,8 +101,18 @@ impl LocalBuilds {
                 timeout,
                 place,
                 running: Mutex::default(),
+                pages: None,
             }),
         }
+    }
+
+    /// Prints each build's page link as it starts (the page `gantry dev`
+    /// serves). Before any build starts.
+    pub fn with_pages(mut self, pages: gantry_aws::pages::PageLinks) -> LocalBuilds {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.pages = Some(pages);
+        }
+        self
     }
 
     /// Runs the build start-build started for `event`, in the background;
@@ -121,6 +133,23 @@ impl LocalBuilds {
         let event = event.clone();
         let started = started.clone();
         tokio::spawn(async move {
+            if let Some(pages) = &inner.pages {
+                let now_s = gantry_core::events::now_ms() / 1000;
+                match pages
+                    .build_link(
+                        &started.build_id,
+                        &started.source,
+                        started.trusted,
+                        false,
+                        now_s,
+                    )
+                    .await
+                {
+                    Ok(Some(url)) => println!("  build page: {url}"),
+                    Ok(None) => {}
+                    Err(e) => println!("  build page: no link: {e}"),
+                }
+            }
             run(&inner, &event, &started, stopped).await;
             if let Ok(mut running) = inner.running.lock() {
                 running.remove(&started.build_id);
@@ -167,11 +196,6 @@ impl LocalBuilds {
     }
 }
 
-/// CodeBuild's log group for a project.
-fn log_group(project: &str) -> String {
-    format!("/aws/codebuild/{project}")
-}
-
 /// A line CodeBuild's agent writes itself: `[Container] <time> <text>`.
 fn container_line(text: &str) -> String {
     format!(
@@ -183,16 +207,23 @@ fn container_line(text: &str) -> String {
 /// The most events one PutLogEvents takes (its other bound, 1 MB, is far
 /// off at this many lines of a build log; longer lines go in more calls).
 const LOG_EVENTS_PER_CALL: usize = 1_000;
+/// How long a line waits before it is written: a page following the build
+/// sees it within about this.
+const LOG_FLUSH: Duration = Duration::from_millis(300);
 
-/// Writes the build's log where `logs` names it, as CodeBuild does, so
-/// what reads logs (a failed build's check run) reads it here too.
-async fn put_log(inner: &Inner, logs: &Logs, lines: &[String]) -> Result<(), String> {
+/// Writes the build's log where `logs` names it while the build runs, as
+/// CodeBuild does, so that what reads logs (the build page following it, a
+/// failed build's check run) reads it here too. Lines come through the
+/// channel; it ends when the channel closes, with every line written.
+async fn write_log(
+    inner: &Inner,
+    logs: &Logs,
+    mut lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+) -> Result<(), String> {
     let (Some(group), Some(stream)) = (&logs.group_name, &logs.stream_name) else {
+        while lines.recv().await.is_some() {}
         return Ok(());
     };
-    if lines.is_empty() {
-        return Ok(());
-    }
     let cw = &inner.cloudwatch;
     if let Err(e) = cw.create_log_group().log_group_name(group).send().await
         && !e
@@ -207,28 +238,51 @@ async fn put_log(inner: &Inner, logs: &Logs, lines: &[String]) -> Result<(), Str
         .send()
         .await
         .map_err(|e| describe_sdk_error(&e))?;
-    let now = i64::try_from(gantry_core::events::now_ms()).unwrap_or(0);
     let mut batch = Vec::new();
     let mut bytes = 0;
-    for (i, line) in lines.iter().enumerate() {
-        bytes += line.len() + 26;
-        batch.push(
-            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-                .timestamp(now)
-                .message(format!("{line}\n"))
-                .build()
-                .map_err(|e| e.to_string())?,
-        );
-        if batch.len() == LOG_EVENTS_PER_CALL || bytes > 512 * 1024 || i + 1 == lines.len() {
-            cw.put_log_events()
-                .log_group_name(group)
-                .log_stream_name(stream)
-                .set_log_events(Some(std::mem::take(&mut batch)))
-                .send()
-                .await
-                .map_err(|e| describe_sdk_error(&e))?;
-            bytes = 0;
+    let mut open = true;
+    while open {
+        // The first line of a batch waits for more, up to LOG_FLUSH.
+        match lines.recv().await {
+            Some(line) => {
+                bytes += line.len() + 26;
+                batch.push(line);
+            }
+            None => open = false,
         }
+        let until = tokio::time::Instant::now() + LOG_FLUSH;
+        while open && batch.len() < LOG_EVENTS_PER_CALL && bytes < 512 * 1024 {
+            match tokio::time::timeout_at(until, lines.recv()).await {
+                Ok(Some(line)) => {
+                    bytes += line.len() + 26;
+                    batch.push(line);
+                }
+                Ok(None) => open = false,
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let now = i64::try_from(gantry_core::events::now_ms()).unwrap_or(0);
+        let events = std::mem::take(&mut batch)
+            .into_iter()
+            .map(|line| {
+                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                    .timestamp(now)
+                    .message(format!("{line}\n"))
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        bytes = 0;
+        cw.put_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .set_log_events(Some(events))
+            .send()
+            .await
+            .map_err(|e| describe_sdk_error(&e))?;
     }
     Ok(())
 }
@@ -412,11 +466,19 @@ async fn run(
             compute_type: None,
             environment_variables: variables,
         },
-        // As CodeBuild names them: the project's group, the build's uuid.
-        logs: Logs {
-            deep_link: Some(log_url(&inner.logs_url, &started.build_id)),
-            group_name: Some(log_group(&started.project)),
-            stream_name: Some(started.build_id.parts().1.to_owned()),
+        // As CodeBuild names them: the project's group, the build's uuid
+        // (under `untrusted/` for a fork's build).
+        logs: {
+            let place = gantry_core::page::log::LogPlace::conventional(
+                &started.project,
+                started.build_id.parts().1,
+                started.trusted,
+            );
+            Logs {
+                deep_link: Some(log_url(&inner.logs_url, &started.build_id)),
+                group_name: Some(place.group),
+                stream_name: Some(place.stream),
+            }
         },
         phases: Vec::new(),
         began: Instant::now(),
@@ -462,11 +524,12 @@ async fn run(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PhaseResult>();
     // The log as CodeBuild writes it to CloudWatch Logs: its own markers
     // around each phase's (masked) lines.
-    let log = std::sync::Mutex::new(Vec::<String>::new());
-    let keep = |line: String| {
-        if let Ok(mut log) = log.lock() {
-            log.push(line);
-        }
+    let (log_tx, log_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let logs = reporter.logs.clone();
+    // The sender goes with the build's observer: the writer ends once the
+    // build ended and it wrote every line.
+    let keep = move |line: String| {
+        let _ = log_tx.send(line);
     };
     let execute = async {
         let mut observe = move |step: Step<'_>| match step {
@@ -497,14 +560,15 @@ async fn run(
             reporter.executed(&result).await;
         }
     };
-    let (outcome, ()) = tokio::join!(execute, forward);
-    let lines = log.into_inner().unwrap_or_default();
-    if let Err(reason) = put_log(inner, &reporter.logs, &lines).await {
-        println!(
-            "  codebuild: the log of {} not kept in CloudWatch Logs: {reason}",
-            started.build_id
-        );
-    }
+    let writer = async {
+        if let Err(reason) = write_log(inner, &logs, log_rx).await {
+            println!(
+                "  codebuild: the log of {} not kept in CloudWatch Logs: {reason}",
+                started.build_id
+            );
+        }
+    };
+    let ((outcome, ()), ()) = tokio::join!(async { tokio::join!(execute, forward) }, writer);
     match outcome {
         Ok(outcome) => reporter.finish(outcome.status, outcome.exported).await,
         // The buildspec asks for what this executor cannot do: CodeBuild

@@ -34,6 +34,9 @@ pub struct GitHubUrls<'a> {
     /// App mode: the App's id, its key stored at
     /// [`names::GITHUB_APP_KEY_PARAMETER`].
     pub app: Option<gantry_aws::github::credentials::AppSettings>,
+    /// The build page's address: statuses, check runs and chat link each
+    /// build to its page there (its key at [`names::PAGE_KEY_PARAMETER`]).
+    pub page_url: Option<&'a str>,
 }
 
 fn detail<T: DeserializeOwned>(observed: &Observed, function: &str) -> Result<T, String> {
@@ -72,6 +75,9 @@ impl LocalFunctions {
                 credentials::APP_KEY_PARAMETER_VAR,
                 names::GITHUB_APP_KEY_PARAMETER,
             ));
+        }
+        if let Some(url) = github.page_url {
+            overrides.push((gantry_aws::pages::PAGE_URL_VAR, url));
         }
         let events = stack::build_events_settings(&overrides)?;
         Ok(LocalFunctions {

@@ -33,6 +33,9 @@ pub mod names {
     /// The role a fork's pull request builds under (moto does not check it).
     pub const UNTRUSTED_ROLE: &str = "arn:aws:iam::123456789012:role/gantry-dev-untrusted-build";
     pub const REGION: &str = "us-east-1";
+    /// The key build page links are signed with (created by the first
+    /// link, as deployed).
+    pub const PAGE_KEY_PARAMETER: &str = "/gantry/page-key";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +99,7 @@ fn local_env(overrides: &[(&str, &str)], name: &str) -> Option<String> {
         "EVENT_BUS_NAME" => Some(names::BUS),
         "SECRETS_PATH_PREFIX" => Some(names::SECRETS_PREFIX),
         "PROJECT_PREFIX" => Some(names::PROJECT_PREFIX),
+        "PAGE_KEY_PARAMETER" => Some(names::PAGE_KEY_PARAMETER),
         "UNTRUSTED_SERVICE_ROLE_ARN" => Some(names::UNTRUSTED_ROLE),
         // Locally a capacity refusal is retried quickly.
         "START_RETRY_ATTEMPTS" => Some("3"),
@@ -121,6 +125,19 @@ pub fn build_events_settings(
     overrides: &[(&str, &str)],
 ) -> Result<gantry_build_events::Settings, gantry_core::settings::SettingsError> {
     gantry_build_events::Settings::from_env(|name| local_env(overrides, name))
+}
+
+/// The build page's settings; `base_url` is where it is served.
+pub fn build_page_settings(
+    base_url: &str,
+    overrides: &[(&str, &str)],
+) -> Result<gantry_build_page::Settings, gantry_core::settings::SettingsError> {
+    gantry_build_page::Settings::from_env(|name| {
+        if name == gantry_aws::pages::PAGE_URL_VAR {
+            return Some(base_url.to_owned());
+        }
+        local_env(overrides, name)
+    })
 }
 
 pub fn reconcile_settings(
