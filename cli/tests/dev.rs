@@ -418,6 +418,37 @@ async fn offline_a_local_commit_is_validated_from_the_repository_built_and_repor
     );
     assert!(log.contains("[BUILD] token=***"), "{log}");
     assert!(!log.contains(secret), "{log}");
+
+    // The build's page, as printed with the build: its result and the same
+    // masked log, read back from CloudWatch Logs as the deployed page does.
+    let line = dev.wait_for("build page: ", Duration::from_secs(10));
+    let page_url = line
+        .split("build page: ")
+        .last()
+        .expect("the page's link")
+        .trim()
+        .to_owned();
+    assert!(
+        page_url.starts_with(&format!("http://{listen}/builds/gantry-dev/")),
+        "{page_url}"
+    );
+    let page = reqwest::get(&page_url).await.expect("GET the page");
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        page.headers()
+            .get("referrer-policy")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-referrer")
+    );
+    let page = page.text().await.expect("the page");
+    assert!(page.contains("✓</span> passed"), "{page}");
+    assert!(page.contains(&format!("built {sha} offline")), "{page}");
+    assert!(page.contains("token=***"), "{page}");
+    assert!(!page.contains(secret), "{page}");
+    // A changed link opens nothing.
+    let tampered = page_url.replace("sig=", "sig=0");
+    assert_eq!(reqwest::get(&tampered).await.expect("GET").status(), 403);
+
     assert!(
         dev.seen.iter().all(|l| !l.contains(secret)),
         "the secret was printed"

@@ -17,6 +17,7 @@ pub const PROJECT: &str = "gantry-dev";
 
 pub struct PageWorld {
     pub local: LocalStack,
+    pub settings: gantry_build_page::Settings,
     pub deps: Arc<gantry_build_page::Deps>,
     pub links: PageLinks,
     pub logs: aws_sdk_cloudwatchlogs::Client,
@@ -39,6 +40,7 @@ impl PageWorld {
             aws_sdk_ssm::Client::new(&local.sdk),
         );
         PageWorld {
+            settings: settings.clone(),
             logs: aws_sdk_cloudwatchlogs::Client::new(&local.sdk),
             records: gantry_aws::records::Records::new(
                 aws_sdk_s3::Client::new(&local.sdk),

@@ -328,6 +328,85 @@ fn inject_secrets_can_read_the_large_buildspecs_it_strips() {
     assert!(d.allows("InjectSecretsFunction", "s3:PutObject", &object));
 }
 
+/// The build page reads what it shows (records, history, the builds'
+/// logs, the key) and writes nothing; the key that signs its links is the
+/// reporting functions' to make, and no build's to read.
+#[test]
+fn the_build_page_reads_only_what_it_shows_and_no_build_reads_its_key() {
+    let d = deployed(&["alpha"]);
+    let key = ssm("/gantry/page-key");
+    let object = |key: &str| format!("arn:aws:s3:::{BUCKET}/{key}");
+    let page = "BuildPageFunction";
+    assert!(d.allows(page, "ssm:GetParameter", &key));
+    assert!(d.allows(
+        page,
+        "s3:GetObject",
+        &object("builds/gantry-alpha/0b5c.json")
+    ));
+    assert!(d.allows(
+        page,
+        "s3:GetObject",
+        &object("history/ab12/0001/gantry-alpha/0b5c")
+    ));
+    let log = format!(
+        "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/codebuild/gantry-alpha:log-stream:untrusted/0b5c"
+    );
+    assert!(d.allows(page, "logs:GetLogEvents", &log));
+    for (action, resource) in [
+        ("ssm:PutParameter", key.clone()),
+        ("ssm:GetParameter", ssm("/gantry/github-token")),
+        ("ssm:GetParameter", ssm("/gantry/alpha/docker/password")),
+        ("s3:PutObject", object("builds/gantry-alpha/0b5c.json")),
+        ("s3:GetObject", object("effects/ab12")),
+        ("s3:GetObject", object("deliveries/x")),
+        (
+            "logs:GetLogEvents",
+            format!(
+                "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/gantry-webhook:log-stream:x"
+            ),
+        ),
+    ] {
+        assert!(
+            !d.allows(page, action, &resource),
+            "the page may {action} {resource}"
+        );
+    }
+    for signer in ["BuildEventsFunction", "ReconcileFunction"] {
+        assert!(d.allows(signer, "ssm:PutParameter", &key), "{signer}");
+        assert!(d.allows(signer, "ssm:GetParameter", &key), "{signer}");
+        assert!(d.allows(
+            signer,
+            "s3:PutObject",
+            &object("history/ab12/0001/gantry-alpha/0b5c")
+        ));
+    }
+    assert!(d.allows(
+        "StartBuildFunction",
+        "s3:PutObject",
+        &object("history/ab12/0001/gantry-alpha/0b5c")
+    ));
+    for role in ["BuildRolealpha", "UntrustedBuildRole"] {
+        for action in SECRET_READS {
+            assert!(
+                !d.allows(role, action, &key),
+                "{role} may {action} the page key"
+            );
+        }
+    }
+    // Its URL is given to the signers, and its own environment names no
+    // key it could write.
+    let env = |f: &str| d.resources[f]["Properties"]["Environment"]["Variables"].clone();
+    for signer in ["BuildEventsFunction", "ReconcileFunction"] {
+        assert!(
+            env(signer)["BUILD_PAGE_URL"].is_string(),
+            "{signer}: {}",
+            env(signer)
+        );
+        assert_eq!(env(signer)["PAGE_KEY_PARAMETER"], "/gantry/page-key");
+    }
+    assert_eq!(env(page)["PAGE_LINK_DAYS"], "30");
+}
+
 /// A flood of requests must not take every function's concurrency: the
 /// webhook's can be reserved (issue 11, item 6).
 #[test]
