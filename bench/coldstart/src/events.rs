@@ -15,6 +15,8 @@ const BUCKET: &str = "gantry-artifacts";
 const WEBHOOK_SECRET: &str = "coldstart-webhook-secret";
 const PROJECT: &str = "gantry-dev";
 const PIPELINE_KEY: &str = "pipeline/source.zip";
+/// The build page's key (hex), as the first signed link would make it.
+const PAGE_KEY: &str = "c01d5a9e0000000000000000000000000000000000000000000000000000c01d";
 
 /// gantry.yaml for the run: every branch builds, the build needs one
 /// secret (checked by inject-secrets), and a Slack route posts every result.
@@ -65,7 +67,7 @@ pub fn lambda_env(
     ]
 }
 
-/// The seven functions in the chain's order, each with the settings
+/// The eight functions in the chain's order (the build page after the builds it shows), each with the settings
 /// template.yaml gives it: its environment, and its `Timeout`, from which
 /// each invocation's deadline is set (the functions claim nothing they
 /// have no time left for).
@@ -142,6 +144,14 @@ pub fn functions(stub: &str) -> Vec<Function> {
                 ("ARTIFACT_BUCKET", BUCKET),
                 ("PROJECTS", PROJECT),
                 ("BUILDS_PER_PROJECT", "50"),
+            ]),
+        },
+        Function {
+            name: "build-page",
+            timeout: Duration::from_secs(15),
+            env: common(&[
+                ("PAGE_KEY_PARAMETER", "/gantry/page-key"),
+                ("ARTIFACT_BUCKET", BUCKET),
             ]),
         },
         Function {
@@ -224,6 +234,7 @@ impl Fixtures {
             ("/gantry/config", CONFIG),
             ("/gantry/github-token", "ghp_coldstartTOKEN"),
             ("/gantry/dev/docker/password", "coldstart-docker-password"),
+            ("/gantry/page-key", PAGE_KEY),
         ] {
             state.parameters.insert(name.into(), value.into());
         }
@@ -313,6 +324,21 @@ impl Fixtures {
                     e.to_string().into_bytes()
                 })
                 .collect()),
+            "build-page" => {
+                let builds = stub.state().builds.clone();
+                if builds.len() < count {
+                    return Err(HarnessError::Input(format!(
+                        "build-page needs {count} builds; start-build started {}",
+                        builds.len()
+                    )));
+                }
+                builds
+                    .iter()
+                    .take(count)
+                    .enumerate()
+                    .map(|(i, b)| page_request(i, b["id"].as_str().unwrap_or_default()))
+                    .collect()
+            }
             "pipeline-action" => Ok((0..count).map(|i| self.job_for(i)).collect()),
             other => Err(HarnessError::Input(format!("unknown function {other}"))),
         }
@@ -393,8 +419,64 @@ impl Fixtures {
     }
 }
 
+/// The i-th GET of build `id`'s page, through its function URL, with the
+/// link a status would carry.
+fn page_request(i: usize, id: &str) -> Result<Vec<u8>, HarnessError> {
+    use gantry_core::page::link::{self, Expiry, PageKey, Target};
+    let key = PageKey::from_hex(PAGE_KEY).map_err(|e| HarnessError::Input(e.to_string()))?;
+    let target = Target::Build(gantry_core::ids::BuildId::new(id));
+    let path = target.path();
+    let query = link::query(&key, &target, Expiry::At(4_000_000_000));
+    let request_id = format!("00000000-0000-4000-c000-{i:012}");
+    Ok(json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query.trim_start_matches('?'),
+        "headers": {
+            "host": "pagepage.lambda-url.us-east-1.on.aws",
+            "user-agent": "Mozilla/5.0"
+        },
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "pagepage",
+            "domainName": "pagepage.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "pagepage",
+            "http": {
+                "method": "GET",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "198.51.100.7",
+                "userAgent": "Mozilla/5.0"
+            },
+            "requestId": request_id,
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "27/Nov/2026:03:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000_u64
+        },
+        "isBase64Encoded": false
+    })
+    .to_string()
+    .into_bytes())
+}
+
 /// Whether a function's answer says it did its work.
 pub fn check_response(function: &str, body: &[u8]) -> Result<(), String> {
+    if function == "build-page" {
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| format!("answer is not JSON: {e}"))?;
+        let status = v["statusCode"].as_i64().unwrap_or_default();
+        let page = v["body"].as_str().unwrap_or_default();
+        return if status == 200 && page.contains("Log") {
+            Ok(())
+        } else {
+            Err(format!(
+                "build-page answered {status}: {}",
+                page.get(..300).unwrap_or(page)
+            ))
+        };
+    }
     if function != "webhook" {
         return Ok(());
     }

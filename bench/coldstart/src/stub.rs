@@ -270,6 +270,23 @@ fn json_operation(state: &mut State, target: &str, input: &Value) -> Reply {
             state.job_results.push(operation.to_owned());
             aws_json(json!({}))
         }
+        // A finished build's log: a few lines, the whole stream.
+        "GetLogEvents" => {
+            let events: Vec<Value> = [
+                "[Container] 2026/11/27 03:00:00.000000 Entering phase BUILD",
+                "cargo test",
+                "test result: ok. 1 passed",
+                "[Container] 2026/11/27 03:00:09.000000 Phase complete: BUILD State: SUCCEEDED",
+            ]
+            .iter()
+            .map(|m| json!({ "timestamp": 1_795_000_000_000_u64, "message": format!("{m}\n"), "ingestionTime": 1_795_000_000_100_u64 }))
+            .collect();
+            aws_json(json!({
+                "events": events,
+                "nextForwardToken": "f/00000000000000000000000000000000000000000000000000000004",
+                "nextBackwardToken": "b/00000000000000000000000000000000000000000000000000000000",
+            }))
+        }
         _ => aws_json_error("UnknownOperationException", operation),
     }
 }
