@@ -402,3 +402,65 @@ async fn the_raw_log_comes_in_linked_parts_that_add_up_to_it() {
     assert_eq!(parts, 2);
     assert_eq!(text, lines.join("\n") + "\n");
 }
+
+#[tokio::test]
+async fn the_first_links_signed_at_once_agree_on_one_key_and_never_replace_it() {
+    let local = gantry_e2e::LocalStack::start(&gantry_e2e::every_push_config("")).await;
+    let ssm = aws_sdk_ssm::Client::new(&local.sdk);
+    let parameter = gantry_local::stack::names::PAGE_KEY_PARAMETER;
+    let signer = || gantry_aws::pages::PageKeys::new(ssm.clone(), parameter);
+    let (a, b, c, d) = (signer(), signer(), signer(), signer());
+    let (ka, kb, kc, kd) = tokio::join!(
+        a.get_or_create(),
+        b.get_or_create(),
+        c.get_or_create(),
+        d.get_or_create()
+    );
+    let first = ka.expect("a key");
+    for other in [kb, kc, kd] {
+        assert_eq!(
+            *other.expect("a key"),
+            *first,
+            "every signer signs with the stored key"
+        );
+    }
+    // A key in place (an operator's, or one rotated) is used, never replaced.
+    ssm.put_parameter()
+        .name(parameter)
+        .value("ab".repeat(32))
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("rotate");
+    let rotated = signer().get_or_create().await.expect("a key");
+    assert_eq!(
+        *rotated,
+        gantry_core::page::link::PageKey::from_hex(&"ab".repeat(32)).expect("hex")
+    );
+    // The page reads, never creates: with no key, every link is refused.
+    ssm.delete_parameter()
+        .name(parameter)
+        .send()
+        .await
+        .expect("delete");
+    let page = gantry_local::stack::build_page_settings(BASE, &[])
+        .expect("settings")
+        .deps(&local.sdk);
+    let record = pull_request_build("0f1e2d3c-0000-4000-8000-00000000000a");
+    let signed = link::url(
+        BASE,
+        &first,
+        &Target::Build(record.build_id.clone()),
+        Expiry::At(now_s() + 60),
+    );
+    let (path, query) = split(&signed);
+    assert_eq!(
+        serve(&page, "GET", &path, &query, now_s()).await.status,
+        403
+    );
+    assert!(
+        ssm.get_parameter().name(parameter).send().await.is_err(),
+        "the page made no key"
+    );
+}
