@@ -325,45 +325,11 @@ fn relative(path: &str, src_dir: Option<&str>) -> Option<String> {
 /// window titles) and other control characters but tab.
 pub fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            match chars.peek() {
-                // CSI: parameters and intermediates, then one final byte.
-                Some('[') => {
-                    chars.next();
-                    for c in chars.by_ref() {
-                        if ('\u{40}'..='\u{7e}').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                // OSC: up to BEL or ESC \.
-                Some(']') => {
-                    chars.next();
-                    while let Some(c) = chars.next() {
-                        if c == '\u{7}' {
-                            break;
-                        }
-                        if c == '\u{1b}' {
-                            chars.next();
-                            break;
-                        }
-                    }
-                }
-                // A two-character escape.
-                Some(_) => {
-                    chars.next();
-                }
-                None => {}
-            }
-            continue;
+    crate::page::ansi::scan(text, |piece| {
+        if let crate::page::ansi::Piece::Char(c) = piece {
+            out.push(c);
         }
-        if c.is_control() && c != '\t' && c != '\n' {
-            continue;
-        }
-        out.push(c);
-    }
+    });
     out
 }
 

@@ -113,6 +113,66 @@ impl Pen {
     }
 }
 
+/// What terminal output is made of, as far as a page shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// A character shown (tab and newline included).
+    Char(char),
+    /// A colour change: the parameters of an SGR sequence, `ESC [ … m`.
+    Colour(&'a str),
+}
+
+/// Walks `text`'s terminal output, piece by piece: other control
+/// characters and every other escape sequence (cursor moves, window
+/// titles, hyperlinks) are dropped.
+pub fn scan(text: &str, mut each: impl FnMut(Piece<'_>)) {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            if !c.is_control() || c == '\t' || c == '\n' {
+                each(Piece::Char(c));
+            }
+            continue;
+        }
+        match chars.peek() {
+            // CSI: parameters and intermediates, then one final byte.
+            Some('[') => {
+                chars.next();
+                let mut params = String::new();
+                let mut end = None;
+                for c in chars.by_ref() {
+                    if ('\u{40}'..='\u{7e}').contains(&c) {
+                        end = Some(c);
+                        break;
+                    }
+                    params.push(c);
+                }
+                if end == Some('m') {
+                    each(Piece::Colour(&params));
+                }
+            }
+            // OSC: up to BEL or ESC \.
+            Some(']') => {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' {
+                        break;
+                    }
+                    if c == '\u{1b}' {
+                        chars.next();
+                        break;
+                    }
+                }
+            }
+            // A two-character escape.
+            Some(_) => {
+                chars.next();
+            }
+            None => {}
+        }
+    }
+}
+
 /// One log line as HTML (no trailing newline).
 pub fn line_html(line: &str) -> String {
     // A progress bar redraws its line after `\r`: what shows is the last.
@@ -120,9 +180,8 @@ pub fn line_html(line: &str) -> String {
     let line = line.rsplit('\r').next().unwrap_or(line);
     let mut out = String::with_capacity(line.len() + 16);
     let mut pen = Pen::default();
-    let mut open = false;
     let mut text = String::new();
-    let flush = |out: &mut String, text: &mut String, pen: &Pen, open: &mut bool| {
+    let flush = |out: &mut String, text: &mut String, pen: &Pen| {
         if text.is_empty() {
             return;
         }
@@ -136,53 +195,16 @@ pub fn line_html(line: &str) -> String {
             escape_into(out, text);
             out.push_str("</span>");
         }
-        *open = false;
         text.clear();
     };
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{1b}' => match chars.peek() {
-                Some('[') => {
-                    chars.next();
-                    let mut params = String::new();
-                    let mut end = None;
-                    for c in chars.by_ref() {
-                        if ('\u{40}'..='\u{7e}').contains(&c) {
-                            end = Some(c);
-                            break;
-                        }
-                        params.push(c);
-                    }
-                    if end == Some('m') {
-                        flush(&mut out, &mut text, &pen, &mut open);
-                        pen.apply(&params);
-                    }
-                }
-                // OSC (a window title, a hyperlink): to BEL or ST.
-                Some(']') => {
-                    chars.next();
-                    while let Some(c) = chars.next() {
-                        if c == '\u{7}' {
-                            break;
-                        }
-                        if c == '\u{1b}' {
-                            chars.next();
-                            break;
-                        }
-                    }
-                }
-                Some(_) => {
-                    chars.next();
-                }
-                None => {}
-            },
-            '\t' => text.push('\t'),
-            c if c.is_control() => {}
-            c => text.push(c),
+    scan(line, |piece| match piece {
+        Piece::Char(c) => text.push(c),
+        Piece::Colour(params) => {
+            flush(&mut out, &mut text, &pen);
+            pen.apply(params);
         }
-    }
-    flush(&mut out, &mut text, &pen, &mut open);
+    });
+    flush(&mut out, &mut text, &pen);
     out
 }
 
