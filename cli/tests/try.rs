@@ -53,7 +53,7 @@ fn the_sample_builds_here_and_its_commit_succeeds() {
 }
 
 #[test]
-fn the_failing_sample_fails_in_build_with_a_link_to_its_log() {
+fn the_failing_sample_fails_in_build_with_a_link_to_its_page() {
     let out = try_sample(&["--failing"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -69,24 +69,30 @@ fn the_failing_sample_fails_in_build_with_a_link_to_its_log() {
         .unwrap_or_default();
     assert!(status.contains("\"state\":\"failure\""), "{text}");
     assert!(status.contains("failed in BUILD"), "{status}");
-    // The link is the build's log, kept on this machine.
+    // The link is the build's page, signed, opening at the first error;
+    // the log is kept on this machine too.
     let url = status
         .split("\"target_url\":\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .unwrap_or_default();
-    let name = url.rsplit("/logs/").next().unwrap_or_default();
+    let uuid = url
+        .split("/builds/gantry-dev/")
+        .nth(1)
+        .and_then(|rest| rest.split('?').next())
+        .unwrap_or_default();
     assert!(
-        url.contains("/logs/gantry-dev-") && name.ends_with(".log"),
+        !uuid.is_empty() && url.contains("&sig=") && url.ends_with("#first-error"),
         "{status}"
     );
+    let name = format!("gantry-dev-{uuid}.log");
     let home = std::env::var_os("XDG_CACHE_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
         .expect("a cache directory");
-    let log = std::fs::read_to_string(home.join("gantry/builds").join(name)).expect("the log");
+    let log = std::fs::read_to_string(home.join("gantry/builds").join(&name)).expect("the log");
     assert!(log.contains("[BUILD] FAIL: expected"), "{log}");
-    // The chat message links the same log (not CodeBuild's placeholder).
+    // The chat message links the same page (not CodeBuild's placeholder).
     let chat = text
         .lines()
         .find(|l| l.contains("sink: POST /chat/slack"))
