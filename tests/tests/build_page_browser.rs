@@ -120,6 +120,48 @@ async fn a_failed_build_s_page_shows_its_result_phase_and_first_error_in_view() 
         "{anchored}"
     );
 
+    // The top of the page, as it opens at its first error's link.
+    browser.eval("window.scrollTo(0, 0)").await.expect("scroll");
+    browser
+        .screenshot("build-page-failed-top")
+        .await
+        .expect("screenshot");
+
+    // The repository's history, from the page's own link.
+    browser
+        .eval("document.querySelector('#links + ul a').click()")
+        .await
+        .expect("click");
+    browser
+        .wait_for("document.querySelector('h1') && document.querySelector('h1').innerText.startsWith('Recent builds of octo-org/widgets')", WAIT)
+        .await
+        .expect("the history opens");
+    let row = browser
+        .eval("document.querySelector('tbody tr').innerText")
+        .await
+        .expect("a row");
+    assert!(
+        row.as_str()
+            .is_some_and(|r| r.contains("failed") && r.contains("9f2c1e4")),
+        "{row}"
+    );
+    browser
+        .screenshot("build-page-history")
+        .await
+        .expect("screenshot");
+
+    // A changed link: a clear refusal, and nothing of the build.
+    let tampered = link.replace("sig=", "sig=f");
+    browser.goto(&tampered).await.expect("the refusal loads");
+    let seen = browser.eval("document.body.innerText").await.expect("text");
+    let seen = seen.as_str().unwrap_or_default();
+    assert!(seen.starts_with("This link is not valid"), "{seen}");
+    assert!(!seen.contains("widgets"), "{seen}");
+    browser
+        .screenshot("build-page-refused")
+        .await
+        .expect("screenshot");
+
     // A phone: nothing wider than the screen, the log wraps.
     browser.viewport(375, 740, true).await.expect("viewport");
     browser.goto(&link).await.expect("the page loads");
