@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, header_regex, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+/// Where the build pages are (the links are signed; nothing is served).
+const PAGES: &str = "https://pages.example";
 const SHA: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
 const REPO: &str = "/repos/Codertocat/Hello-World";
 const APP_ID: u64 = 4242;
@@ -131,7 +133,7 @@ impl World {
                 with_token: false,
                 statuses_api: &github.uri(),
                 app: Some(app()),
-                page_url: None,
+                page_url: Some(PAGES),
             },
         )
         .expect("functions");
@@ -305,6 +307,23 @@ async fn a_push_is_one_check_run_queued_then_in_progress_then_completed_and_no_s
         "{:#}",
         writes[1].2
     );
+    // Once the build started, the run's details are its page, and the
+    // summary links it too.
+    for write in &writes[1..] {
+        let details = write.2["details_url"].as_str().unwrap_or_default();
+        assert!(
+            details.starts_with(&format!("{PAGES}/builds/gantry-dev/")),
+            "{:#}",
+            write.2
+        );
+        assert!(
+            write.2["output"]["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains(&format!("[Build page]({details})"))),
+            "{:#}",
+            write.2
+        );
+    }
     // Running: a Cancel button; completed: none.
     assert_eq!(writes[1].2["actions"][0]["identifier"], "gantry-cancel");
     assert_eq!(writes[2].2["actions"], json!([]));

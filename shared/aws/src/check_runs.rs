@@ -70,8 +70,17 @@ pub async fn report(
     let state = moment.state();
     let key = check_run_key(moment.correlation_id, moment.project);
     let external_id = checks::external_id(moment.correlation_id, moment.project);
+    // The build's page, when the moment links to it (see report's
+    // page_link).
+    let build_page = reporter.pages.as_ref().and_then(|pages| {
+        moment
+            .verdict
+            .target_url
+            .as_deref()
+            .filter(|url| url.starts_with(&format!("{}/builds/", pages.settings.base_url)))
+    });
     let links = Links {
-        build_page: None,
+        build_page,
         console: moment.record.map(|r| r.build_url.as_str()),
         log: moment.record.and_then(|r| r.logs_url.as_deref()),
     };
