@@ -190,16 +190,30 @@ pub fn utc(ms: u64) -> String {
     )
 }
 
-fn head(out: &mut String, title: &str, indexable: bool, refresh: bool) {
+/// Whether a page reloads itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reload {
+    Never,
+    /// Without the script (which follows the log instead).
+    WithoutScript,
+    /// A running build's page with no log to follow: the result comes by
+    /// reloading.
+    Always,
+}
+
+fn head(out: &mut String, title: &str, indexable: bool, reload: Reload) {
     out.push_str("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
     out.push_str("<meta name=\"referrer\" content=\"no-referrer\">");
     if !indexable {
         out.push_str("<meta name=\"robots\" content=\"noindex, nofollow\">");
     }
-    if refresh {
-        // Without the script, a running build's page reloads itself.
-        out.push_str("<noscript><meta http-equiv=\"refresh\" content=\"10\"></noscript>");
+    match reload {
+        Reload::Never => {}
+        Reload::WithoutScript => {
+            out.push_str("<noscript><meta http-equiv=\"refresh\" content=\"10\"></noscript>");
+        }
+        Reload::Always => out.push_str("<meta http-equiv=\"refresh\" content=\"15\">"),
     }
     out.push_str("<title>");
     out.push_str(&escape(title));
@@ -255,7 +269,11 @@ pub fn build_page(page: &BuildPage<'_>) -> String {
         &mut out,
         &format!("{} {repo} {} — Gantry", shown.label(), s.commit_sha.short()),
         page.indexable,
-        running,
+        match (running, page.log.follow_url.is_some()) {
+            (false, _) => Reload::Never,
+            (true, true) => Reload::WithoutScript,
+            (true, false) => Reload::Always,
+        },
     );
     let failed_phase = r.finished.as_ref().and_then(|f| f.failed_phase.clone());
     let error_at = failed_phase
@@ -621,7 +639,7 @@ pub fn older_page(record: &BuildRecord, view: &LogView, build_url: &str) -> Stri
             record.source.commit_sha.short()
         ),
         false,
-        false,
+        Reload::Never,
     );
     out.push_str("<header><h1>Older log lines</h1><p>");
     link(
@@ -659,7 +677,7 @@ pub fn history_page(repo: &str, rows: &[HistoryRow<'_>], disclosure: Disclosure)
         &mut out,
         &format!("Recent builds of {repo} — Gantry"),
         false,
-        false,
+        Reload::Never,
     );
     out.push_str("<header><h1>Recent builds of ");
     out.push_str(&escape(repo));
@@ -726,7 +744,7 @@ pub fn history_page(repo: &str, rows: &[HistoryRow<'_>], disclosure: Disclosure)
 /// What a refused link shows: why, and nothing about any build.
 pub fn refused_page(why: &super::link::Refusal) -> String {
     let mut out = String::new();
-    head(&mut out, "Gantry: link refused", false, false);
+    head(&mut out, "Gantry: link refused", false, Reload::Never);
     out.push_str("<header><h1>");
     out.push_str(&escape(&capitalised(&why.to_string())));
     out.push_str("</h1></header><main><p>");
@@ -839,6 +857,10 @@ mod tests {
             "<span id=\"first-error\" class=\"error\"><a class=\"n\" id=\"L3\" href=\"#L3\""
         ));
         assert!(html.contains("<span class=\"f1\">error</span>: &lt;mismatched&gt; types"));
+        assert!(
+            !html.contains("http-equiv=\"refresh\""),
+            "an ended build's page stays"
+        );
         assert!(html.contains("<span id=\"L2\"><a class=\"n\" href=\"#L2\""));
         assert!(html.contains("href=\"#first-error\">Skip to the first error"));
         assert!(html.contains("2m 05s"));
@@ -865,6 +887,11 @@ mod tests {
         assert!(!html.contains("widgets&quot;"));
         assert!(!html.contains("alert(1)"));
         assert!(html.contains("#42 (by octocat)"));
+        // Running, with no log to follow: it reloads for its result.
+        let mut running = failed_pr_build();
+        running.finished = None;
+        let html = page(&running, Disclosure::Summary);
+        assert!(html.contains("<meta http-equiv=\"refresh\" content=\"15\">"));
     }
 
     #[test]
