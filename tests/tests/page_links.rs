@@ -13,9 +13,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const BASE: &str = "https://pages.example";
 const BUILDSPEC: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - make test\n";
 
-#[tokio::test(flavor = "current_thread")]
-async fn statuses_and_chat_link_each_build_to_its_page() {
-    let logs = capture_logs();
+/// The chain with pages on, a loopback GitHub and chat, and a push of the
+/// corpus's commit through it to its end; `key`: a page key stored first.
+async fn push_through(key: Option<&str>) -> (LocalStack, MockServer, MockServer) {
     let local = LocalStack::start(&gantry_e2e::every_push_config(
         "    notifications:\n      - provider: slack\n        url-parameter: /gantry/notify/slack\n        when: always\n",
     ))
@@ -38,14 +38,23 @@ async fn statuses_and_chat_link_each_build_to_its_page() {
         .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
         .mount(&chat)
         .await;
-    aws_sdk_ssm::Client::new(&local.sdk)
-        .put_parameter()
-        .name("/gantry/notify/slack")
-        .value(format!("{}/services/T0/B0/chat", chat.uri()))
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .expect("seed the chat URL");
+    let ssm = aws_sdk_ssm::Client::new(&local.sdk);
+    let mut parameters = vec![(
+        "/gantry/notify/slack",
+        format!("{}/services/T0/B0/chat", chat.uri()),
+    )];
+    if let Some(key) = key {
+        parameters.push((stack::names::PAGE_KEY_PARAMETER, key.to_owned()));
+    }
+    for (name, value) in parameters {
+        ssm.put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .expect("seed a parameter");
+    }
     let functions = LocalFunctions::new(
         &local.sdk,
         &GitHubUrls {
@@ -76,15 +85,25 @@ async fn statuses_and_chat_link_each_build_to_its_page() {
     local.pump(&functions).await;
     // moto's CodeBuild ends it; its end is reported too.
     functions.progress().await;
+    (local, github, chat)
+}
 
-    let statuses: Vec<Value> = github
+async fn statuses(github: &MockServer) -> Vec<Value> {
+    github
         .received_requests()
         .await
         .unwrap_or_default()
         .iter()
         .filter(|r| r.url.path().contains("/statuses/"))
         .map(|r| serde_json::from_slice(&r.body).unwrap_or_default())
-        .collect();
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn statuses_and_chat_link_each_build_to_its_page() {
+    let logs = capture_logs();
+    let (local, github, chat) = push_through(None).await;
+    let statuses = statuses(&github).await;
     assert_eq!(statuses.len(), 2, "{statuses:?}");
     let pages = stack::build_page_settings(BASE, &[])
         .expect("page settings")
@@ -133,4 +152,20 @@ async fn statuses_and_chat_link_each_build_to_its_page() {
         .expect("a value");
     assert_eq!(key.len(), 64);
     assert!(!logs.text().contains(&key));
+}
+
+/// A key that cannot be used (an operator stored something else) must not
+/// hold the statuses back: they keep their own links.
+#[tokio::test(flavor = "current_thread")]
+async fn a_key_that_cannot_sign_leaves_the_statuses_their_own_links() {
+    let (_local, github, chat) = push_through(Some("not a key")).await;
+    let statuses = statuses(&github).await;
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+    assert_eq!(statuses[1]["state"], "success");
+    for status in &statuses {
+        let url = status["target_url"].as_str().unwrap_or_default();
+        assert!(!url.starts_with(BASE), "{status}");
+        assert!(url.starts_with("https://"), "{status}");
+    }
+    assert_eq!(chat.received_requests().await.unwrap_or_default().len(), 1);
 }

@@ -173,8 +173,6 @@ pub enum ReportError {
     NoRecord { build_id: String },
     #[error(transparent)]
     OutOfTime(#[from] OutOfTime),
-    #[error(transparent)]
-    PageKey(#[from] crate::pages::PageKeyError),
     #[error(
         "{effect} is being carried out by {holder}; retrying once its claim is done or expired"
     )]
@@ -204,7 +202,6 @@ impl gantry_core::failure::ErrorKind for ReportError {
             ReportError::Publish(_) => "report.EventBridgeUnavailable",
             ReportError::NoRecord { .. } => "report.BuildRecordNotYetWritten",
             ReportError::OutOfTime(_) => "report.OutOfTime",
-            ReportError::PageKey(_) => "report.PageKeyUnavailable",
             ReportError::Busy { .. } => "report.EffectBusy",
             ReportError::Notify { .. } => "report.ChatUnavailable",
         }
@@ -449,7 +446,7 @@ pub async fn deliver_with(
     let rules = config.repository(&source.repository.full_name);
     let group = source.group();
     let mut verdict = verdict;
-    let page = page_link(reporter, ids, source, &verdict, record).await?;
+    let page = page_link(reporter, ids, source, &verdict, record).await;
     if let Some(page) = &page {
         verdict.target_url = Some(page.clone());
     }
@@ -589,23 +586,37 @@ pub async fn deliver_with(
 }
 
 /// The link to a build's page, for a moment of a started build, when a
-/// page is deployed (and the repository's builds have one).
+/// page is deployed (and the repository's builds have one). A key that
+/// cannot be read or made leaves the moment with its own link (the
+/// console's): the status matters more than where it points.
 async fn page_link(
     reporter: &Reporter,
     ids: Ids<'_>,
     source: &BuildSource,
     verdict: &Verdict,
     record: Option<&BuildRecord>,
-) -> Result<Option<String>, ReportError> {
+) -> Option<String> {
     let (Some(pages), Some(build_id)) = (&reporter.pages, ids.build_id) else {
-        return Ok(None);
+        return None;
     };
     let failed =
         verdict.is_final && matches!(verdict.state, StatusState::Failure | StatusState::Error);
     let trusted = record.is_none_or(|r| r.trusted);
-    Ok(pages
+    match pages
         .build_link(build_id, source, trusted, failed, now_ms() / 1000)
-        .await?)
+        .await
+    {
+        Ok(link) => link,
+        Err(e) => {
+            tracing::warn!(
+                correlation_id = %ids.correlation_id,
+                build_id = %build_id,
+                error = %e,
+                "no build page link; the moment keeps its own link"
+            );
+            None
+        }
+    }
 }
 
 /// The badge a branch build of `source` updates, saying `state` (see
