@@ -38,6 +38,14 @@ async fn start() -> Option<(PageWorld, Browser)> {
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// What `js` evaluates to on the page: its text, or its JSON.
+async fn shown(browser: &mut Browser, js: &str) -> String {
+    match browser.eval(js).await.expect(js) {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_build_s_page_shows_its_result_phase_and_first_error_in_view() {
     let Some((world, mut browser)) = start().await else {
@@ -65,23 +73,20 @@ async fn a_failed_build_s_page_shows_its_result_phase_and_first_error_in_view() 
 
     browser.viewport(1280, 800, false).await.expect("viewport");
     browser.goto(&link).await.expect("the page loads");
-    let result = browser
-        .eval("document.querySelector('.result').innerText")
-        .await
-        .expect("result");
+    let result = shown(&mut browser, "document.querySelector('.result').innerText").await;
     assert_eq!(result, "✗ failed");
-    let phase = browser
-        .eval("document.querySelector('tr.failed-phase').innerText")
-        .await
-        .expect("phase row");
-    let phase = phase.as_str().unwrap_or_default();
+    let phase = shown(
+        &mut browser,
+        "document.querySelector('tr.failed-phase').innerText",
+    )
+    .await;
     assert!(
         phase.contains("BUILD") && phase.contains("failed"),
         "{phase}"
     );
     // The first error is the line in view, and it is the failing test.
     let in_view = "(() => { const e = document.getElementById('first-error'); const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight && e.innerText.includes('table_is_cached'); })()";
-    assert_eq!(browser.eval(in_view).await.expect("in view"), true);
+    assert_eq!(shown(&mut browser, in_view).await, "true");
     browser
         .screenshot("build-page-failed")
         .await
@@ -99,10 +104,7 @@ async fn a_failed_build_s_page_shows_its_result_phase_and_first_error_in_view() 
     // The keyboard: the first Tab reaches the skip links, Enter follows.
     browser.goto(bare).await.expect("the page loads");
     browser.press("Tab").await.expect("tab");
-    let focused = browser
-        .eval("document.activeElement.innerText")
-        .await
-        .expect("focus");
+    let focused = shown(&mut browser, "document.activeElement.innerText").await;
     assert_eq!(focused, "Skip to the log");
     browser.press("Tab").await.expect("tab");
     browser.press("Enter").await.expect("enter");
@@ -111,14 +113,12 @@ async fn a_failed_build_s_page_shows_its_result_phase_and_first_error_in_view() 
         .await
         .expect("the skip link goes to the first error");
     // A line's number is a link to it, for sharing: #L<n>.
-    let anchored = browser
-        .eval("document.querySelector('#first-error a.n').getAttribute('href')")
-        .await
-        .expect("anchor");
-    assert!(
-        anchored.as_str().is_some_and(|h| h.starts_with("#L")),
-        "{anchored}"
-    );
+    let anchored = shown(
+        &mut browser,
+        "document.querySelector('#first-error a.n').getAttribute('href')",
+    )
+    .await;
+    assert!(anchored.starts_with("#L"), "{anchored}");
 
     // The top of the page, as it opens at its first error's link.
     browser.eval("window.scrollTo(0, 0)").await.expect("scroll");
@@ -136,15 +136,8 @@ async fn a_failed_build_s_page_shows_its_result_phase_and_first_error_in_view() 
         .wait_for("document.querySelector('h1') && document.querySelector('h1').innerText.startsWith('Recent builds of octo-org/widgets')", WAIT)
         .await
         .expect("the history opens");
-    let row = browser
-        .eval("document.querySelector('tbody tr').innerText")
-        .await
-        .expect("a row");
-    assert!(
-        row.as_str()
-            .is_some_and(|r| r.contains("failed") && r.contains("9f2c1e4")),
-        "{row}"
-    );
+    let row = shown(&mut browser, "document.querySelector('tbody tr').innerText").await;
+    assert!(row.contains("failed") && row.contains("9f2c1e4"), "{row}");
     browser
         .screenshot("build-page-history")
         .await
@@ -153,8 +146,7 @@ async fn a_failed_build_s_page_shows_its_result_phase_and_first_error_in_view() 
     // A changed link: a clear refusal, and nothing of the build.
     let tampered = link.replace("sig=", "sig=f");
     browser.goto(&tampered).await.expect("the refusal loads");
-    let seen = browser.eval("document.body.innerText").await.expect("text");
-    let seen = seen.as_str().unwrap_or_default();
+    let seen = shown(&mut browser, "document.body.innerText").await;
     assert!(seen.starts_with("This link is not valid"), "{seen}");
     assert!(!seen.contains("widgets"), "{seen}");
     browser
@@ -165,11 +157,12 @@ async fn a_failed_build_s_page_shows_its_result_phase_and_first_error_in_view() 
     // A phone: nothing wider than the screen, the log wraps.
     browser.viewport(375, 740, true).await.expect("viewport");
     browser.goto(&link).await.expect("the page loads");
-    let fits = browser
-        .eval("document.documentElement.scrollWidth <= window.innerWidth")
-        .await
-        .expect("width");
-    assert_eq!(fits, true, "no sideways scrolling on a phone");
+    let fits = shown(
+        &mut browser,
+        "document.documentElement.scrollWidth <= window.innerWidth",
+    )
+    .await;
+    assert_eq!(fits, "true", "no sideways scrolling on a phone");
     browser
         .screenshot("build-page-phone")
         .await
@@ -178,10 +171,11 @@ async fn a_failed_build_s_page_shows_its_result_phase_and_first_error_in_view() 
     // Dark mode from the system's preference.
     browser.emulate_dark(true).await.expect("dark");
     browser.goto(&link).await.expect("the page loads");
-    let background = browser
-        .eval("getComputedStyle(document.body).backgroundColor")
-        .await
-        .expect("colour");
+    let background = shown(
+        &mut browser,
+        "getComputedStyle(document.body).backgroundColor",
+    )
+    .await;
     assert_eq!(background, "rgb(13, 17, 23)");
     browser
         .screenshot("build-page-dark")
@@ -201,19 +195,15 @@ async fn a_running_build_s_page_follows_its_log_then_shows_the_result() {
     let link = world.link(&record).await;
     browser.viewport(1280, 800, false).await.expect("viewport");
     browser.goto(&link).await.expect("the page loads");
-    let result = browser
-        .eval("document.querySelector('.result').innerText")
-        .await
-        .expect("result");
+    let result = shown(&mut browser, "document.querySelector('.result').innerText").await;
     assert_eq!(result, "● running");
-    let phases = browser
-        .eval("document.querySelector('#phases + div table').innerText")
-        .await
-        .expect("phases");
+    let phases = shown(
+        &mut browser,
+        "document.querySelector('#phases + div table').innerText",
+    )
+    .await;
     assert!(
-        phases
-            .as_str()
-            .is_some_and(|p| p.contains("BUILD") && p.contains("in progress")),
+        phases.contains("BUILD") && phases.contains("in progress"),
         "{phases}"
     );
 
@@ -244,14 +234,10 @@ async fn a_running_build_s_page_follows_its_log_then_shows_the_result() {
         )
         .await
         .expect("the result replaces the running state");
-    let error = browser
-        .eval("document.getElementById('first-error').innerText")
-        .await
-        .expect("first error");
-    assert!(
-        error
-            .as_str()
-            .is_some_and(|e| e.contains("table_is_cached")),
-        "{error}"
-    );
+    let error = shown(
+        &mut browser,
+        "document.getElementById('first-error').innerText",
+    )
+    .await;
+    assert!(error.contains("table_is_cached"), "{error}");
 }
