@@ -88,7 +88,10 @@ impl Page {
     fn new(status: u16, content_type: &str, body: String, indexable: bool) -> Page {
         let mut headers = vec![
             ("content-type", content_type.to_owned()),
-            ("content-security-policy", content_security_policy()),
+            (
+                "content-security-policy",
+                content_security_policy().to_owned(),
+            ),
             // The link is the capability: it must not leave in a Referer.
             ("referrer-policy", "no-referrer".to_owned()),
             ("x-content-type-options", "nosniff".to_owned()),

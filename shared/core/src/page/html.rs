@@ -169,13 +169,15 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// The Content-Security-Policy of every page: nothing but the page's own
-/// style and script, requests to itself, the badge as a data URL.
-pub fn content_security_policy() -> String {
-    format!(
+/// style and script, requests to itself, the badge as a data URL. Made
+/// once per process.
+pub fn content_security_policy() -> &'static str {
+    static POLICY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| format!(
         "default-src 'none'; style-src {}; script-src {}; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
         csp_hash(STYLE),
         csp_hash(SCRIPT)
-    )
+    ))
 }
 
 /// Milliseconds since the epoch as `2026-12-01 10:00 UTC`.
@@ -546,18 +548,60 @@ fn phases_table(out: &mut String, r: &BuildRecord, log: &LogView, failed: Option
     out.push_str("</tbody></table></div>");
 }
 
-/// The id and the visible number of line `i` of `view`.
-fn anchor(view: &LogView, i: usize) -> (String, String) {
-    match view.first_number {
+/// The id and the visible number of line `i` of `len` lines numbered
+/// from `first`; with no first number, counted from the end (`E1` is the
+/// last line).
+fn anchor(first: Option<u64>, len: usize, i: usize) -> (String, String) {
+    match first {
         Some(first) => {
             let n = first + i as u64;
             (format!("L{n}"), n.to_string())
         }
         None => {
-            let from_end = view.lines.len() - i;
+            let from_end = len - i;
             (format!("E{from_end}"), format!("−{from_end}"))
         }
     }
+}
+
+/// One log line: its number (a link to itself), then its text. The first
+/// error's span has its own id, so that line's anchor is on its number.
+fn line_span(out: &mut String, line: &str, anchor: Option<&(String, String)>, first_error: bool) {
+    out.push_str("<span");
+    if first_error {
+        out.push_str(" id=\"first-error\" class=\"error\"><a class=\"n\"");
+        if let Some((id, _)) = anchor {
+            out.push_str(" id=\"");
+            out.push_str(id);
+            out.push('"');
+        }
+    } else {
+        if let Some((id, _)) = anchor {
+            out.push_str(" id=\"");
+            out.push_str(id);
+            out.push('"');
+        }
+        out.push_str("><a class=\"n\"");
+    }
+    match anchor {
+        Some((id, number)) => {
+            out.push_str(" href=\"#");
+            out.push_str(id);
+            out.push_str("\" tabindex=\"-1\"");
+            if first_error {
+                out.push_str(" aria-label=\"line ");
+                out.push_str(number);
+                out.push_str(", the first error\">");
+            } else {
+                out.push_str(" aria-hidden=\"true\">");
+            }
+            out.push_str(number);
+        }
+        None => out.push_str(" aria-hidden=\"true\">"),
+    }
+    out.push_str("</a>");
+    out.push_str(&line_html(line));
+    out.push_str("</span>");
 }
 
 fn log_block(out: &mut String, view: &LogView, error_at: Option<usize>) {
@@ -568,62 +612,21 @@ fn log_block(out: &mut String, view: &LogView, error_at: Option<usize>) {
         out.push('"');
     }
     out.push('>');
+    let len = view.lines.len();
     for (i, line) in view.lines.iter().enumerate() {
-        let (id, number) = anchor(view, i);
-        let id = if error_at == Some(i) {
-            // The line a failing build's link scrolls to; its number's
-            // anchor is on its number.
-            out.push_str("<span id=\"first-error\" class=\"error\"><a class=\"n\" id=\"");
-            out.push_str(&id);
-            out.push_str("\" href=\"#");
-            out.push_str(&id);
-            out.push_str("\" tabindex=\"-1\" aria-label=\"line ");
-            out.push_str(&number);
-            out.push_str(", the first error\">");
-            out.push_str(&number);
-            out.push_str("</a>");
-            out.push_str(&line_html(line));
-            out.push_str("</span>");
-            continue;
-        } else {
-            id
-        };
-        out.push_str("<span id=\"");
-        out.push_str(&id);
-        out.push_str("\"><a class=\"n\" href=\"#");
-        out.push_str(&id);
-        out.push_str("\" tabindex=\"-1\" aria-hidden=\"true\">");
-        out.push_str(&number);
-        out.push_str("</a>");
-        out.push_str(&line_html(line));
-        out.push_str("</span>");
+        let anchor = anchor(view.first_number, len, i);
+        line_span(out, line, Some(&anchor), error_at == Some(i));
     }
     out.push_str("</pre>");
 }
 
-/// New lines of a followed log, numbered from `first_number`: what the
-/// page's script appends.
+/// New lines of a followed log, numbered from `first_number` (unnumbered
+/// when it is not known): what the page's script appends.
 pub fn log_lines(lines: &[String], first_number: Option<u64>) -> String {
-    let view = LogView {
-        lines: lines.to_vec(),
-        first_number,
-        ..LogView::default()
-    };
     let mut out = String::new();
-    for (i, line) in view.lines.iter().enumerate() {
-        let (id, number) = match first_number {
-            Some(_) => anchor(&view, i),
-            None => (String::new(), String::new()),
-        };
-        if id.is_empty() {
-            out.push_str("<span><a class=\"n\" aria-hidden=\"true\"></a>");
-        } else {
-            out.push_str(&format!(
-                "<span id=\"{id}\"><a class=\"n\" href=\"#{id}\" tabindex=\"-1\" aria-hidden=\"true\">{number}</a>"
-            ));
-        }
-        out.push_str(&line_html(line));
-        out.push_str("</span>");
+    for (i, line) in lines.iter().enumerate() {
+        let anchor = first_number.map(|_| anchor(first_number, lines.len(), i));
+        line_span(&mut out, line, anchor.as_ref(), false);
     }
     out
 }
