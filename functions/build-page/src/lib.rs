@@ -229,12 +229,13 @@ pub async fn serve(deps: &Deps, method: &str, path: &str, raw_query: &str, now_s
                     return Page::unavailable("The build's record could not be read.");
                 }
             };
-            let Some(disclosure) = deps.settings.disclosure(&record) else {
+            let Some(disclosure) = deps.settings.disclosure(&record.source) else {
                 return Page::refused(Refusal::NotFound);
             };
             // A link that never expires is for a public fork page only,
             // whatever the settings were when it was signed.
-            if expires == Expiry::Never && !deps.settings.is_public(&record) {
+            if expires == Expiry::Never && !deps.settings.is_public(&record.source, record.trusted)
+            {
                 return Page::refused(Refusal::Expired);
             }
             match &allowed.route {
@@ -339,10 +340,7 @@ async fn build(
     }
     // The history link lasts no longer than this one, and never for ever:
     // a public fork page's link must not open a trusted build's list.
-    let history_expiry = match allowed.expires {
-        Expiry::At(at) => Expiry::At(at),
-        Expiry::Never => Expiry::At(now_s + deps.settings.link_days * 86_400),
-    };
+    let history_expiry = deps.settings.bounded(allowed.expires, now_s);
     let repo = Target::History(record.source.repository.full_name.clone());
     let links = BuildLinks {
         raw: (disclosure == Disclosure::Full).then(|| allowed.path("/raw", &[])),
@@ -354,7 +352,7 @@ async fn build(
         console: Some(record.build_url.clone()),
         cloudwatch: record.logs_url.clone(),
     };
-    let indexable = deps.settings.is_public(record);
+    let indexable = deps.settings.is_public(&record.source, record.trusted);
     let body = html::build_page(&BuildPage {
         record,
         log: view,
@@ -488,16 +486,13 @@ async fn history(
     };
     // One repository, one privacy: what its newest record says.
     let disclosure = match records.first() {
-        Some(r) => match deps.settings.disclosure(r) {
+        Some(r) => match deps.settings.disclosure(&r.source) {
             Some(d) => d,
             None => return Page::refused(Refusal::NotFound),
         },
         None => Disclosure::Full,
     };
-    let expires = match allowed.expires {
-        Expiry::At(at) => Expiry::At(at),
-        Expiry::Never => Expiry::At(now_s + deps.settings.link_days * 86_400),
-    };
+    let expires = deps.settings.bounded(allowed.expires, now_s);
     let rows: Vec<HistoryRow<'_>> = records
         .iter()
         .map(|r| {

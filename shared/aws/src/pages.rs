@@ -12,9 +12,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gantry_core::events::BuildSource;
 use gantry_core::page::html::Disclosure;
 use gantry_core::page::link::{self, Expiry, PageKey, Target};
-use gantry_core::records::BuildRecord;
 use gantry_core::settings::{Env, SettingsError};
 
 use crate::describe_sdk_error;
@@ -95,13 +95,9 @@ impl PageSettings {
         })
     }
 
-    /// What a build's page shows; `None`: it has no page.
-    pub fn disclosure(&self, record: &BuildRecord) -> Option<Disclosure> {
-        self.disclosure_of(record.source.repository.private)
-    }
-
-    pub fn disclosure_of(&self, private_repository: bool) -> Option<Disclosure> {
-        if !private_repository {
+    /// What the page of a build of `source` shows; `None`: it has no page.
+    pub fn disclosure(&self, source: &BuildSource) -> Option<Disclosure> {
+        if !source.repository.private {
             return Some(Disclosure::Full);
         }
         match self.private {
@@ -111,17 +107,32 @@ impl PageSettings {
         }
     }
 
-    /// A fork's build whose page the operator made public.
-    pub fn is_public(&self, record: &BuildRecord) -> bool {
-        self.public_forks && !record.trusted && !record.source.repository.private
+    /// A fork's build (`trusted` false) whose page the operator made
+    /// public.
+    pub fn is_public(&self, source: &BuildSource, trusted: bool) -> bool {
+        self.public_forks && !trusted && !source.repository.private
     }
 
-    /// When a link to `record`'s page made at `now_s` stops opening it.
-    pub fn expiry(&self, record: &BuildRecord, now_s: u64) -> Expiry {
-        if self.is_public(record) {
+    /// When a link made at `now_s` to a build's page stops opening it.
+    pub fn expiry(&self, source: &BuildSource, trusted: bool, now_s: u64) -> Expiry {
+        if self.is_public(source, trusted) {
             Expiry::Never
         } else {
-            Expiry::At(now_s + self.link_days * 86_400)
+            self.expiring(now_s)
+        }
+    }
+
+    /// An expiry of [`PageSettings::link_days`] from `now_s`.
+    pub fn expiring(&self, now_s: u64) -> Expiry {
+        Expiry::At(now_s + self.link_days * 86_400)
+    }
+
+    /// `expires`, or one that expires if it does not: what a page hands on
+    /// (its history, its rows) must not outlast a public fork page's link.
+    pub fn bounded(&self, expires: Expiry, now_s: u64) -> Expiry {
+        match expires {
+            Expiry::At(at) => Expiry::At(at),
+            Expiry::Never => self.expiring(now_s),
         }
     }
 }
@@ -265,21 +276,16 @@ impl PageLinks {
     pub async fn build_link(
         &self,
         build_id: &gantry_core::ids::BuildId,
-        source: &gantry_core::events::BuildSource,
+        source: &BuildSource,
         trusted: bool,
         failed: bool,
         now_s: u64,
     ) -> Result<Option<String>, PageKeyError> {
-        let Some(disclosure) = self.settings.disclosure_of(source.repository.private) else {
+        let Some(disclosure) = self.settings.disclosure(source) else {
             return Ok(None);
         };
         let key = self.keys.get_or_create().await?;
-        let public = self.settings.public_forks && !trusted && !source.repository.private;
-        let expires = if public {
-            Expiry::Never
-        } else {
-            Expiry::At(now_s + self.settings.link_days * 86_400)
-        };
+        let expires = self.settings.expiry(source, trusted, now_s);
         let mut url = link::url(
             &self.settings.base_url,
             &key,
