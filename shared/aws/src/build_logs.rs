@@ -1,6 +1,7 @@
-//! The end of a build's log in CloudWatch Logs, where CodeBuild writes it
-//! (the final state event names the group and stream): what a failed
-//! build's check run shows and annotates.
+//! A build's log in CloudWatch Logs, where CodeBuild writes it (the final
+//! state event names the group and stream): its end, which a failed
+//! build's check run shows and annotates, and its parts, which the build
+//! page reads.
 
 use crate::describe_sdk_error;
 
@@ -25,31 +26,28 @@ impl BuildLogs {
         BuildLogs { client }
     }
 
-    /// The last [`TAIL_EVENTS`] lines of the stream, oldest first; each
-    /// event's message split into lines (CodeBuild puts one line in each,
-    /// with its newline).
-    pub async fn tail(&self, group: &str, stream: &str) -> Result<Vec<String>, LogsError> {
-        let out = self
-            .client
-            .get_log_events()
-            .log_group_name(group)
-            .log_stream_name(stream)
-            .start_from_head(false)
-            .limit(TAIL_EVENTS)
-            .send()
-            .await
-            .map_err(|e| LogsError {
-                group: group.to_owned(),
-                stream: stream.to_owned(),
-                reason: describe_sdk_error(&e),
-            })?;
-        Ok(out
-            .events()
-            .iter()
-            .filter_map(|e| e.message())
-            .flat_map(|m| m.lines())
-            .map(str::to_owned)
-            .collect())
+    /// The last [`TAIL_EVENTS`] lines of the log at `place`, oldest first
+    /// (none when the stream does not exist).
+    pub async fn tail(
+        &self,
+        place: &gantry_core::page::log::LogPlace,
+    ) -> Result<Vec<String>, LogsError> {
+        let mut lines = Vec::new();
+        if let Some(out) = self.events(place, None, false, TAIL_EVENTS).await? {
+            for event in out.events() {
+                push_lines(&mut lines, event.message().unwrap_or_default());
+            }
+        }
+        Ok(lines)
+    }
+}
+
+/// An event's message as lines: CodeBuild puts one line in each, with its
+/// newline; an empty message is an empty line.
+fn push_lines(lines: &mut Vec<String>, message: &str) {
+    lines.extend(message.lines().map(str::to_owned));
+    if message.is_empty() {
+        lines.push(String::new());
     }
 }
 
@@ -115,10 +113,7 @@ impl BuildLogs {
         for event in out.events() {
             let message = event.message().unwrap_or_default();
             part.bytes += message.len() + 26;
-            part.lines.extend(message.lines().map(str::to_owned));
-            if message.is_empty() {
-                part.lines.push(String::new());
-            }
+            push_lines(&mut part.lines, message);
         }
         let count = out.events().len();
         let short = count < usize::try_from(limit).unwrap_or(usize::MAX)

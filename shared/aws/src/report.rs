@@ -265,12 +265,7 @@ pub async fn finish(
                 Some(uri) => Some(uri),
                 None => image_from_codebuild(reporter, &record.build_id).await,
             },
-            log: detail.additional_information.logs.as_ref().and_then(|l| {
-                Some(gantry_core::page::log::LogPlace {
-                    group: l.group_name.clone()?,
-                    stream: l.stream_name.clone()?,
-                })
-            }),
+            log: detail.log_place(),
         });
         reporter.records.put_build(record).await?;
     }
@@ -295,14 +290,10 @@ pub async fn finish(
 /// The failed phase's last lines and the log's annotations. Best effort:
 /// a log that cannot be read leaves the run without them, not unreported.
 async fn log_tail(reporter: &Reporter, detail: &CodeBuildDetail) -> LogTail {
-    let Some(logs) = detail.additional_information.logs.as_ref() else {
+    let Some(place) = detail.log_place() else {
         return LogTail::default();
     };
-    let (Some(group), Some(stream)) = (logs.group_name.as_deref(), logs.stream_name.as_deref())
-    else {
-        return LogTail::default();
-    };
-    let lines = match reporter.logs.tail(group, stream).await {
+    let lines = match reporter.logs.tail(&place).await {
         Ok(lines) => lines,
         Err(e) => {
             tracing::warn!(error = %e, "could not read the build's log for its check run");
@@ -455,7 +446,7 @@ pub async fn deliver_with(
     } else {
         None
     };
-    let plan = plan(
+    let mut plan = plan(
         rules,
         project,
         correlation_id,
@@ -464,14 +455,12 @@ pub async fn deliver_with(
         record,
         previous.as_ref(),
     );
-    let mut plan = plan;
     if let Some(page) = page {
         // Chat's two links: the page, and its log.
         let (at, _) = page.split_once('#').unwrap_or((&page, ""));
         plan.message.logs_url = Some(format!("{at}#log"));
         plan.message.build_url = Some(page);
     }
-    let plan = plan;
     let verdict = &plan.verdict;
 
     // The status: once per (subject, state); a final one once per subject.

@@ -245,6 +245,16 @@ impl Logs {
 }
 
 impl CodeBuildDetail {
+    /// Where the build's log is, when the event names both its group and
+    /// its stream.
+    pub fn log_place(&self) -> Option<crate::page::log::LogPlace> {
+        let logs = self.additional_information.logs.as_ref()?;
+        Some(crate::page::log::LogPlace {
+            group: logs.group_name.clone()?,
+            stream: logs.stream_name.clone()?,
+        })
+    }
+
     /// The link to the build's log, when there is a real one.
     pub fn logs_link(&self) -> Option<&str> {
         self.additional_information
