@@ -191,7 +191,6 @@ pub struct HeadRepository<'a> {
     pub full_name: Str<'a>,
 }
 
-/// `X-GitHub-Event: ping`.
 /// A check run as `check_run` deliveries carry it.
 #[derive(Debug, Deserialize)]
 pub struct CheckRun<'a> {
@@ -248,6 +247,7 @@ pub struct CheckSuiteEvent<'a> {
     pub installation: Option<Installation>,
 }
 
+/// `X-GitHub-Event: ping`.
 #[derive(Debug, Deserialize)]
 pub struct PingEvent<'a> {
     #[serde(default)]
