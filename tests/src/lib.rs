@@ -234,6 +234,52 @@ pub fn capture_logs() -> Captured {
         .clone()
 }
 
+/// Appends `lines` to the log at `place` as CodeBuild writes it (one event
+/// a line), making the group and stream if they are not there yet.
+pub async fn put_build_log(
+    sdk: &aws_config::SdkConfig,
+    place: &gantry_core::page::log::LogPlace,
+    lines: &[String],
+) {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(sdk);
+    // Either call may find what it makes there already.
+    let _ = logs
+        .create_log_group()
+        .log_group_name(&place.group)
+        .send()
+        .await;
+    let _ = logs
+        .create_log_stream()
+        .log_group_name(&place.group)
+        .log_stream_name(&place.stream)
+        .send()
+        .await;
+    let now = i64::try_from(gantry_core::events::now_ms()).expect("now");
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    for (i, line) in lines.iter().enumerate() {
+        bytes += line.len() + 26;
+        batch.push(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(now)
+                .message(format!("{line}\n"))
+                .build()
+                .expect("an event"),
+        );
+        // Within PutLogEvents' 10,000 events and 1 MB.
+        if batch.len() == 10_000 || bytes > 900_000 || i + 1 == lines.len() {
+            logs.put_log_events()
+                .log_group_name(&place.group)
+                .log_stream_name(&place.stream)
+                .set_log_events(Some(std::mem::take(&mut batch)))
+                .send()
+                .await
+                .expect("log written");
+            bytes = 0;
+        }
+    }
+}
+
 /// A recording proxy in front of the moto server: every request Gantry's
 /// functions send, exactly as sent.
 pub use gantry_local::proxy::{Proxy as RecordingProxy, Recorded};

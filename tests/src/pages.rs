@@ -20,7 +20,6 @@ pub struct PageWorld {
     pub settings: gantry_build_page::Settings,
     pub deps: Arc<gantry_build_page::Deps>,
     pub links: PageLinks,
-    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub records: gantry_aws::records::Records,
 }
 
@@ -41,7 +40,6 @@ impl PageWorld {
         );
         PageWorld {
             settings: settings.clone(),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&local.sdk),
             records: gantry_aws::records::Records::new(
                 aws_sdk_s3::Client::new(&local.sdk),
                 gantry_local::stack::names::BUCKET,
@@ -79,43 +77,7 @@ impl PageWorld {
     pub async fn append(&self, record: &BuildRecord, lines: &[String]) {
         let (_, uuid) = record.build_id.parts();
         let place = LogPlace::conventional(PROJECT, uuid, record.trusted);
-        let _ = self
-            .logs
-            .create_log_group()
-            .log_group_name(&place.group)
-            .send()
-            .await;
-        let _ = self
-            .logs
-            .create_log_stream()
-            .log_group_name(&place.group)
-            .log_stream_name(&place.stream)
-            .send()
-            .await;
-        let now = i64::try_from(gantry_core::events::now_ms()).expect("now");
-        let mut batch = Vec::new();
-        let mut bytes = 0;
-        for (i, line) in lines.iter().enumerate() {
-            bytes += line.len() + 26;
-            batch.push(
-                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-                    .timestamp(now)
-                    .message(format!("{line}\n"))
-                    .build()
-                    .expect("an event"),
-            );
-            if batch.len() == 10_000 || bytes > 900_000 || i + 1 == lines.len() {
-                self.logs
-                    .put_log_events()
-                    .log_group_name(&place.group)
-                    .log_stream_name(&place.stream)
-                    .set_log_events(Some(std::mem::take(&mut batch)))
-                    .send()
-                    .await
-                    .expect("log written");
-                bytes = 0;
-            }
-        }
+        crate::put_build_log(&self.local.sdk, &place, lines).await;
     }
 }
 

@@ -428,11 +428,7 @@ async fn a_late_moment_never_moves_the_run_backwards() {
     let logged = world.run().await;
     let before = world.check_run_writes().await.len();
     let events = world.events_deps();
-    let started = logged
-        .iter()
-        .find(|o| o.detail_type == BuildStarted::DETAIL_TYPE)
-        .expect("a build started");
-    let e: BuildStarted = serde_json::from_value(started.detail.clone()).expect("Build Started");
+    let e = build_started(&logged);
     let verdict = gantry_core::status::started(&e);
     let holder = gantry_core::records::Holder {
         id: "late-moment".into(),
@@ -485,13 +481,10 @@ async fn re_run_builds_the_same_commit_again_as_a_new_run_with_the_next_attempt(
         )
         .await;
     let events = world.run().await;
-    let started = events
-        .iter()
-        .find(|o| o.detail_type == BuildStarted::DETAIL_TYPE)
-        .expect("the re-run started a build");
-    assert_eq!(started.detail["correlation_id"], "a1b2c3d4-app-mode-rerun");
-    assert_eq!(started.detail["source"]["commit_sha"], SHA);
-    assert_eq!(started.detail["source"]["attempt"], 2);
+    let started = build_started(&events);
+    assert_eq!(started.correlation_id, "a1b2c3d4-app-mode-rerun");
+    assert_eq!(started.source.commit_sha, SHA);
+    assert_eq!(started.source.attempt, 2);
     // A run is acted on from its own repository only: the same external
     // id in a delivery about another repository re-runs nothing.
     world
@@ -628,12 +621,12 @@ async fn approve_and_build_acts_only_for_someone_who_could_push() {
         )
         .await;
     let events = world.run().await;
-    let started = events
-        .iter()
-        .find(|o| o.detail_type == BuildStarted::DETAIL_TYPE)
-        .expect("approved: it builds");
-    assert_eq!(started.detail["trusted"], true);
-    assert_eq!(started.detail["correlation_id"], "a1b2c3d4-fork-mona");
+    let started = build_started(&events);
+    assert!(
+        started.trusted,
+        "approved: it builds with the repository's trust"
+    );
+    assert_eq!(started.correlation_id, "a1b2c3d4-fork-mona");
     let writes = world.check_run_writes().await;
     let held_run_done = writes
         .iter()
@@ -649,6 +642,15 @@ async fn approve_and_build_acts_only_for_someone_who_could_push() {
 }
 
 const STOP_BUILD: &str = "CodeBuild_20161006.StopBuild";
+
+/// The one `Build Started` among `events`.
+fn build_started(events: &[gantry_local::tap::Observed]) -> BuildStarted {
+    let started = events
+        .iter()
+        .find(|o| o.detail_type == BuildStarted::DETAIL_TYPE)
+        .expect("a build started");
+    serde_json::from_value(started.detail.clone()).expect("a Build Started")
+}
 
 /// CodeBuild's final state change for `build_id` (the corpus sample),
 /// its log in `/aws/codebuild/gantry-dev`, the stream named by the build's
@@ -668,39 +670,12 @@ const LOG_GROUP: &str = "/aws/codebuild/gantry-dev";
 
 /// Writes `lines` as the build's log, as CodeBuild does: one event each.
 async fn put_log(world: &World, build_id: &str, lines: &[String]) {
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&world.local.sdk);
     let stream = build_id.rsplit(':').next().unwrap_or(build_id);
-    let _ = logs
-        .create_log_group()
-        .log_group_name(LOG_GROUP)
-        .send()
-        .await;
-    logs.create_log_stream()
-        .log_group_name(LOG_GROUP)
-        .log_stream_name(stream)
-        .send()
-        .await
-        .expect("log stream");
-    let now = i64::try_from(gantry_core::events::now_ms()).unwrap_or(0);
-    for chunk in lines.chunks(500) {
-        let events: Vec<_> = chunk
-            .iter()
-            .map(|l| {
-                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-                    .timestamp(now)
-                    .message(format!("{l}\n"))
-                    .build()
-                    .expect("log event")
-            })
-            .collect();
-        logs.put_log_events()
-            .log_group_name(LOG_GROUP)
-            .log_stream_name(stream)
-            .set_log_events(Some(events))
-            .send()
-            .await
-            .expect("put log events");
-    }
+    let place = gantry_core::page::log::LogPlace {
+        group: LOG_GROUP.to_owned(),
+        stream: stream.to_owned(),
+    };
+    gantry_e2e::put_build_log(&world.local.sdk, &place, lines).await;
 }
 
 /// A failed build's run: the end of the failed phase's log in
@@ -712,12 +687,7 @@ async fn a_failed_build_shows_the_end_of_its_failed_phase_and_annotates_what_the
     let world = World::start(BUILDSPEC, json!({"check_runs": []})).await;
     world.push("a1b2c3d4-app-mode-failed").await;
     let events = world.local.pump(&world.functions).await;
-    let build_id = events
-        .iter()
-        .find(|o| o.detail_type == BuildStarted::DETAIL_TYPE)
-        .and_then(|o| o.detail["build_id"].as_str())
-        .expect("a build started")
-        .to_owned();
+    let build_id = build_started(&events).build_id.to_string();
     let mut log: Vec<String> = vec![
         "[Container] 2026/12/01 10:00:00.000001 Entering phase INSTALL".into(),
         "INSTALL-ONLY line".into(),
@@ -781,12 +751,7 @@ async fn cancel_stops_the_build_only_for_someone_who_could_push() {
     world.push("a1b2c3d4-app-mode-cancel").await;
     // Running: CodeBuild has not ended it yet.
     let events = world.local.pump(&world.functions).await;
-    let build_id = events
-        .iter()
-        .find(|o| o.detail_type == BuildStarted::DETAIL_TYPE)
-        .and_then(|o| o.detail["build_id"].as_str())
-        .expect("a build started")
-        .to_owned();
+    let build_id = build_started(&events).build_id.to_string();
     world
         .press(
             "a1b2c3d4-cancel-trina",
