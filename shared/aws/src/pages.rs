@@ -143,7 +143,9 @@ pub enum PageKeyError {
     Missing { parameter: String },
     #[error("the build page key {parameter}: {reason}")]
     Unreadable { parameter: String, reason: String },
-    #[error("the build page key {parameter}: {source}")]
+    #[error(
+        "the build page key {parameter} cannot sign: {source}; delete the parameter and the next link Gantry signs makes a new key"
+    )]
     Invalid {
         parameter: String,
         source: gantry_core::page::link::KeyError,
@@ -341,5 +343,17 @@ mod tests {
             settings(&[(PAGE_URL_VAR, "https://x")]),
             Err(SettingsError::Missing(PAGE_KEY_PARAMETER_VAR))
         ));
+    }
+
+    #[test]
+    fn an_unusable_key_says_which_parameter_and_what_to_do() {
+        let e = PageKeyError::Invalid {
+            parameter: "/gantry/page-key".into(),
+            source: gantry_core::page::link::KeyError::NotHex,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the build page key /gantry/page-key cannot sign: it is not hexadecimal; delete the parameter and the next link Gantry signs makes a new key"
+        );
     }
 }

@@ -33,9 +33,9 @@ impl std::fmt::Debug for PageKey {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
-    #[error("the build page key is {0} bytes of hex; at least {MIN_KEY_BYTES} are needed")]
+    #[error("it holds {0} bytes of hex, fewer than the {MIN_KEY_BYTES} a key needs")]
     TooShort(usize),
-    #[error("the build page key is not hexadecimal")]
+    #[error("it is not hexadecimal")]
     NotHex,
 }
 
