@@ -134,6 +134,8 @@ pub fn pull_request_build(uuid: &str) -> BuildRecord {
             received_at_ms: 0,
             installation_id: None,
             attempt: 1,
+            member: None,
+            run: None,
         },
         build_url: format!(
             "https://us-east-1.console.aws.amazon.com/codesuite/codebuild/projects/{PROJECT}/build/{PROJECT}%3A{uuid}/"

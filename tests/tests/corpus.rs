@@ -68,6 +68,7 @@ fn round_trip(p: &Publication) {
             let back: CheckRunRequested = serde_json::from_str(&json).expect("deserialise");
             assert_eq!(&back, e);
         }
+        Publication::Members(items) => items.iter().for_each(round_trip),
     }
 }
 
@@ -272,6 +273,7 @@ fn the_app_installation_a_delivery_came_through_travels_with_the_build() {
             Publication::Requested(e) => e.source.installation_id,
             Publication::Skipped(e) => e.source.installation_id,
             Publication::CheckRun(e) => e.installation_id,
+            Publication::Members(items) => panic!("the dev configuration has no builds: {items:?}"),
         };
     assert_eq!(
         installation("push", "07_push__with-new-branch.payload.json"),
@@ -291,6 +293,7 @@ fn the_app_installation_a_delivery_came_through_travels_with_the_build() {
         Publication::Requested(e) => assert_eq!(e.source.installation_id, None),
         Publication::Skipped(e) => assert_eq!(e.source.installation_id, None),
         Publication::CheckRun(e) => panic!("a push is not a check run request: {e:?}"),
+        Publication::Members(items) => panic!("the dev configuration has no builds: {items:?}"),
     }
 }
 

@@ -77,7 +77,10 @@ fn request(fork: bool) -> BuildRequested {
             received_at_ms: 0,
             installation_id: None,
             attempt: 1,
+            member: None,
+            run: None,
         },
+        paths: None,
     }
 }
 

@@ -112,9 +112,13 @@ async fn rerun(
     correlation_id: &str,
 ) -> Result<(), ReportError> {
     let config = deps.reporter.config.get().await?;
-    let buildspec = config
-        .repository(&record.source.repository.full_name)
-        .and_then(|r| r.buildspec.clone());
+    let rules = config.repository(&record.source.repository.full_name);
+    // A named build re-runs with its own buildspec.
+    let buildspec = match (rules, &record.source.member) {
+        (Some(r), Some(m)) => r.member(&m.name).and_then(|m| m.buildspec.clone()),
+        (Some(r), None) => r.buildspec.clone(),
+        (None, _) => None,
+    };
     let mut source = record.source.clone();
     source.attempt = source.attempt.saturating_add(1);
     source.received_at_ms = gantry_core::events::now_ms();
@@ -124,6 +128,8 @@ async fn rerun(
         project: record.project.clone(),
         buildspec,
         source,
+        // A Re-run is asked for by hand: it builds whatever the paths.
+        paths: None,
     };
     deps.bus.publish(&request).await?;
     tracing::info!(

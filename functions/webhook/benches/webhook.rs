@@ -171,6 +171,7 @@ fn requested(config: &Config, event: &str, body: &[u8]) -> BuildRequested {
             Publication::Requested(e) => e,
             Publication::Skipped(e) => panic!("{event} skipped: {}", e.reason.message),
             Publication::CheckRun(e) => panic!("{event} is a check run request: {e:?}"),
+            Publication::Members(items) => panic!("{event} fanned out: {items:?}"),
         },
         Assessment::Reply(r) => panic!("{event} answered {}: {}", r.status, r.body),
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::HeaderMap;
 use serde_json::json;
 
-use gantry_aws::bus::{EventBus, PublishError};
+use gantry_aws::bus::{Entry, EventBus, PublishError};
 use gantry_aws::config_source::ConfigSource;
 use gantry_aws::ledger::{Claim, DeliveryLedger, body_digest};
 use gantry_aws::secrets::{Secret, SecretCache, SecretError, TargetSecrets};
@@ -226,8 +226,9 @@ async fn handle_inner(
             delivery_id,
             mut publication,
         } => {
-            if let Some(source) = publication.source_mut() {
-                source.received_at_ms = gantry_core::events::now_ms();
+            let now = gantry_core::events::now_ms();
+            for source in publication.sources_mut() {
+                source.received_at_ms = now;
             }
             (delivery_id, publication)
         }
@@ -275,13 +276,12 @@ async fn handle_inner(
             );
         }
     };
-    let published = match publication.as_ref() {
-        Publication::Requested(e) => deps.bus.publish(e).await,
-        Publication::Skipped(e) => deps.bus.publish(e).await,
-        Publication::CheckRun(e) => deps.bus.publish(e).await,
+    let published = match entries(&publication) {
+        Ok(entries) => deps.bus.publish_entries(entries).await,
+        Err(e) => Err(e),
     };
     match published {
-        Ok(event_id) => {
+        Ok(event_ids) => {
             if let Err(e) = deps.ledger.complete(claimed, &holder).await {
                 // Published: the claim expires at the deadline, and a
                 // redelivery after that publishes the same correlation id
@@ -289,16 +289,11 @@ async fn handle_inner(
                 tracing::warn!(error = %e, "could not mark the delivery accepted");
             }
             tracing::debug!(
-                event_id,
+                event_ids = %event_ids.join(","),
                 detail_type = publication.detail_type(),
                 "published"
             );
-            let outcome = match publication.as_ref() {
-                Publication::Requested(_) => "accepted",
-                Publication::Skipped(_) => "skipped",
-                Publication::CheckRun(_) => "check_run_requested",
-            };
-            (publication.reply(), outcome)
+            (publication.reply(), publication.outcome())
         }
         Err(e) => {
             // Let the user's redelivery through: it is not a duplicate of
@@ -327,4 +322,19 @@ async fn handle_inner(
             )
         }
     }
+}
+
+/// The events a publication comes to: one, or a named build's each.
+pub fn entries(publication: &Publication) -> Result<Vec<Entry>, PublishError> {
+    publication
+        .items()
+        .into_iter()
+        .filter_map(|p| match p {
+            Publication::Requested(e) => Some(Entry::new(e)),
+            Publication::Skipped(e) => Some(Entry::new(e)),
+            Publication::CheckRun(e) => Some(Entry::new(e)),
+            // `items` never nests.
+            Publication::Members(_) => None,
+        })
+        .collect()
 }

@@ -26,6 +26,36 @@ pub enum PublishError {
     },
 }
 
+/// One event, serialised and checked against EventBridge's entry limit.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    detail_type: &'static str,
+    json: String,
+}
+
+impl Entry {
+    pub fn new<D: Detail>(detail: &D) -> Result<Entry, PublishError> {
+        let json = serde_json::to_string(detail).map_err(|e| PublishError::Serialise {
+            detail_type: D::DETAIL_TYPE,
+            reason: e.to_string(),
+        })?;
+        let size = entry_size(D::DETAIL_TYPE, &json);
+        if size > MAX_ENTRY_BYTES {
+            return Err(PublishError::TooLarge {
+                detail_type: D::DETAIL_TYPE,
+                size,
+            });
+        }
+        Ok(Entry {
+            detail_type: D::DETAIL_TYPE,
+            json,
+        })
+    }
+}
+
+/// PutEvents takes at most this many entries.
+pub const MAX_BATCH: usize = 10;
+
 pub struct EventBus {
     client: aws_sdk_eventbridge::Client,
     name: String,
@@ -46,51 +76,61 @@ impl EventBus {
     /// Publishes one event and returns its EventBridge id. A partial failure
     /// (`FailedEntryCount` > 0) is an error, not a success with a footnote.
     pub async fn publish<D: Detail>(&self, detail: &D) -> Result<String, PublishError> {
-        let json = serde_json::to_string(detail).map_err(|e| PublishError::Serialise {
-            detail_type: D::DETAIL_TYPE,
-            reason: e.to_string(),
-        })?;
-        let size = entry_size(D::DETAIL_TYPE, &json);
-        if size > MAX_ENTRY_BYTES {
-            return Err(PublishError::TooLarge {
-                detail_type: D::DETAIL_TYPE,
-                size,
-            });
-        }
-        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .event_bus_name(&self.name)
-            .source(SOURCE)
-            .detail_type(D::DETAIL_TYPE)
-            .detail(json)
-            .build();
-        let out = self
-            .client
-            .put_events()
-            .entries(entry)
-            .send()
-            .await
-            .map_err(|e| PublishError::Unavailable {
+        let ids = self.publish_entries(vec![Entry::new(detail)?]).await?;
+        Ok(ids.into_iter().next().unwrap_or_default())
+    }
+
+    /// Publishes up to [`MAX_BATCH`] events in one PutEvents call (more go
+    /// in several) and returns their ids. Any entry refused is an error: the
+    /// caller retries them all, and every consumer takes a repeated event
+    /// for the duplicate it is.
+    pub async fn publish_entries(&self, entries: Vec<Entry>) -> Result<Vec<String>, PublishError> {
+        let mut ids = Vec::with_capacity(entries.len());
+        for chunk in entries.chunks(MAX_BATCH) {
+            let mut call = self.client.put_events();
+            for entry in chunk {
+                call = call.entries(
+                    aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                        .event_bus_name(&self.name)
+                        .source(SOURCE)
+                        .detail_type(entry.detail_type)
+                        .detail(entry.json.clone())
+                        .build(),
+                );
+            }
+            let out = call.send().await.map_err(|e| PublishError::Unavailable {
                 bus: self.name.clone(),
                 reason: describe_sdk_error(&e),
             })?;
-        let first = out.entries().first();
-        if out.failed_entry_count() > 0 || first.is_some_and(|e| e.error_code().is_some()) {
-            return Err(PublishError::Refused {
-                bus: self.name.clone(),
-                detail_type: D::DETAIL_TYPE,
-                code: first
-                    .and_then(|e| e.error_code())
-                    .unwrap_or("unknown")
-                    .to_owned(),
-                message: first
-                    .and_then(|e| e.error_message())
-                    .unwrap_or_default()
-                    .to_owned(),
-            });
+            let refused = out
+                .entries()
+                .iter()
+                .zip(chunk)
+                .find(|(e, _)| e.error_code().is_some());
+            if out.failed_entry_count() > 0 || refused.is_some() {
+                let (first, detail_type) = match refused {
+                    Some((e, entry)) => (Some(e), entry.detail_type),
+                    None => (None, chunk.first().map_or("", |e| e.detail_type)),
+                };
+                return Err(PublishError::Refused {
+                    bus: self.name.clone(),
+                    detail_type,
+                    code: first
+                        .and_then(|e| e.error_code())
+                        .unwrap_or("unknown")
+                        .to_owned(),
+                    message: first
+                        .and_then(|e| e.error_message())
+                        .unwrap_or_default()
+                        .to_owned(),
+                });
+            }
+            ids.extend(
+                out.entries()
+                    .iter()
+                    .map(|e| e.event_id().unwrap_or_default().to_owned()),
+            );
         }
-        Ok(first
-            .and_then(|e| e.event_id())
-            .unwrap_or_default()
-            .to_owned())
+        Ok(ids)
     }
 }

@@ -31,6 +31,8 @@ pub fn push_source() -> BuildSource {
         received_at_ms: 0,
         installation_id: None,
         attempt: 1,
+        member: None,
+        run: None,
     }
 }
 

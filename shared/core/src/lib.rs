@@ -9,6 +9,7 @@
 //! (what chat is told), [`records`] (what is remembered, and the keys of
 //! effects carried out once), [`badge`]. `gantry-aws` carries them out.
 
+pub mod aggregate;
 pub mod badge;
 pub mod buildspec;
 pub mod codebuild_events;
@@ -28,6 +29,7 @@ pub mod page;
 pub mod pipeline_events;
 pub mod records;
 pub mod report;
+pub mod schedule;
 pub mod settings;
 pub mod status;
 pub mod time;

@@ -177,9 +177,12 @@ pub fn plan(
     if verdict.result == BuildResult::Succeeded && previous_failed {
         verdict.result = BuildResult::Fixed;
     }
-    let context = rules
-        .map(|r| r.status.context(project))
-        .unwrap_or_else(|| format!("gantry/{project}"));
+    let member = source.member.as_ref().map(|m| m.name.as_str());
+    let context = match (rules, member) {
+        (Some(r), member) => r.context_of(project, member),
+        (None, Some(member)) => format!("gantry/{member}"),
+        (None, None) => format!("gantry/{project}"),
+    };
     let status = CommitStatus {
         state: verdict.state,
         context,

@@ -1,7 +1,7 @@
 //! Trigger rules: does this commit build, and if not, why not.
 
-use crate::config::RepositoryRules;
-use crate::events::{BuildSource, SkipCode, SkipReason, Trigger};
+use crate::config::{BuildMember, Globs, RepositoryRules};
+use crate::events::{BuildSource, ChangedPaths, PathRules, SkipCode, SkipReason, Trigger};
 
 /// The directives that skip a build, as GitHub Actions reads them.
 pub const SKIP_DIRECTIVES: &[&str] = &[
@@ -25,6 +25,67 @@ fn skip(code: SkipCode, message: String) -> Decision {
 /// Decides whether `source` builds under `rules`. Checks, in order: the
 /// branch or tag, draft pull requests, skip directives, changed paths.
 pub fn decide(rules: &RepositoryRules, source: &BuildSource) -> Decision {
+    match decide_before_paths(rules, source) {
+        Decision::Build => paths_rule(rules, source),
+        skip => skip,
+    }
+}
+
+/// [`decide`] for the named build `member` of `rules`: the repository's
+/// rules, then the member's own path filters (the repository's when it
+/// has none).
+pub fn decide_member(
+    rules: &RepositoryRules,
+    member: &BuildMember,
+    source: &BuildSource,
+) -> Decision {
+    match decide_before_paths(rules, source) {
+        Decision::Build => {
+            let filter = member_filter(rules, member);
+            paths_decision(filter.0, filter.1, &source.changed_paths)
+        }
+        skip => skip,
+    }
+}
+
+fn member_filter<'r>(
+    rules: &'r RepositoryRules,
+    member: &'r BuildMember,
+) -> (Option<&'r Globs>, &'r Globs) {
+    (
+        member.paths.as_ref().or(rules.paths.as_ref()),
+        member.paths_ignore.as_ref().unwrap_or(&rules.paths_ignore),
+    )
+}
+
+/// The path filters a build of `rules` (or of its named build `member`)
+/// is held to, as the events carry them; `None` when it has none.
+pub fn path_rules(rules: &RepositoryRules, member: Option<&BuildMember>) -> Option<PathRules> {
+    let (paths, ignore) = match member {
+        Some(m) => member_filter(rules, m),
+        None => (rules.paths.as_ref(), &rules.paths_ignore),
+    };
+    (paths.is_some() || !ignore.is_empty()).then(|| PathRules {
+        paths: paths.map(|g| g.patterns().to_vec()),
+        paths_ignore: ignore.patterns().to_vec(),
+    })
+}
+
+/// Holds a pull request's files, read from GitHub, to the rules its
+/// request carried. Patterns that no longer compile (they compiled in the
+/// webhook) build.
+pub fn decide_paths(rules: &PathRules, changed: &ChangedPaths) -> Decision {
+    let paths = match rules.paths.as_deref().map(Globs::new).transpose() {
+        Ok(p) => p,
+        Err(_) => return Decision::Build,
+    };
+    let Ok(ignore) = Globs::new(&rules.paths_ignore) else {
+        return Decision::Build;
+    };
+    paths_decision(paths.as_ref(), &ignore, changed)
+}
+
+fn decide_before_paths(rules: &RepositoryRules, source: &BuildSource) -> Decision {
     if let Some(decision) = ref_rule(rules, source) {
         return decision;
     }
@@ -44,7 +105,7 @@ pub fn decide(rules: &RepositoryRules, source: &BuildSource) -> Decision {
         // would turn a commit whose build failed green without a build.
         let text = match source.trigger {
             Trigger::Push => source.head_commit.as_ref().map(|c| c.message.as_str()),
-            Trigger::PullRequest => None,
+            Trigger::PullRequest | Trigger::Manual | Trigger::Schedule => None,
         };
         if let Some(directive) = text.and_then(skip_directive) {
             return skip(
@@ -53,11 +114,13 @@ pub fn decide(rules: &RepositoryRules, source: &BuildSource) -> Decision {
             );
         }
     }
-    paths_rule(rules, source)
+    Decision::Build
 }
 
 fn ref_rule(rules: &RepositoryRules, source: &BuildSource) -> Option<Decision> {
     match source.trigger {
+        // Asked for by name: no branch rule stands between.
+        Trigger::Manual | Trigger::Schedule => None,
         Trigger::Push => {
             let push = &rules.push;
             if let Some(tag) = &source.tag {
@@ -131,20 +194,28 @@ fn ref_rule(rules: &RepositoryRules, source: &BuildSource) -> Option<Decision> {
 }
 
 fn paths_rule(rules: &RepositoryRules, source: &BuildSource) -> Decision {
-    if rules.paths.is_none() && rules.paths_ignore.is_empty() {
+    paths_decision(
+        rules.paths.as_ref(),
+        &rules.paths_ignore,
+        &source.changed_paths,
+    )
+}
+
+fn paths_decision(paths: Option<&Globs>, ignore: &Globs, changed: &ChangedPaths) -> Decision {
+    if paths.is_none() && ignore.is_empty() {
         return Decision::Build;
     }
-    let changed = &source.changed_paths;
     if changed.truncated {
         return Decision::Build;
     }
-    let matched = changed.paths.iter().any(|p| {
-        !rules.paths_ignore.is_match(p) && rules.paths.as_ref().is_none_or(|g| g.is_match(p))
-    });
+    let matched = changed
+        .paths
+        .iter()
+        .any(|p| !ignore.is_match(p) && paths.is_none_or(|g| g.is_match(p)));
     if matched {
         Decision::Build
     } else {
-        let why = if rules.paths.is_some() {
+        let why = if paths.is_some() {
             "no changed path matches paths"
         } else {
             "every changed path matches paths-ignore"
@@ -212,6 +283,8 @@ mod tests {
             received_at_ms: 0,
             installation_id: None,
             attempt: 1,
+            member: None,
+            run: None,
         }
     }
 

@@ -13,8 +13,10 @@ use std::time::Duration;
 use http::HeaderMap;
 use serde_json::json;
 
-use crate::config::{Config, ForkPolicy};
-use crate::events::{BuildRequested, BuildSkipped, CheckRequest, CheckRunRequested, VERSION};
+use crate::config::{Config, ForkPolicy, RepositoryRules};
+use crate::events::{
+    BuildRequested, BuildSkipped, BuildSource, CheckRequest, CheckRunRequested, VERSION,
+};
 use crate::github::headers;
 use crate::github::normalise::{Normalised, normalise_pull_request, normalise_push};
 use crate::github::payload::{
@@ -132,15 +134,27 @@ pub enum Publication {
     Skipped(BuildSkipped),
     /// A Re-run or a button of a Gantry check run.
     CheckRun(CheckRunRequested),
+    /// The named builds of a repository's `builds:`: a request or a skip
+    /// each (never nested), published together.
+    Members(Vec<Publication>),
 }
 
 impl Publication {
-    /// The build source, for a delivery that has one.
-    pub fn source_mut(&mut self) -> Option<&mut crate::events::BuildSource> {
+    /// The build sources, for a delivery that has them.
+    pub fn sources_mut(&mut self) -> Vec<&mut crate::events::BuildSource> {
         match self {
-            Publication::Requested(e) => Some(&mut e.source),
-            Publication::Skipped(e) => Some(&mut e.source),
-            Publication::CheckRun(_) => None,
+            Publication::Requested(e) => vec![&mut e.source],
+            Publication::Skipped(e) => vec![&mut e.source],
+            Publication::CheckRun(_) => Vec::new(),
+            Publication::Members(items) => items.iter_mut().flat_map(|p| p.sources_mut()).collect(),
+        }
+    }
+
+    /// The events to publish, in order.
+    pub fn items(&self) -> Vec<&Publication> {
+        match self {
+            Publication::Members(items) => items.iter().collect(),
+            one => vec![one],
         }
     }
 
@@ -150,6 +164,27 @@ impl Publication {
             Publication::Requested(_) => BuildRequested::DETAIL_TYPE,
             Publication::Skipped(_) => BuildSkipped::DETAIL_TYPE,
             Publication::CheckRun(_) => CheckRunRequested::DETAIL_TYPE,
+            Publication::Members(items) => items
+                .iter()
+                .find(|p| matches!(p, Publication::Requested(_)))
+                .or(items.first())
+                .map_or(BuildRequested::DETAIL_TYPE, |p| p.detail_type()),
+        }
+    }
+
+    /// The log line's outcome word.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Publication::Requested(_) => "accepted",
+            Publication::Skipped(_) => "skipped",
+            Publication::CheckRun(_) => "check_run_requested",
+            Publication::Members(items) => {
+                if items.iter().any(|p| matches!(p, Publication::Requested(_))) {
+                    "accepted"
+                } else {
+                    "skipped"
+                }
+            }
         }
     }
 
@@ -168,8 +203,108 @@ impl Publication {
                 202,
                 json!({ "outcome": "accepted", "correlation_id": e.correlation_id, "request": e.request }),
             ),
+            Publication::Members(items) => {
+                let builds: Vec<serde_json::Value> = items
+                    .iter()
+                    .map(|p| match p {
+                        Publication::Requested(e) => json!({
+                            "outcome": "accepted",
+                            "build": e.source.member.as_ref().map(|m| m.name.as_str()),
+                            "correlation_id": e.correlation_id,
+                            "project": e.project,
+                        }),
+                        Publication::Skipped(e) => json!({
+                            "outcome": "skipped",
+                            "build": e.source.member.as_ref().map(|m| m.name.as_str()),
+                            "correlation_id": e.correlation_id,
+                            "reason": e.reason.message,
+                        }),
+                        other => serde_json::from_str(&other.reply().body)
+                            .unwrap_or(serde_json::Value::Null),
+                    })
+                    .collect();
+                Reply::new(202, json!({ "outcome": self.outcome(), "builds": builds }))
+            }
         }
     }
+}
+
+/// The correlation id of the named build `member` of a delivery (or a
+/// manual or scheduled request) `correlation_id`: `<id>.<member>`, so that
+/// every log line of it is found by the delivery's id.
+pub fn member_correlation_id(correlation_id: &str, member: &str) -> String {
+    format!("{correlation_id}.{member}")
+}
+
+/// What `source` asks of `rules`: a request or a skip for each named build
+/// of `builds:` (all of them, or those `only` names), or for the one build.
+/// A pull request held to path filters carries them on its request, for
+/// validate-buildspec to apply once it has read the files from GitHub.
+pub fn fan_out(
+    rules: &RepositoryRules,
+    source: BuildSource,
+    correlation_id: &str,
+    only: &[String],
+) -> Publication {
+    let of: Vec<String> = rules
+        .builds
+        .iter()
+        .filter(|m| only.is_empty() || only.contains(&m.name))
+        .map(|m| m.name.clone())
+        .collect();
+    let one = |member: Option<&crate::config::BuildMember>, mut source: BuildSource| {
+        let (project, buildspec, decision, correlation_id) = match member {
+            Some(m) => {
+                source.member = Some(m.event_member(&of));
+                (
+                    m.project.clone(),
+                    m.buildspec.clone(),
+                    trigger::decide_member(rules, m, &source),
+                    member_correlation_id(correlation_id, &m.name),
+                )
+            }
+            None => (
+                rules.project.clone(),
+                rules.buildspec.clone(),
+                trigger::decide(rules, &source),
+                correlation_id.to_owned(),
+            ),
+        };
+        match decision {
+            Decision::Build => {
+                let paths = (source.trigger == crate::events::Trigger::PullRequest
+                    && source.changed_paths.truncated)
+                    .then(|| trigger::path_rules(rules, member))
+                    .flatten();
+                Publication::Requested(BuildRequested {
+                    v: VERSION,
+                    correlation_id: correlation_id.into(),
+                    project,
+                    buildspec,
+                    source,
+                    paths,
+                })
+            }
+            Decision::Skip(reason) => Publication::Skipped(BuildSkipped {
+                v: VERSION,
+                correlation_id: correlation_id.into(),
+                project,
+                reason,
+                source,
+            }),
+        }
+    };
+    if rules.builds.is_empty() {
+        return one(None, source);
+    }
+    Publication::Members(
+        rules
+            .builds
+            .iter()
+            .filter(|m| only.is_empty() || only.contains(&m.name))
+            .map(|m| one(Some(m), source.clone()))
+            .collect(),
+    )
 }
 
 /// What the pure part made of a delivery.
@@ -562,23 +697,7 @@ fn assess(
         }
         pr.approved_by = source.sender.clone();
     }
-    let correlation_id = delivery_id.to_owned();
-    let publication = match trigger::decide(rules, &source) {
-        Decision::Build => Publication::Requested(BuildRequested {
-            v: VERSION,
-            correlation_id: correlation_id.into(),
-            project: rules.project.clone(),
-            buildspec: rules.buildspec.clone(),
-            source,
-        }),
-        Decision::Skip(reason) => Publication::Skipped(BuildSkipped {
-            v: VERSION,
-            correlation_id: correlation_id.into(),
-            project: rules.project.clone(),
-            reason,
-            source,
-        }),
-    };
+    let publication = fan_out(rules, source, delivery_id, &[]);
     Ok(Assessment::Publish {
         delivery_id: delivery_id.to_owned(),
         publication: Box::new(publication),

@@ -97,8 +97,22 @@ const RULE_KEYS: &[&str] = &[
     "status",
     "notifications",
     "public-badge",
+    "builds",
+    "schedules",
 ];
-const STATUS_KEYS: &[&str] = &["context", "superseded"];
+const STATUS_KEYS: &[&str] = &["context", "superseded", "aggregate"];
+const MEMBER_KEYS: &[&str] = &[
+    "name",
+    "project",
+    "buildspec",
+    "compute-type",
+    "image",
+    "environment",
+    "paths",
+    "paths-ignore",
+    "context",
+];
+const SCHEDULE_KEYS: &[&str] = &["name", "cron", "time-zone", "branch", "project", "builds"];
 const ROUTE_KEYS: &[&str] = &["provider", "url-parameter", "branches", "when"];
 const PUSH_KEYS: &[&str] = &["branches", "branches-ignore", "tags", "tags-ignore"];
 const PR_KEYS: &[&str] = &["branches", "branches-ignore", "drafts"];
@@ -122,6 +136,22 @@ struct Partial {
     status: Option<StatusSettings>,
     notifications: Option<Vec<Route>>,
     public_badge: Option<bool>,
+    builds: Option<Vec<(Pos, PartialMember)>>,
+    schedules: Option<(Pos, Vec<crate::schedule::ScheduleRule>)>,
+}
+
+/// A `builds:` entry before the repository's project fills it in.
+#[derive(Clone)]
+struct PartialMember {
+    name: String,
+    project: Option<String>,
+    buildspec: Option<String>,
+    compute_type: Option<String>,
+    image: Option<String>,
+    environment: Vec<(String, String)>,
+    paths: Option<Globs>,
+    paths_ignore: Option<Globs>,
+    context: Option<String>,
 }
 
 pub(super) fn decode_config(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Config> {
@@ -224,7 +254,54 @@ fn decode_root(r: &mut Reader, root: &Node) -> Option<Config> {
             );
             continue;
         };
+        let builds: Vec<BuildMember> = partial
+            .builds
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, m)| BuildMember {
+                name: m.name,
+                project: m.project.unwrap_or_else(|| project.clone()),
+                buildspec: m
+                    .buildspec
+                    .or_else(|| partial.buildspec.clone().or(defaults.buildspec.clone())),
+                compute_type: m.compute_type,
+                image: m.image,
+                environment: m.environment,
+                paths: m.paths,
+                paths_ignore: m.paths_ignore,
+                context: m.context,
+            })
+            .collect();
+        let schedules = match partial.schedules.clone() {
+            Some((at, list)) => {
+                if !list.is_empty() && name.contains(['*', '?', '[', '{']) {
+                    r.error(
+                        at,
+                        &path.key("schedules"),
+                        format!(
+                            "`{name}` is a glob: a schedule builds one repository, so its entry must name it (owner/name)"
+                        ),
+                    );
+                }
+                for (i, s) in list.iter().enumerate() {
+                    for b in &s.builds {
+                        if !builds.iter().any(|m| &m.name == b) {
+                            r.error(
+                                at,
+                                &path.key("schedules").index(i),
+                                format!("`{b}` is not one of this repository's `builds`"),
+                            );
+                        }
+                    }
+                }
+                list
+            }
+            None => Vec::new(),
+        };
         resolved.push(RepositoryRules {
+            builds,
+            schedules,
             name,
             matcher,
             project,
@@ -357,6 +434,7 @@ fn decode_rules(r: &mut Reader, node: &Node, path: &Path<'_>, is_entry: bool) ->
                     let kp = p.key(k);
                     match k {
                         "context" => status.context = text(r, v, &kp),
+                        "aggregate" => status.aggregate = text(r, v, &kp),
                         "superseded" => match v.as_str() {
                             Some("error") => status.superseded = SupersededState::Error,
                             Some("failure") => status.superseded = SupersededState::Failure,
@@ -369,6 +447,28 @@ fn decode_rules(r: &mut Reader, node: &Node, path: &Path<'_>, is_entry: bool) ->
                 out.status = Some(status);
             }
             "notifications" => out.notifications = Some(decode_routes(r, value, &p)),
+            "builds" => {
+                if !is_entry {
+                    r.error(
+                        value.pos,
+                        &p,
+                        "`builds` belongs to a repository entry, not to `defaults`",
+                    );
+                } else {
+                    out.builds = Some(decode_members(r, value, &p));
+                }
+            }
+            "schedules" => {
+                if !is_entry {
+                    r.error(
+                        value.pos,
+                        &p,
+                        "`schedules` belongs to a repository entry, not to `defaults`",
+                    );
+                } else {
+                    out.schedules = Some((value.pos, decode_schedules(r, value, &p)));
+                }
+            }
             "push" => {
                 let mut push = PushRules {
                     branches: None,
@@ -413,6 +513,203 @@ fn decode_rules(r: &mut Reader, node: &Node, path: &Path<'_>, is_entry: bool) ->
             }
             _ => {}
         }
+    }
+    out
+}
+
+/// The items of a list, or an error naming what it should hold.
+fn items<'n>(r: &mut Reader, node: &'n Node, path: &Path<'_>, what: &str) -> &'n [Node] {
+    match &node.value {
+        Value::Seq(items) => items,
+        _ => {
+            r.error(
+                node.pos,
+                path,
+                format!("expected a list of {what}, found {}", node.kind()),
+            );
+            &[]
+        }
+    }
+}
+
+/// A `builds` list: named builds, each its own chain.
+fn decode_members(r: &mut Reader, node: &Node, path: &Path<'_>) -> Vec<(Pos, PartialMember)> {
+    let list = items(r, node, path, "named builds");
+    if list.len() > MAX_BUILDS {
+        r.error(
+            node.pos,
+            path,
+            format!(
+                "{} builds; at most {MAX_BUILDS} per repository entry",
+                list.len()
+            ),
+        );
+    }
+    let mut out: Vec<(Pos, PartialMember)> = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let ip = path.index(i);
+        let mut m = PartialMember {
+            name: String::new(),
+            project: None,
+            buildspec: None,
+            compute_type: None,
+            image: None,
+            environment: Vec::new(),
+            paths: None,
+            paths_ignore: None,
+            context: None,
+        };
+        for (_, k, v) in r.known(item, &ip, MEMBER_KEYS) {
+            let kp = ip.key(k);
+            match k {
+                "name" => {
+                    if let Some(name) = text(r, v, &kp) {
+                        match check_member_name(&name) {
+                            Ok(()) => m.name = name,
+                            Err(why) => r.error(v.pos, &kp, why),
+                        }
+                    }
+                }
+                "project" => m.project = text(r, v, &kp),
+                "buildspec" => m.buildspec = text(r, v, &kp),
+                "compute-type" => m.compute_type = text(r, v, &kp),
+                "image" => m.image = text(r, v, &kp),
+                "context" => m.context = text(r, v, &kp),
+                "paths" => m.paths = globs(r, v, &kp, false),
+                "paths-ignore" => m.paths_ignore = globs(r, v, &kp, false),
+                "environment" => m.environment = decode_environment(r, v, &kp),
+                _ => {}
+            }
+        }
+        if m.name.is_empty() {
+            r.error(
+                item.pos,
+                &ip,
+                "missing `name` (it names the status context `gantry/<name>`)",
+            );
+            continue;
+        }
+        if out.iter().any(|(_, o)| o.name == m.name) {
+            r.error(
+                item.pos,
+                &ip.key("name"),
+                format!("a second build named `{}`", m.name),
+            );
+            continue;
+        }
+        out.push((item.pos, m));
+    }
+    out
+}
+
+/// A build's `environment`: plain variables.
+fn decode_environment(r: &mut Reader, node: &Node, path: &Path<'_>) -> Vec<(String, String)> {
+    if !matches!(node.value, Value::Map(_)) {
+        r.error(
+            node.pos,
+            path,
+            format!(
+                "expected a mapping of variable to value, found {}",
+                node.kind()
+            ),
+        );
+        return Vec::new();
+    }
+    let entries = r.mapping(node, path).unwrap_or_default();
+    let mut out = Vec::with_capacity(entries.len());
+    for (k, name, v) in entries {
+        let p = path.key(name);
+        if let Err(why) = check_variable_name(name) {
+            r.error(k.pos, &p, why);
+            continue;
+        }
+        match r.string(v, &p) {
+            Some(value) => out.push((name.to_owned(), value.to_owned())),
+            None => continue,
+        }
+    }
+    out
+}
+
+/// A `schedules` list.
+fn decode_schedules(
+    r: &mut Reader,
+    node: &Node,
+    path: &Path<'_>,
+) -> Vec<crate::schedule::ScheduleRule> {
+    use crate::schedule::{CronExpr, ScheduleRule, parse_zone};
+    let list = items(r, node, path, "schedules");
+    let mut out: Vec<ScheduleRule> = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let ip = path.index(i);
+        let (mut name, mut cron, mut zone, mut branch, mut project, mut builds) =
+            (None, None, Some(chrono_tz::Tz::UTC), None, None, Vec::new());
+        for (_, k, v) in r.known(item, &ip, SCHEDULE_KEYS) {
+            let kp = ip.key(k);
+            match k {
+                "name" => {
+                    if let Some(n) = text(r, v, &kp) {
+                        match check_member_name(&n) {
+                            Ok(()) => name = Some(n),
+                            Err(why) => {
+                                r.error(v.pos, &kp, why.replace("build name", "schedule name"))
+                            }
+                        }
+                    }
+                }
+                "cron" => {
+                    if let Some(t) = text(r, v, &kp) {
+                        match CronExpr::parse(&t) {
+                            Ok(c) => cron = Some(c),
+                            Err(why) => r.error(v.pos, &kp, why),
+                        }
+                    }
+                }
+                "time-zone" => {
+                    zone = text(r, v, &kp).and_then(|t| match parse_zone(&t) {
+                        Ok(z) => Some(z),
+                        Err(why) => {
+                            r.error(v.pos, &kp, why);
+                            None
+                        }
+                    })
+                }
+                "branch" => branch = text(r, v, &kp),
+                "project" => project = text(r, v, &kp),
+                "builds" => {
+                    for (j, b) in items(r, v, &kp, "build names").iter().enumerate() {
+                        if let Some(n) = text(r, b, &kp.index(j)) {
+                            builds.push(n);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(cron) = cron else {
+            if r.errors() == 0 {
+                r.error(
+                    item.pos,
+                    &ip,
+                    "missing `cron` (five fields: minute hour day-of-month month day-of-week)",
+                );
+            }
+            continue;
+        };
+        let Some(time_zone) = zone else { continue };
+        let name = name.unwrap_or_else(|| format!("schedules[{i}]"));
+        if out.iter().any(|s| s.name == name) {
+            r.error(item.pos, &ip, format!("a second schedule named `{name}`"));
+            continue;
+        }
+        out.push(ScheduleRule {
+            name,
+            cron,
+            time_zone,
+            branch,
+            project,
+            builds,
+        });
     }
     out
 }

@@ -139,6 +139,81 @@ pub struct RepositoryRules {
     /// A private repository's badges are public too (with
     /// `PublicBadges=true`); by default they are not.
     pub public_badge: bool,
+    /// Several named builds per commit, each its own chain and status
+    /// context; empty: the one build above.
+    pub builds: Vec<BuildMember>,
+    /// Builds started on a clock (only for a repository named without
+    /// globs: a schedule builds one repository).
+    pub schedules: Vec<crate::schedule::ScheduleRule>,
+}
+
+/// The most named builds one repository entry may list: their requests
+/// go to EventBridge in one PutEvents call.
+pub const MAX_BUILDS: usize = 10;
+
+/// The aggregate status context of a repository with `builds:`, when
+/// `status.aggregate` does not name one.
+pub const DEFAULT_AGGREGATE_CONTEXT: &str = "gantry/all";
+
+/// One `builds:` entry: a build of its own per commit.
+#[derive(Debug, Clone)]
+pub struct BuildMember {
+    /// Letters, digits, `-` and `_`: it names the status context
+    /// (`gantry/<name>`), the correlation ids and the supersession group.
+    pub name: String,
+    pub project: String,
+    pub buildspec: Option<String>,
+    pub compute_type: Option<String>,
+    pub image: Option<String>,
+    pub environment: Vec<(String, String)>,
+    /// `None`: the repository's `paths`.
+    pub paths: Option<Globs>,
+    /// `None`: the repository's `paths-ignore`.
+    pub paths_ignore: Option<Globs>,
+    /// `None`: `gantry/<name>`.
+    pub context: Option<String>,
+}
+
+impl BuildMember {
+    pub fn context(&self) -> String {
+        self.context
+            .clone()
+            .unwrap_or_else(|| format!("gantry/{}", self.name))
+    }
+
+    /// What the events carry of it, requested together with `of`.
+    pub fn event_member(&self, of: &[String]) -> crate::events::Member {
+        crate::events::Member {
+            of: of.to_vec(),
+            name: self.name.clone(),
+            compute_type: self.compute_type.clone(),
+            image: self.image.clone(),
+            environment: self
+                .environment
+                .iter()
+                .map(|(name, value)| crate::events::Variable {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Is `name` usable as a build's name?
+pub fn check_member_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a build name (letters, digits, `-` and `_`, at most 64)"
+        ))
+    }
 }
 
 /// How commit statuses look.
@@ -148,6 +223,9 @@ pub struct StatusSettings {
     pub context: Option<String>,
     /// The state a superseded build's commit gets.
     pub superseded: SupersededState,
+    /// With `builds:`, the context that sums them up; `None`:
+    /// [`DEFAULT_AGGREGATE_CONTEXT`].
+    pub aggregate: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -248,6 +326,30 @@ impl TrustDomains {
 impl RepositoryRules {
     pub fn matches(&self, full_name: &str) -> bool {
         self.matcher.is_match(full_name)
+    }
+
+    /// The named build `name` of `builds:`.
+    pub fn member(&self, name: &str) -> Option<&BuildMember> {
+        self.builds.iter().find(|m| m.name == name)
+    }
+
+    /// The status context of a build of `project`, or of the named build
+    /// `member`.
+    pub fn context_of(&self, project: &str, member: Option<&str>) -> String {
+        match member.and_then(|m| self.member(m)) {
+            Some(m) => m.context(),
+            None => self.status.context(project),
+        }
+    }
+
+    /// The aggregate context, for a repository with `builds:`.
+    pub fn aggregate_context(&self) -> Option<String> {
+        (!self.builds.is_empty()).then(|| {
+            self.status
+                .aggregate
+                .clone()
+                .unwrap_or_else(|| DEFAULT_AGGREGATE_CONTEXT.to_owned())
+        })
     }
 }
 
@@ -574,5 +676,63 @@ mod tests {
         assert!(errs.iter().any(|d| d.path == "version"), "{errs:?}");
         let errs = Config::parse("").expect_err("empty");
         assert_eq!(errs[0].line, 1);
+    }
+
+    const FAN_OUT: &str = "version: 1\nrepositories:\n  - name: octo-org/widgets\n    project: gantry-web\n    buildspec: ci/build.yml\n    paths-ignore: ['docs/**']\n    status:\n      aggregate: ci/all\n    builds:\n      - name: lint\n        buildspec: ci/lint.yml\n        compute-type: BUILD_GENERAL1_SMALL\n        environment:\n          STRICT: 'true'\n      - name: test\n        project: gantry-test\n        image: aws/codebuild/standard:7.0\n        context: ci/test\n      - name: docs\n        paths: ['docs/**']\n    schedules:\n      - name: nightly\n        cron: '0 3 * * *'\n        time-zone: Europe/Berlin\n        builds: [test]\n      - cron: '@weekly'\n        branch: release\n";
+
+    #[test]
+    fn named_builds_and_schedules_are_read_with_the_repositorys_defaults() {
+        let (config, warnings) = Config::parse(FAN_OUT).expect("valid");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let r = config.repository("octo-org/widgets").expect("listed");
+        let names: Vec<&str> = r.builds.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["lint", "test", "docs"]);
+        let lint = r.member("lint").expect("lint");
+        assert_eq!(lint.project, "gantry-web", "the repository's project");
+        assert_eq!(lint.buildspec.as_deref(), Some("ci/lint.yml"));
+        assert_eq!(lint.environment, vec![("STRICT".into(), "true".into())]);
+        assert_eq!(lint.context(), "gantry/lint");
+        let test = r.member("test").expect("test");
+        assert_eq!(test.project, "gantry-test");
+        assert_eq!(test.buildspec.as_deref(), Some("ci/build.yml"));
+        assert_eq!(r.context_of("gantry-test", Some("test")), "ci/test");
+        assert_eq!(r.aggregate_context().as_deref(), Some("ci/all"));
+        assert_eq!(r.schedules.len(), 2);
+        assert_eq!(r.schedules[0].name, "nightly");
+        assert_eq!(r.schedules[0].builds, ["test"]);
+        assert_eq!(r.schedules[1].name, "schedules[1]");
+        assert_eq!(r.schedules[1].branch.as_deref(), Some("release"));
+        // No builds: no aggregate.
+        let (plain, _) = Config::parse(DEV_CONFIG).expect("valid");
+        assert_eq!(plain.repositories[0].aggregate_context(), None);
+    }
+
+    #[test]
+    fn bad_builds_and_schedules_are_errors_at_their_line() {
+        let text = "version: 1\nrepositories:\n  - name: octo-org/*\n    project: p\n    builds:\n      - name: 'has space'\n      - name: a\n        environment:\n          GANTRY_X: y\n      - name: a\n    schedules:\n      - cron: '61 * * * *'\n      - cron: '0 * * * *'\n        time-zone: Mars/Base\n      - cron: '0 * * * *'\n        builds: [nope]\n";
+        let errs = Config::parse(text).expect_err("invalid");
+        let at: Vec<(u32, &str)> = errs.iter().map(|d| (d.line, d.path.as_str())).collect();
+        for expected in [
+            (6, "repositories[0].builds[0].name"),
+            (9, "repositories[0].builds[1].environment.GANTRY_X"),
+            (10, "repositories[0].builds[2].name"),
+            (12, "repositories[0].schedules[0].cron"),
+            (14, "repositories[0].schedules[1].time-zone"),
+        ] {
+            assert!(at.contains(&expected), "{expected:?} not in {at:?}");
+        }
+        // A glob names no one repository to schedule; `nope` is no build.
+        assert!(
+            errs.iter()
+                .any(|d| d.path == "repositories[0].schedules" && d.message.contains("glob")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|d| d.message.contains("`nope`")),
+            "{errs:?}"
+        );
+        let errs = Config::parse("version: 1\ndefaults:\n  builds: []\nrepositories: []\n")
+            .expect_err("builds in defaults");
+        assert_eq!(errs[0].path, "defaults.builds", "{errs:?}");
     }
 }

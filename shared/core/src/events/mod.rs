@@ -60,6 +60,64 @@ macro_rules! detail {
 pub enum Trigger {
     Push,
     PullRequest,
+    /// `gantry run`: someone with access to the bus asked for it.
+    Manual,
+    /// A `schedules:` entry of gantry.yaml fired.
+    Schedule,
+}
+
+impl Trigger {
+    /// As events, `GANTRY_TRIGGER` and the build page spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Push => "push",
+            Trigger::PullRequest => "pull_request",
+            Trigger::Manual => "manual",
+            Trigger::Schedule => "schedule",
+        }
+    }
+}
+
+/// A plain environment variable a manual run adds to its build (never a
+/// secret: it travels in events and shows on the build page's request).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variable {
+    pub name: String,
+    pub value: String,
+}
+
+/// One named build of a repository's `builds:`, as far as the functions
+/// after the webhook need it (they do not read gantry.yaml): its name, and
+/// what its CodeBuild build overrides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Plain variables from gantry.yaml.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment: Vec<Variable>,
+    /// Every named build requested together with this one (itself
+    /// included): the members the aggregate status waits for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub of: Vec<String>,
+}
+
+/// Who or what asked for a build that no delivery started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// The caller's AWS identity (its ARN) for a manual run; the schedule's
+    /// name for a scheduled one.
+    pub by: String,
+    /// Extra plain variables (`gantry run --var NAME=VALUE`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variables: Vec<Variable>,
+    /// The schedule that fired ([`crate::schedule::ScheduleId`]'s text):
+    /// its builds' ends free it for its next firing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +220,14 @@ pub struct BuildSource {
     /// commit and project counts up (`GANTRY_ATTEMPT`).
     #[serde(default = "first_attempt", skip_serializing_if = "is_first_attempt")]
     pub attempt: u32,
+    /// The named build of the repository's `builds:` this is: its own
+    /// chain, status context and supersession. `None`: the repository's
+    /// one build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<Member>,
+    /// A manual or scheduled build's request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunRequest>,
 }
 
 fn first_attempt() -> u32 {
@@ -180,14 +246,24 @@ impl BuildSource {
     }
 
     /// The builds that supersede each other: one pull request, or one
-    /// branch or tag of one repository.
+    /// branch or tag of one repository; per named build of `builds:`.
     pub fn group(&self) -> String {
         let repo = self.repository.full_name.to_ascii_lowercase();
-        match (&self.pull_request, &self.branch, &self.tag) {
+        let group = match (&self.pull_request, &self.branch, &self.tag) {
             (Some(pr), _, _) => format!("{repo}#pr/{}", pr.number),
             (None, _, Some(tag)) => format!("{repo}#tag/{tag}"),
             (None, Some(branch), None) => format!("{repo}#branch/{branch}"),
             (None, None, None) => format!("{repo}#ref/{}", self.git_ref),
+        };
+        // A manual or scheduled build neither stops a push's build nor is
+        // stopped by one: each kind supersedes only its own.
+        let group = match self.trigger {
+            Trigger::Push | Trigger::PullRequest => group,
+            Trigger::Manual | Trigger::Schedule => format!("{group}!{}", self.trigger.as_str()),
+        };
+        match &self.member {
+            Some(member) => format!("{group}@{}", member.name),
+            None => group,
         }
     }
 }
@@ -204,9 +280,24 @@ pub struct BuildRequested {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buildspec: Option<String>,
     pub source: BuildSource,
+    /// A pull request's path filters, left to validate-buildspec: the
+    /// delivery does not list a pull request's files, and reading them from
+    /// GitHub (up to 30 pages) does not fit the webhook's 10 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<PathRules>,
 }
 
 detail!(BuildRequested, "Build Requested");
+
+/// Path filters as patterns (gantry.yaml's globs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathRules {
+    /// `None`: every path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths_ignore: Vec<String>,
+}
 
 /// What someone asked of a Gantry check run on GitHub (App mode): a
 /// `check_run` or `check_suite` delivery, verified, for build-events to

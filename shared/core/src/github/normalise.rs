@@ -119,6 +119,8 @@ pub fn normalise_push(push: &PushEvent<'_>) -> Result<Normalised, PayloadError> 
         received_at_ms: 0,
         installation_id: push.installation.as_ref().map(|i| i.id),
         attempt: 1,
+        member: None,
+        run: None,
     })))
 }
 
@@ -206,5 +208,7 @@ pub fn normalise_pull_request(event: &PullRequestEvent<'_>) -> Result<Normalised
         received_at_ms: 0,
         installation_id: event.installation.as_ref().map(|i| i.id),
         attempt: 1,
+        member: None,
+        run: None,
     })))
 }

@@ -352,6 +352,14 @@ pub fn build_page(page: &BuildPage<'_>) -> String {
             Some(who) => format!("push by {who}"),
             None => "push".to_owned(),
         },
+        (Trigger::Manual, _) => match &s.run {
+            Some(run) => format!("manual run by {}", run.by),
+            None => "manual run".to_owned(),
+        },
+        (Trigger::Schedule, _) => match &s.run {
+            Some(run) => format!("schedule {}", run.by),
+            None => "schedule".to_owned(),
+        },
     };
     let mut trigger = escape(&trigger);
     if s.attempt > 1 {

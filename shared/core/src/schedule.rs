@@ -1,0 +1,210 @@
+//! Scheduled builds: gantry.yaml's `schedules:` (a cron expression in a time
+//! zone, a branch, optionally a project or some of the repository's named
+//! builds), and the one question the schedule function asks of each every
+//! minute: does it fire in this minute?
+//!
+//! Expressions have five fields (minute, hour, day of month, month, day of
+//! week), POSIX/Vixie cron as `croner` reads them, with `L`, `#` and `W`
+//! and the `@daily`-style nicknames. They are evaluated in the schedule's
+//! IANA time zone: `0 9 * * 1-5` in `Europe/Berlin` is nine in Berlin
+//! winter and summer. A local time the clocks skip does not fire; one they
+//! repeat fires in each of its two UTC minutes.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
+
+use crate::records::hex16;
+
+/// How long a schedule's build may stay unfinished before the schedule
+/// stops waiting for it (a build lost on the way): CodeBuild's longest
+/// timeout plus its longest queue.
+pub const PENDING_LIMIT_MS: u64 = (36 + 8) * 60 * 60 * 1000;
+
+/// A parsed cron expression and the text it was read from.
+#[derive(Debug, Clone)]
+pub struct CronExpr {
+    text: String,
+    cron: Cron,
+}
+
+impl CronExpr {
+    /// Five fields; seconds and years are refused (the schedule function
+    /// runs once a minute).
+    pub fn parse(text: &str) -> Result<CronExpr, String> {
+        let parser = CronParser::builder()
+            .seconds(Seconds::Disallowed)
+            .year(Year::Disallowed)
+            .build();
+        match parser.parse(text) {
+            Ok(cron) => Ok(CronExpr {
+                text: text.trim().to_owned(),
+                cron,
+            }),
+            Err(e) => Err(format!(
+                "`{text}` is not a cron expression of five fields (minute hour day-of-month month day-of-week): {e}"
+            )),
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Does the expression match the minute `at` falls in, read in `zone`?
+    pub fn matches(&self, at: DateTime<Utc>, zone: Tz) -> bool {
+        let minute = at.timestamp().div_euclid(60) * 60;
+        let Some(minute) = DateTime::<Utc>::from_timestamp(minute, 0) else {
+            return false;
+        };
+        self.cron
+            .is_time_matching(&minute.with_timezone(&zone))
+            .unwrap_or(false)
+    }
+}
+
+/// An IANA time zone name (`Europe/Berlin`, `UTC`).
+pub fn parse_zone(name: &str) -> Result<Tz, String> {
+    name.parse::<Tz>().map_err(|_| {
+        format!("`{name}` is not an IANA time zone name (like `Europe/Berlin` or `UTC`)")
+    })
+}
+
+/// One `schedules:` entry of a repository.
+#[derive(Debug, Clone)]
+pub struct ScheduleRule {
+    /// Its name, unique within the repository: `nightly`; defaults to
+    /// `schedules[<index>]`.
+    pub name: String,
+    pub cron: CronExpr,
+    pub time_zone: Tz,
+    /// The branch whose head builds; `None`: the default branch.
+    pub branch: Option<String>,
+    /// The CodeBuild project, instead of the repository's.
+    pub project: Option<String>,
+    /// Of a repository with `builds:`, the named builds this runs; empty:
+    /// all of them.
+    pub builds: Vec<String>,
+}
+
+impl ScheduleRule {
+    pub fn fires(&self, at: DateTime<Utc>) -> bool {
+        self.cron.matches(at, self.time_zone)
+    }
+}
+
+/// A schedule across configurations: its repository and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleId(String);
+
+impl ScheduleId {
+    pub fn new(repository: &str, name: &str) -> ScheduleId {
+        ScheduleId(format!("{}#{name}", repository.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `schedules/<hash>.json`: the builds its last firing requested.
+    pub fn state_key(&self) -> String {
+        format!("schedules/{}.json", hex16(&self.0))
+    }
+
+    /// The correlation id of its firing in `minute` (seconds since the
+    /// epoch, a multiple of 60), the same for every invocation that sees
+    /// that minute: a second invocation's events are duplicates.
+    pub fn correlation_id(&self, minute: i64) -> String {
+        format!("schedule-{}-{minute}", hex16(&self.0))
+    }
+}
+
+/// Where the end of a scheduled build is marked: a schedule fires again
+/// only once every build of its previous firing has a mark.
+pub fn done_key(correlation_id: &str) -> String {
+    format!("schedule-done/{}", hex16(correlation_id))
+}
+
+/// What a schedule's last firing requested.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScheduleState {
+    /// The minute it fired in (seconds since the epoch).
+    pub minute: i64,
+    pub requested_at_ms: u64,
+    /// The correlation ids of its builds.
+    pub correlation_ids: Vec<String>,
+}
+
+impl ScheduleState {
+    /// Has the previous firing been waited on long enough that a lost
+    /// build no longer holds the schedule?
+    pub fn expired(&self, now_ms: u64) -> bool {
+        now_ms.saturating_sub(self.requested_at_ms) > PENDING_LIMIT_MS
+    }
+}
+
+/// The minute a scheduled event names (EventBridge's `time`, RFC 3339), as
+/// seconds since the epoch.
+pub fn event_minute(time: &str) -> Option<i64> {
+    let at = DateTime::parse_from_rfc3339(time).ok()?;
+    Some(at.timestamp().div_euclid(60) * 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("a time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn an_expression_fires_in_its_zones_minute_summer_and_winter() {
+        let nine = CronExpr::parse("0 9 * * 1-5").expect("valid");
+        let berlin = parse_zone("Europe/Berlin").expect("a zone");
+        // Winter: UTC+1. Monday 2026-01-05.
+        assert!(nine.matches(at("2026-01-05T08:00:00Z"), berlin));
+        assert!(nine.matches(at("2026-01-05T08:00:59Z"), berlin));
+        assert!(!nine.matches(at("2026-01-05T09:00:00Z"), berlin));
+        // Summer: UTC+2. Monday 2026-07-06.
+        assert!(nine.matches(at("2026-07-06T07:00:30Z"), berlin));
+        assert!(!nine.matches(at("2026-07-06T08:00:00Z"), berlin));
+        // Saturday.
+        assert!(!nine.matches(at("2026-07-04T07:00:00Z"), berlin));
+    }
+
+    #[test]
+    fn seconds_years_and_nonsense_are_refused_with_the_expression() {
+        for bad in [
+            "* * * * * *",
+            "0 0 * * * 2026 1",
+            "61 * * * *",
+            "every day",
+            "",
+        ] {
+            let e = CronExpr::parse(bad).expect_err(bad);
+            assert!(e.contains("five fields"), "{bad}: {e}");
+        }
+        assert!(CronExpr::parse("@daily").is_ok());
+        assert!(CronExpr::parse("0 3 L * *").is_ok());
+        assert!(parse_zone("Mars/Olympus").is_err());
+        assert!(parse_zone("UTC").is_ok());
+    }
+
+    #[test]
+    fn a_firing_has_one_correlation_id_per_schedule_and_minute() {
+        let a = ScheduleId::new("Octo-Org/Widgets", "nightly");
+        let b = ScheduleId::new("octo-org/widgets", "nightly");
+        assert_eq!(a, b);
+        assert_eq!(a.correlation_id(60), b.correlation_id(60));
+        assert_ne!(a.correlation_id(60), a.correlation_id(120));
+        assert_ne!(
+            a.correlation_id(60),
+            ScheduleId::new("octo-org/widgets", "weekly").correlation_id(60)
+        );
+        assert_eq!(event_minute("2026-12-02T03:04:59Z"), Some(1796180640));
+    }
+}
