@@ -140,6 +140,29 @@ fn describe(problems: &[SecretProblem], project: &str, allowed: Option<&str>) ->
     )
 }
 
+/// Why a run's extra variables are refused: one has a secret's name.
+pub fn colliding_variables(source: &BuildSource, refs: &[SecretRef]) -> Option<String> {
+    let given = source.run.as_ref().map(|r| r.variables.as_slice())?;
+    let clashes: Vec<String> = given
+        .iter()
+        .filter_map(|v| {
+            refs.iter().find(|r| r.variable == v.name).map(|r| {
+                let from = match r.from {
+                    SecretOrigin::Config => "gantry.yaml's secrets",
+                    SecretOrigin::Buildspec => "the buildspec's env.parameter-store",
+                };
+                format!("`{}` (a secret in {from})", v.name)
+            })
+        })
+        .collect();
+    (!clashes.is_empty()).then(|| {
+        format!(
+            "the run's variable {} has a secret's name; a plain value never replaces a secret",
+            clashes.join(", ")
+        )
+    })
+}
+
 fn is_untrusted_fork(source: &BuildSource) -> bool {
     source.fork && source.pull_request.is_some()
 }
@@ -267,6 +290,23 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
         })));
     }
     let refs = references(&policy.secrets, &event.buildspec.parameter_store);
+    // A manual run's plain `--var` never stands in for a secret: CodeBuild
+    // would take whichever came last, and a person with the bus could
+    // swap a credential the build trusts for a value of their own.
+    if let Some(reason) = colliding_variables(&event.source, &refs) {
+        return Ok(Outcome::Rejected(Box::new(BuildRejected {
+            v: VERSION,
+            reason: cap(&reason, 1024),
+            buildspec_location: Some(event.buildspec.location.clone()),
+            correlation_id: event.correlation_id,
+            project: event.project,
+            source: event.source,
+            stage: RejectedAt::Secrets,
+            diagnostics: Vec::new(),
+            diagnostic_count: 0,
+            secrets: Vec::new(),
+        })));
+    }
     // Each project is a trust domain with its own secrets path; a reference
     // elsewhere (another repository's secrets) is refused by name before
     // any build starts, as the build's role would refuse it inside.

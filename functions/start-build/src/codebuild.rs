@@ -7,7 +7,7 @@ use aws_sdk_codebuild::types::{
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use gantry_aws::describe_sdk_error;
 use gantry_core::codebuild_events::BuildStatus;
-use gantry_core::events::{BuildspecBody, BuildspecRef, SecretsResolved, Trigger};
+use gantry_core::events::{BuildspecBody, BuildspecRef, SecretsResolved};
 use gantry_core::ids::{BuildArn, BuildId};
 
 /// The prefix of an untrusted build's log stream (CodeBuild names it
@@ -26,14 +26,7 @@ pub fn metadata(event: &SecretsResolved) -> Vec<Plain> {
         ("GANTRY_REPOSITORY", s.repository.full_name.to_string()),
         ("GANTRY_COMMIT", s.commit_sha.to_string()),
         ("GANTRY_REF", s.git_ref.clone()),
-        (
-            "GANTRY_TRIGGER",
-            match s.trigger {
-                Trigger::Push => "push",
-                Trigger::PullRequest => "pull_request",
-            }
-            .to_owned(),
-        ),
+        ("GANTRY_TRIGGER", s.trigger.as_str().to_owned()),
         ("GANTRY_DELIVERY_ID", event.correlation_id.to_string()),
         // 1, then 2, 3… for each Re-run from GitHub.
         ("GANTRY_ATTEMPT", s.attempt.to_string()),
@@ -50,6 +43,31 @@ pub fn metadata(event: &SecretsResolved) -> Vec<Plain> {
         vars.push(("GANTRY_PR_NUMBER", pr.number.to_string()));
         vars.push(("GANTRY_PR_BASE_BRANCH", pr.base_branch.clone()));
         vars.push(("GANTRY_PR_BASE_SHA", pr.base_sha.to_string()));
+    }
+    if let Some(member) = &s.member {
+        vars.push(("GANTRY_BUILD", member.name.clone()));
+    }
+    if let Some(run) = &s.run {
+        vars.push(("GANTRY_REQUESTED_BY", run.by.clone()));
+    }
+    vars
+}
+
+/// The plain variables the build's own settings add: the named build's
+/// `environment` from gantry.yaml, then a manual run's `--var`s, which win
+/// over a variable of the same name. Names were checked where they were
+/// given: none is `GANTRY_`/`CODEBUILD_`, none is a secret's.
+pub fn plain_variables(event: &SecretsResolved) -> Vec<(String, String)> {
+    let s = &event.source;
+    let mut vars: Vec<(String, String)> = Vec::new();
+    let given = s
+        .member
+        .iter()
+        .flat_map(|m| &m.environment)
+        .chain(s.run.iter().flat_map(|r| &r.variables));
+    for v in given {
+        vars.retain(|(name, _)| name != &v.name);
+        vars.push((v.name.clone(), v.value.clone()));
     }
     vars
 }
@@ -142,6 +160,23 @@ pub async fn start(
             &value,
             EnvironmentVariableType::Plaintext,
         )?);
+    }
+    for (name, value) in plain_variables(event) {
+        call = call.environment_variables_override(variable(
+            &name,
+            &value,
+            EnvironmentVariableType::Plaintext,
+        )?);
+    }
+    if let Some(member) = &event.source.member {
+        if let Some(compute) = &member.compute_type {
+            call = call.compute_type_override(aws_sdk_codebuild::types::ComputeType::from(
+                compute.as_str(),
+            ));
+        }
+        if let Some(image) = &member.image {
+            call = call.image_override(image);
+        }
     }
     for secret in &event.secrets {
         call = call.environment_variables_override(variable(

@@ -453,6 +453,15 @@ async fn run(
             kind: variable_type::PLAINTEXT.to_owned(),
         })
         .collect();
+    variables.extend(
+        gantry_start_build::codebuild::plain_variables(event)
+            .into_iter()
+            .map(|(name, value)| EnvVar {
+                name,
+                value,
+                kind: variable_type::PLAINTEXT.to_owned(),
+            }),
+    );
     variables.extend(event.secrets.iter().map(|s| EnvVar {
         name: s.variable.clone(),
         value: s.parameter.clone(),
@@ -463,7 +472,11 @@ async fn run(
         started,
         environment: Environment {
             image: Some(image(&inner.place).to_owned()),
-            compute_type: None,
+            compute_type: event
+                .source
+                .member
+                .as_ref()
+                .and_then(|m| m.compute_type.clone()),
             environment_variables: variables,
         },
         // As CodeBuild names them: the project's group, the build's uuid
