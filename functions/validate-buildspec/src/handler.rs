@@ -9,8 +9,9 @@ use gantry_aws::records::{RecordError, Records};
 use gantry_core::buildspec;
 use gantry_core::diagnostic::{Diagnostic, Severity, has_errors};
 use gantry_core::events::{
-    Approval, ApprovalIgnored, BuildRejected, BuildRequested, BuildspecLocation, BuildspecOrigin,
-    BuildspecRef, BuildspecValidated, MAX_EVENT_DIAGNOSTICS, RejectedAt, VERSION, cap,
+    Approval, ApprovalIgnored, BuildRejected, BuildRequested, BuildSkipped, BuildspecLocation,
+    BuildspecOrigin, BuildspecRef, BuildspecValidated, MAX_EVENT_DIAGNOSTICS, RejectedAt, VERSION,
+    cap,
 };
 
 /// The function's `Timeout` in template.yaml (a test holds them equal).
@@ -21,8 +22,12 @@ pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 /// permission, the buildspec from GitHub or either default in S3, a large
 /// one stored, the outcome published. Must fit [`TIMEOUT`].
 pub fn worst_case(github: std::time::Duration, aws: std::time::Duration) -> std::time::Duration {
-    github.saturating_mul(2) + aws.saturating_mul(6)
+    github.saturating_mul(2) + aws.saturating_mul(6) + PATHS_BUDGET
 }
+
+/// The longest a pull request's files are read for its path filters
+/// (up to 30 pages); past it, the pull request builds.
+pub const PATHS_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The path CodeBuild itself looks for when a project names none.
 pub const DEFAULT_BUILDSPEC_PATH: &str = "buildspec.yml";
@@ -48,6 +53,8 @@ pub enum Outcome {
     Rejected(Box<BuildRejected>),
     /// An approval label that approves nothing: nothing builds.
     ApprovalIgnored(Box<ApprovalIgnored>),
+    /// A pull request none of whose files the path filters take.
+    Skipped(Box<BuildSkipped>),
 }
 
 /// Failures that a retry may cure; the invocation fails and EventBridge
@@ -256,9 +263,71 @@ async fn check_approval(
     })))
 }
 
+/// A pull request's path filters, held to its files as GitHub lists them:
+/// the skip, if none is taken. A list GitHub cut at 3,000 files, or could
+/// not give (an error, or not within [`PATHS_BUDGET`]), builds.
+async fn paths_skip(deps: &Deps, request: &BuildRequested) -> Option<BuildSkipped> {
+    let rules = request.paths.as_ref()?;
+    let source = &request.source;
+    let pr = source.pull_request.as_ref()?;
+    let repo = source.repository.full_name.as_str();
+    let read = async {
+        let token = deps
+            .credentials
+            .token(
+                source.installation_id,
+                repo,
+                Permissions::READ_PULL_REQUESTS,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        deps.github
+            .pull_request_files(repo, pr.number, token.as_ref())
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let changed = match tokio::time::timeout(PATHS_BUDGET, read).await {
+        Ok(Ok(changed)) => changed,
+        Ok(Err(reason)) => {
+            tracing::warn!(correlation_id = %request.correlation_id, repo, pull_request = pr.number, reason = %reason, "the pull request's files could not be read; it builds");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!(correlation_id = %request.correlation_id, repo, pull_request = pr.number, "the pull request's files took too long to read; it builds");
+            return None;
+        }
+    };
+    match gantry_core::trigger::decide_paths(rules, &changed) {
+        gantry_core::trigger::Decision::Build => None,
+        gantry_core::trigger::Decision::Skip(reason) => {
+            let mut source = source.clone();
+            source.changed_paths = changed;
+            Some(BuildSkipped {
+                v: VERSION,
+                correlation_id: request.correlation_id.clone(),
+                project: request.project.clone(),
+                reason,
+                source,
+            })
+        }
+    }
+}
+
 /// Decides, stores a large buildspec, and publishes the outcome.
 pub async fn handle(deps: &Deps, request: BuildRequested) -> Result<Outcome, HandlerError> {
     let correlation_id = request.correlation_id.clone();
+    if let Some(skipped) = paths_skip(deps, &request).await {
+        deps.bus.publish(&skipped).await?;
+        tracing::info!(
+            correlation_id = %correlation_id,
+            repo = %skipped.source.repository.full_name,
+            commit = %skipped.source.commit_sha,
+            reason = %skipped.reason.message,
+            outcome = "skipped",
+            "path filters"
+        );
+        return Ok(Outcome::Skipped(Box::new(skipped)));
+    }
     let approval = match check_approval(deps, &request).await {
         Ok(Ok(approval)) => approval,
         Ok(Err(reason)) => {
@@ -332,7 +401,7 @@ pub async fn handle(deps: &Deps, request: BuildRequested) -> Result<Outcome, Han
             );
         }
         // Published above, before any buildspec was read.
-        Outcome::ApprovalIgnored(_) => {}
+        Outcome::ApprovalIgnored(_) | Outcome::Skipped(_) => {}
     }
     Ok(outcome)
 }

@@ -7,6 +7,7 @@
 //! The clients are the real SDK clients; tests point them at the moto server
 //! through `AWS_ENDPOINT_URL`, exactly as Lambda points them at AWS.
 
+pub mod aggregate;
 pub mod artifacts;
 pub mod build_logs;
 pub mod bus;

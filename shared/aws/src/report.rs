@@ -513,6 +513,38 @@ pub async fn deliver_with(
         }
     }
 
+    // A named build's moment moves its commit's aggregate, and a scheduled
+    // build's end frees its schedule; both again on a retry, which finds
+    // the status done but perhaps not these.
+    if !blocked_by_final {
+        if let (Some(context), Some(_)) =
+            (rules.and_then(|r| r.aggregate_context()), &source.member)
+        {
+            crate::aggregate::member_moment(
+                reporter,
+                source,
+                &context,
+                correlation_id,
+                verdict.state,
+                verdict.is_final,
+                None,
+            )
+            .await?;
+        }
+        if verdict.is_final
+            && let Some(run) = &source.run
+            && run.schedule.is_some()
+        {
+            reporter
+                .records
+                .put_json(
+                    &gantry_core::schedule::done_key(correlation_id),
+                    &serde_json::json!({ "state": verdict.state.as_str() }),
+                )
+                .await?;
+        }
+    }
+
     // The chats the plan chose, each claimed once.
     if let Some(rules) = rules {
         let mut failures = Vec::new();

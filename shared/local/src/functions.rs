@@ -134,6 +134,9 @@ impl LocalFunctions {
                         e.by, e.reason
                     )
                 }
+                Ok(Outcome::Skipped(e)) => {
+                    format!("  validate-buildspec: skipped: {}", e.reason.message)
+                }
                 // Deployed, EventBridge would retry this invocation.
                 Err(e) => format!("  validate-buildspec: failed (EventBridge would retry): {e}"),
             },

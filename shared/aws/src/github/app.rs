@@ -148,6 +148,14 @@ impl Permissions {
         pull_requests: None,
         metadata: None,
     };
+    /// Listing a pull request's files (path filters).
+    pub const READ_PULL_REQUESTS: Permissions = Permissions {
+        checks: None,
+        contents: None,
+        statuses: None,
+        pull_requests: Some(Access::Read),
+        metadata: None,
+    };
     /// Reading a collaborator's permission.
     pub const READ_METADATA: Permissions = Permissions {
         checks: None,

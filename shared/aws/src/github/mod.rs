@@ -7,4 +7,5 @@ pub mod checks;
 pub mod contents;
 pub mod credentials;
 pub mod permissions;
+pub mod repos;
 pub mod statuses;
