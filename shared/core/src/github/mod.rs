@@ -3,6 +3,7 @@
 
 pub mod app_manifest;
 pub mod checks;
+pub mod deliveries;
 pub mod normalise;
 pub mod payload;
 pub mod permissions;
