@@ -6,6 +6,7 @@ pub mod app;
 pub mod checks;
 pub mod contents;
 pub mod credentials;
+pub mod deliveries;
 pub mod permissions;
 pub mod repos;
 pub mod statuses;
