@@ -4,6 +4,12 @@
 //! their final status: status, messages, record, badge, exactly as
 //! build-events would. Both claim the same effects, so running both never
 //! posts twice.
+//!
+//! Each run also asks GitHub to redeliver the webhook deliveries it lost
+//! ([`redeliver`]); that step failing (GitHub down) never keeps builds
+//! from being finished, and is logged and counted in the [`Summary`].
+
+pub mod redeliver;
 
 use std::time::Duration;
 
@@ -16,6 +22,7 @@ use gantry_core::deadline::Deadline;
 use gantry_core::ids::BuildId;
 use gantry_core::records::{Effect, Holder};
 use gantry_core::settings::Env;
+use redeliver::{RedeliverSettings, Redeliverer, redeliver_lost};
 
 pub use gantry_core::settings::SettingsError;
 
@@ -27,6 +34,8 @@ pub struct Settings {
     pub projects: Vec<String>,
     /// Recent builds looked at per project.
     pub builds_per_project: usize,
+    /// Redelivering what GitHub lost.
+    pub redeliver: RedeliverSettings,
 }
 
 impl Settings {
@@ -58,19 +67,28 @@ impl Settings {
             }
         }
         let builds_per_project = env.number("BUILDS_PER_PROJECT", 50usize)?.clamp(1, 100);
+        let redeliver = RedeliverSettings::from_env(&env)?;
         Ok(Settings {
             reporter: ReporterSettings::from_env(&var)?,
             projects,
             builds_per_project,
+            redeliver,
         })
     }
 
     pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
+        let app = self
+            .reporter
+            .github
+            .app
+            .as_ref()
+            .map(|app| gantry_aws::github::deliveries::AppJwt::new(app, sdk));
         Deps {
             codebuild: aws_sdk_codebuild::Client::new(sdk),
             reporter: self.reporter.reporter(sdk),
             projects: self.projects.clone(),
             builds_per_project: self.builds_per_project,
+            redeliverer: Redeliverer::new(self.redeliver.clone(), app),
         }
     }
 }
@@ -80,6 +98,7 @@ pub struct Deps {
     pub reporter: Reporter,
     pub projects: Vec<String>,
     pub builds_per_project: usize,
+    pub redeliverer: Redeliverer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +131,12 @@ pub struct Summary {
     pub looked_at: usize,
     /// Builds whose final status this run posted.
     pub finished: Vec<String>,
+    /// Deliveries (their guids, GitHub's `X-GitHub-Delivery`) this run
+    /// asked GitHub to redeliver.
+    pub redelivered: Vec<String>,
+    /// What failed in asking for redeliveries (no credential in them);
+    /// the run is not failed for them.
+    pub redelivery_failures: Vec<String>,
 }
 
 /// The function's `Timeout` in template.yaml (a test holds them equal):
@@ -131,14 +156,57 @@ pub async fn reconcile_until(deps: &Deps, deadline: Deadline) -> Result<Summary,
         id: format!("reconcile@{}", deadline.epoch_ms()),
         deadline,
     };
-    let config = deps.reporter.config.get().await?;
+    let mut summary = Summary::default();
+    let config = deps.reporter.config.get().await;
+    // Each step boxed: their futures are large (every SDK call's state),
+    // and a caller awaiting a run inline (a test, `gantry dev`) holds
+    // this one on its own stack.
+    let finished = match &config {
+        Ok(config) => Box::pin(finish_builds(deps, &holder, config, &mut summary)).await,
+        Err(_) => Ok(()),
+    };
+    // Whatever became of the builds: a lost delivery is a build never
+    // started, and GitHub keeps it for three days only.
+    let repositories: Vec<String> = config
+        .as_ref()
+        .map(|c| c.repositories.iter().map(|r| r.name.clone()).collect())
+        .unwrap_or_default();
+    let redelivery = Box::pin(redeliver_lost(
+        &deps.redeliverer,
+        &deps.reporter,
+        &holder,
+        &repositories,
+    ))
+    .await;
+    summary.redelivered = redelivery.redelivered;
+    summary.redelivery_failures = redelivery.failures;
+    tracing::info!(
+        looked_at = summary.looked_at,
+        finished = summary.finished.len(),
+        builds_failed = finished.is_err() || config.is_err(),
+        redelivered = summary.redelivered.len(),
+        redelivery_failures = summary.redelivery_failures.len(),
+        outcome = "reconciled",
+        "reconcile"
+    );
+    config?;
+    finished?;
+    Ok(summary)
+}
+
+/// Finishes the ended, unreported builds of the projects.
+async fn finish_builds(
+    deps: &Deps,
+    holder: &Holder,
+    config: &gantry_core::config::Config,
+    summary: &mut Summary,
+) -> Result<(), ReconcileError> {
     let mut projects: Vec<String> = deps.projects.clone();
     for r in &config.repositories {
         if !projects.contains(&r.project) {
             projects.push(r.project.clone());
         }
     }
-    let mut summary = Summary::default();
     let mut failures = Vec::new();
     for project in &projects {
         let listed = deps
@@ -194,27 +262,20 @@ pub async fn reconcile_until(deps: &Deps, deadline: Deadline) -> Result<Summary,
             if !done {
                 continue;
             }
-            match finish_one(deps, &holder, &id, build).await {
+            match finish_one(deps, holder, &id, build).await {
                 Ok(true) => summary.finished.push(id.into_string()),
                 Ok(false) => {}
                 Err(e) => failures.push(format!("{id}: {e}")),
             }
         }
     }
-    tracing::info!(
-        looked_at = summary.looked_at,
-        finished = summary.finished.len(),
-        failed = failures.len(),
-        outcome = "reconciled",
-        "reconcile"
-    );
     if let Some(first) = failures.first() {
         return Err(ReconcileError::Finish {
             failed: failures.len(),
             first: first.clone(),
         });
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// `Ok(true)` when this run posted the build's final status.
