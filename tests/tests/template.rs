@@ -663,6 +663,13 @@ fn every_functions_retries_fit_inside_its_timeout() {
         "validate-buildspec: {validate:?}"
     );
 
+    assert_eq!(timeout("ScheduleFunction"), gantry_schedule::TIMEOUT);
+    let schedule = gantry_schedule::per_schedule(GITHUB, AwsTimeouts::SHORT.operation);
+    assert!(
+        schedule <= gantry_schedule::TIMEOUT,
+        "schedule: {schedule:?}"
+    );
+
     assert_eq!(timeout("StartBuildFunction"), gantry_start_build::TIMEOUT);
     let retry = gantry_start_build::Retry {
         attempts: u32::try_from(env("StartBuildFunction", "START_RETRY_ATTEMPTS"))

@@ -27,7 +27,7 @@ pub fn worst_case(github: std::time::Duration, aws: std::time::Duration) -> std:
 
 /// The longest a pull request's files are read for its path filters
 /// (up to 30 pages); past it, the pull request builds.
-pub const PATHS_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+pub const PATHS_BUDGET: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// The path CodeBuild itself looks for when a project names none.
 pub const DEFAULT_BUILDSPEC_PATH: &str = "buildspec.yml";

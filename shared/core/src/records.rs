@@ -171,6 +171,8 @@ pub enum Effect<'a> {
         correlation_id: &'a str,
         project: &'a str,
     },
+    /// A schedule's firing in one minute (seconds since the epoch).
+    Schedule { schedule: &'a str, minute: i64 },
     /// Something other than a skip posted on this commit and context: a
     /// skip's `success` must never replace it.
     BuildOnCommit {
@@ -211,6 +213,7 @@ impl Effect<'_> {
                 correlation_id,
                 project,
             } => format!("check-run/{correlation_id}/{project}"),
+            Effect::Schedule { schedule, minute } => format!("schedule/{schedule}/{minute}"),
             Effect::BuildOnCommit { repo, sha, context } => format!(
                 "commit/{}/{}/{context}",
                 repo.to_ascii_lowercase(),

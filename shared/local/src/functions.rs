@@ -15,6 +15,7 @@ pub struct LocalFunctions {
     inject: gantry_inject_secrets::Deps,
     start: gantry_start_build::Deps,
     events: gantry_build_events::Deps,
+    schedule: gantry_schedule::Deps,
     codebuild: aws_sdk_codebuild::Client,
     /// The ids of builds started and not yet seen to end, when moto's
     /// CodeBuild ends them (no local builds).
@@ -80,7 +81,9 @@ impl LocalFunctions {
             overrides.push((gantry_aws::pages::PAGE_URL_VAR, url));
         }
         let events = stack::build_events_settings(&overrides)?;
+        let schedule = stack::schedule_settings(&overrides)?;
         Ok(LocalFunctions {
+            schedule: schedule.deps(sdk),
             validate: validate.deps(sdk),
             inject: inject.deps(sdk),
             start: start.deps(sdk),
@@ -115,6 +118,34 @@ impl LocalFunctions {
             return None;
         };
         Some(line.unwrap_or_else(|e| e))
+    }
+
+    /// One run of the schedule function, as its rule runs it every minute:
+    /// for the minute `at` falls in (default: now). A line per schedule
+    /// that fired.
+    pub async fn tick(&self, at: Option<chrono::DateTime<chrono::Utc>>) -> Vec<String> {
+        use gantry_schedule::Fired;
+        let tick = gantry_schedule::Tick {
+            time: at.map(|t| t.to_rfc3339()),
+        };
+        match gantry_schedule::tick(&self.schedule, &tick).await {
+            Ok(summary) if summary.fired.is_empty() => Vec::new(),
+            Ok(summary) => summary
+                .fired
+                .iter()
+                .map(|(id, fired)| match fired {
+                    Fired::Requested(ids) => {
+                        format!("  schedule: {id} fired: requested {}", ids.join(", "))
+                    }
+                    Fired::Duplicate => format!("  schedule: {id}: fired already this minute"),
+                    Fired::Pending(ids) => format!(
+                        "  schedule: {id}: not fired, its previous builds have not finished ({})",
+                        ids.join(", ")
+                    ),
+                })
+                .collect(),
+            Err(e) => vec![format!("  schedule: failed (Lambda would retry): {e}")],
+        }
     }
 
     async fn validate(&self, observed: &Observed) -> Result<String, String> {

@@ -146,6 +146,12 @@ pub fn reconcile_settings(
     gantry_reconcile::Settings::from_env(|name| local_env(overrides, name))
 }
 
+pub fn schedule_settings(
+    overrides: &[(&str, &str)],
+) -> Result<gantry_schedule::Settings, gantry_core::settings::SettingsError> {
+    gantry_schedule::Settings::from_env(|name| local_env(overrides, name))
+}
+
 pub fn start_build_settings(
     overrides: &[(&str, &str)],
 ) -> Result<gantry_start_build::Settings, gantry_start_build::SettingsError> {
