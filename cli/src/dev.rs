@@ -81,6 +81,10 @@ pub struct DevOptions {
     /// its GitHub App mode (with --github-app-id).
     #[arg(long, value_name = "FILE.pem", requires = "github_app_id")]
     pub github_app_key: Option<PathBuf>,
+    /// Run the schedule function at the start of every minute, as its
+    /// EventBridge rule does when deployed (gantry.yaml's `schedules:`).
+    #[arg(long)]
+    pub tick: bool,
     #[command(flatten)]
     pub executor: crate::build::ExecutorOptions,
 }
@@ -388,6 +392,29 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         }
     );
 
+    let schedules: usize = config.repositories.iter().map(|r| r.schedules.len()).sum();
+    println!(
+        "gantry dev: run a build by hand: GITHUB_API_URL={github_api} AWS_ENDPOINT_URL={endpoint} GANTRY_BUCKET={} gantry run OWNER/REPO [--ref REF | --sha SHA] [--var NAME=VALUE]{}",
+        gantry_local::stack::names::BUCKET,
+        if options.config.is_some() {
+            ""
+        } else {
+            " (the built-in configuration builds any repository)"
+        }
+    );
+    if options.tick {
+        println!(
+            "gantry dev: --tick: the schedule function runs at the start of every minute ({schedules} schedule(s) in the configuration)"
+        );
+    } else if schedules > 0 {
+        println!(
+            "gantry dev: {schedules} schedule(s) in the configuration: run with --tick to fire them every minute"
+        );
+    }
+    println!(
+        "gantry dev: tick the schedules by hand: GITHUB_API_URL={statuses_api} AWS_ENDPOINT_URL={endpoint} gantry tick [--at 2026-01-01T03:00:00Z]"
+    );
+
     let served = crate::serve::Served {
         webhook,
         pages: (!options.only_webhook).then(|| page_settings.deps(&sdk)),
@@ -417,6 +444,22 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         })
     } else {
         let rules = stack.rules.clone();
+        let functions = Arc::new(functions);
+        if options.tick {
+            let ticking = Arc::clone(&functions);
+            tokio::spawn(async move {
+                loop {
+                    // The start of the next minute, as EventBridge's
+                    // `rate(1 minute)` fires (give or take).
+                    let now = chrono::Utc::now();
+                    let into = u64::try_from(now.timestamp().rem_euclid(60)).unwrap_or(0);
+                    tokio::time::sleep(Duration::from_secs(60 - into)).await;
+                    for line in ticking.tick(Some(chrono::Utc::now())).await {
+                        println!("{line}");
+                    }
+                }
+            });
+        }
         tokio::spawn(async move {
             loop {
                 let mut observed = tap::drain(&rules, Duration::from_secs(1)).await;

@@ -9,6 +9,7 @@ pub mod git;
 pub mod lint;
 pub mod load;
 pub mod push;
+pub mod run;
 pub mod send;
 pub mod serve;
 pub mod sink;

@@ -63,6 +63,21 @@ enum Command {
         #[command(flatten)]
         executor: build::ExecutorOptions,
     },
+    /// Start a build of a commit now (trigger `manual`): publishes a Build
+    /// Requested on the bus with the environment's AWS credentials and
+    /// endpoint; the chain validates, checks secrets and reports it as any
+    /// other. Exit 0 once requested, 1 if refused, 2 if it cannot ask.
+    Run(gantry_cli::run::RunOptions),
+    /// Run the schedule function of a `gantry dev` stack once, as its
+    /// every-minute rule does when deployed: AWS_ENDPOINT_URL is the
+    /// stack's moto, GITHUB_API_URL its GitHub (stand-in). Prints what
+    /// fired.
+    Tick {
+        /// The minute to evaluate (RFC 3339), instead of now: fires the
+        /// schedules due then.
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Check buildspecs and gantry.yaml: `path:line:col: error|warning: …`.
     /// Exit 0 without errors, 1 with errors, 2 if a file cannot be read.
     Lint {
@@ -212,6 +227,96 @@ async fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("gantry build: {e}");
                     ExitCode::from(2)
+                }
+            }
+        }
+        Command::Run(options) => {
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await;
+            let token = std::env::var("GITHUB_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .map(gantry_aws::secrets::Secret::new);
+            match gantry_cli::run::run(&options, &sdk, token.as_ref()).await {
+                Ok(requested) => {
+                    for (correlation_id, project, build, attempt) in &requested.builds {
+                        println!(
+                            "gantry run: requested {}{} of {}@{} on {project} (attempt {attempt}, by {}): {correlation_id}",
+                            options.repository,
+                            build
+                                .as_ref()
+                                .map(|b| format!(" build {b}"))
+                                .unwrap_or_default(),
+                            options.repository,
+                            &requested.commit[..requested.commit.len().min(12)],
+                            requested.by,
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(
+                    e @ (gantry_cli::run::RunError::Refused(_)
+                    | gantry_cli::run::RunError::NotConfigured(_)
+                    | gantry_cli::run::RunError::Config(_)),
+                ) => {
+                    eprintln!("gantry run: {e}");
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("gantry run: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Tick { at } => {
+            let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+            if endpoint.is_empty() {
+                eprintln!("gantry tick: set AWS_ENDPOINT_URL to the endpoint gantry dev printed");
+                return ExitCode::from(2);
+            }
+            let at = match at.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+                None => None,
+                Some(Ok(t)) => Some(t.with_timezone(&chrono::Utc)),
+                Some(Err(e)) => {
+                    eprintln!("gantry tick: --at takes an RFC 3339 time: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let api = std::env::var("GITHUB_API_URL").unwrap_or_default();
+            let mut overrides = vec![("CONFIG_TTL_SECONDS", "0")];
+            if !api.is_empty() {
+                overrides.push(("GITHUB_API_URL", api.as_str()));
+            }
+            let sdk = gantry_local::stack::sdk_config(&endpoint).await;
+            let settings = match gantry_local::stack::schedule_settings(&overrides) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("gantry tick: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let deps = settings.deps(&sdk);
+            let tick = match at {
+                Some(at) => gantry_schedule::Tick::at(at),
+                None => gantry_schedule::Tick { time: None },
+            };
+            match gantry_schedule::tick(&deps, &tick).await {
+                Ok(summary) => {
+                    if summary.fired.is_empty() {
+                        println!(
+                            "gantry tick: no schedule fires in minute {}",
+                            summary.minute
+                        );
+                    }
+                    for (id, fired) in summary.fired {
+                        println!("gantry tick: {id}: {fired:?}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("gantry tick: {e}");
+                    ExitCode::FAILURE
                 }
             }
         }

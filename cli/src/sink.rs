@@ -60,6 +60,78 @@ fn contents(repo: Option<&Path>, path: &str, query: Option<&str>) -> Option<(u16
     })
 }
 
+/// `GET /repos/{owner}/{name}` and `GET /repos/{owner}/{name}/commits/{ref}`
+/// (the commit's id as text, as `application/vnd.github.sha` asks), for
+/// `gantry run` and the schedule function: the repository as GitHub
+/// describes it (its default branch is the local repository's current
+/// one), and a ref resolved in the local repository.
+fn repository(repo: Option<&Path>, path: &str) -> Option<(u16, Vec<u8>)> {
+    let rest = path.strip_prefix("/repos/")?;
+    let mut parts = rest.splitn(4, '/');
+    let (owner, name) = (parts.next()?, parts.next()?);
+    let not_found = (404, br#"{"message":"Not Found"}"#.to_vec());
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    if !plain(owner) || !plain(name) {
+        return None;
+    }
+    let git = |args: &[&str]| -> Option<String> {
+        let repo = repo?;
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    match (parts.next(), parts.next()) {
+        (None, None) => {
+            let branch = git(&["symbolic-ref", "--short", "HEAD"]).unwrap_or_else(|| "main".into());
+            let body = serde_json::json!({
+                "full_name": format!("{owner}/{name}"),
+                "name": name,
+                "owner": { "login": owner },
+                "clone_url": format!("https://github.com/{owner}/{name}.git"),
+                "html_url": format!("https://github.com/{owner}/{name}"),
+                "default_branch": branch,
+                "private": false,
+            });
+            Some((200, body.to_string().into_bytes()))
+        }
+        (Some("commits"), Some(git_ref)) => {
+            let ok = git_ref
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'))
+                && !git_ref.starts_with('-')
+                && !git_ref.contains("..");
+            if !ok {
+                return Some(not_found);
+            }
+            match git(&[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{git_ref}^{{commit}}"),
+            ]) {
+                Some(sha) => Some((200, sha.into_bytes())),
+                None => Some((
+                    422,
+                    format!(r#"{{"message":"No commit found for SHA: {git_ref}"}}"#).into_bytes(),
+                )),
+            }
+        }
+        _ => None,
+    }
+}
+
 /// The prefix the builds' logs are served under: `GET /logs/<file>` is the
 /// file of that name in the log directory.
 pub const LOGS_PATH: &str = "/logs";
@@ -156,6 +228,7 @@ pub async fn serve(listener: TcpListener, options: SinkOptions) {
                     if parts.method == http::Method::GET
                         && let Some((status, body)) =
                             contents(repo.as_deref(), parts.uri.path(), parts.uri.query())
+                                .or_else(|| repository(repo.as_deref(), parts.uri.path()))
                     {
                         println!("  github: GET {} → {status}", parts.uri);
                         let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
