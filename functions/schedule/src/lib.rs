@@ -130,9 +130,18 @@ pub struct Summary {
     pub fired: Vec<(String, Fired)>,
 }
 
-/// One tick with the function's whole timeout.
+/// One tick, as a local driver (`gantry dev`, `gantry tick`, the tests)
+/// runs it: with the function's [`TIMEOUT`], or what one schedule needs
+/// with the AWS timeouts these deps were built with, if longer (the local
+/// stack gives the moto server 30 s a call): room for two schedules then.
 pub async fn tick(deps: &Deps, event: &Tick) -> Result<Summary, ScheduleError> {
-    tick_until(deps, event, Deadline::after(TIMEOUT)).await
+    let budget = per_schedule(deps.reporter.github.timeout(), deps.reporter.aws_timeout);
+    tick_until(
+        deps,
+        event,
+        Deadline::after(TIMEOUT.max(budget.saturating_mul(2))),
+    )
+    .await
 }
 
 /// One tick: every schedule firing in the event's minute, each on its own

@@ -96,6 +96,12 @@ pub async fn member_moment(
                 want
             }
         };
+        // Moved on since (another member's end)? Then theirs is the one
+        // to post: read and decide again rather than post a stale state.
+        let now = reporter.records.get_json::<Aggregate>(&posted_key).await?;
+        if now.as_ref() != Some(&to_post) {
+            continue;
+        }
         post_status(
             reporter,
             source.installation_id,
