@@ -731,3 +731,112 @@ fn offline_app_mode_a_failed_build_shows_its_log_in_the_run() {
     assert!(done.contains("(log: "), "{done}");
     assert!(done.contains("COMMAND_EXECUTION_ERROR"), "{done}");
 }
+
+/// The environment a printed `NAME=value … gantry …` command line sets.
+fn printed_env(line: &str) -> Vec<(String, String)> {
+    line.split_whitespace()
+        .filter_map(|word| word.split_once('='))
+        .filter(|(name, _)| name.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// Issue 16 offline: `gantry run` and `gantry tick`, with the environment
+/// `gantry dev` prints, start builds of the local repository's branch
+/// head (trigger manual, with a --var; then a schedule's), which run on
+/// this machine and are reported as a push's are.
+#[test]
+fn offline_a_manual_run_and_a_ticked_schedule_build_the_branch_head() {
+    let repo = Repo::new("triggers");
+    let sha = repo.commit(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"ran $GANTRY_TRIGGER $CODEBUILD_RESOLVED_SOURCE_VERSION level=$LEVEL\"\n",
+        "triggers",
+    );
+    let name = repo
+        .dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a name")
+        .to_owned();
+    let full = format!("local/{name}");
+    let config = repo.dir.with_extension("gantry.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 1\nrepositories:\n  - name: {full}\n    project: gantry-dev\n    schedules:\n      - name: nightly\n        cron: '0 3 * * *'\ndev:\n  webhook-secret: gantry-dev-secret\n"
+        ),
+    )
+    .expect("write the configuration");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut dev = Dev::start_offline(
+        &listen,
+        &[
+            "--repo",
+            &repo.path(),
+            "--config",
+            &config.display().to_string(),
+        ],
+    );
+    dev.wait_for("webhook listening", Duration::from_secs(120));
+    let run_line = dev.wait_for("run a build by hand:", Duration::from_secs(20));
+    let tick_line = dev.wait_for("tick the schedules by hand:", Duration::from_secs(20));
+    dev.wait_for("1 schedule(s) in the configuration", Duration::from_secs(5));
+    let aws = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+
+    let out = gantry()
+        .args(["run", &full, "--ref", "main", "--var", "LEVEL=full"])
+        .envs(printed_env(&run_line))
+        .envs(aws)
+        .env_remove("GITHUB_TOKEN")
+        .output()
+        .expect("run gantry run");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains(&format!("@{}", &sha[..12])), "{said}");
+    assert!(said.contains("attempt 1"), "{said}");
+    dev.wait_for(
+        &format!("ran manual {sha} level=full"),
+        Duration::from_secs(60),
+    );
+    dev.read_until(
+        |seen| {
+            seen.iter()
+                .any(|l| l.contains("build-events: status success"))
+        },
+        Duration::from_secs(60),
+    );
+    assert!(
+        dev.line_with("build-events: status success").is_some(),
+        "{}",
+        dev.seen.join("\n")
+    );
+
+    // A minute the schedule does not fire in, then one it does.
+    let tick = |at: &str| {
+        gantry()
+            .args(["tick", "--at", at])
+            .envs(printed_env(&tick_line))
+            .output()
+            .expect("run gantry tick")
+    };
+    let quiet = tick("2026-01-05T02:59:00Z");
+    assert!(
+        String::from_utf8_lossy(&quiet.stdout).contains("no schedule fires"),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+    let fired = tick("2026-01-05T03:00:30Z");
+    let said = String::from_utf8_lossy(&fired.stdout);
+    assert!(fired.status.success(), "{said}");
+    assert!(said.contains("Requested"), "{said}");
+    dev.wait_for(&format!("ran schedule {sha}"), Duration::from_secs(60));
+    let _ = std::fs::remove_file(&config);
+}

@@ -721,6 +721,8 @@ async fn prepare(
             .iter()
             .map(|(name, value)| ((*name).to_owned(), value.clone())),
     );
+    // And its plain ones: a named build's environment, a run's --vars.
+    codebuild_env.extend(gantry_start_build::codebuild::plain_variables(event));
     Ok(Build {
         id: started.build_id.to_string(),
         source_dir: dir.to_owned(),
