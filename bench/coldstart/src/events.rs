@@ -147,6 +147,17 @@ pub fn functions(stub: &str) -> Vec<Function> {
             ]),
         },
         Function {
+            name: "schedule",
+            timeout: Duration::from_secs(120),
+            env: common(&[
+                ("GITHUB_API_URL", &github),
+                ("GITHUB_TOKEN_PARAMETER", "/gantry/github-token"),
+                ("CONFIG_PARAMETER", "/gantry/config"),
+                ("ARTIFACT_BUCKET", BUCKET),
+                ("EVENT_BUS_NAME", "gantry"),
+            ]),
+        },
+        Function {
             name: "build-page",
             timeout: Duration::from_secs(15),
             env: common(&[
@@ -320,6 +331,23 @@ impl Fixtures {
                     .unwrap_or_default();
                     e["resources"] = json!([format!(
                         "arn:aws:events:{REGION}:{ACCOUNT}:rule/gantry-reconcile"
+                    )]);
+                    e.to_string().into_bytes()
+                })
+                .collect()),
+            // The every-minute tick; the harness's configuration has no
+            // schedules, so each reads gantry.yaml and finds none due.
+            "schedule" => Ok((0..count)
+                .map(|i| {
+                    let mut e: Value = serde_json::from_slice(&envelope(
+                        i,
+                        "Scheduled Event",
+                        "aws.events",
+                        &json!({}),
+                    ))
+                    .unwrap_or_default();
+                    e["resources"] = json!([format!(
+                        "arn:aws:events:{REGION}:{ACCOUNT}:rule/gantry-schedule"
                     )]);
                     e.to_string().into_bytes()
                 })
