@@ -650,3 +650,44 @@ pub struct Envelope<D> {
     pub source: String,
     pub detail: D,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_named_build_and_each_kind_of_request_supersedes_only_its_own() {
+        let push = crate::fixtures::push_source();
+        let member = |name: &str| {
+            let mut s = push.clone();
+            s.member = Some(Member {
+                name: name.into(),
+                compute_type: None,
+                image: None,
+                environment: Vec::new(),
+                of: vec!["lint".into(), "test".into()],
+            });
+            s
+        };
+        let with = |trigger| BuildSource {
+            trigger,
+            ..push.clone()
+        };
+        let groups = [
+            push.group(),
+            member("lint").group(),
+            member("test").group(),
+            with(Trigger::Manual).group(),
+            with(Trigger::Schedule).group(),
+        ];
+        for (i, a) in groups.iter().enumerate() {
+            for b in &groups[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // The same member of the next commit is in its group.
+        let mut next = member("lint");
+        next.commit_sha = "0123456789012345678901234567890123456789".into();
+        assert_eq!(next.group(), member("lint").group());
+    }
+}
