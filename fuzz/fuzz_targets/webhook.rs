@@ -227,20 +227,34 @@ fuzz_target!(|data: &[u8]| {
                 "publication's delivery id is not the header's"
             );
             assert!(valid_delivery_id(&delivery_id));
-            let (correlation_id, project) = match &*publication {
-                Publication::Requested(e) => (&e.correlation_id, e.project.as_str()),
-                Publication::Skipped(e) => (&e.correlation_id, e.project.as_str()),
-                // A run's request names its repository, not a project.
-                Publication::CheckRun(e) => (&e.correlation_id, e.repository.as_str()),
-            };
-            assert_eq!(
-                correlation_id, &delivery_id,
-                "correlation id is not the delivery id"
-            );
-            assert!(
-                !project.is_empty(),
-                "publication without a project or repository"
-            );
+            for item in publication.items() {
+                let (correlation_id, project) = match item {
+                    Publication::Requested(e) => (&e.correlation_id, e.project.as_str()),
+                    Publication::Skipped(e) => (&e.correlation_id, e.project.as_str()),
+                    // A run's request names its repository, not a project.
+                    Publication::CheckRun(e) => (&e.correlation_id, e.repository.as_str()),
+                    Publication::Members(_) => panic!("nested named builds"),
+                };
+                // A named build's is `<delivery>.<name>`.
+                let member = match item {
+                    Publication::Requested(e) => e.source.member.as_ref(),
+                    Publication::Skipped(e) => e.source.member.as_ref(),
+                    _ => None,
+                };
+                let expected = match member {
+                    Some(m) => format!("{delivery_id}.{}", m.name),
+                    None => delivery_id.clone(),
+                };
+                assert_eq!(
+                    correlation_id.as_str(),
+                    expected,
+                    "correlation id is not the delivery id"
+                );
+                assert!(
+                    !project.is_empty(),
+                    "publication without a project or repository"
+                );
+            }
         }
         Assessment::Reply(reply) => {
             let value: serde_json::Value = serde_json::from_str(&reply.body)
