@@ -22,6 +22,15 @@
 //!     status:
 //!       context: gantry/widgets     # default gantry/<project>
 //!       superseded: error           # error | failure | success
+//!       aggregate: gantry/all       # with `builds:`, the summing context
+//!     builds:                       # several named builds per commit
+//!       - name: lint                # context gantry/lint
+//!         buildspec: ci/lint.yml
+//!         paths: ["src/**"]
+//!     schedules:                    # only for a repository named outright
+//!       - name: nightly
+//!         cron: "0 3 * * *"
+//!         time-zone: Europe/Berlin
 //!     notifications:
 //!       - provider: slack           # slack | teams | discord | google-chat | generic
 //!         url-parameter: /gantry/notify/slack   # SSM SecureString: the webhook URL
