@@ -140,9 +140,18 @@ fn describe(problems: &[SecretProblem], project: &str, allowed: Option<&str>) ->
     )
 }
 
-/// Why a run's extra variables are refused: one has a secret's name.
-pub fn colliding_variables(source: &BuildSource, refs: &[SecretRef]) -> Option<String> {
+/// Why a run's extra variables are refused: a name that is not a
+/// variable's or is reserved (`GANTRY_TRUSTED` must stay what start-build
+/// says; `gantry run` checks names, but the bus takes any event from
+/// whoever may put one), or a secret's name.
+pub fn refused_variables(source: &BuildSource, refs: &[SecretRef]) -> Option<String> {
     let given = source.run.as_ref().map(|r| r.variables.as_slice())?;
+    if let Some(why) = given
+        .iter()
+        .find_map(|v| gantry_core::config::check_variable_name(&v.name).err())
+    {
+        return Some(format!("the run's variables: {why}"));
+    }
     let clashes: Vec<String> = given
         .iter()
         .filter_map(|v| {
@@ -293,7 +302,7 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
     // A manual run's plain `--var` never stands in for a secret: CodeBuild
     // would take whichever came last, and a person with the bus could
     // swap a credential the build trusts for a value of their own.
-    if let Some(reason) = colliding_variables(&event.source, &refs) {
+    if let Some(reason) = refused_variables(&event.source, &refs) {
         return Ok(Outcome::Rejected(Box::new(BuildRejected {
             v: VERSION,
             reason: cap(&reason, 1024),
@@ -399,6 +408,54 @@ mod tests {
 
     fn pair(a: &str, b: &str) -> (String, String) {
         (a.to_owned(), b.to_owned())
+    }
+
+    #[test]
+    fn a_runs_variables_never_take_a_reserved_or_a_secrets_name() {
+        let push = || -> BuildSource {
+            serde_json::from_value(serde_json::json!({
+                "trigger": "manual",
+                "repository": {
+                    "full_name": "octo-org/widgets", "owner": "octo-org", "name": "widgets",
+                    "clone_url": "https://github.com/octo-org/widgets.git",
+                    "html_url": "https://github.com/octo-org/widgets", "private": false
+                },
+                "commit_sha": "9f2c1e4b7a6d5c3b2a1908f7e6d5c4b3a2918070",
+                "git_ref": "refs/heads/main",
+                "fork": false,
+                "changed_paths": {"paths": [], "truncated": true}
+            }))
+            .expect("a source")
+        };
+        let run = |names: &[&str]| {
+            let mut source = push();
+            source.run = Some(gantry_core::events::RunRequest {
+                by: "arn:aws:iam::123456789012:user/mona".into(),
+                variables: names
+                    .iter()
+                    .map(|n| gantry_core::events::Variable {
+                        name: (*n).into(),
+                        value: "x".into(),
+                    })
+                    .collect(),
+                schedule: None,
+            });
+            source
+        };
+        let refs = references(&[pair("NPM_TOKEN", "/gantry/npm")], &[]);
+        assert_eq!(refused_variables(&run(&["LEVEL"]), &refs), None);
+        assert_eq!(refused_variables(&push(), &refs), None);
+        for bad in ["GANTRY_TRUSTED", "CODEBUILD_SRC_DIR", "1X", "A-B"] {
+            assert!(
+                refused_variables(&run(&["LEVEL", bad]), &refs).is_some(),
+                "{bad}"
+            );
+        }
+        let why = refused_variables(&run(&["NPM_TOKEN"]), &refs).expect("refused");
+        assert!(
+            why.contains("`NPM_TOKEN` (a secret in gantry.yaml's secrets)"),
+            "{why}"
+        );
     }
 
     #[test]
