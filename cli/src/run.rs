@@ -16,7 +16,7 @@ use gantry_aws::github::contents::{GitHubClient, GitHubError};
 use gantry_aws::records::{RecordError, Records};
 use gantry_aws::secrets::Secret;
 use gantry_core::config::{Config, check_variable_name};
-use gantry_core::events::{BuildSource, ChangedPaths, RunRequest, Trigger, Variable, now_ms};
+use gantry_core::events::{BuildSource, RunRequest, Trigger, Variable, now_ms};
 use gantry_core::webhook::{Publication, fan_out};
 
 /// The deployed configuration's parameter (template.yaml's default).
@@ -179,7 +179,7 @@ pub async fn run(
         .unwrap_or_else(|| "https://api.github.com".to_owned());
     let github = GitHubClient::new(&api);
     let repository = github.repository(&options.repository, token).await?;
-    let (commit, git_ref, branch, tag) = match (&options.sha, &options.git_ref) {
+    let (commit, git_ref) = match (&options.sha, &options.git_ref) {
         (Some(sha), _) => {
             let sha = sha.to_ascii_lowercase();
             if !(matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| b.is_ascii_hexdigit())) {
@@ -187,56 +187,34 @@ pub async fn run(
                     "--sha {sha}: a commit is 40 (or 64) hex digits"
                 )));
             }
-            (sha.clone(), sha, None, None)
+            (sha.clone(), sha)
         }
         (None, git_ref) => {
             let name = git_ref
                 .clone()
                 .or_else(|| repository.default_branch.clone())
                 .unwrap_or_else(|| "main".to_owned());
-            let (branch, tag) = match name.strip_prefix("refs/tags/") {
-                Some(tag) => (None, Some(tag.to_owned())),
-                None => (
-                    Some(name.strip_prefix("refs/heads/").unwrap_or(&name).to_owned()),
-                    None,
-                ),
+            // A tag by its full name; anything else names a branch.
+            let (short, full) = match name.strip_prefix("refs/tags/") {
+                Some(tag) => (tag.to_owned(), name.clone()),
+                None => {
+                    let branch = name.strip_prefix("refs/heads/").unwrap_or(&name);
+                    (branch.to_owned(), format!("refs/heads/{branch}"))
+                }
             };
-            let short = branch.clone().or(tag.clone()).unwrap_or_default();
             let sha = github
                 .branch_head(&options.repository, &short, token)
                 .await?;
-            let full = match &tag {
-                Some(t) => format!("refs/tags/{t}"),
-                None => format!("refs/heads/{short}"),
-            };
-            (sha, full, branch, tag)
+            (sha, full)
         }
     };
     let by = caller(sdk).await?;
-    let source = BuildSource {
-        trigger: Trigger::Manual,
+    let source = BuildSource::asked_for(
+        Trigger::Manual,
         repository,
-        commit_sha: commit.clone().into(),
+        commit.clone().into(),
         git_ref,
-        branch,
-        tag,
-        pull_request: None,
-        fork: false,
-        pusher: None,
-        sender: None,
-        head_commit: None,
-        // Asked for by name: path filters do not apply.
-        changed_paths: ChangedPaths {
-            paths: Vec::new(),
-            truncated: true,
-        },
-        compare_url: None,
-        signed_at_ms: now_ms(),
-        received_at_ms: now_ms(),
-        installation_id: None,
-        attempt: 1,
-        member: None,
-        run: Some(RunRequest {
+        RunRequest {
             by: by.clone(),
             variables: options
                 .vars
@@ -247,8 +225,9 @@ pub async fn run(
                 })
                 .collect(),
             schedule: None,
-        }),
-    };
+        },
+        now_ms(),
+    );
     let mut only = options.builds.clone();
     if let Some(project) = &options.project
         && !rules.builds.is_empty()

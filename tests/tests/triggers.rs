@@ -521,6 +521,21 @@ fn pull_request(paths: PathRules) -> BuildRequested {
     }
 }
 
+/// validate-buildspec against the local stack and GitHub at `github`.
+fn validate_deps(local: &LocalStack, github: &MockServer) -> gantry_validate_buildspec::Deps {
+    gantry_validate_buildspec::Settings {
+        github: gantry_aws::github::credentials::GitHubSettings {
+            api_url: github.uri(),
+            timeout: gantry_aws::github::contents::DEFAULT_TIMEOUT,
+            token_parameter: Some(stack::names::GITHUB_TOKEN_PARAMETER.into()),
+            app: None,
+        },
+        artifact_bucket: stack::names::BUCKET.into(),
+        event_bus: stack::names::BUS.into(),
+    }
+    .deps(&local.sdk)
+}
+
 fn docs_only() -> PathRules {
     PathRules {
         paths: Some(vec!["docs/**".into()]),
@@ -558,17 +573,7 @@ async fn a_pull_request_is_held_to_its_path_filters_by_githubs_file_list() {
         )
         .mount(&gh)
         .await;
-    let validate = gantry_validate_buildspec::Settings {
-        github: gantry_aws::github::credentials::GitHubSettings {
-            api_url: gh.uri(),
-            timeout: gantry_aws::github::contents::DEFAULT_TIMEOUT,
-            token_parameter: Some(stack::names::GITHUB_TOKEN_PARAMETER.into()),
-            app: None,
-        },
-        artifact_bucket: stack::names::BUCKET.into(),
-        event_bus: stack::names::BUS.into(),
-    }
-    .deps(&local.sdk);
+    let validate = validate_deps(&local, &gh);
     // README.md only: nothing under docs/ changed: skipped, with the list.
     match gantry_validate_buildspec::handle(&validate, pull_request(docs_only()))
         .await
@@ -615,17 +620,7 @@ async fn a_pull_request_whose_list_github_truncates_or_cannot_give_builds() {
             .mount(&gh)
             .await;
     }
-    let validate = gantry_validate_buildspec::Settings {
-        github: gantry_aws::github::credentials::GitHubSettings {
-            api_url: gh.uri(),
-            timeout: gantry_aws::github::contents::DEFAULT_TIMEOUT,
-            token_parameter: Some(stack::names::GITHUB_TOKEN_PARAMETER.into()),
-            app: None,
-        },
-        artifact_bucket: stack::names::BUCKET.into(),
-        event_bus: stack::names::BUS.into(),
-    }
-    .deps(&local.sdk);
+    let validate = validate_deps(&local, &gh);
     assert!(matches!(
         gantry_validate_buildspec::handle(&validate, pull_request(docs_only()))
             .await
@@ -646,17 +641,7 @@ async fn a_pull_request_whose_list_github_truncates_or_cannot_give_builds() {
         .respond_with(ResponseTemplate::new(502))
         .mount(&down)
         .await;
-    let validate = gantry_validate_buildspec::Settings {
-        github: gantry_aws::github::credentials::GitHubSettings {
-            api_url: down.uri(),
-            timeout: gantry_aws::github::contents::DEFAULT_TIMEOUT,
-            token_parameter: Some(stack::names::GITHUB_TOKEN_PARAMETER.into()),
-            app: None,
-        },
-        artifact_bucket: stack::names::BUCKET.into(),
-        event_bus: stack::names::BUS.into(),
-    }
-    .deps(&local.sdk);
+    let validate = validate_deps(&local, &down);
     assert!(matches!(
         gantry_validate_buildspec::handle(&validate, pull_request(docs_only()))
             .await

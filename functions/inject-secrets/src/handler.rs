@@ -303,18 +303,7 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
     // would take whichever came last, and a person with the bus could
     // swap a credential the build trusts for a value of their own.
     if let Some(reason) = refused_variables(&event.source, &refs) {
-        return Ok(Outcome::Rejected(Box::new(BuildRejected {
-            v: VERSION,
-            reason: cap(&reason, 1024),
-            buildspec_location: Some(event.buildspec.location.clone()),
-            correlation_id: event.correlation_id,
-            project: event.project,
-            source: event.source,
-            stage: RejectedAt::Secrets,
-            diagnostics: Vec::new(),
-            diagnostic_count: 0,
-            secrets: Vec::new(),
-        })));
+        return Ok(rejected(event, &reason, Vec::new()));
     }
     // Each project is a trust domain with its own secrets path; a reference
     // elsewhere (another repository's secrets) is refused by name before
@@ -342,18 +331,8 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
     }
     if !problems.is_empty() {
         let path = deps.domains.secrets_path(&event.project);
-        return Ok(Outcome::Rejected(Box::new(BuildRejected {
-            v: VERSION,
-            reason: cap(&describe(&problems, &event.project, path.as_deref()), 1024),
-            buildspec_location: Some(event.buildspec.location.clone()),
-            correlation_id: event.correlation_id,
-            project: event.project,
-            source: event.source,
-            stage: RejectedAt::Secrets,
-            diagnostics: Vec::new(),
-            diagnostic_count: 0,
-            secrets: problems,
-        })));
+        let reason = describe(&problems, &event.project, path.as_deref());
+        return Ok(rejected(event, &reason, problems));
     }
     Ok(Outcome::Resolved(Box::new(SecretsResolved {
         v: VERSION,
@@ -366,6 +345,22 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
         withheld: None,
         cancel_superseded: policy.cancel_superseded,
     })))
+}
+
+/// Refused at the secrets stage, with the secret references at fault.
+fn rejected(event: BuildspecValidated, reason: &str, secrets: Vec<SecretProblem>) -> Outcome {
+    Outcome::Rejected(Box::new(BuildRejected {
+        v: VERSION,
+        reason: cap(reason, 1024),
+        buildspec_location: Some(event.buildspec.location.clone()),
+        correlation_id: event.correlation_id,
+        project: event.project,
+        source: event.source,
+        stage: RejectedAt::Secrets,
+        diagnostics: Vec::new(),
+        diagnostic_count: 0,
+        secrets,
+    }))
 }
 
 /// The buildspec an untrusted build runs: the validated one without its

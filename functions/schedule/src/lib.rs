@@ -23,7 +23,7 @@ use gantry_aws::records::Acquired;
 use gantry_aws::report::{ReportError, Reporter, ReporterSettings};
 use gantry_core::config::{Config, RepositoryRules};
 use gantry_core::deadline::Deadline;
-use gantry_core::events::{BuildSource, ChangedPaths, RunRequest, Trigger, now_ms};
+use gantry_core::events::{BuildSource, RunRequest, Trigger, now_ms};
 use gantry_core::records::{Effect, Holder};
 use gantry_core::schedule::{ScheduleId, ScheduleRule, ScheduleState, done_key, event_minute};
 use gantry_core::webhook::{Publication, fan_out};
@@ -320,35 +320,18 @@ async fn request(
         .github
         .branch_head(repo, &branch, token.as_ref())
         .await?;
-    let source = BuildSource {
-        trigger: Trigger::Schedule,
+    let source = BuildSource::asked_for(
+        Trigger::Schedule,
         repository,
-        commit_sha: sha.into(),
-        git_ref: format!("refs/heads/{branch}"),
-        branch: Some(branch),
-        tag: None,
-        pull_request: None,
-        fork: false,
-        pusher: None,
-        sender: None,
-        head_commit: None,
-        // Not a change: path filters do not apply.
-        changed_paths: ChangedPaths {
-            paths: Vec::new(),
-            truncated: true,
-        },
-        compare_url: None,
-        signed_at_ms: u64::try_from(minute).unwrap_or_default() * 1000,
-        received_at_ms: now_ms(),
-        installation_id: None,
-        attempt: 1,
-        member: None,
-        run: Some(RunRequest {
+        sha.into(),
+        format!("refs/heads/{branch}"),
+        RunRequest {
             by: format!("schedule {}", schedule.name),
             variables: Vec::new(),
             schedule: Some(id.as_str().to_owned()),
-        }),
-    };
+        },
+        u64::try_from(minute).unwrap_or_default() * 1000,
+    );
     let mut publication = fan_out(rules, source, &id.correlation_id(minute), &schedule.builds);
     if let (Some(project), Publication::Requested(e)) = (&schedule.project, &mut publication) {
         e.project = project.clone();

@@ -41,6 +41,17 @@ struct Repo {
     private: bool,
 }
 
+/// A success's body as `T`; unreadable is transient (a proxy's page).
+async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    what: &str,
+) -> Result<T, GitHubError> {
+    response.json().await.map_err(|e| GitHubError::Transient {
+        what: what.to_owned(),
+        reason: format!("unreadable answer: {e}"),
+    })
+}
+
 impl GitHubClient {
     async fn get_ok(
         &self,
@@ -80,15 +91,12 @@ impl GitHubClient {
             url.query_pairs_mut()
                 .append_pair("per_page", &PER_PAGE.to_string())
                 .append_pair("page", &page.to_string());
-            let files: Vec<File> = self
-                .get_ok(url, "application/vnd.github+json", token, &what)
-                .await?
-                .json()
-                .await
-                .map_err(|e| GitHubError::Transient {
-                    what: what.clone(),
-                    reason: format!("unreadable answer: {e}"),
-                })?;
+            let files: Vec<File> = read_json(
+                self.get_ok(url, "application/vnd.github+json", token, &what)
+                    .await?,
+                &what,
+            )
+            .await?;
             let n = files.len();
             listed += n;
             for f in files {
@@ -169,15 +177,12 @@ impl GitHubClient {
         let (owner, name) = check_repo(repo)?;
         let what = format!("repository {repo}");
         let url = self.url(&["repos", owner, name])?;
-        let r: Repo = self
-            .get_ok(url, "application/vnd.github+json", token, &what)
-            .await?
-            .json()
-            .await
-            .map_err(|e| GitHubError::Transient {
-                what: what.clone(),
-                reason: format!("unreadable answer: {e}"),
-            })?;
+        let r: Repo = read_json(
+            self.get_ok(url, "application/vnd.github+json", token, &what)
+                .await?,
+            &what,
+        )
+        .await?;
         Ok(RepositoryRef {
             full_name: r.full_name.into(),
             owner: r.owner.login,

@@ -239,6 +239,46 @@ fn is_first_attempt(attempt: &u32) -> bool {
 }
 
 impl BuildSource {
+    /// A build asked for by name, not by a change: a manual run or a
+    /// schedule's, of `commit` at `git_ref` (`refs/heads/…`, `refs/tags/…`,
+    /// or the commit itself), asked at `at_ms`. Its changed paths are
+    /// unknown, so path filters do not hold it back.
+    pub fn asked_for(
+        trigger: Trigger,
+        repository: RepositoryRef,
+        commit: CommitSha,
+        git_ref: String,
+        run: RunRequest,
+        at_ms: u64,
+    ) -> BuildSource {
+        let branch = git_ref.strip_prefix("refs/heads/").map(str::to_owned);
+        let tag = git_ref.strip_prefix("refs/tags/").map(str::to_owned);
+        BuildSource {
+            trigger,
+            repository,
+            commit_sha: commit,
+            git_ref,
+            branch,
+            tag,
+            pull_request: None,
+            fork: false,
+            pusher: None,
+            sender: None,
+            head_commit: None,
+            changed_paths: ChangedPaths {
+                paths: Vec::new(),
+                truncated: true,
+            },
+            compare_url: None,
+            signed_at_ms: at_ms,
+            received_at_ms: now_ms(),
+            installation_id: None,
+            attempt: 1,
+            member: None,
+            run: Some(run),
+        }
+    }
+
     /// The order of deliveries within a group: signed time first, arrival
     /// second.
     pub fn order(&self) -> (u64, u64) {
