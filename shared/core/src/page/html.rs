@@ -369,6 +369,22 @@ pub fn build_page(page: &BuildPage<'_>) -> String {
         trigger.push_str(" — from a fork");
     }
     fact(&mut out, "Trigger", &trigger);
+    if let Some(member) = &s.member {
+        fact(
+            &mut out,
+            "Build",
+            &format!("<code>{}</code>", escape(&member.name)),
+        );
+    }
+    // A run's variables by name: their values are the asker's.
+    if let Some(run) = s.run.as_ref().filter(|r| !r.variables.is_empty()) {
+        let names: Vec<String> = run
+            .variables
+            .iter()
+            .map(|v| format!("<code>{}</code>", escape(&v.name)))
+            .collect();
+        fact(&mut out, "Variables", &names.join(", "));
+    }
     fact(&mut out, "Started", &escape(&utc(r.started_at_ms)));
     match &r.finished {
         Some(f) => {
@@ -875,6 +891,36 @@ mod tests {
         assert!(html.contains("<span id=\"L2\"><a class=\"n\" href=\"#L2\""));
         assert!(html.contains("href=\"#first-error\">Skip to the first error"));
         assert!(html.contains("2m 05s"));
+    }
+
+    #[test]
+    fn a_manual_run_of_a_named_build_says_who_asked_which_build_and_names_its_variables_only() {
+        let mut record = failed_pr_build();
+        record.source.trigger = Trigger::Manual;
+        record.source.pull_request = None;
+        record.source.member = Some(crate::events::Member {
+            name: "lint<x>".into(),
+            compute_type: None,
+            image: None,
+            environment: Vec::new(),
+            of: Vec::new(),
+        });
+        record.source.run = Some(crate::events::RunRequest {
+            by: "arn:aws:iam::123456789012:user/mona".into(),
+            variables: vec![crate::events::Variable {
+                name: "LEVEL".into(),
+                value: "the-value-stays-off-the-page".into(),
+            }],
+            schedule: None,
+        });
+        let html = page(&record, Disclosure::Full);
+        assert!(
+            html.contains("manual run by arn:aws:iam::123456789012:user/mona"),
+            "{html}"
+        );
+        assert!(html.contains("<code>lint&lt;x&gt;</code>"), "{html}");
+        assert!(html.contains("<code>LEVEL</code>"), "{html}");
+        assert!(!html.contains("the-value-stays-off-the-page"), "{html}");
     }
 
     #[test]
