@@ -122,6 +122,19 @@ impl World {
             .map(|(_, state, description)| (state, description))
     }
 
+    /// The pushed branch's badge.
+    async fn badge(&self) -> String {
+        let badge = aws_sdk_s3::Client::new(&self.local.sdk)
+            .get_object()
+            .bucket(stack::names::BUCKET)
+            .key(gantry_core::badge::badge_key(REPO, "master"))
+            .send()
+            .await
+            .expect("the branch's badge");
+        let bytes = badge.body.collect().await.expect("its body").into_bytes();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     fn events_deps(&self) -> gantry_build_events::Deps {
         stack::build_events_settings(&[("GITHUB_API_URL", &self.github.uri())])
             .expect("settings")
@@ -405,6 +418,9 @@ async fn three_named_builds_one_skipped_by_paths_one_failing_fail_the_aggregate_
     let (state, description) = world.last("gantry/all").await.expect("an aggregate");
     assert_eq!(state, "pending", "{description}");
     let deps = world.events_deps();
+    // The failing build ends first, the passing one last.
+    let mut started = started;
+    started.sort_by_key(|(member, _)| member != "test");
     for (member, id) in &started {
         let status = if member == "test" {
             "FAILED"
@@ -427,6 +443,8 @@ async fn three_named_builds_one_skipped_by_paths_one_failing_fail_the_aggregate_
         world.last("gantry/all").await,
         Some(("failure".into(), "1 of 3 failed: test".into()))
     );
+    // The branch's badge is the whole's, not the last member's.
+    assert!(world.badge().await.contains("failing"));
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -452,6 +470,7 @@ async fn three_named_builds_all_passing_or_skipped_make_the_aggregate_succeed() 
             "all 3 builds passed or were skipped".into()
         ))
     );
+    assert!(world.badge().await.contains("passing"));
     // The aggregate was never final before every member was.
     let statuses = world.statuses().await;
     let members_done = statuses

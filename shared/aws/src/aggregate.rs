@@ -11,6 +11,8 @@
 //! keeps last is the one recorded last.
 
 use gantry_core::aggregate::{self, Aggregate, MemberState};
+use gantry_core::badge::{self as badges, BadgeState};
+use gantry_core::config::RepositoryRules;
 use gantry_core::events::BuildSource;
 use gantry_core::github::statuses::{CommitStatus, StatusState};
 
@@ -25,6 +27,7 @@ const ROUNDS: usize = 4;
 /// named build.
 pub async fn member_moment(
     reporter: &Reporter,
+    rules: &RepositoryRules,
     source: &BuildSource,
     context: &str,
     correlation_id: &str,
@@ -125,6 +128,21 @@ pub async fn member_moment(
             outcome = "aggregate",
             "aggregate status posted"
         );
+        // A branch's badge says what its commit's builds came to.
+        let badge_state = match to_post.state {
+            StatusState::Success => Some(BadgeState::Passing),
+            StatusState::Failure => Some(BadgeState::Failing),
+            StatusState::Error => Some(BadgeState::Error),
+            StatusState::Pending => None,
+        };
+        if let Some(state) = badge_state
+            && let Some(b) = gantry_core::report::badge(Some(rules), source, state)
+        {
+            reporter
+                .records
+                .put_badge(&b.key, badges::svg(&b.branch, b.state))
+                .await?;
+        }
         last_posted = Some(to_post);
     }
     Ok(last_posted)

@@ -517,11 +517,12 @@ pub async fn deliver_with(
     // build's end frees its schedule; both again on a retry, which finds
     // the status done but perhaps not these.
     if !blocked_by_final {
-        if let (Some(context), Some(_)) =
-            (rules.and_then(|r| r.aggregate_context()), &source.member)
+        if let (Some(rules), Some(_)) = (rules, &source.member)
+            && let Some(context) = rules.aggregate_context()
         {
             crate::aggregate::member_moment(
                 reporter,
+                rules,
                 source,
                 &context,
                 correlation_id,

@@ -67,7 +67,11 @@ pub fn message(
 ) -> Message {
     let finished = record.and_then(|r| r.finished.as_ref());
     Message {
-        project: project.to_owned(),
+        // A named build says which.
+        project: match &source.member {
+            Some(m) => format!("{project} ({})", m.name),
+            None => project.to_owned(),
+        },
         repository: source.repository.full_name.to_string(),
         repository_url: source.repository.html_url.clone(),
         branch: source.branch.clone(),
@@ -207,7 +211,9 @@ pub fn plan(
         build_id: r.build_id.clone(),
         commit_sha: source.commit_sha.clone(),
     });
-    let badge = if ended && record.is_some() {
+    // A named build is one part of its commit: the branch's badge is the
+    // aggregate's (`gantry_aws::aggregate`), not the last member's.
+    let badge = if ended && record.is_some() && source.member.is_none() {
         let state = match verdict.state {
             StatusState::Success => BadgeState::Passing,
             StatusState::Failure => BadgeState::Failing,
