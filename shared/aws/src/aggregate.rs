@@ -23,21 +23,20 @@ use crate::report::{ReportError, Reporter, post_status};
 const ROUNDS: usize = 4;
 
 /// Records `state` as member `source.member`'s latest and brings the
-/// aggregate `context` up to date. Does nothing for a build that is not a
-/// named build.
+/// aggregate context of `rules` up to date. Does nothing for a build that
+/// is not a named build.
 pub async fn member_moment(
     reporter: &Reporter,
     rules: &RepositoryRules,
     source: &BuildSource,
-    context: &str,
     correlation_id: &str,
     state: StatusState,
     is_final: bool,
-    target_url: Option<&str>,
 ) -> Result<Option<Aggregate>, ReportError> {
-    let Some(member) = &source.member else {
+    let (Some(member), Some(context)) = (&source.member, rules.aggregate_context()) else {
         return Ok(None);
     };
+    let context = context.as_str();
     let repo = source.repository.full_name.as_str();
     let sha = source.commit_sha.as_str();
     let prefix = aggregate::prefix(repo, sha, context);
@@ -114,7 +113,8 @@ pub async fn member_moment(
                 state: to_post.state,
                 context: context.to_owned(),
                 description: to_post.description.clone(),
-                target_url: target_url.map(str::to_owned),
+                // Not one build's page: the whole has none.
+                target_url: None,
             },
         )
         .await?;

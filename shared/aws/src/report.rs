@@ -517,18 +517,14 @@ pub async fn deliver_with(
     // build's end frees its schedule; both again on a retry, which finds
     // the status done but perhaps not these.
     if !blocked_by_final {
-        if let (Some(rules), Some(_)) = (rules, &source.member)
-            && let Some(context) = rules.aggregate_context()
-        {
+        if let Some(rules) = rules {
             crate::aggregate::member_moment(
                 reporter,
                 rules,
                 source,
-                &context,
                 correlation_id,
                 verdict.state,
                 verdict.is_final,
-                None,
             )
             .await?;
         }
