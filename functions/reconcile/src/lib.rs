@@ -77,18 +77,12 @@ impl Settings {
     }
 
     pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
-        let app = self
-            .reporter
-            .github
-            .app
-            .as_ref()
-            .map(|app| gantry_aws::github::deliveries::AppJwt::new(app, sdk));
         Deps {
             codebuild: aws_sdk_codebuild::Client::new(sdk),
             reporter: self.reporter.reporter(sdk),
             projects: self.projects.clone(),
             builds_per_project: self.builds_per_project,
-            redeliverer: Redeliverer::new(self.redeliver.clone(), app),
+            redeliverer: Redeliverer::new(self.redeliver.clone()),
         }
     }
 }

@@ -19,7 +19,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use gantry_aws::github::credentials::CredentialsError;
-use gantry_aws::github::deliveries::{AppJwt, Hook, MAX_PAGES};
+use gantry_aws::github::deliveries::{Hook, MAX_PAGES};
 use gantry_aws::github::{app::Permissions, contents::GitHubError};
 use gantry_aws::records::{Acquired, RecordError};
 use gantry_aws::report::Reporter;
@@ -63,17 +63,14 @@ impl RedeliverSettings {
 /// The step's state across runs of one cold start.
 pub struct Redeliverer {
     pub settings: RedeliverSettings,
-    /// App mode's JWT; `None` in token mode.
-    pub app: Option<AppJwt>,
     /// Why the step does nothing has been logged (once per cold start).
     told: AtomicBool,
 }
 
 impl Redeliverer {
-    pub fn new(settings: RedeliverSettings, app: Option<AppJwt>) -> Self {
+    pub fn new(settings: RedeliverSettings) -> Self {
         Redeliverer {
             settings,
-            app,
             told: AtomicBool::new(false),
         }
     }
@@ -121,9 +118,12 @@ pub async fn redeliver_lost(
     }
     let now_ms = gantry_core::events::now_ms();
     let since_ms = now_ms.saturating_sub(KEPT_MS);
-    let listed = match &redeliverer.app {
-        Some(app) => list_app(app, reporter, since_ms, now_ms).await,
-        None => {
+    // App mode lists the App's own webhook, as the App (its JWT, made
+    // with the key the installation tokens are made with).
+    let listed = match reporter.credentials.app_jwt(now_ms / 1000).await {
+        Err(e) => Err(e.into()),
+        Ok(Some(jwt)) => list_app(jwt, reporter, since_ms).await,
+        Ok(None) => {
             let Some(url) = redeliverer.settings.webhook_url.as_deref() else {
                 redeliverer.tell_once(
                     "token mode needs WEBHOOK_URL (the webhook function's URL) to find the repositories' webhooks",
@@ -217,12 +217,10 @@ impl Auth {
 type Listed = (Vec<(Hook, Delivery)>, Auth);
 
 async fn list_app(
-    app: &AppJwt,
+    jwt: gantry_aws::secrets::Secret,
     reporter: &Reporter,
     since_ms: u64,
-    now_ms: u64,
 ) -> Result<Listed, RedeliveryError> {
-    let jwt = app.jwt(now_ms / 1000).await?;
     let deliveries = reporter
         .github
         .hook_deliveries(&Hook::App, &jwt, since_ms, MAX_PAGES)

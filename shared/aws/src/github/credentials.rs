@@ -181,6 +181,20 @@ impl Credentials {
         }
     }
 
+    /// App mode: a JWT as the App itself, signed at `now` (epoch seconds)
+    /// with the key installation tokens are made with (the same cache): for
+    /// what no installation token may do, such as the App's own webhook's
+    /// deliveries. `None` in token mode.
+    pub async fn app_jwt(&self, now: u64) -> Result<Option<Secret>, CredentialsError> {
+        match self {
+            Credentials::Token(_) => Ok(None),
+            Credentials::App(app) => {
+                let pem = app.pem().await?;
+                Ok(Some(AppKey::from_pem(app.settings.app_id, &pem)?.jwt(now)?))
+            }
+        }
+    }
+
     /// [`Self::token`], and its absence an error naming what to set: for
     /// writes, which no anonymous call can make.
     pub async fn required(
@@ -219,29 +233,32 @@ impl Credentials {
 }
 
 impl App {
-    async fn tokens(&self) -> Result<Arc<InstallationTokens>, CredentialsError> {
+    /// The App's private key, as last read from SSM.
+    async fn pem(&self) -> Result<Secret, CredentialsError> {
         let keys = self
             .key
             .get()
             .await
             .map_err(CredentialsError::KeyUnavailable)?;
-        let Some(pem) = keys.first() else {
-            return Err(CredentialsError::KeyUnavailable(
-                SecretError::NotConfigured {
-                    names: self.settings.key_parameter.clone(),
-                },
-            ));
-        };
+        keys.first().cloned().ok_or_else(|| {
+            CredentialsError::KeyUnavailable(SecretError::NotConfigured {
+                names: self.settings.key_parameter.clone(),
+            })
+        })
+    }
+
+    async fn tokens(&self) -> Result<Arc<InstallationTokens>, CredentialsError> {
+        let pem = self.pem().await?;
         if let Ok(guard) = self.tokens.lock()
             && let Some((known, tokens)) = guard.as_ref()
             && known.expose() == pem.expose()
         {
             return Ok(Arc::clone(tokens));
         }
-        let key = AppKey::from_pem(self.settings.app_id, pem)?;
+        let key = AppKey::from_pem(self.settings.app_id, &pem)?;
         let tokens = Arc::new(InstallationTokens::new(self.client.clone(), key));
         if let Ok(mut guard) = self.tokens.lock() {
-            *guard = Some((pem.clone(), Arc::clone(&tokens)));
+            *guard = Some((pem, Arc::clone(&tokens)));
         }
         Ok(tokens)
     }

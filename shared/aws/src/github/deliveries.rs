@@ -17,15 +17,11 @@
 //! Neither the token nor the JWT is ever in an error: GitHub's answers are
 //! redacted of the credential the request carried.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 
-use super::app::AppKey;
 use super::contents::{GitHubClient, GitHubError, transport};
-use super::credentials::{AppSettings, CredentialsError};
 use super::statuses::check_repo;
-use crate::secrets::{Secret, SecretCache, SecretError};
+use crate::secrets::Secret;
 use gantry_core::github::deliveries::{Delivery, next_link};
 
 /// Deliveries asked for per page (GitHub's most).
@@ -218,45 +214,6 @@ fn unreadable(what: &str, e: &reqwest::Error) -> GitHubError {
     GitHubError::Transient {
         what: what.to_owned(),
         reason: format!("unreadable answer: {}", transport(e)),
-    }
-}
-
-/// How long the App's key is kept before SSM is asked again.
-const KEY_TTL: Duration = Duration::from_secs(300);
-
-/// App mode's JWT, which alone lists and redelivers the App's webhook
-/// deliveries (an installation token cannot): the App's key from SSM,
-/// signed anew for each listing.
-pub struct AppJwt {
-    app_id: u64,
-    key_parameter: String,
-    key: SecretCache,
-}
-
-impl AppJwt {
-    /// The App's key read through the SSM client of `sdk`.
-    pub fn new(settings: &AppSettings, sdk: &aws_config::SdkConfig) -> AppJwt {
-        let ssm = aws_sdk_ssm::Client::new(sdk);
-        AppJwt {
-            app_id: settings.app_id,
-            key_parameter: settings.key_parameter.clone(),
-            key: SecretCache::new(ssm, vec![settings.key_parameter.clone()], KEY_TTL),
-        }
-    }
-
-    /// A JWT valid for the next minutes, at `now` (epoch seconds).
-    pub async fn jwt(&self, now: u64) -> Result<Secret, CredentialsError> {
-        let keys = self
-            .key
-            .get()
-            .await
-            .map_err(CredentialsError::KeyUnavailable)?;
-        let pem = keys.first().ok_or_else(|| {
-            CredentialsError::KeyUnavailable(SecretError::NotConfigured {
-                names: self.key_parameter.clone(),
-            })
-        })?;
-        Ok(AppKey::from_pem(self.app_id, pem)?.jwt(now)?)
     }
 }
 
