@@ -695,3 +695,77 @@ fn every_functions_retries_fit_inside_its_timeout() {
     );
     assert_eq!(timeout("ReconcileFunction"), gantry_reconcile::TIMEOUT);
 }
+
+/// Issue 16: the schedule function and the reporters may touch the records
+/// their code writes, by the keys the code makes, and the schedule
+/// function nothing else: no build's record, no secret, no CodeBuild.
+#[test]
+fn the_schedule_function_and_the_reporters_may_touch_exactly_the_records_their_code_writes() {
+    use gantry_core::github::statuses::StatusState;
+    use gantry_core::records::Effect;
+    use gantry_core::schedule::{ScheduleId, done_key};
+    let d = deployed(&["alpha"]);
+    let object = |key: &str| format!("arn:aws:s3:::{BUCKET}/{key}");
+    let schedule = "ScheduleFunction";
+    let id = ScheduleId::new("octo-org/widgets", "nightly");
+    let claim = Effect::Schedule {
+        schedule: id.as_str(),
+        minute: 1_767_578_400,
+    }
+    .key();
+    let done = done_key(&id.correlation_id(1_767_578_400));
+    for (action, key) in [
+        ("s3:GetObject", claim.as_str()),
+        ("s3:PutObject", claim.as_str()),
+        // A failed firing's claim is given back for the retry.
+        ("s3:DeleteObject", claim.as_str()),
+        ("s3:GetObject", id.state_key().as_str()),
+        ("s3:PutObject", id.state_key().as_str()),
+        ("s3:GetObject", done.as_str()),
+    ] {
+        assert!(
+            d.allows(schedule, action, &object(key)),
+            "{schedule} may not {action} {key}"
+        );
+    }
+    let bus = format!("arn:aws:events:{REGION}:{ACCOUNT}:event-bus/gantry");
+    assert!(d.allows(schedule, "events:PutEvents", &bus));
+    assert!(d.allows(schedule, "ssm:GetParameter", &ssm("/gantry/config")));
+    for (action, resource) in [
+        ("s3:GetObject", object("builds/gantry-alpha/0b5c.json")),
+        ("s3:PutObject", object("badges/octo-org/widgets/main.svg")),
+        ("s3:DeleteObject", object(&id.state_key())),
+        ("ssm:GetParameter", ssm("/gantry/alpha/docker/password")),
+        (
+            "codebuild:StartBuild",
+            format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:project/gantry-alpha"),
+        ),
+    ] {
+        assert!(
+            !d.allows(schedule, action, &resource),
+            "{schedule} may {action} {resource}"
+        );
+    }
+    // The reporters keep the aggregate and mark a scheduled build's end.
+    let prefix = gantry_core::aggregate::prefix("octo-org/widgets", "9f2c1e4", "gantry/all");
+    let status = Effect::Status {
+        subject: "gantry-alpha:0b5c",
+        state: Some(StatusState::Pending),
+    }
+    .key();
+    for reporter in ["BuildEventsFunction", "ReconcileFunction"] {
+        for key in [
+            gantry_core::aggregate::member_key(&prefix, "lint"),
+            gantry_core::aggregate::posted_key(&prefix),
+            done.clone(),
+            status.clone(),
+        ] {
+            for action in ["s3:GetObject", "s3:PutObject"] {
+                assert!(
+                    d.allows(reporter, action, &object(&key)),
+                    "{reporter} may not {action} {key}"
+                );
+            }
+        }
+    }
+}
