@@ -746,6 +746,15 @@ fn the_schedule_function_and_the_reporters_may_touch_exactly_the_records_their_c
             "{schedule} may {action} {resource}"
         );
     }
+    // Reconcile claims each redelivery of a lost delivery.
+    let redelivery = gantry_core::github::deliveries::claim_key("72d3162e-cc78-11e3-81ab", 1);
+    for action in ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"] {
+        assert!(
+            d.allows("ReconcileFunction", action, &object(&redelivery)),
+            "reconcile may not {action} {redelivery}"
+        );
+        assert!(!d.allows("BuildEventsFunction", action, &object(&redelivery)));
+    }
     // The reporters keep the aggregate and mark a scheduled build's end.
     let prefix = gantry_core::aggregate::prefix("octo-org/widgets", "9f2c1e4", "gantry/all");
     let status = Effect::Status {
