@@ -1,4 +1,5 @@
-//! The schedule Lambda: one EventBridge rule invokes it every minute. For
+//! The schedule Lambda: one EventBridge rule (`cron(* * * * ? *)`) invokes
+//! it at the start of every minute. For
 //! each `schedules:` entry of gantry.yaml that fires in the minute the
 //! event names (EventBridge's `time`, so a retried invocation evaluates
 //! the minute it was meant for), it resolves the branch's head through
@@ -154,7 +155,7 @@ pub async fn tick_until(
 ) -> Result<Summary, ScheduleError> {
     let minute = match &event.time {
         Some(time) => event_minute(time).ok_or_else(|| ScheduleError::Time(time.clone()))?,
-        None => now_ms().div_euclid(60_000) as i64 * 60,
+        None => i64::try_from(now_ms() / 60_000).unwrap_or_default() * 60,
     };
     let at = DateTime::<Utc>::from_timestamp(minute, 0)
         .ok_or_else(|| ScheduleError::Time(minute.to_string()))?;
