@@ -17,6 +17,7 @@ pub mod config;
 pub mod deadline;
 pub mod diagnostic;
 pub mod events;
+pub mod exported;
 pub mod failure;
 #[cfg(test)]
 mod fixtures;

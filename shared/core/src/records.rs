@@ -35,6 +35,10 @@ pub struct Finished {
     /// The pushed image (`IMAGE_URI`, exported by buildspecs/docker.yml).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_uri: Option<String>,
+    /// How much of the Docker build came from the layer cache
+    /// (`DOCKER_CACHE`, exported by buildspecs/docker.yml).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_cache: Option<crate::exported::LayerCache>,
     /// Where the log is, as CodeBuild's final event names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<crate::page::log::LogPlace>,

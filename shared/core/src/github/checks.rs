@@ -530,6 +530,9 @@ pub fn summary(
         if let Some(image) = &f.image_uri {
             out.push_str(&format!("\nImage pushed: `{image}`\n"));
         }
+        if let Some(cache) = &f.layer_cache {
+            out.push_str(&format!("\nLayer cache: {}\n", cache.describe()));
+        }
     }
     if let Some(digest) = buildspec_digest {
         out.push_str(&format!("\nBuildspec: `{digest}`\n"));
@@ -761,6 +764,10 @@ mod tests {
                 phase("COMPLETED", None, None),
             ],
             image_uri: Some("123.dkr.ecr.eu-west-1.amazonaws.com/w:9f2c1e4".into()),
+            layer_cache: Some(crate::exported::LayerCache {
+                cached: 0,
+                steps: 6,
+            }),
             log: None,
         });
         let s = summary(
@@ -780,6 +787,7 @@ mod tests {
             "| INSTALL | SUCCEEDED | 4s |",
             "| BUILD | FAILED | 2m 01s |",
             "Image pushed: `123.dkr.ecr.eu-west-1.amazonaws.com/w:9f2c1e4`",
+            "Layer cache: cold: none of 6 steps from the cache",
             "Buildspec: `sha256:abc`",
             "[Build page](https://builds.example.com/b/7f1c) · [CodeBuild console](https://console.aws.amazon.com/x)",
         ] {

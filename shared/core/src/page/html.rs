@@ -399,6 +399,9 @@ pub fn build_page(page: &BuildPage<'_>) -> String {
                     &format!("<code>{}</code>", escape(image)),
                 );
             }
+            if let Some(cache) = &f.layer_cache {
+                fact(&mut out, "Layer cache", &escape(&cache.describe()));
+            }
         }
         None => fact(&mut out, "Finished", "not yet"),
     }
@@ -844,6 +847,10 @@ mod tests {
                 },
             ],
             image_uri: None,
+            layer_cache: Some(crate::exported::LayerCache {
+                cached: 5,
+                steps: 7,
+            }),
             log: None,
         });
         record
@@ -891,6 +898,7 @@ mod tests {
         assert!(html.contains("<span id=\"L2\"><a class=\"n\" href=\"#L2\""));
         assert!(html.contains("href=\"#first-error\">Skip to the first error"));
         assert!(html.contains("2m 05s"));
+        assert!(html.contains("<dt>Layer cache</dt><dd>partial: 5 of 7 steps from the cache</dd>"));
     }
 
     #[test]
