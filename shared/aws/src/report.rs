@@ -21,6 +21,7 @@ use gantry_core::codebuild_events::{BuildStatus, CodeBuildDetail};
 use gantry_core::config::{Route, StatusSettings};
 use gantry_core::deadline::{Deadline, OutOfTime};
 use gantry_core::events::{BuildSource, now_ms};
+use gantry_core::exported::Exported;
 use gantry_core::github::checks::{self, Annotation};
 use gantry_core::github::statuses::{CommitStatus, StatusState};
 use gantry_core::notify::{BuildResult, Message};
@@ -37,7 +38,7 @@ pub struct Reporter {
     pub records: Records,
     pub notifier: Notifier,
     pub chat_urls: ChatUrls,
-    /// Reads what CodeBuild's events leave out (the exported `IMAGE_URI`).
+    /// Reads what CodeBuild's events leave out (the exported variables).
     pub codebuild: aws_sdk_codebuild::Client,
     /// The builds' logs, for a failed build's check run.
     pub logs: crate::build_logs::BuildLogs,
@@ -243,6 +244,7 @@ pub async fn finish(
         if let Some(link) = detail.logs_link() {
             record.logs_url = Some(link.to_owned());
         }
+        let exported = exported_values(reporter, detail, &record.build_id).await;
         record.finished = Some(Finished {
             status: detail
                 .build_status
@@ -261,10 +263,8 @@ pub async fn finish(
                     duration_seconds: p.duration_in_seconds.map(|d| d.max(0.0).round() as u64),
                 })
                 .collect(),
-            image_uri: match exported_image(detail) {
-                Some(uri) => Some(uri),
-                None => image_from_codebuild(reporter, &record.build_id).await,
-            },
+            image_uri: exported.image_uri,
+            layer_cache: exported.layer_cache,
             log: detail.log_place(),
         });
         reporter.records.put_build(record).await?;
@@ -314,20 +314,25 @@ async fn log_tail(reporter: &Reporter, detail: &CodeBuildDetail) -> LogTail {
     }
 }
 
-fn exported_image(detail: &CodeBuildDetail) -> Option<String> {
-    detail
-        .additional_information
-        .exported_environment_variables
-        .iter()
-        .find(|v| v.name == "IMAGE_URI")
-        .map(|v| v.value.clone())
-        .filter(|v| !v.is_empty())
-}
-
-/// CodeBuild's state-change events do not carry exported variables; the
-/// build itself does. Best effort: the record is written without it if
-/// CodeBuild cannot be asked.
-async fn image_from_codebuild(reporter: &Reporter, build_id: &str) -> Option<String> {
+/// What the buildspec exported (the pushed image, the layer cache's
+/// share). CodeBuild's state-change events leave exported variables out;
+/// the build itself has them. Best effort: the record is written without
+/// them if CodeBuild cannot be asked.
+async fn exported_values(
+    reporter: &Reporter,
+    detail: &CodeBuildDetail,
+    build_id: &str,
+) -> Exported {
+    let in_event = Exported::from_vars(
+        detail
+            .additional_information
+            .exported_environment_variables
+            .iter()
+            .map(|v| (v.name.as_str(), v.value.as_str())),
+    );
+    if !in_event.is_empty() {
+        return in_event;
+    }
     match reporter
         .codebuild
         .batch_get_builds()
@@ -335,24 +340,21 @@ async fn image_from_codebuild(reporter: &Reporter, build_id: &str) -> Option<Str
         .send()
         .await
     {
-        Ok(out) => out
-            .builds()
-            .first()
-            .and_then(|b| {
-                b.exported_environment_variables()
-                    .iter()
-                    .find(|v| v.name() == Some("IMAGE_URI"))
-            })
-            .and_then(|v| v.value())
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned),
+        Ok(out) => Exported::from_vars(
+            out.builds()
+                .first()
+                .map(|b| b.exported_environment_variables())
+                .unwrap_or_default()
+                .iter()
+                .map(|v| (v.name().unwrap_or_default(), v.value().unwrap_or_default())),
+        ),
         Err(e) => {
             tracing::warn!(
                 build_id = %build_id,
                 reason = %crate::describe_sdk_error(&e),
                 "could not read the build's exported variables"
             );
-            None
+            Exported::default()
         }
     }
 }
