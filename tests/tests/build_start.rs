@@ -212,6 +212,7 @@ async fn a_push_starts_exactly_one_build_with_its_secrets_by_reference() {
         "{start}"
     );
     assert!(start.get("serviceRoleOverride").is_none(), "trusted build");
+    assert!(start.get("cacheOverride").is_none(), "the project's cache");
     // Secrets: names only, resolved by CodeBuild.
     for (variable_name, parameter) in [
         ("DOCKER_USERNAME", "/gantry/dev/docker/username"),
@@ -420,6 +421,9 @@ async fn a_fork_pull_request_builds_without_secret_references_under_the_untruste
     let start = &chain.proxy.calls(START_BUILD)[0];
     assert_eq!(start["sourceVersion"], FORK_HEAD);
     assert_eq!(start["serviceRoleOverride"], names::UNTRUSTED_ROLE);
+    // The project's cache (CodeBuild's local caches on a shared host, or
+    // S3) is not the fork's to fill for the next trusted build.
+    assert_eq!(start["cacheOverride"]["type"], "NO_CACHE", "{start}");
     assert!(
         variables(start)
             .iter()

@@ -1,8 +1,8 @@
 //! The StartBuild request Gantry makes, and the few answers it tells apart.
 
 use aws_sdk_codebuild::types::{
-    CloudWatchLogsConfig, EnvironmentVariable, EnvironmentVariableType, LogsConfig,
-    LogsConfigStatusType, SourceAuth, SourceAuthType, SourceType,
+    CacheType, CloudWatchLogsConfig, EnvironmentVariable, EnvironmentVariableType, LogsConfig,
+    LogsConfigStatusType, ProjectCache, SourceAuth, SourceAuthType, SourceType,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use gantry_aws::describe_sdk_error;
@@ -38,6 +38,10 @@ pub fn metadata(event: &SecretsResolved) -> Vec<Plain> {
     }
     if let Some(tag) = &s.tag {
         vars.push(("GANTRY_TAG", tag.clone()));
+    }
+    // buildspecs/docker.yml falls back to the default branch's layer cache.
+    if let Some(default) = &s.repository.default_branch {
+        vars.push(("GANTRY_DEFAULT_BRANCH", default.clone()));
     }
     if let Some(pr) = &s.pull_request {
         vars.push(("GANTRY_PR_NUMBER", pr.number.to_string()));
@@ -199,9 +203,16 @@ pub async fn start(
             .stream_name(UNTRUSTED_LOG_STREAM_PREFIX)
             .build()
             .map_err(|e| StartError::Refused(format!("logs config: {e}")))?;
+        // Nor does it use the project's cache (CodeBuild's local caches, or
+        // S3): what it left there a trusted build would read next.
+        let no_cache = ProjectCache::builder()
+            .r#type(CacheType::NoCache)
+            .build()
+            .map_err(|e| StartError::Refused(format!("cache override: {e}")))?;
         call = call
             .service_role_override(role)
-            .logs_config_override(LogsConfig::builder().cloud_watch_logs(logs).build());
+            .logs_config_override(LogsConfig::builder().cloud_watch_logs(logs).build())
+            .cache_override(no_cache);
     }
     if let Some(arn) = req.github_connection_arn {
         let auth = SourceAuth::builder()
