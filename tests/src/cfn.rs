@@ -380,15 +380,27 @@ impl Deployed {
     }
 
     /// The IAM statements that apply to a role: its inline policies, or a
-    /// SAM function's `Policies` (the role SAM generates).
+    /// SAM function's `Policies` (the role SAM generates), and those of the
+    /// `AWS::IAM::Policy` resources attached to it.
     pub fn statements(&self, id: &str) -> Vec<Value> {
         let r = self
             .resources
             .get(id)
             .unwrap_or_else(|| panic!("no resource {id}"));
-        let policies = &r["Properties"]["Policies"];
+        let mut policies: Vec<&Value> = r["Properties"]["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
+        for attached in self.of_type("AWS::IAM::Policy") {
+            let props = &self.resources[&attached]["Properties"];
+            let roles = props["Roles"].as_array().into_iter().flatten();
+            if roles.into_iter().any(|role| role.as_str() == Some(id)) {
+                policies.push(props);
+            }
+        }
         let mut out = Vec::new();
-        for p in policies.as_array().into_iter().flatten() {
+        for p in policies {
             let doc = if p.get("PolicyDocument").is_some() {
                 &p["PolicyDocument"]
             } else {

@@ -293,11 +293,15 @@ fn the_untrusted_role_holds_nothing_and_writes_only_untrusted_log_streams() {
         "untrusted",
         "the prefix start-build names the stream with is the one the role allows"
     );
-    // No policy attached to it from elsewhere.
+    // No policy attached to it from elsewhere but the layer cache's reads
+    // (checked in the_layer_cache_is_each_domains_own_and_forks_only_read_it).
     for kind in ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"] {
         for id in d.of_type(kind) {
             let roles = d.resources[&id]["Properties"]["Roles"].to_string();
-            assert!(!roles.contains(role), "{id} attaches a policy to {role}");
+            assert!(
+                !roles.contains(role) || id.starts_with("UntrustedCacheRead"),
+                "{id} attaches a policy to {role}"
+            );
         }
     }
     assert!(d.resources[role]["Properties"]["ManagedPolicyArns"].is_null());
@@ -777,4 +781,154 @@ fn the_schedule_function_and_the_reporters_may_touch_exactly_the_records_their_c
             }
         }
     }
+}
+
+/// Issue 17: the Docker layer cache. Each domain's is its own repository;
+/// its trusted builds read and write it, no other domain's can; a fork's
+/// build reads only its own domain's (the condition names the domain's
+/// project) and never writes any, so it cannot poison what a trusted build
+/// reads. The project's own cache follows ProjectCache.
+#[test]
+fn the_layer_cache_is_each_domains_own_and_forks_only_read_it() {
+    const CACHE_READS: &[&str] = &["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"];
+    let d = deployed(&["alpha", "beta"]);
+    for (domain, other) in [("alpha", "beta"), ("beta", "alpha")] {
+        let role = format!("BuildRole{domain}");
+        let own = ecr(&format!("gantry-builds/{domain}/cache"));
+        let others = ecr(&format!("gantry-builds/{other}/cache"));
+        for action in CACHE_READS.iter().chain(&IMAGE_WRITES[..4]) {
+            assert!(d.allows(&role, action, &own), "{role} may not {action}");
+        }
+        for action in CACHE_READS.iter().chain(IMAGE_WRITES) {
+            assert!(!d.allows(&role, action, &others), "{role} may {action}");
+        }
+        // The project tells the buildspec where its cache is.
+        let project = &d.resources[&format!("BuildProject{domain}")]["Properties"];
+        let variable = |name: &str| {
+            project["Environment"]["EnvironmentVariables"]
+                .as_array()
+                .and_then(|v| v.iter().find(|e| e["Name"] == name))
+                .map(|e| e["Value"].clone())
+        };
+        assert_eq!(
+            variable("CACHE_REPO"),
+            Some(serde_json::json!(format!(
+                "{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/gantry-builds/{domain}/cache"
+            )))
+        );
+        assert_eq!(
+            variable("BUILDKIT_IMAGE"),
+            Some(serde_json::json!("moby/buildkit:buildx-stable-1"))
+        );
+        // By default CodeBuild's local caches, all three modes.
+        assert_eq!(project["Cache"]["Type"], "LOCAL");
+        assert_eq!(
+            project["Cache"]["Modes"],
+            serde_json::json!([
+                "LOCAL_DOCKER_LAYER_CACHE",
+                "LOCAL_SOURCE_CACHE",
+                "LOCAL_CUSTOM_CACHE"
+            ])
+        );
+    }
+
+    // A fork's build: never a write to any cache or image repository.
+    let untrusted = "UntrustedBuildRole";
+    for domain in ["alpha", "beta"] {
+        for repository in [
+            format!("gantry-builds/{domain}/cache"),
+            format!("gantry-builds/{domain}"),
+        ] {
+            for action in IMAGE_WRITES {
+                assert!(
+                    !d.allows(untrusted, action, &ecr(&repository)),
+                    "a fork's build may {action} on {repository}"
+                );
+            }
+        }
+        assert!(
+            !d.allows(
+                untrusted,
+                "ecr:BatchGetImage",
+                &ecr(&format!("gantry-builds/{domain}"))
+            ),
+            "a fork's build may pull the domain's images"
+        );
+    }
+    // Its reads of a cache hold only from that cache's domain's project:
+    // every statement granting one names the project in its condition.
+    for statement in d.statements(untrusted) {
+        let grants_a_cache_read = CACHE_READS.iter().any(|action| {
+            serde_json::to_string(&statement["Action"])
+                .unwrap_or_default()
+                .contains(action)
+        });
+        if !grants_a_cache_read {
+            continue;
+        }
+        let resource = statement["Resource"].as_str().unwrap_or_default();
+        let domain = resource
+            .strip_prefix(&format!(
+                "arn:aws:ecr:{REGION}:{ACCOUNT}:repository/gantry-builds/"
+            ))
+            .and_then(|rest| rest.strip_suffix("/cache"))
+            .unwrap_or_else(|| panic!("a cache read of {resource}"));
+        assert_eq!(
+            statement["Condition"]["ArnEquals"]["codebuild:projectArn"],
+            format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:project/gantry-{domain}"),
+            "{statement}"
+        );
+    }
+    assert!(d.allows(
+        untrusted,
+        "ecr:BatchGetImage",
+        &ecr("gantry-builds/alpha/cache")
+    ));
+
+    // With ProjectCache=S3, each domain's paths live under its own prefix,
+    // written by its trusted builds only.
+    let text = std::fs::read_to_string(workspace().join("template.yaml")).expect("template.yaml");
+    let s3 = Deployed::from_template(
+        &text,
+        &[
+            ("TrustDomains", serde_json::json!(["alpha", "beta"])),
+            ("ProjectCache", serde_json::json!("S3")),
+        ],
+    );
+    let object = |path: &str| format!("arn:aws:s3:::{BUCKET}/{path}");
+    let project = &s3.resources["BuildProjectalpha"]["Properties"];
+    assert_eq!(project["Cache"]["Type"], "S3");
+    assert_eq!(
+        project["Cache"]["Location"],
+        format!("{BUCKET}/cache/alpha")
+    );
+    assert!(s3.allows(
+        "BuildRolealpha",
+        "s3:PutObject",
+        &object("cache/alpha/x.zip")
+    ));
+    assert!(!s3.allows(
+        "BuildRolealpha",
+        "s3:PutObject",
+        &object("cache/beta/x.zip")
+    ));
+    assert!(!s3.allows(untrusted, "s3:PutObject", &object("cache/alpha/x.zip")));
+    assert!(!s3.allows(untrusted, "s3:GetObject", &object("cache/alpha/x.zip")));
+    // Without a project cache: none, and the role has no S3 cache grant.
+    let none = Deployed::from_template(
+        &text,
+        &[
+            ("TrustDomains", serde_json::json!(["alpha"])),
+            ("ProjectCache", serde_json::json!("NONE")),
+        ],
+    );
+    assert_eq!(
+        none.resources["BuildProjectalpha"]["Properties"]["Cache"]["Type"],
+        "NO_CACHE"
+    );
+    assert!(!none.allows(
+        "BuildRolealpha",
+        "s3:PutObject",
+        &object("cache/alpha/x.zip")
+    ));
 }
