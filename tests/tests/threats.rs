@@ -1234,3 +1234,137 @@ async fn a_request_without_a_well_formed_signature_costs_ssm_nothing() {
     );
     local.moto.stop().await;
 }
+
+/// What `buildspecs/docker.yml`'s layer-cache command reads and writes, as
+/// it computes them in bash with the variables start-build sets:
+/// `(reads, writes)`.
+fn docker_cache_keys(vars: &[(&str, &str)]) -> (String, String) {
+    let text = std::fs::read_to_string(gantry_e2e::workspace().join("buildspecs/docker.yml"))
+        .expect("docker.yml");
+    let root = gantry_core::yaml::parse(&text, gantry_core::yaml::Limits::default())
+        .expect("parses")
+        .expect("a document");
+    let commands = root
+        .get("phases")
+        .and_then(|p| p.get("pre_build"))
+        .and_then(|p| p.get("commands"))
+        .map(gantry_core::yaml::Node::to_json)
+        .expect("pre_build commands");
+    let keys = commands
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .filter_map(Value::as_str)
+                .find(|c| c.contains("CACHE_TO="))
+        })
+        .expect("the command that computes the cache's keys");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{keys}\nprintf '\\nFROM=%s\\nTO=%s' \"$CACHE_FROM\" \"$CACHE_TO\""
+        ))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(vars.iter().copied())
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (_, tail) = stdout.rsplit_once("\nFROM=").expect("FROM");
+    let (from, to) = tail.split_once("\nTO=").expect("TO");
+    (from.to_owned(), to.to_owned())
+}
+
+/// A fork's build may read the default branch's layer cache and never
+/// writes one, whatever its branch is called and even if it claims a pull
+/// request number: a poisoned layer would run in the next trusted build.
+/// Trusted builds write their own key only; the docker buildspec passes
+/// `gantry lint`.
+#[test]
+fn a_forks_build_never_writes_the_layer_cache_and_keys_stay_tags() {
+    const REPO: (&str, &str) = (
+        "CACHE_REPO",
+        "123.dkr.ecr.eu-west-1.amazonaws.com/b/build/cache",
+    );
+    let common = [
+        REPO,
+        ("GANTRY_REPOSITORY", "octo-org/Hello-World"),
+        ("GANTRY_DEFAULT_BRANCH", "main"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut vars = common.to_vec();
+        vars.extend_from_slice(extra);
+        docker_cache_keys(&vars)
+    };
+    let fork = with(&[
+        ("GANTRY_TRUSTED", "false"),
+        ("GANTRY_TRIGGER", "pull_request"),
+        ("GANTRY_BRANCH", "main"),
+        ("GANTRY_PR_NUMBER", "7"),
+        ("GANTRY_PR_BASE_BRANCH", "release"),
+    ]);
+    assert_eq!(
+        fork,
+        ("octo-org-Hello-World--main".into(), String::new()),
+        "a fork reads main's only and writes nothing"
+    );
+    let unset = with(&[("GANTRY_TRIGGER", "push"), ("GANTRY_BRANCH", "main")]);
+    assert_eq!(unset.1, "", "GANTRY_TRUSTED unset is untrusted");
+    let push = with(&[
+        ("GANTRY_TRUSTED", "true"),
+        ("GANTRY_TRIGGER", "push"),
+        ("GANTRY_BRANCH", "feature/x"),
+    ]);
+    assert_eq!(
+        push,
+        (
+            "octo-org-Hello-World--feature-x octo-org-Hello-World--main".into(),
+            "octo-org-Hello-World--feature-x".into()
+        )
+    );
+    let pull_request = with(&[
+        ("GANTRY_TRUSTED", "true"),
+        ("GANTRY_TRIGGER", "pull_request"),
+        ("GANTRY_BRANCH", "main"),
+        ("GANTRY_PR_NUMBER", "8"),
+        ("GANTRY_PR_BASE_BRANCH", "release"),
+    ]);
+    assert_eq!(
+        pull_request,
+        (
+            "octo-org-Hello-World--pr-8 octo-org-Hello-World--release octo-org-Hello-World--main"
+                .into(),
+            "octo-org-Hello-World--pr-8".into()
+        ),
+        "a pull request's own key, never its head branch's"
+    );
+    // A branch name past Docker's 128 characters: still one valid tag.
+    let long = "b".repeat(300);
+    let long: &'static str = Box::leak(long.into_boxed_str());
+    let (_, to) = with(&[
+        ("GANTRY_TRUSTED", "true"),
+        ("GANTRY_TRIGGER", "push"),
+        ("GANTRY_BRANCH", long),
+    ]);
+    assert!(to.len() <= 128, "{to}");
+    assert!(
+        to.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
+        "{to}"
+    );
+    // Without a cache repository, nothing is read or written.
+    let none = docker_cache_keys(&[("GANTRY_TRUSTED", "true"), ("GANTRY_BRANCH", "main")]);
+    assert_eq!(none, (String::new(), String::new()));
+
+    let text = std::fs::read_to_string(gantry_e2e::workspace().join("buildspecs/docker.yml"))
+        .expect("docker.yml");
+    assert_eq!(
+        gantry_core::buildspec::validate(&text),
+        Vec::new(),
+        "gantry lint finds nothing in buildspecs/docker.yml"
+    );
+}
