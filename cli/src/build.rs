@@ -33,6 +33,8 @@ pub struct BuildOptions {
     /// Keep the checkout after the build.
     pub keep: bool,
     pub place: Place,
+    /// The project's variables (`--env`).
+    pub env: Vec<(String, String)>,
 }
 
 /// Where builds run: `--executor shell|docker`, `--image`.
@@ -46,6 +48,30 @@ pub struct ExecutorOptions {
     /// The image `--executor docker` runs the build in.
     #[arg(long, default_value = executor::DEFAULT_IMAGE)]
     pub image: String,
+    /// A variable the CodeBuild project sets, `NAME=VALUE` (repeat): e.g.
+    /// IMAGE_REPO and CACHE_REPO for buildspecs/docker.yml, pointed at a
+    /// registry of your own. Wins over the buildspec's `env.variables`, as
+    /// the project's do in CodeBuild.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = variable)]
+    pub env: Vec<(String, String)>,
+}
+
+/// `--env NAME=VALUE`: a variable's name (a shell variable's) and value.
+pub fn variable(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("takes NAME=VALUE, not `{text}`"))?;
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "`{name}` is not a variable name (letters, digits and _, not starting with a digit)"
+        ));
+    }
+    Ok((name.to_owned(), value.to_owned()))
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,7 +230,7 @@ async fn build_in(
     }
     let arn = format!("arn:aws:codebuild:local:000000000000:build/{id}");
     let repo_url = options.repo.display().to_string();
-    let codebuild_env = source::codebuild_env(&Identity {
+    let mut codebuild_env = source::codebuild_env(&Identity {
         id,
         arn: &arn,
         number: 1,
@@ -218,6 +244,7 @@ async fn build_in(
             Place::Docker { image } => image,
         },
     });
+    codebuild_env.extend(options.env.iter().cloned());
     let build = Build {
         id: id.to_owned(),
         source_dir: dir.to_owned(),
@@ -268,4 +295,21 @@ async fn build_in(
         let _ = writeln!(out, "exported {name}={value}");
     }
     Ok(Ended::Ran(outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_takes_a_shell_variable_name_and_any_value() {
+        assert_eq!(
+            variable("CACHE_REPO=localhost:5000/a=b"),
+            Ok(("CACHE_REPO".into(), "localhost:5000/a=b".into()))
+        );
+        assert_eq!(variable("_X="), Ok(("_X".into(), String::new())));
+        for bad in ["NOVALUE", "=x", "1X=y", "A-B=c", "A B=c"] {
+            assert!(variable(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -349,6 +349,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
                 BUILD_TIMEOUT,
                 place,
             )
+            .with_project_env(options.executor.env.clone())
             .with_pages(gantry_aws::pages::PageLinks::new(
                 page_settings.pages.clone(),
                 aws_sdk_ssm::Client::new(&sdk),

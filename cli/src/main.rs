@@ -221,6 +221,7 @@ async fn main() -> ExitCode {
                 timeout: std::time::Duration::from_secs(timeout.saturating_mul(60)),
                 keep,
                 place: executor.place(),
+                env: executor.env,
             };
             match build::run(&options, &mut std::io::stdout()).await {
                 Ok(ended) => ExitCode::from(ended.exit_code()),

@@ -70,6 +70,8 @@ struct Inner {
     running: Mutex<HashMap<BuildId, watch::Sender<bool>>>,
     /// Signs each build's page link, printed as it starts.
     pages: Option<gantry_aws::pages::PageLinks>,
+    /// The variables the CodeBuild project would set (IMAGE_REPO, …).
+    project_env: Vec<(String, String)>,
 }
 
 /// Why a build ended before its buildspec ran, in CodeBuild's words.
@@ -102,6 +104,7 @@ impl LocalBuilds {
                 place,
                 running: Mutex::default(),
                 pages: None,
+                project_env: Vec::new(),
             }),
         }
     }
@@ -111,6 +114,15 @@ impl LocalBuilds {
     pub fn with_pages(mut self, pages: gantry_aws::pages::PageLinks) -> LocalBuilds {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.pages = Some(pages);
+        }
+        self
+    }
+
+    /// Sets the variables the CodeBuild project would (IMAGE_REPO,
+    /// CACHE_REPO, …) on every build. Before any build starts.
+    pub fn with_project_env(mut self, env: Vec<(String, String)>) -> LocalBuilds {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.project_env = env;
         }
         self
     }
@@ -715,7 +727,9 @@ async fn prepare(
         initiator: INITIATOR,
         image: image(&inner.place),
     });
-    // StartBuild's variables win over the buildspec's, as in CodeBuild.
+    // The project's variables win over the buildspec's, StartBuild's over
+    // both, as in CodeBuild.
+    codebuild_env.extend(inner.project_env.iter().cloned());
     codebuild_env.extend(
         metadata
             .iter()
