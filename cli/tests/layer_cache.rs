@@ -1,0 +1,322 @@
+//! buildspecs/docker.yml's Docker layer cache, run by `gantry build` against
+//! a real engine and a registry on loopback (scripts/docker.sh starts them:
+//! Docker 26 with the containerd image store, whose BuildKit exports a
+//! registry cache, as CodeBuild's docker-container builder does). Each
+//! build starts on an engine that has forgotten every layer, as a fresh
+//! CodeBuild host does: what it reuses came from the registry.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Engine {
+    /// DOCKER_HOST of the engine.
+    host: String,
+    /// `127.0.0.1:<port>`.
+    registry: String,
+    /// The base image, already in the engine.
+    image: String,
+}
+
+fn engine() -> Option<Engine> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (
+        var("GANTRY_BUILDX_DOCKER_HOST"),
+        var("GANTRY_BUILDX_REGISTRY"),
+        var("GANTRY_BUILDX_IMAGE"),
+    ) {
+        (Some(host), Some(registry), Some(image)) => Some(Engine {
+            host,
+            registry,
+            image,
+        }),
+        _ => {
+            eprintln!(
+                "layer cache test not run: GANTRY_BUILDX_DOCKER_HOST, GANTRY_BUILDX_REGISTRY and GANTRY_BUILDX_IMAGE are set by scripts/test where the engine can start"
+            );
+            None
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=Mona", "-c", "user.email=mona@example.com"])
+        .args(args)
+        .output()
+        .expect("run git")
+        .status
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+fn docker(engine: &Engine, args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .env("DOCKER_HOST", &engine.host)
+        .output()
+        .expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The engine forgets every layer and image but the base: the next build
+/// has only the registry to reuse.
+fn forget(engine: &Engine) {
+    let images = docker(
+        engine,
+        &["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+    );
+    for image in images.lines().filter(|i| i.starts_with(&engine.registry)) {
+        docker(engine, &["image", "rm", "--force", image]);
+    }
+    docker(engine, &["buildx", "prune", "--all", "--force"]);
+}
+
+/// The registry's tags of `repository`, sorted.
+fn tags(engine: &Engine, repository: &str) -> Vec<String> {
+    let out = Command::new("curl")
+        .args(["-fsS"])
+        .arg(format!(
+            "http://{}/v2/{repository}/tags/list",
+            engine.registry
+        ))
+        .output()
+        .expect("run curl");
+    if !out.status.success() {
+        return Vec::new(); // no such repository yet
+    }
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let mut tags: Vec<String> = body["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    tags.sort();
+    tags
+}
+
+struct Built {
+    code: Option<i32>,
+    out: String,
+}
+
+impl Built {
+    fn exported(&self, name: &str) -> Option<&str> {
+        let prefix = format!("exported {name}=");
+        // An exported variable the build never set is printed empty.
+        self.out
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// `gantry build` of `git_ref` with the docker buildspec, as start-build
+/// would start it: the project's variables and Gantry's metadata.
+fn build(
+    engine: &Engine,
+    repo: &Path,
+    namespace: &str,
+    git_ref: &str,
+    gantry: &[(&str, &str)],
+) -> Built {
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../buildspecs/docker.yml");
+    let config = repo.join(".docker-config");
+    let mut env: Vec<(String, String)> = vec![
+        ("DOCKER_HOST".into(), engine.host.clone()),
+        ("DOCKER_CONFIG".into(), config.display().to_string()),
+        // The engine's own builder exports a registry cache (CodeBuild's
+        // gets a docker-container builder).
+        ("BUILDX_BUILDER".into(), "default".into()),
+        (
+            "IMAGE_REPO".into(),
+            format!("{}/{namespace}/app", engine.registry),
+        ),
+        (
+            "CACHE_REPO".into(),
+            format!("{}/{namespace}/app/cache", engine.registry),
+        ),
+        // The registry takes any login (as ECR's token does).
+        ("DOCKER_USERNAME".into(), "gantry".into()),
+        ("DOCKER_PASSWORD".into(), "not-checked".into()),
+        ("GANTRY_REPOSITORY".into(), "octo-org/app".into()),
+        ("GANTRY_DEFAULT_BRANCH".into(), "main".into()),
+    ];
+    env.extend(
+        gantry
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
+    command
+        .args(["build", "--executor", "shell", "--ref", git_ref, "--repo"])
+        .arg(repo)
+        .arg("--buildspec")
+        .arg(&spec)
+        .env("XDG_CACHE_HOME", repo.join(".cache-for-logs"));
+    for (name, value) in &env {
+        command.arg("--env").arg(format!("{name}={value}"));
+    }
+    let out = command.output().expect("run gantry build");
+    Built {
+        code: out.status.code(),
+        out: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+#[test]
+fn a_second_build_reuses_its_layers_from_the_registry_and_a_fork_only_reads() {
+    let Some(engine) = engine() else { return };
+    let repo = std::env::temp_dir().join(format!("gantry-layer-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&repo);
+    std::fs::create_dir_all(&repo).expect("scratch dir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    // Three steps to build; the first takes a while, as an install does.
+    std::fs::write(
+        repo.join("Dockerfile"),
+        format!(
+            "FROM {}\nRUN --network=none sleep 2 && echo installed > /installed\nCOPY a.txt /a.txt\nRUN --network=none cat /a.txt > /built\n",
+            engine.image
+        ),
+    )
+    .expect("Dockerfile");
+    std::fs::write(repo.join("a.txt"), "one\n").expect("a.txt");
+    std::fs::write(
+        repo.join(".gitignore"),
+        ".docker-config/\n.cache-for-logs/\n",
+    )
+    .expect("ignore");
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+    let push = [
+        ("GANTRY_TRUSTED", "true"),
+        ("GANTRY_TRIGGER", "push"),
+        ("GANTRY_BRANCH", "main"),
+    ];
+    // This run's own repositories in the registry (it outlives a run).
+    let namespace = format!(
+        "run{}x{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default()
+    );
+    let cache = format!("{namespace}/app/cache");
+    let images = format!("{namespace}/app");
+
+    // The first build of main starts cold, pushes the image and writes
+    // main's cache.
+    forget(&engine);
+    let first = build(&engine, &repo, &namespace, "main", &push);
+    assert_eq!(first.code, Some(0), "{}", first.out);
+    assert_eq!(first.exported("DOCKER_CACHE"), Some("0/3"), "{}", first.out);
+    assert!(
+        first
+            .exported("IMAGE_URI")
+            .is_some_and(|u| u.starts_with(&format!("{}/{images}:", engine.registry))),
+        "{}",
+        first.out
+    );
+    assert_eq!(tags(&engine, &cache), vec!["octo-org-app--main"]);
+
+    // On a host that has forgotten it all, the same commit: every step
+    // from the registry.
+    forget(&engine);
+    let second = build(&engine, &repo, &namespace, "main", &push);
+    assert_eq!(second.code, Some(0), "{}", second.out);
+    assert_eq!(
+        second.exported("DOCKER_CACHE"),
+        Some("3/3"),
+        "{}",
+        second.out
+    );
+
+    // A fork's pull request reads the default branch's cache and writes
+    // nothing: no cache tag, no image.
+    let images_before = tags(&engine, &images);
+    forget(&engine);
+    let fork = build(
+        &engine,
+        &repo,
+        &namespace,
+        "main",
+        &[
+            ("GANTRY_TRUSTED", "false"),
+            ("GANTRY_TRIGGER", "pull_request"),
+            ("GANTRY_PR_NUMBER", "7"),
+            ("GANTRY_PR_BASE_BRANCH", "main"),
+        ],
+    );
+    assert_eq!(fork.code, Some(0), "{}", fork.out);
+    assert_eq!(fork.exported("DOCKER_CACHE"), Some("3/3"), "{}", fork.out);
+    assert!(
+        fork.out
+            .contains("Layer cache: reads octo-org-app--main; writes nothing"),
+        "{}",
+        fork.out
+    );
+    assert_eq!(tags(&engine, &cache), vec!["octo-org-app--main"]);
+    assert_eq!(tags(&engine, &images), images_before);
+    assert_eq!(fork.exported("IMAGE_URI"), None, "{}", fork.out);
+
+    // A trusted pull request whose first commit leaves the image's files
+    // alone: it has no cache of its own yet, so it reads its base
+    // branch's, all of it, and writes its own.
+    git(&repo, &["checkout", "-q", "-b", "feature"]);
+    std::fs::write(repo.join("README.md"), "not in the image\n").expect("README");
+    git(&repo, &["add", "README.md"]);
+    git(&repo, &["commit", "-q", "-m", "docs"]);
+    let pull_request = [
+        ("GANTRY_TRUSTED", "true"),
+        ("GANTRY_TRIGGER", "pull_request"),
+        ("GANTRY_PR_NUMBER", "8"),
+        ("GANTRY_PR_BASE_BRANCH", "main"),
+    ];
+    forget(&engine);
+    let docs = build(&engine, &repo, &namespace, "feature", &pull_request);
+    assert_eq!(docs.code, Some(0), "{}", docs.out);
+    assert!(
+        docs.out.contains(
+            "Layer cache: reads octo-org-app--pr-8 octo-org-app--main; writes octo-org-app--pr-8"
+        ),
+        "{}",
+        docs.out
+    );
+    assert_eq!(docs.exported("DOCKER_CACHE"), Some("3/3"), "{}", docs.out);
+    assert_eq!(
+        tags(&engine, &cache),
+        vec!["octo-org-app--main", "octo-org-app--pr-8"]
+    );
+
+    // Its next commit changes a copied file: the steps from it on are
+    // built (the record says so), and its own cache now holds them, which
+    // main's does not: the build after reuses them all from its own key.
+    std::fs::write(repo.join("a.txt"), "two\n").expect("a.txt");
+    git(&repo, &["commit", "-q", "-am", "change a"]);
+    forget(&engine);
+    let changed = build(&engine, &repo, &namespace, "feature", &pull_request);
+    assert_eq!(changed.code, Some(0), "{}", changed.out);
+    let partial = changed
+        .exported("DOCKER_CACHE")
+        .and_then(gantry_core::exported::LayerCache::parse)
+        .unwrap_or_else(|| panic!("no DOCKER_CACHE in {}", changed.out));
+    assert_eq!(partial.steps, 3);
+    assert!(partial.cached < 3, "{}", changed.out);
+    forget(&engine);
+    let again = build(&engine, &repo, &namespace, "feature", &pull_request);
+    assert_eq!(again.code, Some(0), "{}", again.out);
+    assert_eq!(again.exported("DOCKER_CACHE"), Some("3/3"), "{}", again.out);
+    let _ = std::fs::remove_dir_all(&repo);
+}
