@@ -136,6 +136,7 @@ pub fn pull_request_build(uuid: &str) -> BuildRecord {
             attempt: 1,
             member: None,
             run: None,
+            compute: Default::default(),
         },
         build_url: format!(
             "https://us-east-1.console.aws.amazon.com/codesuite/codebuild/projects/{PROJECT}/build/{PROJECT}%3A{uuid}/"

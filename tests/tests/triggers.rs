@@ -535,6 +535,7 @@ fn pull_request(paths: PathRules) -> BuildRequested {
             attempt: 1,
             member: None,
             run: None,
+            compute: Default::default(),
         },
         paths: Some(paths),
     }

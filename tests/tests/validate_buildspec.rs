@@ -79,6 +79,7 @@ fn request(fork: bool) -> BuildRequested {
             attempt: 1,
             member: None,
             run: None,
+            compute: Default::default(),
         },
         paths: None,
     }

@@ -33,6 +33,7 @@ pub fn push_source() -> BuildSource {
         attempt: 1,
         member: None,
         run: None,
+        compute: Default::default(),
     }
 }
 

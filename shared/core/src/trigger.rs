@@ -285,6 +285,7 @@ mod tests {
             attempt: 1,
             member: None,
             run: None,
+            compute: Default::default(),
         }
     }
 

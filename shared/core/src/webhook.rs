@@ -253,6 +253,10 @@ pub fn fan_out(
         .map(|m| m.name.clone())
         .collect();
     let one = |member: Option<&crate::config::BuildMember>, mut source: BuildSource| {
+        source.compute = match member {
+            Some(m) => m.compute.or(&rules.compute),
+            None => rules.compute.clone(),
+        };
         let (project, buildspec, decision, correlation_id) = match member {
             Some(m) => {
                 source.member = Some(m.event_member(&of));

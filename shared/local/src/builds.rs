@@ -484,11 +484,7 @@ async fn run(
         started,
         environment: Environment {
             image: Some(image(&inner.place).to_owned()),
-            compute_type: event
-                .source
-                .member
-                .as_ref()
-                .and_then(|m| m.compute_type.clone()),
+            compute_type: event.source.compute.compute_type.clone(),
             environment_variables: variables,
         },
         // As CodeBuild names them: the project's group, the build's uuid
@@ -744,7 +740,13 @@ async fn prepare(
         parameters,
         codebuild_env,
         base_env: source::inherited_env(),
-        timeout: inner.timeout,
+        // A rule's or named build's timeout, as StartBuild's override.
+        timeout: event
+            .source
+            .compute
+            .timeout_minutes
+            .map(|m| Duration::from_secs(u64::from(m) * 60))
+            .unwrap_or(inner.timeout),
         log: source::log_file(started.build_id.as_str()),
         stop: Some(stop),
         place: inner.place.clone(),

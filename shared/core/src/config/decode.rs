@@ -9,6 +9,50 @@ use super::*;
 use crate::yaml::read::{Path, Reader, UnknownKeys};
 use crate::yaml::{Node, Value};
 
+/// The longest build CodeBuild runs, in minutes (`timeoutInMinutes`).
+pub const MAX_TIMEOUT_MINUTES: u32 = 2160;
+
+/// `compute-type`, `image` or `timeout` of a rule or a named build.
+fn compute_key(
+    r: &mut Reader,
+    key: &str,
+    node: &Node,
+    path: &Path<'_>,
+    out: &mut crate::events::Compute,
+) {
+    match key {
+        "compute-type" => {
+            if let Some(kind) = text(r, node, path) {
+                if kind
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                {
+                    out.compute_type = Some(kind);
+                } else {
+                    r.error(
+                        node.pos,
+                        path,
+                        format!(
+                            "`{kind}` is not a CodeBuild compute type (e.g. BUILD_GENERAL1_MEDIUM)"
+                        ),
+                    );
+                }
+            }
+        }
+        "image" => out.image = text(r, node, path),
+        _ => match node.as_str().map(str::parse::<u32>) {
+            Some(Ok(minutes)) if (5..=MAX_TIMEOUT_MINUTES).contains(&minutes) => {
+                out.timeout_minutes = Some(minutes);
+            }
+            _ => r.error(
+                node.pos,
+                path,
+                format!("expected the build's timeout in minutes, 5 to {MAX_TIMEOUT_MINUTES}"),
+            ),
+        },
+    }
+}
+
 /// A non-empty string.
 fn text(r: &mut Reader, node: &Node, path: &Path<'_>) -> Option<String> {
     let s = r.string(node, path)?;
@@ -99,6 +143,9 @@ const RULE_KEYS: &[&str] = &[
     "public-badge",
     "builds",
     "schedules",
+    "compute-type",
+    "image",
+    "timeout",
 ];
 const STATUS_KEYS: &[&str] = &["context", "superseded", "aggregate"];
 const MEMBER_KEYS: &[&str] = &[
@@ -107,6 +154,7 @@ const MEMBER_KEYS: &[&str] = &[
     "buildspec",
     "compute-type",
     "image",
+    "timeout",
     "environment",
     "paths",
     "paths-ignore",
@@ -138,6 +186,7 @@ struct Partial {
     public_badge: Option<bool>,
     builds: Option<Vec<(Pos, PartialMember)>>,
     schedules: Option<(Pos, Vec<crate::schedule::ScheduleRule>)>,
+    compute: crate::events::Compute,
 }
 
 /// A `builds:` entry before the repository's project fills it in.
@@ -146,8 +195,7 @@ struct PartialMember {
     name: String,
     project: Option<String>,
     buildspec: Option<String>,
-    compute_type: Option<String>,
-    image: Option<String>,
+    compute: crate::events::Compute,
     environment: Vec<(String, String)>,
     paths: Option<Globs>,
     paths_ignore: Option<Globs>,
@@ -265,8 +313,7 @@ fn decode_root(r: &mut Reader, root: &Node) -> Option<Config> {
                 buildspec: m
                     .buildspec
                     .or_else(|| partial.buildspec.clone().or(defaults.buildspec.clone())),
-                compute_type: m.compute_type,
-                image: m.image,
+                compute: m.compute,
                 environment: m.environment,
                 paths: m.paths,
                 paths_ignore: m.paths_ignore,
@@ -354,6 +401,7 @@ fn decode_root(r: &mut Reader, root: &Node) -> Option<Config> {
                 .public_badge
                 .or(defaults.public_badge)
                 .unwrap_or(false),
+            compute: partial.compute.or(&defaults.compute),
         });
     }
     Some(Config {
@@ -411,6 +459,9 @@ fn decode_rules(r: &mut Reader, node: &Node, path: &Path<'_>, is_entry: bool) ->
             }
             "project" => out.project = text(r, value, &p),
             "buildspec" => out.buildspec = text(r, value, &p),
+            "compute-type" | "image" | "timeout" => {
+                compute_key(r, key, value, &p, &mut out.compute)
+            }
             "paths" => out.paths = globs(r, value, &p, false),
             "paths-ignore" => out.paths_ignore = globs(r, value, &p, false),
             "skip-directives" => out.skip_directives = boolean(r, value, &p),
@@ -552,8 +603,7 @@ fn decode_members(r: &mut Reader, node: &Node, path: &Path<'_>) -> Vec<(Pos, Par
             name: String::new(),
             project: None,
             buildspec: None,
-            compute_type: None,
-            image: None,
+            compute: crate::events::Compute::default(),
             environment: Vec::new(),
             paths: None,
             paths_ignore: None,
@@ -572,8 +622,7 @@ fn decode_members(r: &mut Reader, node: &Node, path: &Path<'_>) -> Vec<(Pos, Par
                 }
                 "project" => m.project = text(r, v, &kp),
                 "buildspec" => m.buildspec = text(r, v, &kp),
-                "compute-type" => m.compute_type = text(r, v, &kp),
-                "image" => m.image = text(r, v, &kp),
+                "compute-type" | "image" | "timeout" => compute_key(r, k, v, &kp, &mut m.compute),
                 "context" => m.context = text(r, v, &kp),
                 "paths" => m.paths = globs(r, v, &kp, false),
                 "paths-ignore" => m.paths_ignore = globs(r, v, &kp, false),

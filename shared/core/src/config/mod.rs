@@ -154,6 +154,9 @@ pub struct RepositoryRules {
     /// Builds started on a clock (only for a repository named without
     /// globs: a schedule builds one repository).
     pub schedules: Vec<crate::schedule::ScheduleRule>,
+    /// The compute type, image and timeout its builds override the
+    /// project's with (a named build's own win).
+    pub compute: crate::events::Compute,
 }
 
 /// The most named builds one repository entry may list: their requests
@@ -172,8 +175,8 @@ pub struct BuildMember {
     pub name: String,
     pub project: String,
     pub buildspec: Option<String>,
-    pub compute_type: Option<String>,
-    pub image: Option<String>,
+    /// Its own compute, image and timeout (unset: the repository's).
+    pub compute: crate::events::Compute,
     pub environment: Vec<(String, String)>,
     /// `None`: the repository's `paths`.
     pub paths: Option<Globs>,
@@ -195,8 +198,6 @@ impl BuildMember {
         crate::events::Member {
             of: of.to_vec(),
             name: self.name.clone(),
-            compute_type: self.compute_type.clone(),
-            image: self.image.clone(),
             environment: self
                 .environment
                 .iter()
@@ -714,6 +715,38 @@ mod tests {
         // No builds: no aggregate.
         let (plain, _) = Config::parse(DEV_CONFIG).expect("valid");
         assert_eq!(plain.repositories[0].aggregate_context(), None);
+    }
+
+    #[test]
+    fn compute_comes_from_the_named_build_then_the_repository_then_defaults() {
+        let text = "version: 1\ndefaults:\n  timeout: 30\nrepositories:\n  - name: octo-org/*\n    project: p\n    compute-type: BUILD_GENERAL1_MEDIUM\n    image: aws/codebuild/standard:7.0\n    builds:\n      - name: big\n        compute-type: BUILD_GENERAL1_LARGE\n        timeout: 90\n      - name: plain\n";
+        let (config, _) = Config::parse(text).expect("valid");
+        let r = &config.repositories[0];
+        assert_eq!(
+            r.compute,
+            crate::events::Compute {
+                compute_type: Some("BUILD_GENERAL1_MEDIUM".into()),
+                image: Some("aws/codebuild/standard:7.0".into()),
+                timeout_minutes: Some(30),
+            }
+        );
+        let big = r.member("big").expect("big").compute.or(&r.compute);
+        assert_eq!(big.compute_type.as_deref(), Some("BUILD_GENERAL1_LARGE"));
+        assert_eq!(big.image.as_deref(), Some("aws/codebuild/standard:7.0"));
+        assert_eq!(big.timeout_minutes, Some(90));
+        let plain = r.member("plain").expect("plain").compute.or(&r.compute);
+        assert_eq!(plain, r.compute);
+
+        let bad = "version: 1\nrepositories:\n  - name: octo-org/*\n    project: p\n    compute-type: medium\n    timeout: 3\n    builds:\n      - name: x\n        timeout: 9000\n";
+        let errs = Config::parse(bad).expect_err("invalid");
+        let at: Vec<(u32, &str)> = errs.iter().map(|d| (d.line, d.path.as_str())).collect();
+        for expected in [
+            (5, "repositories[0].compute-type"),
+            (6, "repositories[0].timeout"),
+            (9, "repositories[0].builds[0].timeout"),
+        ] {
+            assert!(at.contains(&expected), "{expected:?} not in {at:?}");
+        }
     }
 
     #[test]

@@ -86,16 +86,46 @@ pub struct Variable {
     pub value: String,
 }
 
+/// What a build runs on when gantry.yaml says (a repository rule or a
+/// named build): CodeBuild's StartBuild overrides. start-build refuses a
+/// value the operator's allowed lists (template.yaml) do not hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compute {
+    /// `BUILD_GENERAL1_MEDIUM`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_type: Option<String>,
+    /// The build image, e.g. `aws/codebuild/standard:7.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The build's timeout, in minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_minutes: Option<u32>,
+}
+
+impl Compute {
+    pub fn is_empty(&self) -> bool {
+        *self == Compute::default()
+    }
+
+    /// These settings, each one unset taken from `fallback`.
+    pub fn or(&self, fallback: &Compute) -> Compute {
+        Compute {
+            compute_type: self
+                .compute_type
+                .clone()
+                .or_else(|| fallback.compute_type.clone()),
+            image: self.image.clone().or_else(|| fallback.image.clone()),
+            timeout_minutes: self.timeout_minutes.or(fallback.timeout_minutes),
+        }
+    }
+}
+
 /// One named build of a repository's `builds:`, as far as the functions
-/// after the webhook need it (they do not read gantry.yaml): its name, and
-/// what its CodeBuild build overrides.
+/// after the webhook need it (they do not read gantry.yaml): its name and
+/// plain variables (its compute is the source's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compute_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
     /// Plain variables from gantry.yaml.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub environment: Vec<Variable>,
@@ -228,6 +258,10 @@ pub struct BuildSource {
     /// A manual or scheduled build's request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunRequest>,
+    /// What gantry.yaml overrides of the project's compute, image and
+    /// timeout for this build.
+    #[serde(default, skip_serializing_if = "Compute::is_empty")]
+    pub compute: Compute,
 }
 
 fn first_attempt() -> u32 {
@@ -276,6 +310,7 @@ impl BuildSource {
             attempt: 1,
             member: None,
             run: Some(run),
+            compute: Default::default(),
         }
     }
 
@@ -702,8 +737,6 @@ mod tests {
             let mut s = push.clone();
             s.member = Some(Member {
                 name: name.into(),
-                compute_type: None,
-                image: None,
                 environment: Vec::new(),
                 of: vec!["lint".into(), "test".into()],
             });

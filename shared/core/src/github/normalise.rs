@@ -121,6 +121,7 @@ pub fn normalise_push(push: &PushEvent<'_>) -> Result<Normalised, PayloadError> 
         attempt: 1,
         member: None,
         run: None,
+        compute: Default::default(),
     })))
 }
 
@@ -209,6 +210,7 @@ pub fn normalise_pull_request(event: &PullRequestEvent<'_>) -> Result<Normalised
         installation_id: event.installation.as_ref().map(|i| i.id),
         attempt: 1,
         member: None,
+        compute: Default::default(),
         run: None,
     })))
 }

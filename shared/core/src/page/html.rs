@@ -908,8 +908,6 @@ mod tests {
         record.source.pull_request = None;
         record.source.member = Some(crate::events::Member {
             name: "lint<x>".into(),
-            compute_type: None,
-            image: None,
             environment: Vec::new(),
             of: Vec::new(),
         });
