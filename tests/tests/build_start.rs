@@ -768,3 +768,54 @@ async fn a_start_that_fails_for_another_reason_is_retried_by_eventbridge_and_the
         "{outcome:?}"
     );
 }
+
+/// Issue 17: a repository's compute type, image and timeout are StartBuild
+/// overrides; a named build's own win over its repository's; a value
+/// beyond the operator's lists rejects the build before CodeBuild is
+/// asked, with the list in the reason (a gantry.yaml edit cannot put a
+/// miner on 2XLARGE machines for 36 hours).
+#[tokio::test(flavor = "current_thread")]
+async fn a_repositorys_compute_is_overridden_and_only_within_the_operators_lists() {
+    let config = gantry_e2e::every_push_config(
+        "    compute-type: BUILD_GENERAL1_MEDIUM\n    image: aws/codebuild/amazonlinux-x86_64-standard:5.0\n    timeout: 90\n",
+    );
+    let chain = Chain::start(&config, PARAMETERS).await;
+    let delivery = "a1b2c3d4-0000-4000-8000-0000000000c1";
+    assert_eq!(chain.deliver("push", delivery, &push_body()).await, 202);
+    let events = chain.pump().await;
+    assert_eq!(types(&events).last(), Some(&"Build Started"), "{events:?}");
+    let start = &chain.proxy.calls(START_BUILD)[0];
+    assert_eq!(start["computeTypeOverride"], "BUILD_GENERAL1_MEDIUM");
+    assert_eq!(
+        start["imageOverride"],
+        "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+    );
+    assert_eq!(start["timeoutInMinutesOverride"], 90);
+    chain.local.moto.stop().await;
+
+    // A named build asks for more than the operator allows: rejected at
+    // start, nothing started; its sibling within the lists starts.
+    let config = gantry_e2e::every_push_config(
+        "    compute-type: BUILD_GENERAL1_MEDIUM\n    builds:\n      - name: heavy\n        compute-type: BUILD_GENERAL1_2XLARGE\n      - name: light\n",
+    );
+    let chain = Chain::start(&config, PARAMETERS).await;
+    let delivery = "a1b2c3d4-0000-4000-8000-0000000000c2";
+    assert_eq!(chain.deliver("push", delivery, &push_body()).await, 202);
+    let events = chain.pump().await;
+    let rejected = of_type(&events, "Build Rejected");
+    assert_eq!(rejected.len(), 1, "{events:?}");
+    assert_eq!(rejected[0]["stage"], "start");
+    assert_eq!(rejected[0]["source"]["member"]["name"], "heavy");
+    let reason = rejected[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("compute type BUILD_GENERAL1_2XLARGE, which this deployment does not allow (AllowedComputeTypes: BUILD_GENERAL1_SMALL, BUILD_GENERAL1_MEDIUM, BUILD_GENERAL1_LARGE)"),
+        "{reason}"
+    );
+    let starts = chain.proxy.calls(START_BUILD);
+    assert_eq!(starts.len(), 1, "only the light build starts");
+    assert_eq!(
+        starts[0]["computeTypeOverride"], "BUILD_GENERAL1_MEDIUM",
+        "the repository's compute, which the named build did not override"
+    );
+    chain.local.moto.stop().await;
+}

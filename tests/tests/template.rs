@@ -932,3 +932,46 @@ fn the_layer_cache_is_each_domains_own_and_forks_only_read_it() {
         &object("cache/alpha/x.zip")
     ));
 }
+
+/// Issue 17: what gantry.yaml may ask a build to run on is the operator's
+/// to list; start-build reads the lists the template gives it, and its own
+/// defaults (where none is given, as in gantry dev) are the template's.
+#[test]
+fn start_build_reads_the_operators_compute_lists_whose_defaults_are_the_codes() {
+    let d = deployed(&["build"]);
+    let env = d.resources["StartBuildFunction"]["Properties"]["Environment"]["Variables"].clone();
+    let settings = gantry_start_build::Settings::from_env(|name| {
+        env.get(name).and_then(|v| v.as_str()).map(str::to_owned)
+    })
+    .expect("start-build's settings from the template");
+    assert_eq!(
+        settings.limits,
+        gantry_start_build::codebuild::ComputeLimits::default()
+    );
+    let text = std::fs::read_to_string(workspace().join("template.yaml")).expect("template.yaml");
+    let narrowed = Deployed::from_template(
+        &text,
+        &[
+            (
+                "AllowedComputeTypes",
+                serde_json::json!(["BUILD_GENERAL1_SMALL"]),
+            ),
+            ("AllowedImages", serde_json::json!([])),
+            ("MaxBuildTimeoutMinutes", serde_json::json!("30")),
+        ],
+    );
+    let env =
+        narrowed.resources["StartBuildFunction"]["Properties"]["Environment"]["Variables"].clone();
+    let settings = gantry_start_build::Settings::from_env(|name| {
+        env.get(name).and_then(|v| v.as_str()).map(str::to_owned)
+    })
+    .expect("settings");
+    assert_eq!(
+        settings.limits,
+        gantry_start_build::codebuild::ComputeLimits {
+            compute_types: vec!["BUILD_GENERAL1_SMALL".into()],
+            images: Vec::new(),
+            max_timeout_minutes: 30,
+        }
+    );
+}

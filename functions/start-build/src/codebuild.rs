@@ -7,7 +7,7 @@ use aws_sdk_codebuild::types::{
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use gantry_aws::describe_sdk_error;
 use gantry_core::codebuild_events::BuildStatus;
-use gantry_core::events::{BuildspecBody, BuildspecRef, SecretsResolved};
+use gantry_core::events::{BuildspecBody, BuildspecRef, Compute, SecretsResolved};
 use gantry_core::ids::{BuildArn, BuildId};
 
 /// The prefix of an untrusted build's log stream (CodeBuild names it
@@ -102,6 +102,83 @@ pub fn is_capacity(code: Option<&str>, message: Option<&str>) -> bool {
         || message.is_some_and(|m| m.contains("Cannot have more than"))
 }
 
+/// What gantry.yaml may ask a build to run on: the operator's lists
+/// (template.yaml's AllowedComputeTypes, AllowedImages and
+/// MaxBuildTimeoutMinutes). A value outside them rejects the build with
+/// the reason; the project's own settings need no permission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComputeLimits {
+    pub compute_types: Vec<String>,
+    pub images: Vec<String>,
+    pub max_timeout_minutes: u32,
+}
+
+/// The template's defaults, used where the environment names none.
+pub const DEFAULT_ALLOWED_COMPUTE_TYPES: &[&str] = &[
+    "BUILD_GENERAL1_SMALL",
+    "BUILD_GENERAL1_MEDIUM",
+    "BUILD_GENERAL1_LARGE",
+];
+pub const DEFAULT_ALLOWED_IMAGES: &[&str] = &[
+    "aws/codebuild/standard:7.0",
+    "aws/codebuild/amazonlinux-x86_64-standard:5.0",
+];
+pub const DEFAULT_MAX_TIMEOUT_MINUTES: u32 = 120;
+
+impl Default for ComputeLimits {
+    fn default() -> Self {
+        ComputeLimits {
+            compute_types: DEFAULT_ALLOWED_COMPUTE_TYPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            images: DEFAULT_ALLOWED_IMAGES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            max_timeout_minutes: DEFAULT_MAX_TIMEOUT_MINUTES,
+        }
+    }
+}
+
+impl ComputeLimits {
+    /// Why `compute` may not run here, if it may not.
+    pub fn check(&self, compute: &Compute) -> Result<(), String> {
+        let listed = |list: &[String]| {
+            if list.is_empty() {
+                "none".to_owned()
+            } else {
+                list.join(", ")
+            }
+        };
+        if let Some(kind) = &compute.compute_type
+            && !self.compute_types.contains(kind)
+        {
+            return Err(format!(
+                "gantry.yaml asks for compute type {kind}, which this deployment does not allow (AllowedComputeTypes: {})",
+                listed(&self.compute_types)
+            ));
+        }
+        if let Some(image) = &compute.image
+            && !self.images.contains(image)
+        {
+            return Err(format!(
+                "gantry.yaml asks for image {image}, which this deployment does not allow (AllowedImages: {})",
+                listed(&self.images)
+            ));
+        }
+        if let Some(minutes) = compute.timeout_minutes
+            && minutes > self.max_timeout_minutes
+        {
+            return Err(format!(
+                "gantry.yaml asks for a {minutes}-minute timeout; this deployment allows at most {} (MaxBuildTimeoutMinutes)",
+                self.max_timeout_minutes
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub struct Request<'a> {
     pub event: &'a SecretsResolved,
     pub token: &'a str,
@@ -172,15 +249,16 @@ pub async fn start(
             EnvironmentVariableType::Plaintext,
         )?);
     }
-    if let Some(member) = &event.source.member {
-        if let Some(compute) = &member.compute_type {
-            call = call.compute_type_override(aws_sdk_codebuild::types::ComputeType::from(
-                compute.as_str(),
-            ));
-        }
-        if let Some(image) = &member.image {
-            call = call.image_override(image);
-        }
+    let compute = &event.source.compute;
+    if let Some(kind) = &compute.compute_type {
+        call =
+            call.compute_type_override(aws_sdk_codebuild::types::ComputeType::from(kind.as_str()));
+    }
+    if let Some(image) = &compute.image {
+        call = call.image_override(image);
+    }
+    if let Some(minutes) = compute.timeout_minutes {
+        call = call.timeout_in_minutes_override(i32::try_from(minutes).unwrap_or(i32::MAX));
     }
     for secret in &event.secrets {
         call = call.environment_variables_override(variable(
@@ -300,6 +378,52 @@ pub async fn stop(client: &aws_sdk_codebuild::Client, build_id: &str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_what_the_operator_listed_runs_and_the_reason_names_the_list() {
+        let limits = ComputeLimits::default();
+        assert_eq!(limits.check(&Compute::default()), Ok(()));
+        let allowed = Compute {
+            compute_type: Some("BUILD_GENERAL1_LARGE".into()),
+            image: Some("aws/codebuild/standard:7.0".into()),
+            timeout_minutes: Some(120),
+        };
+        assert_eq!(limits.check(&allowed), Ok(()));
+        let too_big = Compute {
+            compute_type: Some("BUILD_GENERAL1_2XLARGE".into()),
+            ..allowed.clone()
+        };
+        let why = limits.check(&too_big).unwrap_err();
+        assert!(why.contains("BUILD_GENERAL1_2XLARGE"), "{why}");
+        assert!(
+            why.contains("AllowedComputeTypes: BUILD_GENERAL1_SMALL"),
+            "{why}"
+        );
+        let image = Compute {
+            image: Some("attacker/miner:latest".into()),
+            ..allowed.clone()
+        };
+        assert!(limits.check(&image).unwrap_err().contains("AllowedImages"));
+        let long = Compute {
+            timeout_minutes: Some(121),
+            ..allowed
+        };
+        assert!(
+            limits
+                .check(&long)
+                .unwrap_err()
+                .contains("at most 120 (MaxBuildTimeoutMinutes)")
+        );
+        let none = ComputeLimits {
+            compute_types: Vec::new(),
+            ..ComputeLimits::default()
+        };
+        assert!(
+            none.check(&too_big)
+                .unwrap_err()
+                .contains("AllowedComputeTypes: none")
+        );
+    }
 
     #[test]
     fn account_limits_and_queue_limits_are_capacity() {

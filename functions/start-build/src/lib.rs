@@ -34,6 +34,8 @@ pub struct Settings {
     /// A CodeConnections connection for private repositories.
     pub github_connection_arn: Option<String>,
     pub retry: Retry,
+    /// What gantry.yaml may ask builds to run on.
+    pub limits: codebuild::ComputeLimits,
 }
 
 /// How long to keep asking a CodeBuild that is at its limit.
@@ -75,6 +77,26 @@ impl Settings {
                 attempts: env.number("START_RETRY_ATTEMPTS", 6u32)?.clamp(1, 20),
                 base: Duration::from_millis(env.number("START_RETRY_BASE_MS", 5000)?),
             },
+            limits: {
+                let defaults = codebuild::ComputeLimits::default();
+                // Set but empty is a list of none: the operator allows no
+                // override of that kind (unset: the template's defaults).
+                let list = |name: &str, default: Vec<String>| match (env.0)(name) {
+                    Some(text) => text
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    None => default,
+                };
+                codebuild::ComputeLimits {
+                    compute_types: list("ALLOWED_COMPUTE_TYPES", defaults.compute_types),
+                    images: list("ALLOWED_IMAGES", defaults.images),
+                    max_timeout_minutes: env
+                        .number("MAX_BUILD_TIMEOUT_MINUTES", defaults.max_timeout_minutes)?,
+                }
+            },
         })
     }
 
@@ -95,6 +117,7 @@ impl Settings {
                 .map(ToString::to_string)
                 .unwrap_or_else(|| "us-east-1".into()),
             retry: self.retry,
+            limits: self.limits.clone(),
             aws_timeout: sdk
                 .timeout_config()
                 .and_then(|t| t.operation_timeout())
