@@ -299,7 +299,7 @@ fn the_untrusted_role_holds_nothing_and_writes_only_untrusted_log_streams() {
         for id in d.of_type(kind) {
             let roles = d.resources[&id]["Properties"]["Roles"].to_string();
             assert!(
-                !roles.contains(role) || id.starts_with("UntrustedCacheRead"),
+                !roles.contains(role) || id.starts_with("UntrustedBuild") && id != role,
                 "{id} attaches a policy to {role}"
             );
         }
@@ -974,4 +974,60 @@ fn start_build_reads_the_operators_compute_lists_whose_defaults_are_the_codes() 
             max_timeout_minutes: 30,
         }
     );
+}
+
+/// Issue 17: a buildspec's `reports:` section needs the build role to
+/// create and update report groups, which CodeBuild names
+/// `<project>-<report>`. Each domain's builds write their own only; a
+/// fork's build writes only those of the domain whose project runs it.
+#[test]
+fn test_reports_go_to_the_domains_own_report_groups() {
+    const REPORT_WRITES: &[&str] = &[
+        "codebuild:CreateReportGroup",
+        "codebuild:CreateReport",
+        "codebuild:UpdateReport",
+        "codebuild:BatchPutTestCases",
+        "codebuild:BatchPutCodeCoverages",
+    ];
+    let d = deployed(&["alpha", "beta"]);
+    let group = |name: &str| format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:report-group/{name}");
+    for (domain, other) in [("alpha", "beta"), ("beta", "alpha")] {
+        let role = format!("BuildRole{domain}");
+        for action in REPORT_WRITES {
+            assert!(
+                d.allows(&role, action, &group(&format!("gantry-{domain}-junit"))),
+                "{role} may not {action}"
+            );
+            assert!(
+                !d.allows(&role, action, &group(&format!("gantry-{other}-junit"))),
+                "{role} may {action} on {other}'s reports"
+            );
+        }
+    }
+    // A fork's report writes: each grant names the report groups of one
+    // domain and holds only from that domain's project.
+    let untrusted = "UntrustedBuildRole";
+    assert!(d.allows(
+        untrusted,
+        "codebuild:BatchPutTestCases",
+        &group("gantry-alpha-junit")
+    ));
+    for statement in d.statements(untrusted) {
+        let actions = serde_json::to_string(&statement["Action"]).unwrap_or_default();
+        if !REPORT_WRITES.iter().any(|a| actions.contains(a)) {
+            continue;
+        }
+        let resource = statement["Resource"].as_str().unwrap_or_default();
+        let domain = resource
+            .strip_prefix(&format!(
+                "arn:aws:codebuild:{REGION}:{ACCOUNT}:report-group/gantry-"
+            ))
+            .and_then(|rest| rest.strip_suffix("-*"))
+            .unwrap_or_else(|| panic!("a report write on {resource}"));
+        assert_eq!(
+            statement["Condition"]["ArnEquals"]["codebuild:projectArn"],
+            format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:project/gantry-{domain}"),
+            "{statement}"
+        );
+    }
 }
