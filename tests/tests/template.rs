@@ -1031,3 +1031,159 @@ fn test_reports_go_to_the_domains_own_report_groups() {
         );
     }
 }
+
+/// Issue 17: the seed's pipeline, as an option. With Pipeline=true: a V2
+/// pipeline whose stages run Source (the GitHub connection), then Validate
+/// (pipeline-action), then Build (its own project, the docker buildspec),
+/// triggered by pushes to the listed branches and paths, its executions
+/// reported by build-events; each role holds only its stage's needs. With
+/// the default, none of it exists.
+#[test]
+fn the_optional_pipeline_validates_then_builds_with_roles_of_its_own() {
+    let text = std::fs::read_to_string(workspace().join("template.yaml")).expect("template.yaml");
+    const CONNECTION: &str = "arn:aws:codeconnections:eu-west-1:123456789012:connection/0c5b4c0e-6f1b-4b5e-9a39-1f2e3d4c5b6a";
+    let d = Deployed::from_template(
+        &text,
+        &[
+            ("Pipeline", serde_json::json!("true")),
+            ("GitHubConnectionArn", serde_json::json!(CONNECTION)),
+            ("PipelineRepository", serde_json::json!("octo-org/widgets")),
+            ("PipelineBranches", serde_json::json!(["main", "release/*"])),
+            (
+                "PipelineFilePaths",
+                serde_json::json!(["src/**", "Dockerfile"]),
+            ),
+        ],
+    );
+    let pipeline = &d.resources["GantryPipeline"]["Properties"];
+    assert_eq!(pipeline["PipelineType"], "V2");
+    assert_eq!(pipeline["ExecutionMode"], "SUPERSEDED");
+    let stages: Vec<(String, String)> = pipeline["Stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .flat_map(|stage| {
+            stage["Actions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |a| {
+                    (
+                        stage["Name"].as_str().unwrap_or_default().to_owned(),
+                        a["ActionTypeId"]["Provider"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                })
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("Source", "CodeStarSourceConnection"),
+            ("Validate", "Lambda"),
+            ("Build", "CodeBuild"),
+        ]
+        .map(|(s, p)| (s.to_owned(), p.to_owned()))
+    );
+    let action = |stage: usize| &pipeline["Stages"][stage]["Actions"][0];
+    assert_eq!(action(0)["Configuration"]["ConnectionArn"], CONNECTION);
+    assert_eq!(
+        action(0)["Configuration"]["FullRepositoryId"],
+        "octo-org/widgets"
+    );
+    assert_eq!(action(0)["Configuration"]["BranchName"], "main");
+    assert_eq!(
+        action(1)["Configuration"]["FunctionName"],
+        "PipelineActionFunction"
+    );
+    assert_eq!(action(2)["Configuration"]["ProjectName"], "gantry-pipeline");
+    // Both later stages read the source artifact the first one makes.
+    for stage in [1, 2] {
+        assert_eq!(
+            action(stage)["InputArtifacts"][0]["Name"],
+            action(0)["OutputArtifacts"][0]["Name"]
+        );
+    }
+    let push = &pipeline["Triggers"][0]["GitConfiguration"]["Push"][0];
+    assert_eq!(
+        push["Branches"]["Includes"],
+        serde_json::json!(["main", "release/*"])
+    );
+    assert_eq!(
+        push["FilePaths"]["Includes"],
+        serde_json::json!(["src/**", "Dockerfile"])
+    );
+    // The build stage runs the docker buildspec, pushing to its own
+    // repository.
+    let project = &d.resources["PipelineBuildProject"]["Properties"];
+    assert_eq!(project["Source"]["Type"], "CODEPIPELINE");
+    assert_eq!(
+        project["Source"]["BuildSpec"],
+        format!("arn:aws:s3:::{BUCKET}/buildspecs/docker.yml")
+    );
+
+    // The pipeline's role: its artifacts, its connection, its two actions.
+    let role = "PipelineRole";
+    let object = |key: &str| format!("arn:aws:s3:::{BUCKET}/{key}");
+    assert!(d.allows(role, "s3:PutObject", &object("pipeline/x/SourceOutput/abc")));
+    assert!(!d.allows(role, "s3:PutObject", &object("builds/gantry-build/x.json")));
+    assert!(d.allows(role, "codeconnections:UseConnection", CONNECTION));
+    assert!(d.allows(
+        role,
+        "lambda:InvokeFunction",
+        &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:PipelineActionFunction")
+    ));
+    assert!(!d.allows(
+        role,
+        "lambda:InvokeFunction",
+        &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:StartBuildFunction")
+    ));
+    let project_arn = |name: &str| format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:project/{name}");
+    assert!(d.allows(
+        role,
+        "codebuild:StartBuild",
+        &project_arn("gantry-pipeline")
+    ));
+    assert!(
+        !d.allows(role, "codebuild:StartBuild", &project_arn("gantry-build")),
+        "the pipeline may not start the trust domains' builds"
+    );
+    // The build stage's role: its repository, no secrets, no domain's images.
+    let build = "PipelineBuildRole";
+    assert!(d.allows(build, "ecr:PutImage", &ecr("gantry-builds/pipeline")));
+    assert!(!d.allows(build, "ecr:PutImage", &ecr("gantry-builds/build")));
+    for action in SECRET_READS {
+        assert!(
+            !d.allows(build, action, &ssm("/gantry/build/docker/password")),
+            "{build} may {action}"
+        );
+    }
+    assert!(!d.allows(build, "s3:PutObject", &object("builds/x.json")));
+    // Its executions go to build-events.
+    let rule = &d.resources["GantryPipelineEventsRule"]["Properties"];
+    assert_eq!(
+        rule["EventPattern"]["source"],
+        serde_json::json!(["aws.codepipeline"])
+    );
+    assert_eq!(
+        rule["Targets"][0]["Arn"],
+        format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:BuildEventsFunction")
+    );
+
+    // The default: no pipeline, no role, no project.
+    let none = deployed(&["build"]);
+    for id in [
+        "GantryPipeline",
+        "PipelineRole",
+        "PipelineBuildRole",
+        "PipelineBuildProject",
+        "GantryPipelineEventsRule",
+    ] {
+        assert!(
+            !none.resources.contains_key(id),
+            "{id} without Pipeline=true"
+        );
+    }
+}
