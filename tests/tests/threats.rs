@@ -292,9 +292,10 @@ async fn a_build_cannot_reference_another_trust_domains_secrets() {
     world.local.moto.stop().await;
 }
 
-/// The tags `buildspecs/docker.yml` pushes, as its pre_build command
-/// computes them in bash with the variables start-build sets.
-fn docker_tags(vars: &[(&str, &str)]) -> String {
+/// Runs the `pre_build` command of `buildspecs/docker.yml` that contains
+/// `marker`, in bash with only `vars` (and PATH) set, followed by `then`;
+/// its standard output.
+fn run_docker_pre_build(marker: &str, then: &str, vars: &[(&str, &str)]) -> String {
     let text = std::fs::read_to_string(gantry_e2e::workspace().join("buildspecs/docker.yml"))
         .expect("docker.yml");
     let root = gantry_core::yaml::parse(&text, gantry_core::yaml::Limits::default())
@@ -306,17 +307,17 @@ fn docker_tags(vars: &[(&str, &str)]) -> String {
         .and_then(|p| p.get("commands"))
         .map(gantry_core::yaml::Node::to_json)
         .expect("pre_build commands");
-    let tagging = commands
+    let command = commands
         .as_array()
         .and_then(|c| {
             c.iter()
                 .filter_map(Value::as_str)
-                .find(|c| c.contains("TAGS="))
+                .find(|c| c.contains(marker))
         })
-        .expect("the command that computes TAGS");
+        .unwrap_or_else(|| panic!("no pre_build command with {marker}"));
     let out = std::process::Command::new("bash")
         .arg("-c")
-        .arg(format!("{tagging}\nprintf '\\nTAGS=%s' \"$TAGS\""))
+        .arg(format!("{command}\n{then}"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(vars.iter().copied())
@@ -327,7 +328,13 @@ fn docker_tags(vars: &[(&str, &str)]) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The tags `buildspecs/docker.yml` pushes, as its pre_build command
+/// computes them in bash with the variables start-build sets.
+fn docker_tags(vars: &[(&str, &str)]) -> String {
+    let stdout = run_docker_pre_build("TAGS=", "printf '\\nTAGS=%s' \"$TAGS\"", vars);
     stdout
         .rsplit_once("\nTAGS=")
         .map(|(_, tags)| tags.to_owned())
@@ -1239,41 +1246,11 @@ async fn a_request_without_a_well_formed_signature_costs_ssm_nothing() {
 /// it computes them in bash with the variables start-build sets:
 /// `(reads, writes)`.
 fn docker_cache_keys(vars: &[(&str, &str)]) -> (String, String) {
-    let text = std::fs::read_to_string(gantry_e2e::workspace().join("buildspecs/docker.yml"))
-        .expect("docker.yml");
-    let root = gantry_core::yaml::parse(&text, gantry_core::yaml::Limits::default())
-        .expect("parses")
-        .expect("a document");
-    let commands = root
-        .get("phases")
-        .and_then(|p| p.get("pre_build"))
-        .and_then(|p| p.get("commands"))
-        .map(gantry_core::yaml::Node::to_json)
-        .expect("pre_build commands");
-    let keys = commands
-        .as_array()
-        .and_then(|c| {
-            c.iter()
-                .filter_map(Value::as_str)
-                .find(|c| c.contains("CACHE_TO="))
-        })
-        .expect("the command that computes the cache's keys");
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "{keys}\nprintf '\\nFROM=%s\\nTO=%s' \"$CACHE_FROM\" \"$CACHE_TO\""
-        ))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(vars.iter().copied())
-        .output()
-        .expect("bash");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_docker_pre_build(
+        "CACHE_TO=",
+        "printf '\\nFROM=%s\\nTO=%s' \"$CACHE_FROM\" \"$CACHE_TO\"",
+        vars,
     );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let (_, tail) = stdout.rsplit_once("\nFROM=").expect("FROM");
     let (from, to) = tail.split_once("\nTO=").expect("TO");
     (from.to_owned(), to.to_owned())
