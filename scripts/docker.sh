@@ -177,6 +177,9 @@ gantry_buildx_stop() {
   done
   gantry_buildx_pids=()
   if [ -n "$gantry_buildx_run" ]; then
+    # dockerd bind-mounts its data root onto itself; a daemon that did not
+    # shut down cleanly leaves the mount behind.
+    umount "$gantry_buildx_run/data" 2>/dev/null || true
     rm -rf "$gantry_buildx_run" 2>/dev/null || true
     gantry_buildx_run=
   fi
