@@ -61,16 +61,9 @@ pub fn variable(text: &str) -> Result<(String, String), String> {
     let (name, value) = text
         .split_once('=')
         .ok_or_else(|| format!("takes NAME=VALUE, not `{text}`"))?;
-    let mut chars = name.chars();
-    let valid = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid {
-        return Err(format!(
-            "`{name}` is not a variable name (letters, digits and _, not starting with a digit)"
-        ));
-    }
+    // GANTRY_* and CODEBUILD_* are allowed here: locally they stand in for
+    // what start-build and CodeBuild set.
+    gantry_core::config::check_shell_name(name)?;
     Ok((name.to_owned(), value.to_owned()))
 }
 
@@ -308,6 +301,10 @@ mod tests {
             Ok(("CACHE_REPO".into(), "localhost:5000/a=b".into()))
         );
         assert_eq!(variable("_X="), Ok(("_X".into(), String::new())));
+        assert!(
+            variable("GANTRY_TRUSTED=true").is_ok(),
+            "stands in for start-build"
+        );
         for bad in ["NOVALUE", "=x", "1X=y", "A-B=c", "A B=c"] {
             assert!(variable(bad).is_err(), "{bad}");
         }

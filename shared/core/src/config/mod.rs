@@ -459,8 +459,9 @@ impl Config {
     }
 }
 
-/// An environment variable name a build can be given.
-pub fn check_variable_name(name: &str) -> Result<(), String> {
+/// A shell variable's name: letters, digits and `_`, not starting with a
+/// digit (reserved prefixes allowed: see [`check_variable_name`]).
+pub fn check_shell_name(name: &str) -> Result<(), String> {
     let mut bytes = name.bytes();
     let first_ok = bytes
         .next()
@@ -470,6 +471,13 @@ pub fn check_variable_name(name: &str) -> Result<(), String> {
             "`{name}` is not an environment variable name (letters, digits and `_`, not starting with a digit)"
         ));
     }
+    Ok(())
+}
+
+/// An environment variable name gantry.yaml or a manual run may give a
+/// build: a shell name, not one of CodeBuild's or Gantry's own.
+pub fn check_variable_name(name: &str) -> Result<(), String> {
+    check_shell_name(name)?;
     let upper = name.to_ascii_uppercase();
     for reserved in ["CODEBUILD_", "GANTRY_"] {
         if upper.starts_with(reserved) {
