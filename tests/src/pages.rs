@@ -186,6 +186,19 @@ pub fn finish(record: &mut BuildRecord, status: BuildStatus) {
             cached: 6,
             steps: 6,
         }),
+        tests: Some({
+            let mut t = gantry_core::test_reports::TestResults::default();
+            t.add_report([
+                ("SUCCEEDED", if failed { 212 } else { 214 }),
+                ("SKIPPED", 3),
+            ]);
+            t.add_report([("SUCCEEDED", 31), ("FAILED", if failed { 2 } else { 0 })]);
+            if failed {
+                t.add_failed_name("orders::totals_include_tax");
+                t.add_failed_name("orders::refund_rounds_down");
+            }
+            t
+        }),
         log: None,
     });
 }

@@ -6,6 +6,7 @@ use gantry_e2e::{
     GITHUB_TOKEN, LocalStack, SECRET, capture_logs, codebuild_event, corpus_file, github_headers,
 };
 use gantry_local::functions::{GitHubUrls, LocalFunctions};
+use gantry_local::proxy::{Fault, Match, Times};
 use gantry_local::stack;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
@@ -253,6 +254,105 @@ async fn a_push_ends_pending_then_success_on_github_and_one_message_in_chat() {
     assert!(!text.contains(CHAT_TOKEN));
 }
 
+const REPORT: &str = "arn:aws:codebuild:us-east-1:123456789012:report/gantry-dev-junit:5c2e1f0a";
+const COVERAGE: &str =
+    "arn:aws:codebuild:us-east-1:123456789012:report/gantry-dev-coverage:9d8e7f6a";
+
+/// The build as BatchGetBuilds gives it with a buildspec's `reports:` (moto
+/// keeps no reports: the proxy answers for CodeBuild).
+fn with_reports(world: &World, id: &str) {
+    world.local.moto.faults().inject(
+        Match::target("CodeBuild_20161006.BatchGetBuilds"),
+        Fault::json_answer(json!({"builds": [{"id": id, "reportArns": [REPORT, COVERAGE]}]})),
+        Times::Always,
+    );
+}
+
+/// Issue 17: a buildspec's test reports reach people. The status, the chat
+/// message and the build record carry the counts summed over the build's
+/// test reports (a coverage report has none) and the first failed tests
+/// by class and name, as DescribeTestCases gives them.
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_build_names_its_test_counts_and_first_failed_tests() {
+    let world = World::start(vec![ResponseTemplate::new(200).set_body_string("ok")]).await;
+    world.push("b0000000-0000-4000-8000-000000000017").await;
+    let events = world.pump().await;
+    let id = build_id(&events);
+    with_reports(&world, &id);
+    let faults = world.local.moto.faults();
+    faults.inject(
+        Match::target("CodeBuild_20161006.BatchGetReports"),
+        Fault::json_answer(json!({"reports": [
+            {"arn": REPORT, "type": "TEST", "status": "FAILED",
+             "testSummary": {"total": 124, "durationInNanoSeconds": 9,
+                             "statusCounts": {"SUCCEEDED": 118, "FAILED": 3, "SKIPPED": 2, "ERROR": 1}}},
+            {"arn": COVERAGE, "type": "CODE_COVERAGE", "status": "SUCCEEDED",
+             "codeCoverageSummary": {"lineCoveragePercentage": 81.5}}
+        ]})),
+        Times::Next(1),
+    );
+    // The failed cases, then the errored ones.
+    faults.inject(
+        Match::target("CodeBuild_20161006.DescribeTestCases"),
+        Fault::json_answer(json!({"testCases": [
+            {"reportArn": REPORT, "prefix": "orders.TotalsTest", "name": "includesTax", "status": "FAILED"},
+            {"reportArn": REPORT, "prefix": "orders.RefundTest", "name": "roundsDown", "status": "FAILED"},
+            {"reportArn": REPORT, "name": "login rejects a bad password", "status": "FAILED"}
+        ]})),
+        Times::Next(1),
+    );
+    faults.inject(
+        Match::target("CodeBuild_20161006.DescribeTestCases"),
+        Fault::json_answer(json!({"testCases": [
+            {"reportArn": REPORT, "prefix": "db.MigrationTest", "name": "upgrades", "status": "ERROR"}
+        ]})),
+        Times::Next(1),
+    );
+    gantry_build_events::handle_event(&world.events_deps(), &codebuild_event(&id, "FAILED"))
+        .await
+        .expect("handled");
+
+    let statuses = world.statuses().await;
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+    assert_eq!(statuses[1].0, "failure");
+    assert!(
+        statuses[1].1.starts_with("failed in BUILD after ")
+            && statuses[1].1.contains(
+                " · tests: 3 failed, 1 errored, 118 passed, 2 skipped; orders.TotalsTest.includesTax"
+            ),
+        "{statuses:?}"
+    );
+    let messages = world.chat_messages().await;
+    assert_eq!(messages.len(), 1);
+    let slack = String::from_utf8_lossy(&messages[0].body).into_owned();
+    assert!(
+        slack.contains("tests: 3 failed, 1 errored, 118 passed, 2 skipped"),
+        "{slack}"
+    );
+    let record = gantry_aws::records::Records::new(
+        aws_sdk_s3::Client::new(&world.local.sdk),
+        stack::names::BUCKET.to_owned(),
+    )
+    .build(&id.as_str().into())
+    .await
+    .expect("read")
+    .expect("the record");
+    let tests = record
+        .finished
+        .and_then(|f| f.tests)
+        .expect("the record keeps the test results");
+    assert_eq!((tests.reports, tests.total()), (1, 124));
+    assert_eq!(
+        tests.first_failed,
+        [
+            "orders.TotalsTest.includesTax",
+            "orders.RefundTest.roundsDown",
+            "login rejects a bad password",
+            "db.MigrationTest.upgrades"
+        ]
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_failed_build_fails_the_commit_naming_the_phase_and_a_duplicate_event_posts_nothing() {
     let world = World::start(vec![ResponseTemplate::new(200).set_body_string("ok")]).await;
@@ -260,6 +360,13 @@ async fn a_failed_build_fails_the_commit_naming_the_phase_and_a_duplicate_event_
     let events = world.pump().await;
     let id = build_id(&events);
     let deps = world.events_deps();
+    // Its test reports cannot be read: it is reported without them.
+    with_reports(&world, &id);
+    world.local.moto.faults().inject(
+        Match::target("CodeBuild_20161006.BatchGetReports"),
+        Fault::json_error(400, "AccessDeniedException", "not authorized"),
+        Times::Always,
+    );
     let failed = codebuild_event(&id, "FAILED");
     for _ in 0..2 {
         gantry_build_events::handle_event(&deps, &failed)
@@ -273,6 +380,7 @@ async fn a_failed_build_fails_the_commit_naming_the_phase_and_a_duplicate_event_
         statuses[1].1.starts_with("failed in BUILD after "),
         "{statuses:?}"
     );
+    assert!(!statuses[1].1.contains("tests:"), "{statuses:?}");
     assert_eq!(world.chat_messages().await.len(), 1);
 
     // Build Started delivered again, late, and a running-state event: the

@@ -1030,6 +1030,26 @@ fn test_reports_go_to_the_domains_own_report_groups() {
             "{statement}"
         );
     }
+    // The reporters read the counts and the failed cases of Gantry's
+    // report groups, and write none.
+    for role in ["BuildEventsFunction", "ReconcileFunction"] {
+        for action in ["codebuild:BatchGetReports", "codebuild:DescribeTestCases"] {
+            assert!(
+                d.allows(role, action, &group("gantry-alpha-junit")),
+                "{role} may not {action}"
+            );
+            assert!(
+                !d.allows(role, action, &group("someone-elses-junit")),
+                "{role} may {action} outside Gantry's report groups"
+            );
+        }
+        for action in REPORT_WRITES {
+            assert!(
+                !d.allows(role, action, &group("gantry-alpha-junit")),
+                "{role} may {action}"
+            );
+        }
+    }
 }
 
 /// Issue 17: the seed's pipeline, as an option. With Pipeline=true: a V2

@@ -25,6 +25,7 @@ pub mod parameters;
 pub mod records;
 pub mod report;
 pub mod secrets;
+pub mod test_reports;
 
 use std::time::Duration;
 

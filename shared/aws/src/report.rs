@@ -29,6 +29,7 @@ use gantry_core::records::{BuildRecord, Effect, Finished, Holder, PhaseTiming};
 use gantry_core::report::{BadgeUpdate, badge as report_badge, needs_history, plan};
 use gantry_core::settings::{Env, SettingsError};
 use gantry_core::status::{self, Verdict};
+use gantry_core::test_reports::TestResults;
 
 pub struct Reporter {
     pub github: GitHubClient,
@@ -232,19 +233,20 @@ pub async fn finish(
     record: &mut BuildRecord,
     detail: &CodeBuildDetail,
 ) -> Result<Report, ReportError> {
-    let Some(verdict) = status::finished(record, detail) else {
-        return Ok(Report {
-            unchanged: Some("stopped as superseded; reported as such"),
-            ..Report::default()
-        });
+    let superseded = || Report {
+        unchanged: Some("stopped as superseded; reported as such"),
+        ..Report::default()
     };
+    if status::finished(record, detail).is_none() {
+        return Ok(superseded());
+    }
     if record.finished.is_none() {
         // The link at the start may have been CodeBuild's placeholder; the
         // end's names the log.
         if let Some(link) = detail.logs_link() {
             record.logs_url = Some(link.to_owned());
         }
-        let exported = exported_values(reporter, detail, &record.build_id).await;
+        let (exported, tests) = build_facts(reporter, detail, &record.build_id).await;
         record.finished = Some(Finished {
             status: detail
                 .build_status
@@ -265,10 +267,15 @@ pub async fn finish(
                 .collect(),
             image_uri: exported.image_uri,
             layer_cache: exported.layer_cache,
+            tests,
             log: detail.log_place(),
         });
         reporter.records.put_build(record).await?;
     }
+    // Again, now that the record has the test counts the verdict names.
+    let Some(verdict) = status::finished(record, detail) else {
+        return Ok(superseded());
+    };
     let record = &*record;
     deliver_with(
         reporter,
@@ -314,15 +321,16 @@ async fn log_tail(reporter: &Reporter, detail: &CodeBuildDetail) -> LogTail {
     }
 }
 
-/// What the buildspec exported (the pushed image, the layer cache's
-/// share). CodeBuild's state-change events leave exported variables out;
-/// the build itself has them. Best effort: the record is written without
-/// them if CodeBuild cannot be asked.
-async fn exported_values(
+/// What CodeBuild keeps of a finished build beyond its final event: the
+/// exported values (the pushed image, the layer cache's share), which the
+/// state-change events leave out, and the test reports' counts. One
+/// BatchGetBuilds, then the reports. Best effort: the record is written
+/// without them if CodeBuild cannot be asked.
+async fn build_facts(
     reporter: &Reporter,
     detail: &CodeBuildDetail,
     build_id: &str,
-) -> Exported {
+) -> (Exported, Option<TestResults>) {
     let in_event = Exported::from_vars(
         detail
             .additional_information
@@ -330,33 +338,38 @@ async fn exported_values(
             .iter()
             .map(|v| (v.name.as_str(), v.value.as_str())),
     );
-    if !in_event.is_empty() {
-        return in_event;
-    }
-    match reporter
+    let build = match reporter
         .codebuild
         .batch_get_builds()
         .ids(build_id)
         .send()
         .await
     {
-        Ok(out) => Exported::from_vars(
-            out.builds()
-                .first()
-                .map(|b| b.exported_environment_variables())
-                .unwrap_or_default()
-                .iter()
-                .map(|v| (v.name().unwrap_or_default(), v.value().unwrap_or_default())),
-        ),
+        Ok(out) => out.builds.unwrap_or_default().into_iter().next(),
         Err(e) => {
             tracing::warn!(
                 build_id = %build_id,
                 reason = %crate::describe_sdk_error(&e),
-                "could not read the build's exported variables"
+                "could not read the build's exported variables and reports"
             );
-            Exported::default()
+            None
         }
-    }
+    };
+    let Some(build) = build else {
+        return (in_event, None);
+    };
+    let exported = if in_event.is_empty() {
+        Exported::from_vars(
+            build
+                .exported_environment_variables()
+                .iter()
+                .map(|v| (v.name().unwrap_or_default(), v.value().unwrap_or_default())),
+        )
+    } else {
+        in_event
+    };
+    let tests = crate::test_reports::results(&reporter.codebuild, build.report_arns()).await;
+    (exported, tests)
 }
 
 pub async fn status_settings(

@@ -33,6 +33,7 @@ pub mod report;
 pub mod schedule;
 pub mod settings;
 pub mod status;
+pub mod test_reports;
 pub mod time;
 pub mod trigger;
 pub mod webhook;

@@ -39,6 +39,9 @@ pub struct Finished {
     /// (`DOCKER_CACHE`, exported by buildspecs/docker.yml).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer_cache: Option<crate::exported::LayerCache>,
+    /// The build's test reports (a buildspec's `reports:`), summed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<crate::test_reports::TestResults>,
     /// Where the log is, as CodeBuild's final event names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<crate::page::log::LogPlace>,

@@ -241,7 +241,7 @@ pub fn finished(record: &BuildRecord, detail: &CodeBuildDetail) -> Option<Verdic
         .map(|s| format!(" after {}", format_duration(s)))
         .unwrap_or_default();
     let phase = detail.failed_phase().unwrap_or("the build");
-    let (state, text, result) = match status {
+    let (state, mut text, result) = match status {
         BuildStatus::Succeeded => (
             StatusState::Success,
             format!(
@@ -276,6 +276,12 @@ pub fn finished(record: &BuildRecord, detail: &CodeBuildDetail) -> Option<Verdic
         ),
         _ => return None,
     };
+    // The counts before the names: a description cut at 140 characters
+    // loses names first.
+    if let Some(tests) = record.finished.as_ref().and_then(|f| f.tests.as_ref()) {
+        text.push_str(" · ");
+        text.push_str(&tests.line());
+    }
     Some(Verdict {
         subject: record.build_id.to_string(),
         state,
@@ -365,6 +371,46 @@ mod tests {
         });
         assert_eq!(start.state, StatusState::Error);
         assert!(start.description.starts_with("not started: "));
+    }
+
+    #[test]
+    fn a_finished_build_with_test_reports_gives_the_counts_then_the_first_failed_names() {
+        let mut record = crate::fixtures::build_record(&source());
+        let detail: CodeBuildDetail = serde_json::from_value(serde_json::json!({
+            "build-status": "FAILED",
+            "project-name": "p",
+            "build-id": "arn:aws:codebuild:us-east-1:123456789012:build/p:1",
+            "additional-information": {"phases": [
+                {"phase-type": "BUILD", "phase-status": "FAILED", "duration-in-seconds": 61}
+            ]}
+        }))
+        .expect("detail");
+        let without = finished(&record, &detail).expect("a verdict");
+        assert_eq!(without.description, "failed in BUILD after 1m 01s");
+        let mut tests = crate::test_reports::TestResults::default();
+        tests.add_report([("SUCCEEDED", 118), ("FAILED", 2)]);
+        tests.add_failed_name("orders::totals_include_tax");
+        tests.add_failed_name(&"very_long_test_name_".repeat(20));
+        record.finished = Some(crate::records::Finished {
+            status: BuildStatus::Failed,
+            finished_at_ms: 0,
+            duration_seconds: None,
+            failed_phase: Some("BUILD".into()),
+            phases: Vec::new(),
+            image_uri: None,
+            layer_cache: None,
+            tests: Some(tests),
+            log: None,
+        });
+        let v = finished(&record, &detail).expect("a verdict");
+        assert!(
+            v.description
+                .starts_with("failed in BUILD after 1m 01s · tests: 2 failed, 118 passed; orders::totals_include_tax, very_long"),
+            "{}",
+            v.description
+        );
+        assert!(v.description.chars().count() <= 140, "{}", v.description);
+        assert_eq!(v.state, StatusState::Failure);
     }
 
     #[test]

@@ -104,6 +104,13 @@ impl Moto {
         self.proxy.endpoint()
     }
 
+    /// The fault table of the proxy in front of the server: what is
+    /// injected here answers the next matching requests instead of moto.
+    #[cfg(feature = "faults")]
+    pub fn faults(&self) -> &crate::proxy::Faults {
+        self.proxy.faults()
+    }
+
     /// Stops the server and waits for it to exit.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;

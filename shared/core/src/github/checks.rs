@@ -533,6 +533,20 @@ pub fn summary(
         if let Some(cache) = &f.layer_cache {
             out.push_str(&format!("\nLayer cache: {}\n", cache.describe()));
         }
+        if let Some(tests) = &f.tests {
+            out.push_str(&format!("\n**Tests**: {}\n", tests.counts()));
+            if !tests.first_failed.is_empty() {
+                let more = tests.not_passed() > tests.first_failed.len() as u64;
+                out.push_str(if more {
+                    "\nFirst failed:\n"
+                } else {
+                    "\nFailed:\n"
+                });
+                for name in &tests.first_failed {
+                    out.push_str(&format!("- `{}`\n", name.replace('`', "'")));
+                }
+            }
+        }
     }
     if let Some(digest) = buildspec_digest {
         out.push_str(&format!("\nBuildspec: `{digest}`\n"));
@@ -768,6 +782,13 @@ mod tests {
                 cached: 0,
                 steps: 6,
             }),
+            tests: Some({
+                let mut t = crate::test_reports::TestResults::default();
+                t.add_report([("SUCCEEDED", 118), ("FAILED", 3)]);
+                t.add_failed_name("login `rejects` a bad password");
+                t.add_failed_name("checkout totals");
+                t
+            }),
             log: None,
         });
         let s = summary(
@@ -788,6 +809,8 @@ mod tests {
             "| BUILD | FAILED | 2m 01s |",
             "Image pushed: `123.dkr.ecr.eu-west-1.amazonaws.com/w:9f2c1e4`",
             "Layer cache: cold: none of 6 steps from the cache",
+            "**Tests**: 3 failed, 118 passed",
+            "First failed:\n- `login 'rejects' a bad password`\n- `checkout totals`\n",
             "Buildspec: `sha256:abc`",
             "[Build page](https://builds.example.com/b/7f1c) · [CodeBuild console](https://console.aws.amazon.com/x)",
         ] {

@@ -402,6 +402,21 @@ pub fn build_page(page: &BuildPage<'_>) -> String {
             if let Some(cache) = &f.layer_cache {
                 fact(&mut out, "Layer cache", &escape(&cache.describe()));
             }
+            if let Some(tests) = &f.tests {
+                let mut text = escape(&tests.counts());
+                if !tests.first_failed.is_empty() {
+                    let names: Vec<String> = tests
+                        .first_failed
+                        .iter()
+                        .map(|n| format!("<li><code>{}</code></li>", escape(n)))
+                        .collect();
+                    text.push_str(&format!(
+                        "<ul class=\"failed-tests\">{}</ul>",
+                        names.concat()
+                    ));
+                }
+                fact(&mut out, "Tests", &text);
+            }
         }
         None => fact(&mut out, "Finished", "not yet"),
     }
@@ -851,6 +866,12 @@ mod tests {
                 cached: 5,
                 steps: 7,
             }),
+            tests: Some({
+                let mut t = crate::test_reports::TestResults::default();
+                t.add_report([("SUCCEEDED", 40), ("FAILED", 1)]);
+                t.add_failed_name("parses <b>bold</b>");
+                t
+            }),
             log: None,
         });
         record
@@ -899,6 +920,9 @@ mod tests {
         assert!(html.contains("href=\"#first-error\">Skip to the first error"));
         assert!(html.contains("2m 05s"));
         assert!(html.contains("<dt>Layer cache</dt><dd>partial: 5 of 7 steps from the cache</dd>"));
+        assert!(html.contains(
+            "<dt>Tests</dt><dd>1 failed, 40 passed<ul class=\"failed-tests\"><li><code>parses &lt;b&gt;bold&lt;/b&gt;</code></li></ul></dd>"
+        ));
     }
 
     #[test]

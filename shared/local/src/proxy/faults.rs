@@ -94,6 +94,16 @@ impl Fault {
         }
     }
 
+    /// A 200 with this JSON body: an answer moto cannot give (CodeBuild's
+    /// test reports, which it does not implement).
+    pub fn json_answer(body: serde_json::Value) -> Fault {
+        Fault::Respond {
+            status: 200,
+            content_type: AWS_JSON.into(),
+            body: body.to_string(),
+        }
+    }
+
     /// `ThrottlingException`, HTTP 400: the SDK retries it as a throttle.
     pub fn throttling() -> Fault {
         Fault::json_error(400, "ThrottlingException", "Rate exceeded")
