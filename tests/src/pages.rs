@@ -199,6 +199,7 @@ pub fn finish(record: &mut BuildRecord, status: BuildStatus) {
             }
             t
         }),
+        artifacts: None,
         log: None,
     });
 }

@@ -258,12 +258,27 @@ const REPORT: &str = "arn:aws:codebuild:us-east-1:123456789012:report/gantry-dev
 const COVERAGE: &str =
     "arn:aws:codebuild:us-east-1:123456789012:report/gantry-dev-coverage:9d8e7f6a";
 
+/// Where CodeBuild says it put the build's artifacts (start-build's path
+/// and the build's id).
+fn artifacts_location(id: &str) -> String {
+    let uuid = id.rsplit(':').next().unwrap_or(id);
+    format!(
+        "arn:aws:s3:::{}/{}/{uuid}",
+        stack::names::BUCKET,
+        gantry_core::records::artifacts_path("gantry-dev")
+    )
+}
+
 /// The build as BatchGetBuilds gives it with a buildspec's `reports:` (moto
 /// keeps no reports: the proxy answers for CodeBuild).
 fn with_reports(world: &World, id: &str) {
     world.local.moto.faults().inject(
         Match::target("CodeBuild_20161006.BatchGetBuilds"),
-        Fault::json_answer(json!({"builds": [{"id": id, "reportArns": [REPORT, COVERAGE]}]})),
+        Fault::json_answer(json!({"builds": [{
+            "id": id,
+            "reportArns": [REPORT, COVERAGE],
+            "artifacts": {"location": artifacts_location(id)}
+        }]})),
         Times::Always,
     );
 }
@@ -337,10 +352,17 @@ async fn a_failed_build_names_its_test_counts_and_first_failed_tests() {
     .await
     .expect("read")
     .expect("the record");
-    let tests = record
-        .finished
-        .and_then(|f| f.tests)
-        .expect("the record keeps the test results");
+    let finished = record.finished.expect("finished");
+    // Where the page lists the artifacts from.
+    assert_eq!(
+        finished.artifacts.map(|a| a.prefix),
+        Some(format!(
+            "{}/{}/",
+            gantry_core::records::artifacts_path("gantry-dev"),
+            id.rsplit(':').next().unwrap_or_default()
+        ))
+    );
+    let tests = finished.tests.expect("the record keeps the test results");
     assert_eq!((tests.reports, tests.total()), (1, 124));
     assert_eq!(
         tests.first_failed,

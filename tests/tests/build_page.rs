@@ -478,3 +478,75 @@ async fn the_first_links_signed_at_once_agree_on_one_key_and_never_replace_it() 
         "the page made no key"
     );
 }
+
+/// Issue 17: a build's artifacts are listed on its page, each with a link
+/// that downloads it (signed for an hour, no AWS account needed); a
+/// record naming a place outside Gantry's bucket lists nothing.
+#[tokio::test]
+async fn a_builds_artifacts_are_listed_with_links_that_download_them() {
+    let world = PageWorld::start(BASE, &[]).await;
+    let uuid = "0f1e2d3c-0000-4000-8000-000000000017";
+    let mut record = pull_request_build(uuid);
+    finish(&mut record, BuildStatus::Succeeded);
+    let prefix = format!(
+        "{}/{uuid}/",
+        gantry_core::records::artifacts_path("gantry-dev")
+    );
+    let s3 = aws_sdk_s3::Client::new(&world.local.sdk);
+    for (key, body) in [
+        ("dist/app.tgz", "the app's bytes"),
+        ("report <1>.html", "<h1>coverage</h1>"),
+        ("dist/", ""),
+    ] {
+        s3.put_object()
+            .bucket(gantry_local::stack::names::BUCKET)
+            .key(format!("{prefix}{key}"))
+            .body(body.as_bytes().to_vec().into())
+            .send()
+            .await
+            .expect("upload");
+    }
+    if let Some(f) = record.finished.as_mut() {
+        f.artifacts = gantry_core::records::ArtifactsPlace::from_location(&format!(
+            "arn:aws:s3:::{}/{}",
+            gantry_local::stack::names::BUCKET,
+            prefix
+        ));
+    }
+    world.put(&record).await;
+    let page = get(&world, &world.link(&record).await).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let body = &page.body;
+    assert!(
+        body.contains("<h2 id=\"artifacts\">Artifacts</h2>"),
+        "{body}"
+    );
+    let app = href(body, "dist/app.tgz").expect("a link to the file");
+    assert!(app.contains("X-Amz-Signature="), "{app}");
+    assert!(
+        app.contains("response-content-disposition=attachment"),
+        "{app}"
+    );
+    assert!(href(body, "report &lt;1&gt;.html").is_some(), "{body}");
+    assert!(!body.contains(">dist/</a>"), "a folder is no file: {body}");
+    assert!(body.contains("15 B"), "{body}");
+    let downloaded = reqwest::get(&app).await.expect("download");
+    assert_eq!(downloaded.status(), 200);
+    assert_eq!(
+        downloaded.text().await.expect("the file"),
+        "the app's bytes"
+    );
+
+    // A record that names someone else's bucket: nothing is listed.
+    let mut elsewhere = pull_request_build("0f1e2d3c-0000-4000-8000-000000000018");
+    finish(&mut elsewhere, BuildStatus::Succeeded);
+    if let Some(f) = elsewhere.finished.as_mut() {
+        f.artifacts = gantry_core::records::ArtifactsPlace::from_location(&format!(
+            "arn:aws:s3:::another-bucket/{prefix}"
+        ));
+    }
+    world.put(&elsewhere).await;
+    let page = get(&world, &world.link(&elsewhere).await).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("id=\"artifacts\""), "{}", page.body);
+}

@@ -29,6 +29,9 @@ phases:
   build:
     commands:
       - docker build -t app .
+artifacts:
+  files:
+    - 'dist/**/*'
 ";
 
 /// The secret values; none may appear in an event, a log line or a request
@@ -213,6 +216,20 @@ async fn a_push_starts_exactly_one_build_with_its_secrets_by_reference() {
     );
     assert!(start.get("serviceRoleOverride").is_none(), "trusted build");
     assert!(start.get("cacheOverride").is_none(), "the project's cache");
+    // Its artifacts: files under artifacts/<project>/<build id>/ in the
+    // bucket, where the build page lists them.
+    assert_eq!(
+        start["artifactsOverride"],
+        serde_json::json!({
+            "type": "S3",
+            "location": names::BUCKET,
+            "path": "artifacts/gantry-dev",
+            "namespaceType": "BUILD_ID",
+            "name": "/",
+            "packaging": "NONE",
+            "overrideArtifactName": false
+        })
+    );
     // Secrets: names only, resolved by CodeBuild.
     for (variable_name, parameter) in [
         ("DOCKER_USERNAME", "/gantry/dev/docker/username"),
@@ -424,6 +441,8 @@ async fn a_fork_pull_request_builds_without_secret_references_under_the_untruste
     // The project's cache (CodeBuild's local caches on a shared host, or
     // S3) is not the fork's to fill for the next trusted build.
     assert_eq!(start["cacheOverride"]["type"], "NO_CACHE", "{start}");
+    // Nor does it write artifacts into the bucket (the project has none).
+    assert!(start.get("artifactsOverride").is_none(), "{start}");
     assert!(
         variables(start)
             .iter()

@@ -1052,6 +1052,71 @@ fn test_reports_go_to_the_domains_own_report_groups() {
     }
 }
 
+/// Issue 17: a buildspec's `artifacts:` go to the bucket under
+/// `artifacts/<project>/`: each domain's build role may upload its own
+/// project's and nothing else in the bucket; a fork's build role may upload
+/// nothing (it could replace a trusted build's files); the page may read
+/// them to link them; they expire after ArtifactRetentionDays.
+#[test]
+fn artifacts_are_uploaded_by_their_own_projects_builds_only() {
+    let d = deployed(&["alpha", "beta"]);
+    let object = |key: &str| format!("arn:aws:s3:::{BUCKET}/{key}");
+    let path = |project: &str| gantry_core::records::artifacts_path(project);
+    for (domain, other) in [("alpha", "beta"), ("beta", "alpha")] {
+        let role = format!("BuildRole{domain}");
+        let own = object(&format!(
+            "{}/7f1c/dist/app.tgz",
+            path(&format!("gantry-{domain}"))
+        ));
+        let theirs = object(&format!(
+            "{}/7f1c/dist/app.tgz",
+            path(&format!("gantry-{other}"))
+        ));
+        assert!(d.allows(&role, "s3:PutObject", &own), "{role}");
+        assert!(
+            !d.allows(&role, "s3:PutObject", &theirs),
+            "{role} writes {other}'s"
+        );
+        for key in [
+            "builds/gantry-alpha/7f1c.json",
+            "validated/3f1c.yml",
+            "artifacts/x",
+        ] {
+            assert!(
+                !d.allows(&role, "s3:PutObject", &object(key)),
+                "{role}: {key}"
+            );
+        }
+    }
+    for key in [
+        "artifacts/gantry-alpha/7f1c/dist/app.tgz",
+        "artifacts/gantry-beta/7f1c/dist/app.tgz",
+    ] {
+        assert!(!d.allows("UntrustedBuildRole", "s3:PutObject", &object(key)));
+    }
+    assert!(d.allows(
+        "BuildPageFunction",
+        "s3:GetObject",
+        &object("artifacts/gantry-alpha/7f1c/dist/app.tgz")
+    ));
+    assert!(!d.allows(
+        "BuildPageFunction",
+        "s3:PutObject",
+        &object("artifacts/gantry-alpha/7f1c/dist/app.tgz")
+    ));
+    let text = std::fs::read_to_string(workspace().join("template.yaml")).expect("template.yaml");
+    let rule = text
+        .split("- Id: expire-build-artifacts")
+        .nth(1)
+        .and_then(|rest| rest.split("- Id:").next())
+        .expect("a lifecycle rule for artifacts");
+    assert!(rule.contains(&format!(
+        "Prefix: {}",
+        gantry_core::records::ARTIFACTS_PREFIX
+    )));
+    assert!(rule.contains("ExpirationInDays: !Ref ArtifactRetentionDays"));
+}
+
 /// Issue 17: the seed's pipeline, as an option. With Pipeline=true: a V2
 /// pipeline whose stages run Source (the GitHub connection), then Validate
 /// (pipeline-action), then Build (its own project, the docker buildspec),

@@ -59,6 +59,7 @@ impl Settings {
     pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
         Deps {
             records: Records::new(aws_sdk_s3::Client::new(sdk), self.artifact_bucket.clone()),
+            s3: aws_sdk_s3::Client::new(sdk),
             logs: BuildLogs::new(aws_sdk_cloudwatchlogs::Client::new(sdk)),
             keys: PageKeys::new(
                 aws_sdk_ssm::Client::new(sdk),
@@ -71,6 +72,8 @@ impl Settings {
 
 pub struct Deps {
     pub records: Records,
+    /// The bucket's artifacts, listed and linked on their build's page.
+    pub s3: aws_sdk_s3::Client,
     pub logs: BuildLogs,
     pub keys: PageKeys,
     pub settings: PageSettings,
@@ -353,12 +356,26 @@ async fn build(
         cloudwatch: record.logs_url.clone(),
     };
     let indexable = deps.settings.is_public(&record.source, record.trusted);
+    let artifacts = match record.finished.as_ref().and_then(|f| f.artifacts.as_ref()) {
+        // Only what is in Gantry's bucket: the record names the place.
+        Some(place) if disclosure == Disclosure::Full && place.bucket == deps.records.bucket() => {
+            match gantry_aws::build_artifacts::list(&deps.s3, place).await {
+                Ok(list) => Some(list),
+                Err(e) => {
+                    tracing::warn!(error = %e, build_id = %record.build_id, "the build's artifacts could not be listed");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let body = html::build_page(&BuildPage {
         record,
         log: view,
         links,
         disclosure,
         indexable,
+        artifacts,
     });
     Page::html(200, body, indexable)
 }

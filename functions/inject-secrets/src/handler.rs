@@ -382,6 +382,7 @@ async fn strip_secrets(deps: &Deps, spec: BuildspecRef) -> Result<BuildspecRef, 
     let Some(stripped) = stripped else {
         return Ok(BuildspecRef {
             parameter_store: Vec::new(),
+            secrets_manager: Vec::new(),
             ..spec
         });
     };
@@ -394,6 +395,8 @@ async fn strip_secrets(deps: &Deps, spec: BuildspecRef) -> Result<BuildspecRef, 
         body,
         secrets_removed: true,
         parameter_store: Vec::new(),
+        secrets_manager: Vec::new(),
+        artifacts: spec.artifacts,
     })
 }
 

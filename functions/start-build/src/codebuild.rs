@@ -1,8 +1,9 @@
 //! The StartBuild request Gantry makes, and the few answers it tells apart.
 
 use aws_sdk_codebuild::types::{
-    CacheType, CloudWatchLogsConfig, EnvironmentVariable, EnvironmentVariableType, LogsConfig,
-    LogsConfigStatusType, ProjectCache, SourceAuth, SourceAuthType, SourceType,
+    ArtifactNamespace, ArtifactPackaging, ArtifactsType, CacheType, CloudWatchLogsConfig,
+    EnvironmentVariable, EnvironmentVariableType, LogsConfig, LogsConfigStatusType,
+    ProjectArtifacts, ProjectCache, SourceAuth, SourceAuthType, SourceType,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use gantry_aws::describe_sdk_error;
@@ -222,6 +223,31 @@ fn variable(
         .map_err(|e| StartError::Refused(format!("environment variable {name}: {e}")))
 }
 
+/// Where a trusted build's `artifacts:` go: the bucket, under
+/// `artifacts/<project>/<build id>/`, as files (no zip), so the build page
+/// can link each one. A fork's build uploads none: its role may write
+/// nothing in the bucket, where it could replace a trusted build's files.
+pub fn artifacts_override(
+    event: &SecretsResolved,
+    bucket: &str,
+) -> Result<Option<ProjectArtifacts>, StartError> {
+    if !event.buildspec.artifacts || !event.trusted {
+        return Ok(None);
+    }
+    ProjectArtifacts::builder()
+        .r#type(ArtifactsType::S3)
+        .location(bucket)
+        .path(gantry_core::records::artifacts_path(&event.project))
+        .namespace_type(ArtifactNamespace::BuildId)
+        // "/": the files directly under <path>/<build id>/.
+        .name("/")
+        .packaging(ArtifactPackaging::None)
+        .override_artifact_name(false)
+        .build()
+        .map(Some)
+        .map_err(|e| StartError::Refused(format!("artifacts override: {e}")))
+}
+
 pub async fn start(
     client: &aws_sdk_codebuild::Client,
     req: &Request<'_>,
@@ -291,6 +317,9 @@ pub async fn start(
             .service_role_override(role)
             .logs_config_override(LogsConfig::builder().cloud_watch_logs(logs).build())
             .cache_override(no_cache);
+    }
+    if let Some(artifacts) = artifacts_override(event, req.bucket)? {
+        call = call.artifacts_override(artifacts);
     }
     if let Some(arn) = req.github_connection_arn {
         let auth = SourceAuth::builder()

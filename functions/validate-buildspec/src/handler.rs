@@ -462,6 +462,8 @@ async fn decide(
                 body,
                 secrets_removed: false,
                 parameter_store: analysis.parameter_store,
+                secrets_manager: analysis.secrets_manager,
+                artifacts: analysis.artifacts,
             },
             warnings,
         })));

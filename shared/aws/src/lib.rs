@@ -9,6 +9,7 @@
 
 pub mod aggregate;
 pub mod artifacts;
+pub mod build_artifacts;
 pub mod build_logs;
 pub mod bus;
 mod cache;

@@ -25,6 +25,7 @@ use gantry_core::exported::Exported;
 use gantry_core::github::checks::{self, Annotation};
 use gantry_core::github::statuses::{CommitStatus, StatusState};
 use gantry_core::notify::{BuildResult, Message};
+use gantry_core::records::ArtifactsPlace;
 use gantry_core::records::{BuildRecord, Effect, Finished, Holder, PhaseTiming};
 use gantry_core::report::{BadgeUpdate, badge as report_badge, needs_history, plan};
 use gantry_core::settings::{Env, SettingsError};
@@ -246,7 +247,11 @@ pub async fn finish(
         if let Some(link) = detail.logs_link() {
             record.logs_url = Some(link.to_owned());
         }
-        let (exported, tests) = build_facts(reporter, detail, &record.build_id).await;
+        let BuildFacts {
+            exported,
+            tests,
+            artifacts,
+        } = build_facts(reporter, detail, &record.build_id).await;
         record.finished = Some(Finished {
             status: detail
                 .build_status
@@ -268,6 +273,7 @@ pub async fn finish(
             image_uri: exported.image_uri,
             layer_cache: exported.layer_cache,
             tests,
+            artifacts,
             log: detail.log_place(),
         });
         reporter.records.put_build(record).await?;
@@ -326,11 +332,7 @@ async fn log_tail(reporter: &Reporter, detail: &CodeBuildDetail) -> LogTail {
 /// state-change events leave out, and the test reports' counts. One
 /// BatchGetBuilds, then the reports. Best effort: the record is written
 /// without them if CodeBuild cannot be asked.
-async fn build_facts(
-    reporter: &Reporter,
-    detail: &CodeBuildDetail,
-    build_id: &str,
-) -> (Exported, Option<TestResults>) {
+async fn build_facts(reporter: &Reporter, detail: &CodeBuildDetail, build_id: &str) -> BuildFacts {
     let in_event = Exported::from_vars(
         detail
             .additional_information
@@ -356,7 +358,10 @@ async fn build_facts(
         }
     };
     let Some(build) = build else {
-        return (in_event, None);
+        return BuildFacts {
+            exported: in_event,
+            ..BuildFacts::default()
+        };
     };
     let exported = if in_event.is_empty() {
         Exported::from_vars(
@@ -369,7 +374,23 @@ async fn build_facts(
         in_event
     };
     let tests = crate::test_reports::results(&reporter.codebuild, build.report_arns()).await;
-    (exported, tests)
+    let artifacts = build
+        .artifacts()
+        .and_then(|a| a.location())
+        .and_then(ArtifactsPlace::from_location);
+    BuildFacts {
+        exported,
+        tests,
+        artifacts,
+    }
+}
+
+/// What [`build_facts`] found.
+#[derive(Debug, Default)]
+struct BuildFacts {
+    exported: Exported,
+    tests: Option<TestResults>,
+    artifacts: Option<ArtifactsPlace>,
 }
 
 pub async fn status_settings(

@@ -42,6 +42,9 @@ pub struct Finished {
     /// The build's test reports (a buildspec's `reports:`), summed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tests: Option<crate::test_reports::TestResults>,
+    /// Where CodeBuild uploaded the buildspec's `artifacts:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<ArtifactsPlace>,
     /// Where the log is, as CodeBuild's final event names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<crate::page::log::LogPlace>,
@@ -83,6 +86,47 @@ pub fn build_key(build_id: &BuildId) -> String {
     let (project, uuid) = build_id.parts();
     let project = project.unwrap_or("unknown");
     format!("builds/{project}/{uuid}.json")
+}
+
+/// `artifacts/<project>`: the path start-build gives CodeBuild for a
+/// build's artifacts; CodeBuild adds the build's id (namespace BUILD_ID).
+pub fn artifacts_path(project: &str) -> String {
+    format!("{ARTIFACTS_PREFIX}{project}")
+}
+
+/// Where builds' artifacts are in the bucket; the build roles may write
+/// their own project's part only.
+pub const ARTIFACTS_PREFIX: &str = "artifacts/";
+
+/// Where CodeBuild put a build's artifacts: `s3://<bucket>/<prefix>/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactsPlace {
+    pub bucket: String,
+    /// Ends with `/`.
+    pub prefix: String,
+}
+
+impl ArtifactsPlace {
+    /// From a build's `artifacts.location` (`arn:aws:s3:::bucket/key`), if
+    /// it is one Gantry gave: under [`ARTIFACTS_PREFIX`], no `..`.
+    pub fn from_location(location: &str) -> Option<ArtifactsPlace> {
+        let rest = location.strip_prefix("arn:")?;
+        let (_partition, rest) = rest.split_once(':')?;
+        let path = rest.strip_prefix("s3:::")?;
+        let (bucket, key) = path.split_once('/')?;
+        let key = key.trim_end_matches('/');
+        if bucket.is_empty()
+            || !key.starts_with(ARTIFACTS_PREFIX)
+            || key.len() <= ARTIFACTS_PREFIX.len()
+            || key.split('/').any(|part| part.is_empty() || part == "..")
+        {
+            return None;
+        }
+        Some(ArtifactsPlace {
+            bucket: bucket.to_owned(),
+            prefix: format!("{key}/"),
+        })
+    }
 }
 
 /// `history/<repo hash>/`: where a repository's builds are listed.
@@ -306,6 +350,32 @@ pub struct LastResult {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn artifacts_are_read_where_gantry_put_them_only() {
+        assert_eq!(
+            ArtifactsPlace::from_location(
+                "arn:aws:s3:::gantry-bucket/artifacts/gantry-build/7f1c2d3e-0000-4000-8000-000000000001"
+            ),
+            Some(ArtifactsPlace {
+                bucket: "gantry-bucket".into(),
+                prefix: "artifacts/gantry-build/7f1c2d3e-0000-4000-8000-000000000001/".into(),
+            })
+        );
+        assert!(ArtifactsPlace::from_location("arn:aws-cn:s3:::b/artifacts/p/u/").is_some());
+        for wrong in [
+            "",
+            "s3://b/artifacts/p/u",
+            "arn:aws:s3:::b/builds/p/u",
+            "arn:aws:s3:::b/artifacts/",
+            "arn:aws:s3:::b/artifacts/p/../../builds",
+            "arn:aws:s3:::/artifacts/p/u",
+        ] {
+            assert_eq!(ArtifactsPlace::from_location(wrong), None, "{wrong}");
+        }
+        assert_eq!(artifacts_path("gantry-build"), "artifacts/gantry-build");
+    }
+
     use super::*;
 
     #[test]

@@ -400,6 +400,7 @@ mod tests {
             image_uri: None,
             layer_cache: None,
             tests: Some(tests),
+            artifacts: None,
             log: None,
         });
         let v = finished(&record, &detail).expect("a verdict");

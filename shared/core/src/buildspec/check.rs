@@ -28,6 +28,8 @@ enum Version {
 pub(super) struct Checked {
     pub diagnostics: Vec<Diagnostic>,
     pub parameter_store: Vec<(String, String)>,
+    pub secrets_manager: Vec<(String, String)>,
+    pub artifacts: bool,
     pub version: Option<String>,
 }
 
@@ -40,12 +42,16 @@ pub(super) fn check(text: &str, root: &Node) -> Checked {
             ignored_by: "CodeBuild",
         }),
         parameter_store: Vec::new(),
+        secrets_manager: Vec::new(),
+        artifacts: false,
         version_text: None,
     };
     checker.root(root);
     Checked {
         diagnostics: checker.read.diagnostics,
         parameter_store: checker.parameter_store,
+        secrets_manager: checker.secrets_manager,
+        artifacts: checker.artifacts,
         version: checker.version_text,
     }
 }
@@ -56,6 +62,9 @@ struct Checker<'t> {
     version: Version,
     read: Reader,
     parameter_store: Vec<(String, String)>,
+    secrets_manager: Vec<(String, String)>,
+    /// A primary `artifacts` section with `files`.
+    artifacts: bool,
     version_text: Option<String>,
 }
 
@@ -408,9 +417,11 @@ impl Checker<'_> {
     /// `name: secret-id[:json-key[:version-stage[:version-id]]]`, where the
     /// secret id may be an ARN, itself full of colons (reference §3).
     fn secrets_manager(&mut self, node: &Node, path: &Path<'_>) {
+        let before = self.read.errors();
         let Some(entries) = self.read.mapping(node, path) else {
             return;
         };
+        let mut found = Vec::with_capacity(entries.len());
         for (_, name, value) in entries {
             let here = Path::Key(path, name);
             let reference = match &value.value {
@@ -425,6 +436,7 @@ impl Checker<'_> {
                     continue;
                 }
             };
+            found.push((name.to_owned(), reference.to_owned()));
             // An ARN is `arn:aws:secretsmanager:region:account:secret:name`.
             let skip = if reference.starts_with("arn:") { 7 } else { 1 };
             let fields: Vec<&str> = reference.split(':').skip(skip).collect();
@@ -444,6 +456,9 @@ impl Checker<'_> {
                     "give a version-stage or a version-id, not both",
                 );
             }
+        }
+        if self.read.errors() == before {
+            self.secrets_manager = found;
         }
     }
 
@@ -750,6 +765,9 @@ impl Checker<'_> {
                 ),
                 _ => self.unknown(key_node, key, path, known),
             }
+        }
+        if has_files && !secondary {
+            self.artifacts = true;
         }
         if !has_files {
             let pos = entries.first().map_or(node.pos, |(k, _, _)| k.pos);

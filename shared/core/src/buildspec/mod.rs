@@ -32,6 +32,13 @@ pub struct Analysis {
     /// `env.parameter-store` (env var name -> SSM parameter name), in file
     /// order; empty if absent or invalid.
     pub parameter_store: Vec<(String, String)>,
+    /// `env.secrets-manager` (env var name -> secret reference
+    /// `secret-id[:json-key[:version-stage[:version-id]]]`), in file order;
+    /// empty if absent or invalid.
+    pub secrets_manager: Vec<(String, String)>,
+    /// It has a primary `artifacts` section (with `files`): the build
+    /// uploads them.
+    pub artifacts: bool,
     /// `version` as written ("0.2", "0.1"), if present.
     pub version: Option<String>,
 }
@@ -93,6 +100,8 @@ fn analyse_tree(text: &str) -> (Analysis, Option<yaml::Node>) {
                 Analysis {
                     diagnostics: checked.diagnostics,
                     parameter_store: checked.parameter_store,
+                    secrets_manager: checked.secrets_manager,
+                    artifacts: checked.artifacts,
                     version: checked.version,
                 },
                 Some(root),
@@ -147,6 +156,32 @@ pub fn without_secrets(text: &str) -> Result<Option<String>, Diagnostic> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn artifacts_and_secrets_manager_references_are_kept_for_later_stages() {
+        let a = analyse(
+            "version: 0.2\nenv:\n  secrets-manager:\n    TOKEN: team/npm:token\n    KEY: arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/key-AbCdEf\nphases:\n  build:\n    commands: [make]\nartifacts:\n  files: ['dist/**/*']\n",
+        );
+        assert!(a.artifacts);
+        assert_eq!(
+            a.secrets_manager,
+            [
+                ("TOKEN".to_owned(), "team/npm:token".to_owned()),
+                (
+                    "KEY".to_owned(),
+                    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/key-AbCdEf"
+                        .to_owned()
+                )
+            ]
+        );
+        // Secondary artifacts alone still need `files` at the top; without
+        // an artifacts section nothing is uploaded.
+        assert!(!analyse("version: 0.2\nphases:\n  build:\n    commands: [make]\n").artifacts);
+        // An invalid reference keeps none of them: the build is refused anyway.
+        let bad = analyse(
+            "version: 0.2\nenv:\n  secrets-manager:\n    A: team/a\n    B: [x]\nphases:\n  build:\n    commands: [make]\n",
+        );
+        assert!(bad.secrets_manager.is_empty());
+    }
 
     #[test]
     fn secret_references_are_removed_and_nothing_else() {

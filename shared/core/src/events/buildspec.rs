@@ -128,6 +128,14 @@ pub struct BuildspecRef {
     /// `env.parameter-store` of the buildspec: variable → SSM parameter name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameter_store: Vec<(String, String)>,
+    /// `env.secrets-manager` of the buildspec: variable → secret reference
+    /// (`secret-id[:json-key[:version-stage[:version-id]]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets_manager: Vec<(String, String)>,
+    /// The buildspec has an `artifacts` section: start-build has CodeBuild
+    /// upload them under the build's prefix in the bucket.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub artifacts: bool,
 }
 
 impl BuildspecRef {

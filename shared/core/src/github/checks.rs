@@ -533,6 +533,13 @@ pub fn summary(
         if let Some(cache) = &f.layer_cache {
             out.push_str(&format!("\nLayer cache: {}\n", cache.describe()));
         }
+        if f.artifacts.is_some()
+            && let Some(page) = links.build_page
+        {
+            out.push_str(&format!(
+                "\nArtifacts: [download from the build page]({page}#artifacts)\n"
+            ));
+        }
         if let Some(tests) = &f.tests {
             out.push_str(&format!("\n**Tests**: {}\n", tests.counts()));
             if !tests.first_failed.is_empty() {
@@ -789,6 +796,10 @@ mod tests {
                 t.add_failed_name("checkout totals");
                 t
             }),
+            artifacts: Some(crate::records::ArtifactsPlace {
+                bucket: "b".into(),
+                prefix: "artifacts/p/u/".into(),
+            }),
             log: None,
         });
         let s = summary(
@@ -810,6 +821,7 @@ mod tests {
             "Image pushed: `123.dkr.ecr.eu-west-1.amazonaws.com/w:9f2c1e4`",
             "Layer cache: cold: none of 6 steps from the cache",
             "**Tests**: 3 failed, 118 passed",
+            "Artifacts: [download from the build page](https://builds.example.com/b/7f1c#artifacts)",
             "First failed:\n- `login 'rejects' a bad password`\n- `checkout totals`\n",
             "Buildspec: `sha256:abc`",
             "[Build page](https://builds.example.com/b/7f1c) · [CodeBuild console](https://console.aws.amazon.com/x)",

@@ -133,6 +133,72 @@ pub struct BuildPage<'a> {
     pub disclosure: Disclosure,
     /// Search engines may index it (a public fork page); otherwise not.
     pub indexable: bool,
+    /// The build's artifacts, each with a link (none: the build uploaded
+    /// none, or they are not shown).
+    pub artifacts: Option<ArtifactList>,
+}
+
+/// One uploaded artifact file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactFile {
+    /// Its path under the build's artifacts (`dist/app.tgz`).
+    pub name: String,
+    /// A link that downloads it (signed, short-lived).
+    pub url: String,
+    pub bytes: u64,
+}
+
+/// The files of a build's artifacts, as the page lists them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArtifactList {
+    pub files: Vec<ArtifactFile>,
+    /// There are more than the page lists.
+    pub more: bool,
+    /// How long each link opens its file, in minutes.
+    pub link_minutes: u64,
+}
+
+/// "512 B", "1.2 KiB", "3.4 MiB", "1.0 GiB".
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+fn artifacts_section(out: &mut String, list: &ArtifactList) {
+    out.push_str("<h2 id=\"artifacts\">Artifacts</h2>");
+    if list.files.is_empty() {
+        out.push_str("<p>The build uploaded no files.</p>");
+        return;
+    }
+    out.push_str("<ul class=\"artifacts\">");
+    for file in &list.files {
+        out.push_str("<li>");
+        link(out, &file.url, &file.name);
+        out.push_str(&format!(
+            " <span class=\"muted\">{}</span></li>",
+            size(file.bytes)
+        ));
+    }
+    out.push_str("</ul><p class=\"muted\">");
+    if list.more {
+        out.push_str(&format!(
+            "The first {} files are listed. ",
+            list.files.len()
+        ));
+    }
+    out.push_str(&format!(
+        "Each link downloads its file for {} minutes; reload the page for new links.</p>",
+        list.link_minutes
+    ));
 }
 
 /// The page's one script: scrolls to the first error when the link names
@@ -467,6 +533,9 @@ pub fn build_page(page: &BuildPage<'_>) -> String {
     // while it runs.
     out.push_str("<h2 id=\"phases\">Phases</h2>");
     phases_table(&mut out, r, &page.log, failed_phase.as_deref());
+    if let Some(list) = page.artifacts.as_ref().filter(|_| full) {
+        artifacts_section(&mut out, list);
+    }
 
     // The log.
     out.push_str("<h2 id=\"log\">Log</h2>");
@@ -872,6 +941,7 @@ mod tests {
                 t.add_failed_name("parses <b>bold</b>");
                 t
             }),
+            artifacts: None,
             log: None,
         });
         record
@@ -900,6 +970,15 @@ mod tests {
             links: BuildLinks::default(),
             disclosure,
             indexable: false,
+            artifacts: Some(ArtifactList {
+                files: vec![ArtifactFile {
+                    name: "dist/<app>.tgz".into(),
+                    url: "https://bucket.s3.amazonaws.com/artifacts/p/u/dist/%3Capp%3E.tgz?X-Amz-Signature=ab&x=1".into(),
+                    bytes: 3_565_158,
+                }],
+                more: true,
+                link_minutes: 60,
+            }),
         })
     }
 
@@ -923,6 +1002,21 @@ mod tests {
         assert!(html.contains(
             "<dt>Tests</dt><dd>1 failed, 40 passed<ul class=\"failed-tests\"><li><code>parses &lt;b&gt;bold&lt;/b&gt;</code></li></ul></dd>"
         ));
+        assert!(html.contains(
+            "<ul class=\"artifacts\"><li><a href=\"https://bucket.s3.amazonaws.com/artifacts/p/u/dist/%3Capp%3E.tgz?X-Amz-Signature=ab&amp;x=1\">dist/&lt;app&gt;.tgz</a> <span class=\"muted\">3.4 MiB</span></li></ul>"
+        ), "{html}");
+        assert!(html.contains("The first 1 files are listed."));
+        // A summary page lists no files.
+        assert!(!page(&failed_pr_build(), Disclosure::Summary).contains("id=\"artifacts\""));
+    }
+
+    #[test]
+    fn sizes_read_as_people_read_them() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(5 * 1024 * 1024 * 1024), "5.0 GiB");
+        assert_eq!(size(u64::MAX), "16777216.0 TiB");
     }
 
     #[test]
@@ -996,6 +1090,7 @@ mod tests {
             links: BuildLinks::default(),
             disclosure: Disclosure::Full,
             indexable: true,
+            artifacts: None,
         });
         assert!(html.contains("data-follow=\"/builds/p/u/log?after=f/1&amp;a=1&amp;b=2\""));
         assert!(
