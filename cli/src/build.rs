@@ -109,7 +109,7 @@ pub fn name_value(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
         _ => Err(format!(
-            "takes NAME=VALUE (an SSM parameter's name, its value), not `{text}`"
+            "takes NAME=VALUE (a parameter's or secret's name, its value), not `{text}`"
         )),
     }
 }

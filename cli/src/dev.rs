@@ -71,6 +71,11 @@ pub struct DevOptions {
     /// (repeat). Values are masked in the build logs.
     #[arg(long = "parameter", value_name = "NAME=VALUE", value_parser = crate::build::name_value)]
     pub parameters: Vec<(String, String)>,
+    /// A secret to create in the local Secrets Manager, for the buildspecs'
+    /// `env.secrets-manager`: NAME=VALUE (repeat; a JSON object's keys are
+    /// read by `name:key` references). Values are masked in the build logs.
+    #[arg(long = "secrets-manager", value_name = "NAME=VALUE", value_parser = crate::build::name_value)]
+    pub secrets: Vec<(String, String)>,
     /// Runs Gantry's GitHub App mode as App ID (with --github-app-key):
     /// the stand-in verifies the App's JWT with this key's public half and
     /// issues installation tokens; with GITHUB_API_URL set, the real
@@ -243,6 +248,11 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         .chain(app_key_parameter.iter())
         .map(|(p, u)| (p.as_str(), u.as_str()))
         .collect();
+    let secrets: Vec<(&str, &str)> = options
+        .secrets
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
     let stack = stack::provision(
         &sdk,
         &StackSpec {
@@ -252,6 +262,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
             buildspecs: BUILTIN_BUILDSPECS,
             github_token: Some(github_token.as_deref().unwrap_or(DEV_GITHUB_TOKEN)),
             secure_parameters: &secure_parameters,
+            secrets: &secrets,
         },
     )
     .await?;

@@ -356,9 +356,10 @@ impl Drop for Repo {
 #[tokio::test(flavor = "multi_thread")]
 async fn offline_a_local_commit_is_validated_from_the_repository_built_and_reported() {
     let secret = "s3cr3t-offline-value-42";
+    let api_key = "sm-offline-value-77";
     let repo = Repo::new("offline");
     let sha = repo.commit(
-        "version: 0.2\nenv:\n  parameter-store:\n    TOKEN: /gantry/dev/token\nphases:\n  build:\n    commands:\n      - echo \"built $CODEBUILD_RESOLVED_SOURCE_VERSION offline\"\n      - echo \"token=$TOKEN\"\n",
+        "version: 0.2\nenv:\n  parameter-store:\n    TOKEN: /gantry/dev/token\n  secrets-manager:\n    API_KEY: /gantry/dev/api:key\nphases:\n  build:\n    commands:\n      - echo \"built $CODEBUILD_RESOLVED_SOURCE_VERSION offline\"\n      - echo \"token=$TOKEN\"\n      - echo \"api=$API_KEY\"\n",
         "offline",
     );
     // Uncommitted edits are not what the commit builds.
@@ -366,9 +367,18 @@ async fn offline_a_local_commit_is_validated_from_the_repository_built_and_repor
 
     let listen = format!("127.0.0.1:{}", free_port());
     let parameter = format!("/gantry/dev/token={secret}");
+    // A Secrets Manager secret, read by its JSON key.
+    let api = format!("/gantry/dev/api={{\"key\": \"{api_key}\", \"other\": 1}}");
     let mut dev = Dev::start_offline(
         &listen,
-        &["--repo", &repo.path(), "--parameter", &parameter],
+        &[
+            "--repo",
+            &repo.path(),
+            "--parameter",
+            &parameter,
+            "--secrets-manager",
+            &api,
+        ],
     );
     dev.wait_for("webhook listening", Duration::from_secs(120));
     let line = dev.wait_for("GitHub stands in on", Duration::from_secs(20));
@@ -392,6 +402,7 @@ async fn offline_a_local_commit_is_validated_from_the_repository_built_and_repor
         .to_owned();
     dev.wait_for(&format!("built {sha} offline"), Duration::from_secs(30));
     dev.wait_for("token=***", Duration::from_secs(30));
+    dev.wait_for("api=***", Duration::from_secs(30));
     let line = dev.wait_for("codebuild: gantry-dev:", Duration::from_secs(30));
     assert!(line.contains("SUCCEEDED"), "{line}");
     let line = dev.wait_for("build-events: status success", Duration::from_secs(60));
@@ -449,8 +460,11 @@ async fn offline_a_local_commit_is_validated_from_the_repository_built_and_repor
     let tampered = page_url.replace("sig=", "sig=0");
     assert_eq!(reqwest::get(&tampered).await.expect("GET").status(), 403);
 
+    assert!(!log.contains(api_key), "{log}");
     assert!(
-        dev.seen.iter().all(|l| !l.contains(secret)),
+        dev.seen
+            .iter()
+            .all(|l| !l.contains(secret) && !l.contains(api_key)),
         "the secret was printed"
     );
 }

@@ -145,6 +145,7 @@ impl LocalStack {
                 buildspecs: &[],
                 github_token: Some(GITHUB_TOKEN),
                 secure_parameters: &[],
+                secrets: &[],
             },
         )
         .await

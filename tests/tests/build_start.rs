@@ -25,6 +25,8 @@ version: 0.2
 env:
   parameter-store:
     NPM_TOKEN: /gantry/dev/npm/token
+  secrets-manager:
+    API_TOKEN: /gantry/dev/api:token
 phases:
   build:
     commands:
@@ -42,6 +44,9 @@ const PARAMETERS: &[(&str, &str)] = &[
     ("/gantry/dev/npm/token", "npm-SECRET-VALUE-42aa"),
 ];
 
+/// Secrets Manager secrets (name, JSON value); the value never leaves AWS.
+const SECRETS: &[(&str, &str)] = &[("/gantry/dev/api", r#"{"token": "api-SECRET-VALUE-5d0c"}"#)];
+
 const START_BUILD: &str = "CodeBuild_20161006.StartBuild";
 const STOP_BUILD: &str = "CodeBuild_20161006.StopBuild";
 
@@ -55,7 +60,28 @@ struct Chain {
 
 impl Chain {
     async fn start(config: &str, parameters: &[(&str, &str)]) -> Chain {
+        Chain::start_with(config, parameters, SECRETS, BUILDSPEC).await
+    }
+
+    /// The chain with these SSM parameters and Secrets Manager secrets,
+    /// and GitHub serving `buildspec`.
+    async fn start_with(
+        config: &str,
+        parameters: &[(&str, &str)],
+        secrets: &[(&str, &str)],
+        buildspec: &str,
+    ) -> Chain {
         let local = LocalStack::start(config).await;
+        let manager = aws_sdk_secretsmanager::Client::new(&local.sdk);
+        for (name, value) in secrets {
+            manager
+                .create_secret()
+                .name(*name)
+                .secret_string(*value)
+                .send()
+                .await
+                .expect("seed a secret");
+        }
         let ssm = aws_sdk_ssm::Client::new(&local.sdk);
         for (name, value) in parameters {
             ssm.put_parameter()
@@ -74,7 +100,7 @@ impl Chain {
         let github = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path("/repos/Codertocat/Hello-World/contents/buildspec.yml"))
-            .respond_with(ResponseTemplate::new(200).set_body_string(BUILDSPEC))
+            .respond_with(ResponseTemplate::new(200).set_body_string(buildspec))
             .mount(&github)
             .await;
         // The labeller of the approval tests is a maintainer: may approve.
@@ -172,6 +198,10 @@ fn assert_no_secret_value(what: &str, text: &str) {
     for (name, value) in PARAMETERS {
         assert!(!text.contains(value), "the value of {name} is in {what}");
     }
+    assert!(
+        !text.contains("api-SECRET-VALUE-5d0c"),
+        "a secret's value is in {what}"
+    );
 }
 
 fn push_body() -> Vec<u8> {
@@ -242,6 +272,21 @@ async fn a_push_starts_exactly_one_build_with_its_secrets_by_reference() {
             "{variable_name}"
         );
     }
+    assert_eq!(
+        variable(start, "API_TOKEN"),
+        Some((
+            "/gantry/dev/api:token".to_owned(),
+            "SECRETS_MANAGER".to_owned()
+        ))
+    );
+    // The secret was checked by name; no function read its value.
+    assert_eq!(chain.proxy.calls("secretsmanager.DescribeSecret").len(), 1);
+    assert!(
+        chain
+            .proxy
+            .calls("secretsmanager.GetSecretValue")
+            .is_empty()
+    );
     // Metadata: plain values, never spliced into commands.
     assert_eq!(
         variable(start, "GANTRY_COMMIT"),
@@ -338,6 +383,66 @@ async fn a_redelivery_or_a_replayed_event_starts_no_second_build() {
     assert_eq!(chain.builds().await.len(), 1);
     assert_eq!(chain.proxy.calls(START_BUILD).len(), 1);
     assert!(chain.pump().await.is_empty(), "a replay publishes nothing");
+}
+
+/// Issue 17: `env.secrets-manager` references are checked by name before a
+/// build starts, as parameters are: one that does not exist, or is named
+/// outside the domain's path (another domain's, or an ARN elsewhere),
+/// refuses the build naming each, and no value is ever read.
+#[tokio::test(flavor = "current_thread")]
+async fn a_missing_or_foreign_secrets_manager_secret_rejects_the_build_naming_it() {
+    let buildspec = "\
+version: 0.2
+env:
+  secrets-manager:
+    API_TOKEN: /gantry/dev/api:token
+    GONE: /gantry/dev/gone
+    THEIRS: /gantry/other/db:password
+    ELSEWHERE: arn:aws:secretsmanager:us-east-1:210987654321:secret:prod/db-AbCdEf:password
+phases:
+  build:
+    commands:
+      - make
+";
+    let chain = Chain::start_with(&config(), PARAMETERS, SECRETS, buildspec).await;
+    assert_eq!(
+        chain
+            .deliver("push", "a1b2c3d4-0000-4000-8000-000000000017", &push_body())
+            .await,
+        202
+    );
+    let events = chain.pump().await;
+    assert_eq!(
+        types(&events),
+        vec!["Build Requested", "Buildspec Validated", "Build Rejected"]
+    );
+    let rejected = of_type(&events, "Build Rejected")[0];
+    assert_eq!(rejected["stage"], "secrets");
+    let reason = rejected["reason"].as_str().unwrap_or_default();
+    for part in [
+        "3 secret references cannot be resolved",
+        "THEIRS (env.secrets-manager): /gantry/other/db:password is outside /gantry/dev/",
+        "ELSEWHERE (env.secrets-manager): arn:aws:secretsmanager:us-east-1:210987654321:secret:prod/db-AbCdEf:password is outside /gantry/dev/",
+        "GONE (env.secrets-manager): /gantry/dev/gone does not exist",
+    ] {
+        assert!(reason.contains(part), "{part} not in {reason}");
+    }
+    assert!(!reason.contains("API_TOKEN"), "{reason}");
+    // Only the two under the path were asked about, by id.
+    let asked: Vec<String> = chain
+        .proxy
+        .calls("secretsmanager.DescribeSecret")
+        .iter()
+        .map(|c| c["SecretId"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(asked, ["/gantry/dev/api", "/gantry/dev/gone"]);
+    assert!(
+        chain
+            .proxy
+            .calls("secretsmanager.GetSecretValue")
+            .is_empty()
+    );
+    assert!(chain.proxy.calls(START_BUILD).is_empty());
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -456,6 +561,7 @@ async fn a_fork_pull_request_builds_without_secret_references_under_the_untruste
     // The buildspec's own reference is gone from what CodeBuild runs.
     let spec = start["buildspecOverride"].as_str().unwrap_or_default();
     assert!(!spec.contains("/gantry/dev/npm/token"), "{spec}");
+    assert!(!spec.contains("/gantry/dev/api"), "{spec}");
     assert!(spec.contains("docker build -t app ."), "{spec}");
 }
 

@@ -247,6 +247,60 @@ fn no_trust_domain_reaches_another_domains_secrets_or_images() {
     assert_eq!(builds.len(), 3, "{builds:?}");
 }
 
+/// Issue 17: a buildspec's `env.secrets-manager` secrets are named under
+/// the domain's path as parameters are. Each domain's build role may read
+/// the values of its own only; inject-secrets may describe (never read)
+/// those under the prefix; a fork's build and the pipeline's read none.
+#[test]
+fn secrets_manager_secrets_are_read_by_their_own_domains_builds_only() {
+    let d = deployed(&["alpha", "beta"]);
+    let secret =
+        |name: &str| format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf");
+    for (domain, other) in [("alpha", "beta"), ("beta", "alpha")] {
+        let role = format!("BuildRole{domain}");
+        let own = secret(&format!("/gantry/{domain}/npm"));
+        assert!(
+            d.allows(&role, "secretsmanager:GetSecretValue", &own),
+            "{role}"
+        );
+        for name in [
+            format!("/gantry/{other}/npm"),
+            "/gantry/npm".to_owned(),
+            "prod/db".to_owned(),
+        ] {
+            assert!(
+                !d.allows(&role, "secretsmanager:GetSecretValue", &secret(&name)),
+                "{role} reads {name}"
+            );
+        }
+        assert!(!d.allows(&role, "secretsmanager:DescribeSecret", &own));
+    }
+    for role in [
+        "UntrustedBuildRole",
+        "InjectSecretsFunction",
+        "StartBuildFunction",
+    ] {
+        assert!(
+            !d.allows(
+                role,
+                "secretsmanager:GetSecretValue",
+                &secret("/gantry/alpha/npm")
+            ),
+            "{role} reads a secret's value"
+        );
+    }
+    assert!(d.allows(
+        "InjectSecretsFunction",
+        "secretsmanager:DescribeSecret",
+        &secret("/gantry/alpha/npm")
+    ));
+    assert!(!d.allows(
+        "InjectSecretsFunction",
+        "secretsmanager:DescribeSecret",
+        &secret("prod/db")
+    ));
+}
+
 /// A fork's build (any domain): no secrets, no registry, and its log only in
 /// streams under `untrusted/` (issue 11, item 6).
 #[test]

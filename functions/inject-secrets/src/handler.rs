@@ -5,11 +5,12 @@ use gantry_aws::bus::{EventBus, PublishError};
 use gantry_aws::config_source::{ConfigError, ConfigSource};
 use gantry_aws::parameters::{self, ParameterError};
 use gantry_aws::records::{RecordError, Records};
+use gantry_aws::secrets_manager::{self, SecretCheckError};
 use gantry_core::buildspec;
 use gantry_core::config::{DEFAULT_APPROVAL_LABEL, ForkPolicy, TrustDomains};
 use gantry_core::events::{
     BuildHeld, BuildRejected, BuildSource, BuildspecBody, BuildspecRef, BuildspecValidated,
-    HoldCode, RejectedAt, SecretOrigin, SecretProblem, SecretProblemKind, SecretRef,
+    HoldCode, RejectedAt, SecretOrigin, SecretProblem, SecretProblemKind, SecretRef, SecretStore,
     SecretsResolved, VERSION, cap,
 };
 use gantry_core::records::Hold;
@@ -17,6 +18,8 @@ use gantry_core::records::Hold;
 pub struct Deps {
     pub config: ConfigSource,
     pub ssm: aws_sdk_ssm::Client,
+    /// `env.secrets-manager` references are checked by name here.
+    pub secrets_manager: aws_sdk_secretsmanager::Client,
     /// Which path each project's secrets must be under.
     pub domains: TrustDomains,
     pub s3: aws_sdk_s3::Client,
@@ -45,6 +48,8 @@ pub enum HandlerError {
     #[error(transparent)]
     Parameters(#[from] ParameterError),
     #[error(transparent)]
+    SecretsManager(#[from] SecretCheckError),
+    #[error(transparent)]
     S3(#[from] S3Error),
     #[error("the validated buildspec {location} no longer parses: {reason}")]
     Buildspec { location: String, reason: String },
@@ -59,6 +64,7 @@ impl gantry_core::failure::ErrorKind for HandlerError {
         match self {
             HandlerError::Config(_) => "inject-secrets.ConfigUnavailable",
             HandlerError::Parameters(_) => "inject-secrets.SsmUnavailable",
+            HandlerError::SecretsManager(_) => "inject-secrets.SecretsManagerUnavailable",
             HandlerError::S3(_) | HandlerError::Record(_) => "inject-secrets.S3Unavailable",
             HandlerError::Buildspec { .. } => "inject-secrets.BuildspecUnreadable",
             HandlerError::Publish(_) => "inject-secrets.EventBridgeUnavailable",
@@ -74,24 +80,40 @@ struct Policy {
     cancel_superseded: bool,
 }
 
-/// Every reference the build would get: the configuration's first, then
-/// the buildspec's own; a pair given twice is kept once.
-pub fn references(config: &[(String, String)], buildspec: &[(String, String)]) -> Vec<SecretRef> {
-    let mut out: Vec<SecretRef> = Vec::with_capacity(config.len() + buildspec.len());
+/// Every reference the build would get: the configuration's first (SSM
+/// parameters), then the buildspec's own `env.parameter-store`, then its
+/// `env.secrets-manager`; a reference given twice is kept once.
+pub fn references(
+    config: &[(String, String)],
+    parameter_store: &[(String, String)],
+    secrets_manager: &[(String, String)],
+) -> Vec<SecretRef> {
+    let mut out: Vec<SecretRef> =
+        Vec::with_capacity(config.len() + parameter_store.len() + secrets_manager.len());
     let sources = [
-        (SecretOrigin::Config, config),
-        (SecretOrigin::Buildspec, buildspec),
+        (SecretOrigin::Config, SecretStore::ParameterStore, config),
+        (
+            SecretOrigin::Buildspec,
+            SecretStore::ParameterStore,
+            parameter_store,
+        ),
+        (
+            SecretOrigin::Buildspec,
+            SecretStore::SecretsManager,
+            secrets_manager,
+        ),
     ];
-    for (from, pairs) in sources {
+    for (from, store, pairs) in sources {
         for (variable, parameter) in pairs {
             let seen = out
                 .iter()
-                .any(|r| r.variable == *variable && r.parameter == *parameter);
+                .any(|r| r.variable == *variable && r.parameter == *parameter && r.store == store);
             if !seen {
                 out.push(SecretRef {
                     variable: variable.clone(),
                     parameter: parameter.clone(),
                     from,
+                    store,
                 });
             }
         }
@@ -105,6 +127,7 @@ fn problem(r: &SecretRef, problem: SecretProblemKind) -> SecretProblem {
         parameter: r.parameter.clone(),
         from: r.from,
         problem,
+        store: r.store,
     }
 }
 
@@ -127,7 +150,7 @@ fn describe(problems: &[SecretProblem], project: &str, allowed: Option<&str>) ->
             };
             let whence = match p.from {
                 SecretOrigin::Config => "gantry.yaml",
-                SecretOrigin::Buildspec => "buildspec",
+                SecretOrigin::Buildspec => p.store.buildspec_key(),
             };
             format!("{} ({whence}): {} {what}", p.variable, p.parameter)
         })
@@ -157,8 +180,10 @@ pub fn refused_variables(source: &BuildSource, refs: &[SecretRef]) -> Option<Str
         .filter_map(|v| {
             refs.iter().find(|r| r.variable == v.name).map(|r| {
                 let from = match r.from {
-                    SecretOrigin::Config => "gantry.yaml's secrets",
-                    SecretOrigin::Buildspec => "the buildspec's env.parameter-store",
+                    SecretOrigin::Config => "gantry.yaml's secrets".to_owned(),
+                    SecretOrigin::Buildspec => {
+                        format!("the buildspec's {}", r.store.buildspec_key())
+                    }
                 };
                 format!("`{}` (a secret in {from})", v.name)
             })
@@ -298,7 +323,11 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
             cancel_superseded: policy.cancel_superseded,
         })));
     }
-    let refs = references(&policy.secrets, &event.buildspec.parameter_store);
+    let refs = references(
+        &policy.secrets,
+        &event.buildspec.parameter_store,
+        &event.buildspec.secrets_manager,
+    );
     // A manual run's plain `--var` never stands in for a secret: CodeBuild
     // would take whichever came last, and a person with the bus could
     // swap a credential the build trusts for a value of their own.
@@ -308,25 +337,49 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
     // Each project is a trust domain with its own secrets path; a reference
     // elsewhere (another repository's secrets) is refused by name before
     // any build starts, as the build's role would refuse it inside.
-    let allowed = |r: &&SecretRef| deps.domains.allows(&event.project, &r.parameter);
+    // Secrets Manager secrets are named as parameters are: under the
+    // domain's path (`/gantry/<domain>/…`), the one the build role reads.
+    let allowed = |r: &&SecretRef| deps.domains.allows(&event.project, r.name());
     let mut problems: Vec<SecretProblem> = refs
         .iter()
         .filter(|r| !allowed(r))
         .map(|r| problem(r, SecretProblemKind::OutsidePrefix))
         .collect();
-    let to_check: Vec<String> = refs
-        .iter()
-        .filter(allowed)
-        .map(|r| r.parameter.clone())
-        .collect();
-    if !to_check.is_empty() {
-        let checked = parameters::check(&deps.ssm, &to_check).await?;
-        for r in &refs {
-            if checked.missing.contains(&r.parameter) {
-                problems.push(problem(r, SecretProblemKind::Missing));
-            } else if checked.forbidden.contains(&r.parameter) {
-                problems.push(problem(r, SecretProblemKind::Forbidden));
-            }
+    // What each reference is checked by: the parameter's name, the
+    // secret's id (DescribeSecret: metadata, never the value).
+    let key = |r: &SecretRef| match r.store {
+        SecretStore::ParameterStore => r.parameter.clone(),
+        SecretStore::SecretsManager => buildspec::secret_id(&r.parameter).to_owned(),
+    };
+    let in_store = |store: SecretStore| -> Vec<String> {
+        refs.iter()
+            .filter(allowed)
+            .filter(|r| r.store == store)
+            .map(key)
+            .collect()
+    };
+    let to_check = in_store(SecretStore::ParameterStore);
+    let checked_parameters = if to_check.is_empty() {
+        parameters::ParameterCheck::default()
+    } else {
+        parameters::check(&deps.ssm, &to_check).await?
+    };
+    let to_check = in_store(SecretStore::SecretsManager);
+    let checked_secrets = if to_check.is_empty() {
+        parameters::ParameterCheck::default()
+    } else {
+        secrets_manager::check(&deps.secrets_manager, &to_check).await?
+    };
+    for r in refs.iter().filter(allowed) {
+        let checked = match r.store {
+            SecretStore::ParameterStore => &checked_parameters,
+            SecretStore::SecretsManager => &checked_secrets,
+        };
+        let k = key(r);
+        if checked.missing.contains(&k) {
+            problems.push(problem(r, SecretProblemKind::Missing));
+        } else if checked.forbidden.contains(&k) {
+            problems.push(problem(r, SecretProblemKind::Forbidden));
         }
     }
     if !problems.is_empty() {
@@ -440,7 +493,7 @@ mod tests {
             });
             source
         };
-        let refs = references(&[pair("NPM_TOKEN", "/gantry/npm")], &[]);
+        let refs = references(&[pair("NPM_TOKEN", "/gantry/npm")], &[], &[]);
         assert_eq!(refused_variables(&run(&["LEVEL"]), &refs), None);
         assert_eq!(refused_variables(&push(), &refs), None);
         for bad in ["GANTRY_TRUSTED", "CODEBUILD_SRC_DIR", "1X", "A-B"] {
@@ -466,17 +519,43 @@ mod tests {
             pair("DOCKER_PASSWORD", "/gantry/p"),
             pair("NPM_TOKEN", "/gantry/npm"),
         ];
-        let refs = references(&config, &spec);
-        let got: Vec<(&str, SecretOrigin)> =
-            refs.iter().map(|r| (r.variable.as_str(), r.from)).collect();
+        let manager = [
+            pair("API_KEY", "/gantry/api:key"),
+            pair("API_KEY", "/gantry/api:key"),
+        ];
+        let refs = references(&config, &spec, &manager);
+        let got: Vec<(&str, SecretOrigin, SecretStore)> = refs
+            .iter()
+            .map(|r| (r.variable.as_str(), r.from, r.store))
+            .collect();
         assert_eq!(
             got,
             vec![
-                ("DOCKER_USERNAME", SecretOrigin::Config),
-                ("DOCKER_PASSWORD", SecretOrigin::Config),
-                ("NPM_TOKEN", SecretOrigin::Buildspec),
+                (
+                    "DOCKER_USERNAME",
+                    SecretOrigin::Config,
+                    SecretStore::ParameterStore
+                ),
+                (
+                    "DOCKER_PASSWORD",
+                    SecretOrigin::Config,
+                    SecretStore::ParameterStore
+                ),
+                (
+                    "NPM_TOKEN",
+                    SecretOrigin::Buildspec,
+                    SecretStore::ParameterStore
+                ),
+                (
+                    "API_KEY",
+                    SecretOrigin::Buildspec,
+                    SecretStore::SecretsManager
+                ),
             ]
         );
+        // A secret is held to its domain's path by its name, not its
+        // json-key or version.
+        assert_eq!(refs[3].name(), "/gantry/api");
     }
 
     #[test]
@@ -485,6 +564,7 @@ mod tests {
             variable: "DOCKER_PASSWORD".into(),
             parameter: "/gantry/docker/password".into(),
             from: SecretOrigin::Config,
+            store: SecretStore::ParameterStore,
         };
         let text = describe(
             &[problem(&r, SecretProblemKind::Missing)],

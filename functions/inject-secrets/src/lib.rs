@@ -60,6 +60,7 @@ impl Settings {
         Deps {
             config: ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl),
             ssm,
+            secrets_manager: aws_sdk_secretsmanager::Client::new(sdk),
             domains: TrustDomains {
                 secrets_prefix: self.secrets_prefix.clone(),
                 project_prefix: self.project_prefix.clone(),

@@ -8,7 +8,7 @@ use aws_sdk_codebuild::types::{
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use gantry_aws::describe_sdk_error;
 use gantry_core::codebuild_events::BuildStatus;
-use gantry_core::events::{BuildspecBody, BuildspecRef, Compute, SecretsResolved};
+use gantry_core::events::{BuildspecBody, BuildspecRef, Compute, SecretStore, SecretsResolved};
 use gantry_core::ids::{BuildArn, BuildId};
 
 /// The prefix of an untrusted build's log stream (CodeBuild names it
@@ -287,10 +287,14 @@ pub async fn start(
         call = call.timeout_in_minutes_override(i32::try_from(minutes).unwrap_or(i32::MAX));
     }
     for secret in &event.secrets {
+        let kind = match secret.store {
+            SecretStore::ParameterStore => EnvironmentVariableType::ParameterStore,
+            SecretStore::SecretsManager => EnvironmentVariableType::SecretsManager,
+        };
         call = call.environment_variables_override(variable(
             &secret.variable,
             &secret.parameter,
-            EnvironmentVariableType::ParameterStore,
+            kind,
         )?);
     }
     if !event.trusted {

@@ -26,6 +26,7 @@ pub mod parameters;
 pub mod records;
 pub mod report;
 pub mod secrets;
+pub mod secrets_manager;
 pub mod test_reports;
 
 use std::time::Duration;

@@ -39,6 +39,8 @@ pub mod variable_type {
     pub const PLAINTEXT: &str = "PLAINTEXT";
     /// The value is an SSM parameter's name, resolved by CodeBuild.
     pub const PARAMETER_STORE: &str = "PARAMETER_STORE";
+    /// The value is a Secrets Manager reference, resolved by CodeBuild.
+    pub const SECRETS_MANAGER: &str = "SECRETS_MANAGER";
 }
 
 /// A build's status, as CodeBuild names it. Lenient: a status CodeBuild

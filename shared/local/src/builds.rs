@@ -26,7 +26,7 @@ use gantry_core::codebuild_events::{
     self, AdditionalInformation, BuildStatus, CodeBuildDetail, EnvVar, Environment, Logs, Phase,
     phase_type, variable_type,
 };
-use gantry_core::events::{BuildStarted, BuildspecBody, SecretsResolved};
+use gantry_core::events::{BuildStarted, BuildspecBody, SecretStore, SecretsResolved};
 use gantry_core::ids::BuildId;
 use tokio::sync::watch;
 
@@ -58,6 +58,7 @@ struct Inner {
     repo: PathBuf,
     s3: aws_sdk_s3::Client,
     ssm: aws_sdk_ssm::Client,
+    secrets_manager: aws_sdk_secretsmanager::Client,
     events: aws_sdk_eventbridge::Client,
     /// Where CodeBuild keeps build logs: each build's, as it writes it.
     cloudwatch: aws_sdk_cloudwatchlogs::Client,
@@ -97,6 +98,7 @@ impl LocalBuilds {
                 repo,
                 s3: aws_sdk_s3::Client::new(sdk),
                 ssm: aws_sdk_ssm::Client::new(sdk),
+                secrets_manager: aws_sdk_secretsmanager::Client::new(sdk),
                 events: aws_sdk_eventbridge::Client::new(sdk),
                 cloudwatch: aws_sdk_cloudwatchlogs::Client::new(sdk),
                 logs_url,
@@ -474,10 +476,16 @@ async fn run(
                 kind: variable_type::PLAINTEXT.to_owned(),
             }),
     );
-    variables.extend(event.secrets.iter().map(|s| EnvVar {
-        name: s.variable.clone(),
-        value: s.parameter.clone(),
-        kind: variable_type::PARAMETER_STORE.to_owned(),
+    variables.extend(event.secrets.iter().map(|s| {
+        EnvVar {
+            name: s.variable.clone(),
+            value: s.parameter.clone(),
+            kind: match s.store {
+                SecretStore::ParameterStore => variable_type::PARAMETER_STORE,
+                SecretStore::SecretsManager => variable_type::SECRETS_MANAGER,
+            }
+            .to_owned(),
+        }
     }));
     let mut reporter = Reporter {
         inner,
@@ -661,6 +669,7 @@ async fn prepare(
             event
                 .secrets
                 .iter()
+                .filter(|s| s.store == SecretStore::ParameterStore)
                 .map(|s| (s.variable.as_str(), s.parameter.as_str())),
         );
     let wanted: Vec<(&str, &str)> = wanted.collect();
@@ -683,6 +692,29 @@ async fn prepare(
         };
         parameters.retain(|(v, _)| v != variable);
         parameters.push((variable.to_owned(), value.clone()));
+    }
+    // Then SECRETS_MANAGER variables, from the local Secrets Manager.
+    let wanted = spec
+        .secrets_manager
+        .iter()
+        .map(|(variable, reference)| (variable.as_str(), reference.as_str()))
+        .chain(
+            event
+                .secrets
+                .iter()
+                .filter(|s| s.store == SecretStore::SecretsManager)
+                .map(|s| (s.variable.as_str(), s.parameter.as_str())),
+        );
+    for (variable, reference) in wanted.collect::<Vec<_>>() {
+        let value = read_secret(inner, reference)
+            .await
+            .map_err(|reason| Early {
+                status: BuildStatus::Failed,
+                phase: phase_type::PROVISIONING,
+                context: format!("CLIENT_ERROR: Secrets Manager error: {reason}"),
+            })?;
+        parameters.retain(|(v, _)| v != variable);
+        parameters.push((variable.to_owned(), value));
     }
     reporter
         .phase(
@@ -756,6 +788,38 @@ async fn prepare(
 /// The values of the SSM parameters `names`, decrypted: one GetParameters
 /// call per ten names (its limit), as CodeBuild resolves them. A name that
 /// does not exist is an error naming it.
+/// The value of a Secrets Manager reference
+/// `secret-id[:json-key[:version-stage[:version-id]]]`, as CodeBuild
+/// resolves it: the secret's string, or its JSON key's value.
+async fn read_secret(inner: &Inner, reference: &str) -> Result<String, String> {
+    let id = gantry_core::buildspec::secret_id(reference);
+    let mut fields = reference[id.len()..].split(':').skip(1);
+    let mut field = || fields.next().filter(|f| !f.is_empty());
+    let (json_key, stage, version) = (field(), field(), field());
+    let out = inner
+        .secrets_manager
+        .get_secret_value()
+        .secret_id(id)
+        .set_version_stage(stage.map(str::to_owned))
+        .set_version_id(version.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| format!("{id}: {}", describe_sdk_error(&e)))?;
+    let text = out
+        .secret_string()
+        .ok_or_else(|| format!("{id}: the secret has no string value"))?;
+    let Some(key) = json_key else {
+        return Ok(text.to_owned());
+    };
+    let json: serde_json::Value = serde_json::from_str(text)
+        .map_err(|_| format!("{id}: the secret is not JSON, so it has no key {key}"))?;
+    match json.get(key) {
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(other) => Ok(other.to_string()),
+        None => Err(format!("{id}: the secret has no JSON key {key}")),
+    }
+}
+
 async fn read_parameters<'n>(
     inner: &Inner,
     names: impl Iterator<Item = &'n str>,

@@ -190,6 +190,9 @@ pub struct StackSpec<'a> {
     pub github_token: Option<&'a str>,
     /// More SecureStrings to store: (name, value), e.g. chat webhook URLs.
     pub secure_parameters: &'a [(&'a str, &'a str)],
+    /// Secrets Manager secrets to create: (name, string value), for the
+    /// buildspecs' `env.secrets-manager`.
+    pub secrets: &'a [(&'a str, &'a str)],
 }
 
 /// A rule of the template, recreated with an SQS queue as its target.
@@ -242,6 +245,16 @@ pub async fn provision(sdk: &SdkConfig, spec: &StackSpec<'_>) -> Result<Stack, S
     }
     for (name, value) in spec.secure_parameters {
         put_parameter(&ssm, name, value, true).await?;
+    }
+    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+    for (name, value) in spec.secrets {
+        secrets
+            .create_secret()
+            .name(*name)
+            .secret_string(*value)
+            .send()
+            .await
+            .map_err(aws_err(format!("create the secret {name}")))?;
     }
     for (key, text) in spec.buildspecs {
         s3.put_object()

@@ -437,9 +437,8 @@ impl Checker<'_> {
                 }
             };
             found.push((name.to_owned(), reference.to_owned()));
-            // An ARN is `arn:aws:secretsmanager:region:account:secret:name`.
-            let skip = if reference.starts_with("arn:") { 7 } else { 1 };
-            let fields: Vec<&str> = reference.split(':').skip(skip).collect();
+            let rest = &reference[super::secret_id(reference).len()..];
+            let fields: Vec<&str> = rest.split(':').skip(1).collect();
             if fields.len() > 3 {
                 self.read.warning(
                     value.pos,

@@ -53,6 +53,28 @@ const LIMITS: yaml::Limits = yaml::Limits {
     ..yaml::Limits::DEFAULT
 };
 
+/// The secret id of an `env.secrets-manager` reference
+/// `secret-id[:json-key[:version-stage[:version-id]]]`, where the id may be
+/// an ARN (`arn:aws:secretsmanager:region:account:secret:name`), itself
+/// full of colons.
+pub fn secret_id(reference: &str) -> &str {
+    let fields = if reference.starts_with("arn:") { 7 } else { 1 };
+    match reference.match_indices(':').nth(fields - 1) {
+        Some((at, _)) => &reference[..at],
+        None => reference,
+    }
+}
+
+/// The secret's name in a secret id: the id itself, or an ARN's resource
+/// name (with the suffix Secrets Manager adds, when the ARN is complete).
+pub fn secret_name(id: &str) -> &str {
+    if id.starts_with("arn:") {
+        id.splitn(7, ':').nth(6).unwrap_or_default()
+    } else {
+        id
+    }
+}
+
 /// The digest Gantry names a buildspec by: `sha256:<hex>` of its exact bytes.
 pub fn digest(text: &str) -> String {
     use sha2::{Digest as _, Sha256};
@@ -156,6 +178,40 @@ pub fn without_secrets(text: &str) -> Result<Option<String>, Diagnostic> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_secret_reference_gives_its_id_and_name() {
+        const ARN: &str =
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:/gantry/build/npm-AbCdEf";
+        for (reference, id, name) in [
+            (
+                "/gantry/build/npm",
+                "/gantry/build/npm",
+                "/gantry/build/npm",
+            ),
+            (
+                "/gantry/build/npm:token",
+                "/gantry/build/npm",
+                "/gantry/build/npm",
+            ),
+            (
+                "/gantry/build/npm:token:AWSCURRENT:",
+                "/gantry/build/npm",
+                "/gantry/build/npm",
+            ),
+            (ARN, ARN, "/gantry/build/npm-AbCdEf"),
+            (&format!("{ARN}:token::v1"), ARN, "/gantry/build/npm-AbCdEf"),
+            (
+                "arn:aws:secretsmanager:eu-west-1",
+                "arn:aws:secretsmanager:eu-west-1",
+                "",
+            ),
+        ] {
+            assert_eq!(secret_id(reference), id, "{reference}");
+            assert_eq!(secret_name(secret_id(reference)), name, "{reference}");
+        }
+    }
+
     #[test]
     fn artifacts_and_secrets_manager_references_are_kept_for_later_stages() {
         let a = analyse(

@@ -549,17 +549,60 @@ detail!(BuildRejected, "Build Rejected");
 pub enum SecretOrigin {
     /// The repository's `secrets` mapping in gantry.yaml.
     Config,
-    /// The buildspec's own `env.parameter-store`.
+    /// The buildspec's own `env.parameter-store` or `env.secrets-manager`.
     Buildspec,
 }
 
-/// A secret by reference: the build's environment variable and the SSM
-/// parameter CodeBuild resolves for it. Never a value.
+/// Where a secret is kept, as CodeBuild's environment variable types name
+/// the two it resolves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretStore {
+    /// An SSM parameter (`PARAMETER_STORE`).
+    #[default]
+    ParameterStore,
+    /// A Secrets Manager secret (`SECRETS_MANAGER`).
+    SecretsManager,
+}
+
+impl SecretStore {
+    pub fn is_parameter_store(&self) -> bool {
+        *self == SecretStore::ParameterStore
+    }
+
+    /// The buildspec key that names such secrets.
+    pub const fn buildspec_key(self) -> &'static str {
+        match self {
+            SecretStore::ParameterStore => "env.parameter-store",
+            SecretStore::SecretsManager => "env.secrets-manager",
+        }
+    }
+}
+
+/// A secret by reference: the build's environment variable and what
+/// CodeBuild resolves for it. Never a value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretRef {
     pub variable: String,
+    /// The SSM parameter's name; for Secrets Manager, the reference
+    /// `secret-id[:json-key[:version-stage[:version-id]]]`.
     pub parameter: String,
     pub from: SecretOrigin,
+    #[serde(default, skip_serializing_if = "SecretStore::is_parameter_store")]
+    pub store: SecretStore,
+}
+
+impl SecretRef {
+    /// The name the trust domain's path must hold: the parameter's name,
+    /// or the secret's name in a Secrets Manager reference.
+    pub fn name(&self) -> &str {
+        match self.store {
+            SecretStore::ParameterStore => &self.parameter,
+            SecretStore::SecretsManager => {
+                crate::buildspec::secret_name(crate::buildspec::secret_id(&self.parameter))
+            }
+        }
+    }
 }
 
 /// What is wrong with a secret reference.
@@ -580,6 +623,8 @@ pub struct SecretProblem {
     pub parameter: String,
     pub from: SecretOrigin,
     pub problem: SecretProblemKind,
+    #[serde(default, skip_serializing_if = "SecretStore::is_parameter_store")]
+    pub store: SecretStore,
 }
 
 /// `Secrets Resolved`: every parameter the build needs exists and is

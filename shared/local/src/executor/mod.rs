@@ -24,10 +24,11 @@
 //! with [`Place::Docker`] in a container of an image already on the
 //! machine (the source mounted at the same path, the image's own user);
 //! `runtime-versions` are noted, not installed; `RETRY-<regex>` retries
-//! whatever the error; `secrets-manager` is not resolved (the build cannot
-//! run, and says so); artifacts, reports and caches are not uploaded.
-//! Values of `parameter-store` variables are masked in the log as
-//! CodeBuild masks them.
+//! whatever the error; `secrets-manager` references run only when the
+//! caller resolved them (`gantry dev`, from its Secrets Manager; without
+//! one the build cannot run, and says so); artifacts, reports and caches
+//! are not uploaded. Values of `parameter-store` and `secrets-manager`
+//! variables are masked in the log as CodeBuild masks them.
 
 mod session;
 pub mod source;
@@ -55,7 +56,8 @@ pub struct Build {
     /// The checkout: the build's working directory (`CODEBUILD_SRC_DIR`).
     pub source_dir: PathBuf,
     pub runnable: Runnable,
-    /// The values of `env.parameter-store`, by variable.
+    /// The values of `env.parameter-store` and `env.secrets-manager`, by
+    /// variable: masked in the log.
     pub parameters: Vec<(String, String)>,
     /// `CODEBUILD_*` and other variables CodeBuild sets, which win over the
     /// buildspec's.
@@ -125,7 +127,9 @@ pub struct Outcome {
 pub enum ExecutorError {
     #[error("`env.shell: {0}` cannot run here; the local executor runs `bash` or `sh`")]
     Shell(String),
-    #[error("`env.secrets-manager` ({0}) is not resolved by the local executor")]
+    #[error(
+        "`env.secrets-manager` ({0}) has no value here: `gantry dev` resolves it from its local Secrets Manager, `gantry build` cannot"
+    )]
     SecretsManager(String),
     #[error("a parameter-store variable has no value: {0}")]
     Parameter(String),
@@ -237,8 +241,12 @@ pub async fn run(
     if let Place::Docker { image } = &build.place {
         docker_ready(image).await?;
     }
-    if let Some((variable, _)) = build.runnable.secrets_manager.first() {
-        return Err(ExecutorError::SecretsManager(variable.clone()));
+    // `gantry dev` resolves them from its Secrets Manager; `gantry build`
+    // has none to ask.
+    for (variable, _) in &build.runnable.secrets_manager {
+        if !build.parameters.iter().any(|(v, _)| v == variable) {
+            return Err(ExecutorError::SecretsManager(variable.clone()));
+        }
     }
     for (variable, _) in &build.runnable.parameter_store {
         if !build.parameters.iter().any(|(v, _)| v == variable) {
