@@ -1300,6 +1300,19 @@ fn the_optional_pipeline_validates_then_builds_with_roles_of_its_own() {
         );
     }
     assert!(!d.allows(build, "s3:PutObject", &object("builds/x.json")));
+    // Only its own project may take the role: a trust domain's build
+    // (whose buildspec a repository writes) never pushes the pipeline's
+    // images.
+    let trust = &d.resources[build]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(
+        trust["Condition"]["ArnLike"]["aws:SourceArn"],
+        project_arn("gantry-pipeline"),
+        "{trust}"
+    );
+    assert!(
+        text.contains("!Not [!Contains [!Ref TrustDomains, \"pipeline\"]]"),
+        "a trust domain called pipeline would be the pipeline's project"
+    );
     // Its executions go to build-events.
     let rule = &d.resources["GantryPipelineEventsRule"]["Properties"];
     assert_eq!(
