@@ -1,7 +1,9 @@
 //! The cold-start harness.
 //!
-//! For every Gantry function, in the chain's order, it spawns the release
-//! binary (`bootstrap`) fresh under a loopback Lambda Runtime API and times:
+//! For every Gantry function, in the chain's order, after the empty function
+//! (`bench/empty`, the floor every figure is read against), it spawns the
+//! release binary (`bootstrap`) fresh under a loopback Lambda Runtime API
+//! and times:
 //! - **init**: from spawn to the function's first `next` request (the part
 //!   of a cold start Lambda bills as Init Duration);
 //! - **first invoke**: from the event handed over to the response, in the
@@ -312,16 +314,21 @@ async fn run(args: Args) -> Result<Vec<Measured>, HarnessError> {
                 message,
             }
         })?;
+        results.push(measured);
+        let floor = report::floor(&results);
+        let Some(measured) = results.last() else {
+            continue;
+        };
         eprintln!(
-            "{:<20} init {:>6.1} ms (cpu {:>5.1})  first {:>6.1} ms (cpu {:>5.1})  warm {:>6.2} ms  (median)",
+            "{:<20} init cpu {:>5.1} ms ({:>5} the empty function's)  init {:>6.1} ms  first {:>6.1} ms (cpu {:>5.1})  warm {:>6.2} ms  (median)",
             function.name,
-            report::ms(report::median(&measured.init)),
             report::ms(report::median(&measured.init_cpu)),
+            report::ratio(report::median(&measured.init_cpu), floor.map(|f| f.0)),
+            report::ms(report::median(&measured.init)),
             report::ms(report::median(&measured.first)),
             report::ms(report::median(&measured.first_cpu)),
             report::ms(report::median(&measured.warm)),
         );
-        results.push(measured);
     }
     Ok(results)
 }

@@ -40,22 +40,51 @@ fn rss(m: &Measured) -> (u64, u64) {
     )
 }
 
+/// `value` as a multiple of `floor` ("6.7×"); "–" without a floor.
+pub fn ratio(value: Duration, floor: Option<Duration>) -> String {
+    match floor.filter(|f| !f.is_zero()) {
+        Some(f) => format!("{:.1}×", value.as_secs_f64() / f.as_secs_f64()),
+        None => "–".to_owned(),
+    }
+}
+
+/// The empty function's medians (init CPU, init + first invoke CPU), if it
+/// was measured in this run.
+pub fn floor(results: &[Measured]) -> Option<(Duration, Duration)> {
+    results
+        .iter()
+        .find(|m| m.name == crate::events::FLOOR)
+        .map(|m| {
+            (
+                median(&m.init_cpu),
+                median(&m.init_cpu) + median(&m.first_cpu),
+            )
+        })
+}
+
 pub fn markdown(results: &[Measured], runs: usize, warm: usize) -> String {
     let mut out = format!(
-        "{runs} cold starts per function, {warm} warm invokes after each; times in ms (median / p99), RSS in MiB (median / max)\n\n\
-         | function | binary | init | init CPU | first invoke | first invoke CPU | warm invoke | peak RSS | stub calls (first / warm) |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "{runs} cold starts per function, {warm} warm invokes after each; times in ms (median / p99), RSS in MiB (median / max); \
+         × is the ratio of medians to the empty function's, measured in the same run\n\n\
+         | function | binary | init CPU | × | init + first invoke CPU | × | init | first invoke | first invoke CPU | warm invoke | peak RSS | stub calls (first / warm) |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     );
+    let floor = floor(results);
     for m in results {
         let (rss_median, rss_max) = rss(m);
+        let init_cpu = median(&m.init_cpu);
+        let cold_cpu = init_cpu + median(&m.first_cpu);
         out.push_str(&format!(
-            "| {} | {:.1} MiB | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} | {:.1} / {:.1} | {:.1} / {:.1} |\n",
+            "| {} | {:.1} MiB | {:.1} / {:.1} | {} | {:.1} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} | {:.1} / {:.1} | {:.1} / {:.1} |\n",
             m.name,
             m.binary_bytes as f64 / (1024.0 * 1024.0),
+            ms(init_cpu),
+            ms(percentile(&m.init_cpu, 99.0)),
+            ratio(init_cpu, floor.map(|f| f.0)),
+            ms(cold_cpu),
+            ratio(cold_cpu, floor.map(|f| f.1)),
             ms(median(&m.init)),
             ms(percentile(&m.init, 99.0)),
-            ms(median(&m.init_cpu)),
-            ms(percentile(&m.init_cpu, 99.0)),
             ms(median(&m.first)),
             ms(percentile(&m.first, 99.0)),
             ms(median(&m.first_cpu)),
@@ -79,14 +108,25 @@ pub fn json(results: &[Measured], runs: usize, warm: usize, memory: u32) -> Valu
             "max_ms": ms(percentile(s, 100.0)),
         })
     };
+    let floor = floor(results);
+    let times = |value: Duration, floor: Option<Duration>| {
+        floor
+            .filter(|f| !f.is_zero())
+            .map(|f| value.as_secs_f64() / f.as_secs_f64())
+    };
     json!({
         "runs": runs,
         "warm_invokes": warm,
         "memory_mb": memory,
+        "floor": crate::events::FLOOR,
         "functions": results.iter().map(|m| {
             let (rss_median, rss_max) = rss(m);
+            let init_cpu = median(&m.init_cpu);
+            let cold_cpu = init_cpu + median(&m.first_cpu);
             json!({
                 "name": m.name,
+                "init_cpu_x_floor": times(init_cpu, floor.map(|f| f.0)),
+                "init_and_first_cpu_x_floor": times(cold_cpu, floor.map(|f| f.1)),
                 "binary_bytes": m.binary_bytes,
                 "init": stats(&m.init),
                 "init_cpu": stats(&m.init_cpu),
@@ -106,6 +146,15 @@ mod tests {
 
     fn ms_list(v: &[u64]) -> Vec<Duration> {
         v.iter().map(|&m| Duration::from_millis(m)).collect()
+    }
+
+    #[test]
+    fn ratios_are_read_against_the_floor_or_not_at_all() {
+        let ms = Duration::from_millis;
+        assert_eq!(ratio(ms(87), Some(ms(13))), "6.7×");
+        assert_eq!(ratio(ms(13), Some(ms(13))), "1.0×");
+        assert_eq!(ratio(ms(13), None), "–");
+        assert_eq!(ratio(ms(13), Some(Duration::ZERO)), "–");
     }
 
     #[test]
