@@ -125,7 +125,7 @@ impl Notifier {
     }
 
     pub fn with_policy(retry: RetryPolicy) -> Self {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
             // A webhook that redirects is misconfigured; following it

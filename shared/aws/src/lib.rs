@@ -28,6 +28,7 @@ pub mod report;
 pub mod secrets;
 pub mod secrets_manager;
 pub mod test_reports;
+pub mod tls;
 
 use std::time::Duration;
 

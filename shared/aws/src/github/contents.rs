@@ -82,7 +82,7 @@ impl GitHubClient {
     /// A client whose every request (connect to last byte) ends within
     /// `timeout`, as a transient error.
     pub fn with_timeout(api: &str, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .timeout(timeout)
             .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
             .build()
