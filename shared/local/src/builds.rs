@@ -661,26 +661,15 @@ async fn prepare(
     // CodeBuild resolves PARAMETER_STORE variables while provisioning: the
     // buildspec's own, then start-build's (which win).
     let mut parameters: Vec<(String, String)> = Vec::new();
-    let wanted = spec
-        .parameter_store
-        .iter()
-        .map(|(variable, parameter)| (variable.as_str(), parameter.as_str()))
-        .chain(
-            event
-                .secrets
-                .iter()
-                .filter(|s| s.store == SecretStore::ParameterStore)
-                .map(|s| (s.variable.as_str(), s.parameter.as_str())),
-        );
-    let wanted: Vec<(&str, &str)> = wanted.collect();
-    let values = read_parameters(inner, wanted.iter().map(|(_, p)| *p))
+    let from_ssm = wanted(&spec.parameter_store, event, SecretStore::ParameterStore);
+    let values = read_parameters(inner, from_ssm.iter().map(|(_, p)| *p))
         .await
         .map_err(|reason| Early {
             status: BuildStatus::Failed,
             phase: phase_type::PROVISIONING,
             context: format!("CLIENT_ERROR: Decrypted Variables Error: {reason}"),
         })?;
-    for (variable, parameter) in wanted {
+    for (variable, parameter) in from_ssm {
         let Some(value) = values.get(parameter) else {
             return Err(Early {
                 status: BuildStatus::Failed,
@@ -694,18 +683,7 @@ async fn prepare(
         parameters.push((variable.to_owned(), value.clone()));
     }
     // Then SECRETS_MANAGER variables, from the local Secrets Manager.
-    let wanted = spec
-        .secrets_manager
-        .iter()
-        .map(|(variable, reference)| (variable.as_str(), reference.as_str()))
-        .chain(
-            event
-                .secrets
-                .iter()
-                .filter(|s| s.store == SecretStore::SecretsManager)
-                .map(|s| (s.variable.as_str(), s.parameter.as_str())),
-        );
-    for (variable, reference) in wanted.collect::<Vec<_>>() {
+    for (variable, reference) in wanted(&spec.secrets_manager, event, SecretStore::SecretsManager) {
         let value = read_secret(inner, reference)
             .await
             .map_err(|reason| Early {
@@ -788,6 +766,26 @@ async fn prepare(
 /// The values of the SSM parameters `names`, decrypted: one GetParameters
 /// call per ten names (its limit), as CodeBuild resolves them. A name that
 /// does not exist is an error naming it.
+/// The (variable, reference) pairs CodeBuild resolves from `store`: the
+/// buildspec's own, then start-build's (which win).
+fn wanted<'a>(
+    buildspec: &'a [(String, String)],
+    event: &'a SecretsResolved,
+    store: SecretStore,
+) -> Vec<(&'a str, &'a str)> {
+    buildspec
+        .iter()
+        .map(|(variable, reference)| (variable.as_str(), reference.as_str()))
+        .chain(
+            event
+                .secrets
+                .iter()
+                .filter(|s| s.store == store)
+                .map(|s| (s.variable.as_str(), s.parameter.as_str())),
+        )
+        .collect()
+}
+
 /// The value of a Secrets Manager reference
 /// `secret-id[:json-key[:version-stage[:version-id]]]`, as CodeBuild
 /// resolves it: the secret's string, or its JSON key's value.
