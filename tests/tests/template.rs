@@ -1127,6 +1127,13 @@ fn artifacts_are_uploaded_by_their_own_projects_builds_only() {
             path(&format!("gantry-{other}"))
         ));
         assert!(d.allows(&role, "s3:PutObject", &own), "{role}");
+        // CodeBuild checks the bucket before uploading.
+        for action in ["s3:GetBucketAcl", "s3:GetBucketLocation"] {
+            assert!(
+                d.allows(&role, action, &format!("arn:aws:s3:::{BUCKET}")),
+                "{role}: {action}"
+            );
+        }
         assert!(
             !d.allows(&role, "s3:PutObject", &theirs),
             "{role} writes {other}'s"
