@@ -87,6 +87,10 @@ struct Args {
     /// The functions' own log lines go here, one file per function.
     #[arg(long, default_value = "target/coldstart-logs")]
     logs: PathBuf,
+    /// An extra environment variable for every function, NAME=VALUE
+    /// (repeat): for A/B runs such as `SSL_CERT_FILE=…`.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = name_value)]
+    env: Vec<(String, String)>,
     /// The shared corpus of real payloads (default: `$GANTRY_CORPUS`, else
     /// `../shared/corpus`).
     #[arg(long)]
@@ -117,6 +121,13 @@ pub struct Measured {
     /// Stub requests per first invoke and per warm invoke (means).
     pub calls_first: f64,
     pub calls_warm: f64,
+}
+
+fn name_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("takes NAME=VALUE, not `{text}`")),
+    }
 }
 
 fn binary(dir: &Path, name: &str) -> Result<PathBuf, HarnessError> {
@@ -210,6 +221,7 @@ async fn measure(
                 &stub.url(),
             ))
             .envs(function.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(args.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(std::process::Stdio::null())
             .stdout(
                 log.try_clone()

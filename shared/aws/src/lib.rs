@@ -126,10 +126,13 @@ impl AwsTimeouts {
 /// with `default` timeouts unless the environment overrides them.
 pub async fn load_sdk_config(default: AwsTimeouts) -> Result<SdkConfig, SettingsError> {
     let timeouts = AwsTimeouts::from_env(&Env(|name: &str| std::env::var(name).ok()), default)?;
-    Ok(aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(timeouts.timeout_config())
-        .load()
-        .await)
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts.timeout_config());
+    // The process's one reading of the trust roots (see `tls`).
+    if let Some(http) = tls::sdk_http_client() {
+        loader = loader.http_client(http);
+    }
+    Ok(loader.load().await)
 }
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;

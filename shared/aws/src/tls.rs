@@ -1,26 +1,115 @@
-//! One TLS client configuration per process for Gantry's own HTTPS
-//! clients (GitHub, the chat services). Each reqwest client used to build
-//! its own certificate verifier, reading and parsing the system's trust
-//! roots again: a function with a GitHub and a chat client read them
-//! twice, on its cold start's critical path. Here they are read once
-//! (rustls-native-certs, as the AWS SDK reads them: `SSL_CERT_FILE` or
-//! `SSL_CERT_DIR` when set, else the system store), verified by rustls'
-//! WebPKI verifier (chain and host name), on the aws-lc crypto the rest of
-//! the stack uses.
+//! The trust roots, read once per process, for every HTTPS client of a
+//! function: the AWS SDK's and Gantry's own (GitHub, the chat services).
+//!
+//! Each client used to read and parse the system's roots itself, on the
+//! cold start's critical path: the SDK once, and every reqwest client
+//! again. And with nothing configured, rustls-native-certs reads the
+//! system's bundle file *and* the certificate directory beside it, which
+//! holds the same certificates again (Debian: one file per certificate;
+//! Amazon Linux: the bundle in two more forms): two or three times the
+//! parsing. Here:
+//! - `SSL_CERT_FILE` or `SSL_CERT_DIR`, when set, decide, as
+//!   rustls-native-certs reads them (a layer's own CA bundle);
+//! - otherwise the system's bundle file alone (the one openssl-probe
+//!   finds, which the distribution keeps in step with the directory);
+//! - otherwise the whole platform store.
+//!
+//! Verification is rustls' WebPKI verifier (chain and host name), on the
+//! aws-lc crypto the rest of the stack uses.
 
 use std::sync::{Arc, LazyLock};
 
 use rustls::pki_types::CertificateDer;
 
-/// The shared configuration; `None` when no trust root could be read
-/// (each client then builds reqwest's own verifier, which says why).
-static CONFIG: LazyLock<Option<rustls::ClientConfig>> = LazyLock::new(|| {
+/// The roots, once per process: only certificates rustls accepts as trust
+/// anchors (a client given one it rejects would fail, or panic).
+static ROOTS: LazyLock<Vec<CertificateDer<'static>>> = LazyLock::new(|| {
+    let found = read_roots();
+    let mut store = rustls::RootCertStore::empty();
+    found
+        .into_iter()
+        .filter(|cert| store.add(cert.clone()).is_ok())
+        .collect()
+});
+
+fn read_roots() -> Vec<CertificateDer<'static>> {
+    let configured =
+        std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
+    if !configured && let Some(bundle) = openssl_probe::probe().cert_file {
+        use rustls::pki_types::pem::PemObject;
+        match CertificateDer::pem_file_iter(&bundle) {
+            Ok(certs) => {
+                let certs: Vec<_> = certs.filter_map(Result::ok).collect();
+                if !certs.is_empty() {
+                    return certs;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(bundle = %bundle.display(), error = %e, "the system's trust bundle could not be read")
+            }
+        }
+    }
     let found = rustls_native_certs::load_native_certs();
     if !found.errors.is_empty() {
         tracing::warn!(errors = ?found.errors, "some trust roots could not be read");
     }
-    config_from(found.certs)
-});
+    found.certs
+}
+
+/// The shared configuration; `None` when no trust root could be read
+/// (each client then builds reqwest's own verifier, which says why).
+static CONFIG: LazyLock<Option<rustls::ClientConfig>> =
+    LazyLock::new(|| config_from(ROOTS.clone()));
+
+/// The AWS SDK's HTTPS client on the same roots (the SDK's own, from
+/// `aws-config`, when there are none: it then reads the platform's).
+pub fn sdk_http_client() -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    sdk_http_client_with(&ROOTS)
+}
+
+/// The SDK's HTTPS client trusting `roots` (each one rustls accepts).
+fn sdk_http_client_with(
+    roots: &[CertificateDer<'static>],
+) -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    use aws_smithy_http_client::tls;
+    if roots.is_empty() {
+        return None;
+    }
+    let mut pem = String::with_capacity(roots.len() * 2048);
+    for cert in roots {
+        push_pem(&mut pem, cert);
+    }
+    let trust = tls::TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(pem.into_bytes());
+    let context = match tls::TlsContext::builder().with_trust_store(trust).build() {
+        Ok(context) => context,
+        Err(e) => {
+            tracing::warn!(error = %e, "the SDK's TLS context was refused; it reads the roots itself");
+            return None;
+        }
+    };
+    Some(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .tls_context(context)
+            .build_https(),
+    )
+}
+
+/// `cert` as a PEM block.
+fn push_pem(out: &mut String, cert: &CertificateDer<'_>) {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+    out.push_str("-----BEGIN CERTIFICATE-----\n");
+    for line in text.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+}
 
 /// A client configuration trusting `roots` (unparsable ones skipped).
 fn config_from(roots: Vec<CertificateDer<'static>>) -> Option<rustls::ClientConfig> {
@@ -69,6 +158,11 @@ mod tests {
     /// An HTTPS server on loopback presenting `localhost`'s certificate,
     /// issued by the test CA; it answers `ok` to every request.
     async fn server() -> u16 {
+        server_counting(Arc::new(std::sync::atomic::AtomicUsize::new(0))).await
+    }
+
+    /// [`server`], counting the requests that arrive over TLS.
+    async fn server_counting(requests: Arc<std::sync::atomic::AtomicUsize>) -> u16 {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(LEAF.as_bytes())
             .collect::<Result<_, _>>()
             .expect("the fixture's certificate");
@@ -89,6 +183,7 @@ mod tests {
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
+                let requests = requests.clone();
                 tokio::spawn(async move {
                     let Ok(mut tls) = acceptor.accept(tcp).await else {
                         return;
@@ -101,6 +196,7 @@ mod tests {
                             Ok(n) => request.extend_from_slice(&buf[..n]),
                         }
                     }
+                    requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let _ = tls
                         .write_all(
                             b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
@@ -165,5 +261,62 @@ mod tests {
     #[test]
     fn no_roots_is_no_configuration() {
         assert!(config_from(Vec::new()).is_none());
+    }
+
+    /// The SDK is given the same roots, as PEM that reads back to the same
+    /// certificates.
+    #[test]
+    fn the_sdk_gets_the_same_roots_as_pem() {
+        let mut pem = String::new();
+        for cert in test_ca() {
+            push_pem(&mut pem, &cert);
+        }
+        let back: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("PEM");
+        assert_eq!(back, test_ca());
+        assert!(!ROOTS.is_empty(), "this machine has a trust bundle");
+        assert!(sdk_http_client().is_some());
+    }
+
+    /// The SDK's client on given roots reaches a server they vouch for by
+    /// its name (the request arrives over TLS), and never one by another
+    /// name.
+    #[tokio::test]
+    async fn the_sdks_client_verifies_with_the_given_roots() {
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let port = server_counting(requests.clone()).await;
+        let http = sdk_http_client_with(&test_ca()).expect("a client");
+        let s3 = |endpoint: String| {
+            let config = aws_sdk_s3::Config::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_sdk_s3::config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                    "AKIDTEST", "secret", None, None, "test",
+                ))
+                .endpoint_url(endpoint)
+                .force_path_style(true)
+                .http_client(http.clone())
+                .build();
+            aws_sdk_s3::Client::from_conf(config)
+        };
+        // The answer is no S3 answer, but it came over verified TLS.
+        let _ = s3(format!("https://localhost:{port}"))
+            .head_bucket()
+            .bucket("b")
+            .send()
+            .await;
+        assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let refused = s3(format!("https://127.0.0.1:{port}"))
+            .head_bucket()
+            .bucket("b")
+            .send()
+            .await
+            .expect_err("the certificate names localhost only");
+        assert!(
+            refused.as_service_error().is_none(),
+            "a TLS failure, not an answer: {refused:?}"
+        );
+        assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }
