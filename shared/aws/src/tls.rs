@@ -21,16 +21,30 @@ use std::sync::{Arc, LazyLock};
 
 use rustls::pki_types::CertificateDer;
 
-/// The roots, once per process: only certificates rustls accepts as trust
-/// anchors (a client given one it rejects would fail, or panic).
-static ROOTS: LazyLock<Vec<CertificateDer<'static>>> = LazyLock::new(|| {
-    let found = read_roots();
-    let mut store = rustls::RootCertStore::empty();
-    found
-        .into_iter()
-        .filter(|cert| store.add(cert.clone()).is_ok())
-        .collect()
-});
+/// The roots, once per process.
+static ROOTS: LazyLock<Roots> = LazyLock::new(|| Roots::new(read_roots()));
+
+/// Trust roots, parsed once: the certificates rustls accepts as trust
+/// anchors (the SDK's client, given one it rejects, would panic), and the
+/// store they make, which the reqwest clients' configuration shares.
+struct Roots {
+    certs: Vec<CertificateDer<'static>>,
+    store: Arc<rustls::RootCertStore>,
+}
+
+impl Roots {
+    fn new(found: Vec<CertificateDer<'static>>) -> Roots {
+        let mut store = rustls::RootCertStore::empty();
+        let certs = found
+            .into_iter()
+            .filter(|cert| store.add(cert.clone()).is_ok())
+            .collect();
+        Roots {
+            certs,
+            store: Arc::new(store),
+        }
+    }
+}
 
 fn read_roots() -> Vec<CertificateDer<'static>> {
     let configured =
@@ -58,8 +72,7 @@ fn read_roots() -> Vec<CertificateDer<'static>> {
 
 /// The shared configuration; `None` when no trust root could be read
 /// (each client then builds reqwest's own verifier, which says why).
-static CONFIG: LazyLock<Option<rustls::ClientConfig>> =
-    LazyLock::new(|| config_from(ROOTS.clone()));
+static CONFIG: LazyLock<Option<rustls::ClientConfig>> = LazyLock::new(|| config_from(&ROOTS));
 
 /// The AWS SDK's HTTPS client on the same roots (the SDK's own, from
 /// `aws-config`, when there are none: it then reads the platform's).
@@ -67,16 +80,16 @@ pub fn sdk_http_client() -> Option<aws_smithy_runtime_api::client::http::SharedH
     sdk_http_client_with(&ROOTS)
 }
 
-/// The SDK's HTTPS client trusting `roots` (each one rustls accepts).
+/// The SDK's HTTPS client trusting `roots`.
 fn sdk_http_client_with(
-    roots: &[CertificateDer<'static>],
+    roots: &Roots,
 ) -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
     use aws_smithy_http_client::tls;
-    if roots.is_empty() {
+    if roots.certs.is_empty() {
         return None;
     }
-    let mut pem = String::with_capacity(roots.len() * 2048);
-    for cert in roots {
+    let mut pem = String::with_capacity(roots.certs.len() * 2048);
+    for cert in &roots.certs {
         push_pem(&mut pem, cert);
     }
     let trust = tls::TrustStore::empty()
@@ -111,11 +124,9 @@ fn push_pem(out: &mut String, cert: &CertificateDer<'_>) {
     out.push_str("-----END CERTIFICATE-----\n");
 }
 
-/// A client configuration trusting `roots` (unparsable ones skipped).
-fn config_from(roots: Vec<CertificateDer<'static>>) -> Option<rustls::ClientConfig> {
-    let mut store = rustls::RootCertStore::empty();
-    let (added, _ignored) = store.add_parsable_certificates(roots);
-    if added == 0 {
+/// A client configuration trusting `roots`.
+fn config_from(roots: &Roots) -> Option<rustls::ClientConfig> {
+    if roots.store.is_empty() {
         tracing::warn!("no trust roots found; HTTPS clients use reqwest's own verifier");
         return None;
     }
@@ -123,7 +134,11 @@ fn config_from(roots: Vec<CertificateDer<'static>>) -> Option<rustls::ClientConf
     match rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
     {
-        Ok(builder) => Some(builder.with_root_certificates(store).with_no_client_auth()),
+        Ok(builder) => Some(
+            builder
+                .with_root_certificates(roots.store.clone())
+                .with_no_client_auth(),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "TLS configuration refused; HTTPS clients use reqwest's own");
             None
@@ -221,7 +236,7 @@ mod tests {
     #[tokio::test]
     async fn the_roots_decide_and_the_host_name_is_checked() {
         let port = server().await;
-        let config = config_from(test_ca()).expect("a configuration");
+        let config = config_from(&Roots::new(test_ca())).expect("a configuration");
         let client = builder_with(Some(&config)).build().expect("client");
         let answer = client
             .get(format!("https://localhost:{port}/"))
@@ -260,7 +275,11 @@ mod tests {
 
     #[test]
     fn no_roots_is_no_configuration() {
-        assert!(config_from(Vec::new()).is_none());
+        assert!(config_from(&Roots::new(Vec::new())).is_none());
+        // A certificate rustls cannot take as an anchor is left out, so the
+        // SDK's client is never given one.
+        let junk = Roots::new(vec![CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])]);
+        assert!(junk.certs.is_empty() && junk.store.is_empty());
     }
 
     /// The SDK is given the same roots, as PEM that reads back to the same
@@ -275,7 +294,7 @@ mod tests {
             .collect::<Result<_, _>>()
             .expect("PEM");
         assert_eq!(back, test_ca());
-        assert!(!ROOTS.is_empty(), "this machine has a trust bundle");
+        assert!(!ROOTS.certs.is_empty(), "this machine has a trust bundle");
         assert!(sdk_http_client().is_some());
     }
 
@@ -286,7 +305,7 @@ mod tests {
     async fn the_sdks_client_verifies_with_the_given_roots() {
         let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let port = server_counting(requests.clone()).await;
-        let http = sdk_http_client_with(&test_ca()).expect("a client");
+        let http = sdk_http_client_with(&Roots::new(test_ca())).expect("a client");
         let s3 = |endpoint: String| {
             let config = aws_sdk_s3::Config::builder()
                 .behavior_version(aws_config::BehaviorVersion::latest())
