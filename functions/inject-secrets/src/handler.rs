@@ -339,46 +339,36 @@ async fn decide(deps: &Deps, event: BuildspecValidated) -> Result<Outcome, Handl
     // any build starts, as the build's role would refuse it inside.
     // Secrets Manager secrets are named as parameters are: under the
     // domain's path (`/gantry/<domain>/…`), the one the build role reads.
-    let allowed = |r: &&SecretRef| deps.domains.allows(&event.project, r.name());
-    let mut problems: Vec<SecretProblem> = refs
+    let (inside, outside): (Vec<&SecretRef>, Vec<&SecretRef>) = refs
         .iter()
-        .filter(|r| !allowed(r))
+        .partition(|r| deps.domains.allows(&event.project, r.name()));
+    let mut problems: Vec<SecretProblem> = outside
+        .iter()
         .map(|r| problem(r, SecretProblemKind::OutsidePrefix))
         .collect();
-    // What each reference is checked by: the parameter's name, the
-    // secret's id (DescribeSecret: metadata, never the value).
-    let key = |r: &SecretRef| match r.store {
-        SecretStore::ParameterStore => r.parameter.clone(),
-        SecretStore::SecretsManager => buildspec::secret_id(&r.parameter).to_owned(),
-    };
-    let in_store = |store: SecretStore| -> Vec<String> {
-        refs.iter()
-            .filter(allowed)
+    // Each store asked by id, only about what it holds (an empty list asks
+    // nothing): parameters by GetParameters without decryption, secrets
+    // by DescribeSecret (metadata, never the value).
+    let ids = |store: SecretStore| -> Vec<String> {
+        inside
+            .iter()
             .filter(|r| r.store == store)
-            .map(key)
+            .map(|r| r.id().to_owned())
             .collect()
     };
-    let to_check = in_store(SecretStore::ParameterStore);
-    let checked_parameters = if to_check.is_empty() {
-        parameters::ParameterCheck::default()
-    } else {
-        parameters::check(&deps.ssm, &to_check).await?
-    };
-    let to_check = in_store(SecretStore::SecretsManager);
-    let checked_secrets = if to_check.is_empty() {
-        parameters::ParameterCheck::default()
-    } else {
-        secrets_manager::check(&deps.secrets_manager, &to_check).await?
-    };
-    for r in refs.iter().filter(allowed) {
+    let checked_parameters =
+        parameters::check(&deps.ssm, &ids(SecretStore::ParameterStore)).await?;
+    let checked_secrets =
+        secrets_manager::check(&deps.secrets_manager, &ids(SecretStore::SecretsManager)).await?;
+    for r in inside {
         let checked = match r.store {
             SecretStore::ParameterStore => &checked_parameters,
             SecretStore::SecretsManager => &checked_secrets,
         };
-        let k = key(r);
-        if checked.missing.contains(&k) {
+        let id = r.id().to_owned();
+        if checked.missing.contains(&id) {
             problems.push(problem(r, SecretProblemKind::Missing));
-        } else if checked.forbidden.contains(&k) {
+        } else if checked.forbidden.contains(&id) {
             problems.push(problem(r, SecretProblemKind::Forbidden));
         }
     }

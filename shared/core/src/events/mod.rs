@@ -593,14 +593,21 @@ pub struct SecretRef {
 }
 
 impl SecretRef {
+    /// What the store is asked about: the parameter's name, or the
+    /// secret's id in a Secrets Manager reference.
+    pub fn id(&self) -> &str {
+        match self.store {
+            SecretStore::ParameterStore => &self.parameter,
+            SecretStore::SecretsManager => crate::buildspec::secret_id(&self.parameter),
+        }
+    }
+
     /// The name the trust domain's path must hold: the parameter's name,
-    /// or the secret's name in a Secrets Manager reference.
+    /// or the secret's name (an ARN's resource part).
     pub fn name(&self) -> &str {
         match self.store {
             SecretStore::ParameterStore => &self.parameter,
-            SecretStore::SecretsManager => {
-                crate::buildspec::secret_name(crate::buildspec::secret_id(&self.parameter))
-            }
+            SecretStore::SecretsManager => crate::buildspec::secret_name(self.id()),
         }
     }
 }
