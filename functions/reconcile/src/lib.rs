@@ -41,17 +41,7 @@ pub struct Settings {
 impl Settings {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let env = Env(&var);
-        let list = |name: &str| -> Vec<String> {
-            env.get(name)
-                .map(|p| {
-                    p.split(',')
-                        .map(str::trim)
-                        .filter(|p| !p.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let list = |name: &str| env.list(name).unwrap_or_default();
         // The trust domains' projects (template.yaml), and any named outright.
         let prefix = env.or(
             "PROJECT_PREFIX",

@@ -81,18 +81,11 @@ impl Settings {
                 let defaults = codebuild::ComputeLimits::default();
                 // Set but empty is a list of none: the operator allows no
                 // override of that kind (unset: the template's defaults).
-                let list = |name: &str, default: Vec<String>| match (env.0)(name) {
-                    Some(text) => text
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                    None => default,
-                };
                 codebuild::ComputeLimits {
-                    compute_types: list("ALLOWED_COMPUTE_TYPES", defaults.compute_types),
-                    images: list("ALLOWED_IMAGES", defaults.images),
+                    compute_types: env
+                        .list("ALLOWED_COMPUTE_TYPES")
+                        .unwrap_or(defaults.compute_types),
+                    images: env.list("ALLOWED_IMAGES").unwrap_or(defaults.images),
                     max_timeout_minutes: env
                         .number("MAX_BUILD_TIMEOUT_MINUTES", defaults.max_timeout_minutes)?,
                 }

@@ -28,6 +28,19 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.get(name).ok_or(SettingsError::Missing(name))
     }
 
+    /// A comma-separated list, items trimmed, blanks dropped; `None` when
+    /// the variable is absent. Set but empty is the empty list (an
+    /// operator's "none"), unlike the other readers, where empty is unset.
+    pub fn list(&self, name: &str) -> Option<Vec<String>> {
+        (self.0)(name).map(|text| {
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+    }
+
     /// A number, or `default` when unset.
     pub fn number<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, SettingsError> {
         match self.get(name) {
@@ -43,6 +56,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_is_absent_empty_or_its_items() {
+        let env = Env(|name: &str| match name {
+            "EMPTY" => Some(String::new()),
+            "SOME" => Some(" a, ,b ,".to_owned()),
+            _ => None,
+        });
+        assert_eq!(env.list("ABSENT"), None);
+        assert_eq!(env.list("EMPTY"), Some(Vec::new()));
+        assert_eq!(env.list("SOME"), Some(vec!["a".to_owned(), "b".to_owned()]));
+    }
 
     #[test]
     fn empty_is_unset_and_bad_numbers_name_the_variable() {
