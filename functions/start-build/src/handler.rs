@@ -237,71 +237,14 @@ async fn start(
         untrusted_role_arn: deps.untrusted_role_arn.as_deref(),
         github_connection_arn: deps.github_connection_arn.as_deref(),
     };
-    let mut attempt = 0;
     // Compute, image or timeout beyond the operator's lists: rejected
     // before CodeBuild is asked, with the list in the reason.
-    let refusal = if let Err(reason) = deps.limits.check(&event.source.compute) {
-        reason
-    } else {
-        loop {
-            attempt += 1;
-            match codebuild::start(&deps.codebuild, &request).await {
-                Ok(started) => {
-                    deps.store
-                        .record(
-                            token,
-                            &record(event, StartState::Started, Some(&started), false),
-                        )
-                        .await?;
-                    return Ok(Ok(started));
-                }
-                Err(StartError::Capacity(reason)) if attempt < deps.retry.attempts => {
-                    if attempt == 1 {
-                        let held = BuildHeld {
-                            v: VERSION,
-                            correlation_id: event.correlation_id.clone(),
-                            project: event.project.clone(),
-                            source: event.source.clone(),
-                            code: HoldCode::Queued,
-                            message: "queued: CodeBuild is at its concurrent build limit; retrying"
-                                .into(),
-                        };
-                        deps.bus.publish(&held).await?;
-                    }
-                    let wait = deps.retry.delay(attempt);
-                    // Another attempt, then the rejection's publication and
-                    // record, must fit before Lambda ends the invocation: a
-                    // commit is never left "queued" by a killed invocation.
-                    if !deadline.covers(wait + deps.aws_timeout.saturating_mul(4)) {
-                        break format!(
-                            "CodeBuild stayed at its build limit for as long as Gantry could wait ({attempt} attempts): {reason}"
-                        );
-                    }
-                    tracing::warn!(
-                        correlation_id = %event.correlation_id,
-                        attempt,
-                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                        reason = %reason,
-                        "CodeBuild at its limit; retrying"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                Err(StartError::Capacity(reason)) => {
-                    break format!(
-                        "CodeBuild stayed at its build limit after {attempt} attempts: {reason}"
-                    );
-                }
-                Err(StartError::Refused(reason)) => {
-                    break format!("CodeBuild refused the build: {reason}");
-                }
-                Err(e @ StartError::Unavailable(_)) => {
-                    // Let the retry start afresh; the token keeps a build that
-                    // did start from starting twice.
-                    deps.store.release(token).await?;
-                    return Err(HandlerError::Start(e));
-                }
-            }
-        }
+    let refusal = match deps.limits.check(&event.source.compute) {
+        Err(reason) => reason,
+        Ok(()) => match start_with_retries(deps, &request, event, token, deadline).await? {
+            Ok(started) => return Ok(Ok(started)),
+            Err(reason) => reason,
+        },
     };
     let notice = rejected(event, refusal);
     deps.bus.publish(&notice).await?;
@@ -309,6 +252,79 @@ async fn start(
         .record(token, &record(event, StartState::Rejected, None, false))
         .await?;
     Ok(Err(Outcome::Rejected(Box::new(notice))))
+}
+
+/// Asks CodeBuild to start the build, holding it as queued and asking
+/// again while CodeBuild is at its limit and the deadline allows: the
+/// build started (and recorded), or why it will not start.
+async fn start_with_retries(
+    deps: &Deps,
+    request: &Request<'_>,
+    event: &SecretsResolved,
+    token: &str,
+    deadline: Deadline,
+) -> Result<Result<Started, String>, HandlerError> {
+    let mut attempt = 0;
+    let refusal = loop {
+        attempt += 1;
+        match codebuild::start(&deps.codebuild, request).await {
+            Ok(started) => {
+                deps.store
+                    .record(
+                        token,
+                        &record(event, StartState::Started, Some(&started), false),
+                    )
+                    .await?;
+                return Ok(Ok(started));
+            }
+            Err(StartError::Capacity(reason)) if attempt < deps.retry.attempts => {
+                if attempt == 1 {
+                    let held = BuildHeld {
+                        v: VERSION,
+                        correlation_id: event.correlation_id.clone(),
+                        project: event.project.clone(),
+                        source: event.source.clone(),
+                        code: HoldCode::Queued,
+                        message: "queued: CodeBuild is at its concurrent build limit; retrying"
+                            .into(),
+                    };
+                    deps.bus.publish(&held).await?;
+                }
+                let wait = deps.retry.delay(attempt);
+                // Another attempt, then the rejection's publication and
+                // record, must fit before Lambda ends the invocation: a
+                // commit is never left "queued" by a killed invocation.
+                if !deadline.covers(wait + deps.aws_timeout.saturating_mul(4)) {
+                    break format!(
+                        "CodeBuild stayed at its build limit for as long as Gantry could wait ({attempt} attempts): {reason}"
+                    );
+                }
+                tracing::warn!(
+                    correlation_id = %event.correlation_id,
+                    attempt,
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    reason = %reason,
+                    "CodeBuild at its limit; retrying"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            Err(StartError::Capacity(reason)) => {
+                break format!(
+                    "CodeBuild stayed at its build limit after {attempt} attempts: {reason}"
+                );
+            }
+            Err(StartError::Refused(reason)) => {
+                break format!("CodeBuild refused the build: {reason}");
+            }
+            Err(e @ StartError::Unavailable(_)) => {
+                // Let the retry start afresh; the token keeps a build that
+                // did start from starting twice.
+                deps.store.release(token).await?;
+                return Err(HandlerError::Start(e));
+            }
+        }
+    };
+    Ok(Err(refusal))
 }
 
 fn record(
