@@ -2,21 +2,11 @@
 //! repository built the way CodeBuild builds it, and the exit code says
 //! how it ended (0 succeeded, 1 failed, 2 could not run).
 
+mod common;
+
+use common::git;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=Mona", "-c", "user.email=mona@example.com"])
-        .args(args)
-        .output()
-        .expect("run git")
-        .status
-        .success();
-    assert!(ok, "git {args:?}");
-}
 
 /// A repository whose one commit holds `files`.
 fn repository(name: &str, files: &[(&str, &str)]) -> PathBuf {

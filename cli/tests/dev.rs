@@ -306,15 +306,7 @@ impl Repo {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&self.dir)
-            .args(["-c", "user.name=Mona", "-c", "user.email=mona@example.com"])
-            .args(args)
-            .output()
-            .expect("git");
-        assert!(out.status.success(), "git {args:?}");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        common::git(&self.dir, args)
     }
 
     /// Commits `buildspec` as buildspec.yml; the new commit's SHA.

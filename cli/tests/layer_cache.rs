@@ -5,6 +5,9 @@
 //! build starts on an engine that has forgotten every layer, as a fresh
 //! CodeBuild host does: what it reuses came from the registry.
 
+mod common;
+
+use common::git;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -36,19 +39,6 @@ fn engine() -> Option<Engine> {
             None
         }
     }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=Mona", "-c", "user.email=mona@example.com"])
-        .args(args)
-        .output()
-        .expect("run git")
-        .status
-        .success();
-    assert!(ok, "git {args:?}");
 }
 
 fn docker(engine: &Engine, args: &[&str]) -> String {

@@ -40,12 +40,21 @@ fn rss(m: &Measured) -> (u64, u64) {
     )
 }
 
+/// `value` as a multiple of `floor`; `None` without a floor.
+fn times(value: Duration, floor: Option<Duration>) -> Option<f64> {
+    floor
+        .filter(|f| !f.is_zero())
+        .map(|f| value.as_secs_f64() / f.as_secs_f64())
+}
+
 /// `value` as a multiple of `floor` ("6.7×"); "–" without a floor.
 pub fn ratio(value: Duration, floor: Option<Duration>) -> String {
-    match floor.filter(|f| !f.is_zero()) {
-        Some(f) => format!("{:.1}×", value.as_secs_f64() / f.as_secs_f64()),
-        None => "–".to_owned(),
-    }
+    times(value, floor).map_or_else(|| "–".to_owned(), |x| format!("{x:.1}×"))
+}
+
+/// Median init CPU plus median first-invoke CPU: what a cold start costs.
+fn cold_cpu(m: &Measured) -> Duration {
+    median(&m.init_cpu) + median(&m.first_cpu)
 }
 
 /// The empty function's medians (init CPU, init + first invoke CPU), if it
@@ -54,12 +63,7 @@ pub fn floor(results: &[Measured]) -> Option<(Duration, Duration)> {
     results
         .iter()
         .find(|m| m.name == crate::events::FLOOR)
-        .map(|m| {
-            (
-                median(&m.init_cpu),
-                median(&m.init_cpu) + median(&m.first_cpu),
-            )
-        })
+        .map(|m| (median(&m.init_cpu), cold_cpu(m)))
 }
 
 pub fn markdown(results: &[Measured], runs: usize, warm: usize) -> String {
@@ -73,7 +77,7 @@ pub fn markdown(results: &[Measured], runs: usize, warm: usize) -> String {
     for m in results {
         let (rss_median, rss_max) = rss(m);
         let init_cpu = median(&m.init_cpu);
-        let cold_cpu = init_cpu + median(&m.first_cpu);
+        let cold = cold_cpu(m);
         out.push_str(&format!(
             "| {} | {:.1} MiB | {:.1} / {:.1} | {} | {:.1} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} | {:.1} / {:.1} | {:.1} / {:.1} |\n",
             m.name,
@@ -81,8 +85,8 @@ pub fn markdown(results: &[Measured], runs: usize, warm: usize) -> String {
             ms(init_cpu),
             ms(percentile(&m.init_cpu, 99.0)),
             ratio(init_cpu, floor.map(|f| f.0)),
-            ms(cold_cpu),
-            ratio(cold_cpu, floor.map(|f| f.1)),
+            ms(cold),
+            ratio(cold, floor.map(|f| f.1)),
             ms(median(&m.init)),
             ms(percentile(&m.init, 99.0)),
             ms(median(&m.first)),
@@ -109,11 +113,6 @@ pub fn json(results: &[Measured], runs: usize, warm: usize, memory: u32) -> Valu
         })
     };
     let floor = floor(results);
-    let times = |value: Duration, floor: Option<Duration>| {
-        floor
-            .filter(|f| !f.is_zero())
-            .map(|f| value.as_secs_f64() / f.as_secs_f64())
-    };
     json!({
         "runs": runs,
         "warm_invokes": warm,
@@ -122,11 +121,11 @@ pub fn json(results: &[Measured], runs: usize, warm: usize, memory: u32) -> Valu
         "functions": results.iter().map(|m| {
             let (rss_median, rss_max) = rss(m);
             let init_cpu = median(&m.init_cpu);
-            let cold_cpu = init_cpu + median(&m.first_cpu);
+            let cold = cold_cpu(m);
             json!({
                 "name": m.name,
                 "init_cpu_x_floor": times(init_cpu, floor.map(|f| f.0)),
-                "init_and_first_cpu_x_floor": times(cold_cpu, floor.map(|f| f.1)),
+                "init_and_first_cpu_x_floor": times(cold, floor.map(|f| f.1)),
                 "binary_bytes": m.binary_bytes,
                 "init": stats(&m.init),
                 "init_cpu": stats(&m.init_cpu),

@@ -30,16 +30,6 @@ pub enum CacheUse {
     Cold,
 }
 
-impl CacheUse {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheUse::Hit => "hit",
-            CacheUse::Partial => "partial",
-            CacheUse::Cold => "cold",
-        }
-    }
-}
-
 impl LayerCache {
     /// `"<cached>/<steps>"` as the buildspec exports it; `None` for
     /// anything else (a buildspec of the user's own may export the name
