@@ -216,6 +216,7 @@ pub async fn create(
         })
         .unwrap_or_else(|| "https://api.github.com".to_owned());
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(gantry_aws::tls::sdk_http_client())
         .load()
         .await;
     let (done_tx, mut done_rx) = mpsc::channel::<Result<Registered, AppError>>(1);

@@ -181,6 +181,9 @@ enum AppCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // A developer's machine: the platform's roots (a proxy's CA may be
+    // among them), not the functions' compiled-in ones.
+    gantry_aws::tls::trust(gantry_aws::tls::RootSource::System);
     let cli = Cli::parse();
     match cli.command {
         Command::App {
@@ -233,6 +236,7 @@ async fn main() -> ExitCode {
         }
         Command::Run(options) => {
             let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(gantry_aws::tls::sdk_http_client())
                 .load()
                 .await;
             let token = std::env::var("GITHUB_TOKEN")

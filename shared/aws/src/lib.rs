@@ -25,6 +25,7 @@ pub mod pages;
 pub mod parameters;
 pub mod records;
 pub mod report;
+pub mod sdk_http;
 pub mod secrets;
 pub mod secrets_manager;
 pub mod test_reports;
@@ -126,11 +127,21 @@ impl AwsTimeouts {
 /// with `default` timeouts unless the environment overrides them.
 pub async fn load_sdk_config(default: AwsTimeouts) -> Result<SdkConfig, SettingsError> {
     let timeouts = AwsTimeouts::from_env(&Env(|name: &str| std::env::var(name).ok()), default)?;
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts.timeout_config());
-    // The process's one reading of the trust roots (see `tls`).
-    if let Some(http) = tls::sdk_http_client() {
-        loader = loader.http_client(http);
+    // The process's one TLS configuration (see `tls` and `sdk_http`).
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts.timeout_config())
+        .http_client(tls::sdk_http_client());
+    // Lambda gives a function its role's credentials in the environment,
+    // and the default chain would take them first too; naming the provider
+    // spares each cold start building the rest of the chain (an STS client
+    // for web identity among it), which could never be asked.
+    if ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        .iter()
+        .all(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+    {
+        loader = loader.credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        );
     }
     Ok(loader.load().await)
 }

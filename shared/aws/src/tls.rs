@@ -1,68 +1,105 @@
 //! The trust roots, read once per process, for every HTTPS client of a
-//! function: the AWS SDK's and Gantry's own (GitHub, the chat services).
+//! function: the AWS SDK's and Gantry's own (GitHub, the chat services),
+//! all on one rustls configuration (see `sdk_http` for the SDK's side).
 //!
-//! Each client used to read and parse the system's roots itself, on the
-//! cold start's critical path: the SDK once, and every reqwest client
-//! again. And with nothing configured, rustls-native-certs reads the
-//! system's bundle file *and* the certificate directory beside it, which
-//! holds the same certificates again (Debian: one file per certificate;
-//! Amazon Linux: the bundle in two more forms): two or three times the
-//! parsing. Here:
+//! Where they come from:
 //! - `SSL_CERT_FILE` or `SSL_CERT_DIR`, when set, decide, as
-//!   rustls-native-certs reads them (a layer's own CA bundle);
-//! - otherwise the system's bundle file alone (the one openssl-probe
-//!   finds, which the distribution keeps in step with the directory);
-//! - otherwise the whole platform store.
+//!   rustls-native-certs reads them (a layer's own CA bundle, a proxy's CA);
+//! - otherwise, in a Lambda function ([`RootSource::Compiled`], the
+//!   default), Mozilla's roots compiled in (webpki-roots): the store Amazon
+//!   Linux's ca-certificates is made from, with nothing to read or parse on
+//!   a cold start (reading and parsing the system's bundle cost about a
+//!   millisecond of each one);
+//! - or, in the CLI on a developer's machine ([`RootSource::System`]), the
+//!   system's bundle file alone (openssl-probe's; rustls-native-certs would
+//!   read the directory beside it too, the same certificates again), else
+//!   the whole platform store.
 //!
 //! Verification is rustls' WebPKI verifier (chain and host name), on the
 //! aws-lc crypto the rest of the stack uses.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use rustls::pki_types::CertificateDer;
 
-/// The roots, once per process.
-static ROOTS: LazyLock<Roots> = LazyLock::new(|| Roots::new(read_roots()));
+/// Where a process's trust roots come from, when `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` are unset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootSource {
+    /// Mozilla's roots, compiled in: the functions, on Lambda.
+    Compiled,
+    /// The platform's store: a developer's machine, where an organisation
+    /// may have installed its proxy's CA.
+    System,
+}
 
-/// Trust roots, parsed once: the certificates rustls accepts as trust
-/// anchors (the SDK's client, given one it rejects, would panic), and the
-/// store they make, which the reqwest clients' configuration shares.
+static SOURCE: OnceLock<RootSource> = OnceLock::new();
+
+/// Chooses this process's roots (the default is [`RootSource::Compiled`]).
+/// Only before the first client is built: false if another was chosen, or
+/// the roots were already read.
+pub fn trust(source: RootSource) -> bool {
+    SOURCE.set(source).is_ok() || SOURCE.get() == Some(&source)
+}
+
+/// The roots, once per process.
+static ROOTS: LazyLock<Roots> =
+    LazyLock::new(|| read_roots(*SOURCE.get_or_init(|| RootSource::Compiled)));
+
+/// Trust roots, parsed once into the store every client's configuration
+/// shares; a certificate rustls cannot take as an anchor is left out.
 struct Roots {
-    certs: Vec<CertificateDer<'static>>,
     store: Arc<rustls::RootCertStore>,
 }
 
 impl Roots {
     fn new(found: Vec<CertificateDer<'static>>) -> Roots {
         let mut store = rustls::RootCertStore::empty();
-        let certs = found
-            .into_iter()
-            .filter(|cert| store.add(cert.clone()).is_ok())
-            .collect();
+        let (_added, _ignored) = store.add_parsable_certificates(found);
         Roots {
-            certs,
+            store: Arc::new(store),
+        }
+    }
+
+    fn compiled() -> Roots {
+        let mut store = rustls::RootCertStore::empty();
+        store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        Roots {
             store: Arc::new(store),
         }
     }
 }
 
-fn read_roots() -> Vec<CertificateDer<'static>> {
+fn read_roots(source: RootSource) -> Roots {
     let configured =
         std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
-    if !configured && let Some(bundle) = openssl_probe::probe().cert_file {
-        use rustls::pki_types::pem::PemObject;
-        match CertificateDer::pem_file_iter(&bundle) {
-            Ok(certs) => {
-                let certs: Vec<_> = certs.filter_map(Result::ok).collect();
-                if !certs.is_empty() {
-                    return certs;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(bundle = %bundle.display(), error = %e, "the system's trust bundle could not be read")
-            }
+    if configured {
+        return Roots::new(native_roots());
+    }
+    match source {
+        RootSource::Compiled => Roots::compiled(),
+        RootSource::System => Roots::new(system_bundle().unwrap_or_else(native_roots)),
+    }
+}
+
+/// The certificates of the system's bundle file, if it has any.
+fn system_bundle() -> Option<Vec<CertificateDer<'static>>> {
+    use rustls::pki_types::pem::PemObject;
+    let bundle = openssl_probe::probe().cert_file?;
+    match CertificateDer::pem_file_iter(&bundle) {
+        Ok(certs) => {
+            Some(certs.filter_map(Result::ok).collect::<Vec<_>>()).filter(|c| !c.is_empty())
+        }
+        Err(e) => {
+            tracing::warn!(bundle = %bundle.display(), error = %e, "the system's trust bundle could not be read");
+            None
         }
     }
+}
+
+/// What rustls-native-certs finds: `SSL_CERT_FILE`/`SSL_CERT_DIR`, else
+/// the platform's store.
+fn native_roots() -> Vec<CertificateDer<'static>> {
     let found = rustls_native_certs::load_native_certs();
     if !found.errors.is_empty() {
         tracing::warn!(errors = ?found.errors, "some trust roots could not be read");
@@ -74,54 +111,10 @@ fn read_roots() -> Vec<CertificateDer<'static>> {
 /// (each client then builds reqwest's own verifier, which says why).
 static CONFIG: LazyLock<Option<rustls::ClientConfig>> = LazyLock::new(|| config_from(&ROOTS));
 
-/// The AWS SDK's HTTPS client on the same roots (the SDK's own, from
-/// `aws-config`, when there are none: it then reads the platform's).
-pub fn sdk_http_client() -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
-    sdk_http_client_with(&ROOTS)
-}
-
-/// The SDK's HTTPS client trusting `roots`.
-fn sdk_http_client_with(
-    roots: &Roots,
-) -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
-    use aws_smithy_http_client::tls;
-    if roots.certs.is_empty() {
-        return None;
-    }
-    let mut pem = String::with_capacity(roots.certs.len() * 2048);
-    for cert in &roots.certs {
-        push_pem(&mut pem, cert);
-    }
-    let trust = tls::TrustStore::empty()
-        .with_native_roots(false)
-        .with_pem_certificate(pem.into_bytes());
-    let context = match tls::TlsContext::builder().with_trust_store(trust).build() {
-        Ok(context) => context,
-        Err(e) => {
-            tracing::warn!(error = %e, "the SDK's TLS context was refused; it reads the roots itself");
-            return None;
-        }
-    };
-    Some(
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .tls_context(context)
-            .build_https(),
-    )
-}
-
-/// `cert` as a PEM block.
-fn push_pem(out: &mut String, cert: &CertificateDer<'_>) {
-    use base64::Engine as _;
-    let text = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
-    out.push_str("-----BEGIN CERTIFICATE-----\n");
-    for line in text.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
+/// The AWS SDK's HTTP client, on the same configuration as every other
+/// client of the process (see `sdk_http`).
+pub fn sdk_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    crate::sdk_http::SdkHttp::new(client_builder).shared()
 }
 
 /// A client configuration trusting `roots`.
@@ -273,29 +266,42 @@ mod tests {
         assert!(CONFIG.is_some(), "this machine has trust roots");
     }
 
+    /// The compiled-in roots hold the anchors Gantry's peers chain to: AWS's
+    /// endpoints (Amazon's roots, and Starfield's, which cross-signs them)
+    /// and GitHub's and the chat services' (DigiCert's, Sectigo's
+    /// USERTrust, Let's Encrypt's ISRG).
+    #[test]
+    fn the_compiled_roots_vouch_for_aws_and_github() {
+        let compiled = Roots::compiled();
+        let named = |name: &str| {
+            compiled.store.roots.iter().any(|anchor| {
+                anchor
+                    .subject
+                    .as_ref()
+                    .windows(name.len())
+                    .any(|w| w == name.as_bytes())
+            })
+        };
+        for name in [
+            "Amazon Root CA 1",
+            "Amazon Root CA 3",
+            "Starfield Services Root Certificate Authority - G2",
+            "DigiCert Global Root G2",
+            "USERTrust ECC Certification Authority",
+            "ISRG Root X1",
+        ] {
+            assert!(named(name), "{name} is not among the compiled roots");
+        }
+        assert!(compiled.store.len() > 100);
+        assert!(config_from(&compiled).is_some());
+    }
+
     #[test]
     fn no_roots_is_no_configuration() {
         assert!(config_from(&Roots::new(Vec::new())).is_none());
-        // A certificate rustls cannot take as an anchor is left out, so the
-        // SDK's client is never given one.
+        // A certificate rustls cannot take as an anchor is left out.
         let junk = Roots::new(vec![CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])]);
-        assert!(junk.certs.is_empty() && junk.store.is_empty());
-    }
-
-    /// The SDK is given the same roots, as PEM that reads back to the same
-    /// certificates.
-    #[test]
-    fn the_sdk_gets_the_same_roots_as_pem() {
-        let mut pem = String::new();
-        for cert in test_ca() {
-            push_pem(&mut pem, &cert);
-        }
-        let back: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .expect("PEM");
-        assert_eq!(back, test_ca());
-        assert!(!ROOTS.certs.is_empty(), "this machine has a trust bundle");
-        assert!(sdk_http_client().is_some());
+        assert!(junk.store.is_empty());
     }
 
     /// The SDK's client on given roots reaches a server they vouch for by
@@ -305,7 +311,8 @@ mod tests {
     async fn the_sdks_client_verifies_with_the_given_roots() {
         let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let port = server_counting(requests.clone()).await;
-        let http = sdk_http_client_with(&Roots::new(test_ca())).expect("a client");
+        let config = config_from(&Roots::new(test_ca())).expect("a configuration");
+        let http = crate::sdk_http::SdkHttp::new(move || builder_with(Some(&config))).shared();
         let s3 = |endpoint: String| {
             let config = aws_sdk_s3::Config::builder()
                 .behavior_version(aws_config::BehaviorVersion::latest())
