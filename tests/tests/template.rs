@@ -1346,3 +1346,84 @@ fn the_optional_pipeline_validates_then_builds_with_roles_of_its_own() {
         );
     }
 }
+
+/// What `scripts/deploy` (and SAM's rust-cargolambda builder) relies on:
+/// every function is built by cargo-lambda from `CodeUri: .`, naming its
+/// binary, which the package `gantry-<binary>` under `functions/<binary>`
+/// builds; and the script's rewrite points each at its own zip, exactly
+/// once.
+#[test]
+fn every_function_names_the_binary_its_package_builds_and_the_deploy_script_finds_it() {
+    let template = template();
+    let Some(Value::Map(resources)) = template.get("Resources").map(|r| &r.value) else {
+        panic!("template has no Resources")
+    };
+    let mut binaries = Vec::new();
+    for (key, node) in resources {
+        if node.get("Type").and_then(Node::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let id = key.as_str().unwrap_or_default();
+        let metadata = node.get("Metadata");
+        assert_eq!(
+            metadata
+                .and_then(|m| m.get("BuildMethod"))
+                .and_then(Node::as_str),
+            Some("rust-cargolambda"),
+            "{id}"
+        );
+        let binary = metadata
+            .and_then(|m| m.get("BuildProperties"))
+            .and_then(|p| p.get("Binary"))
+            .and_then(Node::as_str)
+            .unwrap_or_else(|| panic!("{id} names no binary"));
+        assert_eq!(
+            node.get("Properties")
+                .and_then(|p| p.get("CodeUri"))
+                .and_then(Node::as_str),
+            Some("."),
+            "{id}"
+        );
+        let manifest = std::fs::read_to_string(
+            workspace()
+                .join("functions")
+                .join(binary)
+                .join("Cargo.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{id}: functions/{binary}/Cargo.toml: {e}"));
+        assert!(
+            manifest.contains(&format!("name = \"gantry-{binary}\""))
+                && manifest.contains(&format!("[[bin]]\nname = \"{binary}\"")),
+            "{id}: functions/{binary} must be the package gantry-{binary} with the bin {binary}"
+        );
+        binaries.push(binary.to_owned());
+    }
+    assert_eq!(binaries.len(), 9, "{binaries:?}");
+    // The script's rewrite, run on the template: one zip per function.
+    let script =
+        std::fs::read_to_string(workspace().join("scripts/deploy")).expect("scripts/deploy");
+    let rewrite = script
+        .split("<<'EOF'\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\nEOF\n").next())
+        .expect("the rewrite in scripts/deploy");
+    let dir = std::env::temp_dir().join(format!("gantry-deploy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let out = dir.join("template.yaml");
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(rewrite)
+        .arg(dir.join("lambda"))
+        .arg(&out)
+        .current_dir(workspace())
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    let rewritten = std::fs::read_to_string(&out).expect("the rewritten template");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!rewritten.contains("CodeUri: .\n"));
+    for binary in &binaries {
+        let zip = format!("/lambda/{binary}/bootstrap.zip\n");
+        assert_eq!(rewritten.matches(&zip).count(), 1, "{binary}");
+    }
+}
