@@ -215,10 +215,7 @@ pub async fn create(
                 .filter(|u| !u.is_empty())
         })
         .unwrap_or_else(|| "https://api.github.com".to_owned());
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(gantry_aws::tls::sdk_http_client())
-        .load()
-        .await;
+    let sdk = gantry_aws::sdk_loader().load().await;
     let (done_tx, mut done_rx) = mpsc::channel::<Result<Registered, AppError>>(1);
     let flow_names = Stored::under(&options.parameter_prefix);
     let flow = Arc::new(Flow {

@@ -235,10 +235,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Run(options) => {
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .http_client(gantry_aws::tls::sdk_http_client())
-                .load()
-                .await;
+            let sdk = gantry_aws::sdk_loader().load().await;
             let token = std::env::var("GITHUB_TOKEN")
                 .ok()
                 .filter(|t| !t.is_empty())

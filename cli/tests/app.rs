@@ -149,8 +149,7 @@ async fn the_manifest_flow_registers_the_app_and_stores_its_credentials_in_ssm()
         "{rest}"
     );
 
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(gantry_aws::tls::sdk_http_client())
+    let sdk = gantry_aws::sdk_loader()
         .endpoint_url(moto.endpoint())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_ssm::config::Credentials::new(

@@ -123,14 +123,18 @@ impl AwsTimeouts {
     }
 }
 
+/// The SDK's configuration loader, on the process's one HTTP and TLS stack
+/// (see `tls` and `sdk_http`). The SDK crates are built without an HTTP
+/// client of their own, so every SDK configuration starts here.
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(tls::sdk_http_client())
+}
+
 /// The SDK configuration from the environment, loaded once per cold start,
 /// with `default` timeouts unless the environment overrides them.
 pub async fn load_sdk_config(default: AwsTimeouts) -> Result<SdkConfig, SettingsError> {
     let timeouts = AwsTimeouts::from_env(&Env(|name: &str| std::env::var(name).ok()), default)?;
-    // The process's one TLS configuration (see `tls` and `sdk_http`).
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(timeouts.timeout_config())
-        .http_client(tls::sdk_http_client());
+    let mut loader = sdk_loader().timeout_config(timeouts.timeout_config());
     // Lambda gives a function its role's credentials in the environment,
     // and the default chain would take them first too; naming the provider
     // spares each cold start building the rest of the chain (an STS client

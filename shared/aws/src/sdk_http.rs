@@ -142,15 +142,16 @@ impl HttpConnector for Connector {
 /// and bytes. An in-memory body is copied (it may be sent again on a
 /// retry, by the SDK, from its own clone); a streaming one is streamed.
 fn to_reqwest(request: HttpRequest) -> Result<reqwest::Request, ConnectorError> {
-    let user = |e: Box<dyn std::error::Error + Send + Sync>| ConnectorError::user(e);
-    let request = request.try_into_http1x().map_err(|e| user(Box::new(e)))?;
+    let request = request
+        .try_into_http1x()
+        .map_err(|e| ConnectorError::user(Box::new(e)))?;
     let (parts, body) = request.into_parts();
     let body = match body.bytes() {
         Some(bytes) => reqwest::Body::from(bytes.to_vec()),
         None => reqwest::Body::wrap(body),
     };
     reqwest::Request::try_from(http::Request::from_parts(parts, body))
-        .map_err(|e| user(Box::new(e)))
+        .map_err(|e| ConnectorError::user(Box::new(e)))
 }
 
 /// The kind of a transport failure, which decides the SDK's retry: a

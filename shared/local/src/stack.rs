@@ -159,8 +159,7 @@ pub fn start_build_settings(
 }
 
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(gantry_aws::tls::sdk_http_client())
+    gantry_aws::sdk_loader()
         .region(aws_config::Region::new(names::REGION))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
