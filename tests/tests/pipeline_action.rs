@@ -406,6 +406,63 @@ async fn a_panic_or_a_deadline_still_reports_failure() {
     rig.local.moto.stop().await;
 }
 
+/// Built with `panic = "abort"` (what cargo-lambda builds unless the
+/// profile says otherwise), a panicking job ends the process inside the
+/// panic hook, with nothing after it run: the hook reports the job itself.
+/// Here its work is called as the hook calls it, inside the job's panicking
+/// poll, which blocks the runtime: after a first job has left a pooled
+/// connection on that runtime, which the report must not wait on.
+#[tokio::test(flavor = "current_thread")]
+async fn an_aborting_panic_still_reports_the_job_from_the_hook() {
+    use gantry_pipeline_action::abort;
+
+    let rig = rig().await;
+    let event = rig
+        .job(JOB_EVENTS[0], zip(&[("buildspec.yml", VALID)]), None)
+        .await;
+    // A job reported the usual way; its connection stays in the pool, and
+    // the job is no longer in hand once its work is done.
+    handle_with(&rig.deps, event, later(), |_job| async {
+        Verdict::Failure {
+            message: "first".into(),
+        }
+    })
+    .await
+    .expect("reported");
+    assert!(
+        abort::report_in_hand().is_none(),
+        "no job in hand outside its work"
+    );
+    rig.stub.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/x-amz-json-1.1")
+                .set_body_string("{}"),
+        )
+        .mount(&rig.stub)
+        .await;
+
+    // The Lambda deadline is 3 s away: a report stuck behind the stopped
+    // runtime would miss it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let outcome = abort::holding("job-that-panics", &rig.deps.codepipeline, deadline, async {
+        abort::report_in_hand()
+    })
+    .await;
+    outcome
+        .expect("the job in hand")
+        .expect("reported before the abort");
+    let (target, body) = rig.result().await;
+    assert_eq!(target, "CodePipeline_20150709.PutJobFailureResult");
+    assert_eq!(body["jobId"], "job-that-panics");
+    let message = body["failureDetails"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(message, abort::PANIC_MESSAGE);
+    rig.local.moto.stop().await;
+}
+
 /// A source artifact over a hundred times the read budget: the buildspec
 /// is read with a few ranged GETs, never by downloading the zip, so what
 /// is read does not grow with the artifact (the function has 256 MB). The

@@ -249,8 +249,14 @@ where
         tracing::error!("CodePipeline job without an id");
         return Err(ReportError::NoJobId);
     };
-    let task = tokio::spawn(work(job));
     let cutoff = deadline.checked_sub(REPORT_MARGIN).unwrap_or(deadline);
+    // Where a panic aborts the process, its hook reports the job.
+    let task = tokio::spawn(crate::abort::holding(
+        &job_id,
+        &deps.codepipeline,
+        deadline.into_std(),
+        work(job),
+    ));
     let verdict = match tokio::time::timeout_at(cutoff, task).await {
         Ok(Ok(verdict)) => verdict,
         Ok(Err(join)) => {
@@ -259,7 +265,9 @@ where
                 panicked = join.is_panic(),
                 "buildspec validation stopped unexpectedly"
             );
-            Verdict::Failure { message: "Gantry's buildspec validation failed unexpectedly (internal error); see the function's log".into() }
+            Verdict::Failure {
+                message: crate::abort::PANIC_MESSAGE.into(),
+            }
         }
         Err(_) => {
             tracing::error!(job_id, "buildspec validation ran out of time");

@@ -7,6 +7,7 @@
 //! panic in the work, and a Lambda deadline about to hit. The event carries
 //! temporary artifact credentials and is never logged.
 
+pub mod abort;
 pub mod artifact;
 pub mod handler;
 

@@ -11,6 +11,8 @@ use tokio::time::Instant;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    // Built to abort on panic, a panicking job is still reported.
+    gantry_pipeline_action::abort::install();
     serve(
         AwsTimeouts::SHORT,
         |_| Ok::<_, Infallible>(()),
