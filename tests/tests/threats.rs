@@ -673,6 +673,39 @@ async fn a_redelivery_takes_over_the_claim_of_a_webhook_that_died() {
     world.local.moto.stop().await;
 }
 
+/// GitHub's redelivery racing the original (seen under `gantry load`): two
+/// sends of one delivery claim at once. Exactly one of them may publish;
+/// before, each could win one of the ledger's two keys, give it back as a
+/// duplicate, and the delivery was never published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sends_of_one_delivery_at_once_publish_it_exactly_once() {
+    let world = World::start(CONFIG, &[]).await;
+    let ledger = std::sync::Arc::new(gantry_aws::ledger::DeliveryLedger::new(
+        aws_sdk_s3::Client::new(&world.local.sdk),
+        names::BUCKET,
+    ));
+    for n in 0..40 {
+        let id = format!("5e1a000b-0000-4000-8000-{n:012}");
+        let digest = gantry_aws::ledger::body_digest(id.as_bytes());
+        let claim = |who: &'static str| {
+            let (ledger, id, digest) = (ledger.clone(), id.clone(), digest.clone());
+            tokio::spawn(async move {
+                ledger
+                    .claim(&id, &digest, &holder(who, now_ms() + 60_000))
+                    .await
+                    .expect("claim")
+            })
+        };
+        let (a, b) = tokio::join!(claim("original"), claim("redelivery"));
+        let new = [a.expect("task"), b.expect("task")]
+            .iter()
+            .filter(|c| matches!(c, gantry_aws::ledger::Claim::New(_)))
+            .count();
+        assert_eq!(new, 1, "delivery {id}: {new} of the two sends claimed it");
+    }
+    world.local.moto.stop().await;
+}
+
 /// build-events claimed a final status and died before posting it: the
 /// retry, after the claim's deadline, posts it (before: "already posted").
 /// A claim whose holder is still alive is left to it, and the retry fails

@@ -72,34 +72,26 @@ impl DeliveryLedger {
         holder: &Holder,
     ) -> Result<Claim, LedgerError> {
         let (delivery_key, body_key) = (Self::delivery_key(delivery_id), Self::body_key(digest));
-        let (delivery, body) = tokio::join!(
-            self.records.acquire_key(&delivery_key, holder),
-            self.records.acquire_key(&body_key, holder),
-        );
-        match (delivery, body) {
-            (Ok(Acquired::Won(delivery)), Ok(Acquired::Won(body))) => {
-                Ok(Claim::New(Claimed { delivery, body }))
+        // One key after the other, always the delivery's first. Taken side
+        // by side, two sends of one delivery (GitHub's redelivery racing
+        // the original) could each win one key, each give it back as a
+        // duplicate, and the delivery would never be published.
+        let delivery = match self.records.acquire_key(&delivery_key, holder).await? {
+            Acquired::Won(lease) => lease,
+            Acquired::Busy { .. } | Acquired::Done => return Ok(Claim::Duplicate),
+        };
+        match self.records.acquire_key(&body_key, holder).await {
+            Ok(Acquired::Won(body)) => Ok(Claim::New(Claimed { delivery, body })),
+            // Give back what this request won: it publishes nothing.
+            Ok(Acquired::Busy { .. } | Acquired::Done) => {
+                self.records.release(delivery).await?;
+                Ok(Claim::Duplicate)
             }
-            (delivery, body) => {
-                // Give back what this request won: it publishes nothing.
-                let mut first_error = None;
-                for outcome in [delivery, body] {
-                    match outcome {
-                        Ok(Acquired::Won(lease)) => {
-                            if let Err(e) = self.records.release(lease).await {
-                                first_error.get_or_insert(e);
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            first_error.get_or_insert(e);
-                        }
-                    }
+            Err(e) => {
+                if let Err(release) = self.records.release(delivery).await {
+                    tracing::warn!(error = %release, "could not give back the delivery's claim");
                 }
-                match first_error {
-                    Some(e) => Err(e),
-                    None => Ok(Claim::Duplicate),
-                }
+                Err(e)
             }
         }
     }
