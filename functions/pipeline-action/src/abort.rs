@@ -121,6 +121,11 @@ fn report_from_own_runtime(job: &InHand) -> Result<(), ReportError> {
     runtime.block_on(async {
         tokio::time::timeout(wait, report(&codepipeline, &job.job_id, &verdict))
             .await
-            .map_err(|_| fail(format!("CodePipeline did not answer within {wait:?}")))?
+            .map_err(|_| {
+                fail(format!(
+                    "CodePipeline did not answer within {} ms",
+                    wait.as_millis()
+                ))
+            })?
     })
 }
