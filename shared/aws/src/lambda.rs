@@ -45,7 +45,7 @@ where
 {
     crate::logging::init();
     let settings = settings(env_var).map_err(Into::into)?;
-    let sdk = crate::load_sdk_config(timeouts).await?;
+    let sdk = crate::load_sdk_config(timeouts)?;
     let deps: &'static D = Box::leak(Box::new(deps(&settings, &sdk)));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
         handler(

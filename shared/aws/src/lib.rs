@@ -130,24 +130,58 @@ pub fn sdk_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest()).http_client(tls::sdk_http_client())
 }
 
-/// The SDK configuration from the environment, loaded once per cold start,
-/// with `default` timeouts unless the environment overrides them.
-pub async fn load_sdk_config(default: AwsTimeouts) -> Result<SdkConfig, SettingsError> {
-    let timeouts = AwsTimeouts::from_env(&Env(|name: &str| std::env::var(name).ok()), default)?;
-    let mut loader = sdk_loader().timeout_config(timeouts.timeout_config());
-    // Lambda gives a function its role's credentials in the environment,
-    // and the default chain would take them first too; naming the provider
-    // spares each cold start building the rest of the chain (an STS client
-    // for web identity among it), which could never be asked.
-    if ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
-        .iter()
-        .all(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
-    {
-        loader = loader.credentials_provider(
-            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
-        );
+/// The SDK configuration of a function, made once per cold start from the
+/// environment Lambda gives every function: its region (`AWS_REGION`), its
+/// role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`), and `AWS_ENDPOINT_URL` when set (the moto server in
+/// tests, the cold-start harness's stub). Timeouts are `default` unless the
+/// environment overrides them.
+///
+/// Not aws-config's loader: the chains it links for what the environment
+/// lacks (profile files, IMDS, ECS, STS for web identity, SSO) can never be
+/// asked on Lambda, and were 0.3 MB of every function's binary
+/// (docs/PERFORMANCE.md). Without the region or the credentials, a function
+/// fails its start naming the variable. The CLI keeps the loader
+/// ([`sdk_loader`]).
+pub fn load_sdk_config(default: AwsTimeouts) -> Result<SdkConfig, SettingsError> {
+    lambda_sdk_config(&Env(|name: &str| std::env::var(name).ok()), default)
+}
+
+/// [`load_sdk_config`] from `env`.
+pub fn lambda_sdk_config<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    default: AwsTimeouts,
+) -> Result<SdkConfig, SettingsError> {
+    use aws_config::Region;
+    use aws_config::identity::IdentityCache;
+    use aws_config::retry::RetryConfig;
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+
+    let timeouts = AwsTimeouts::from_env(env, default)?;
+    let region = env
+        .get("AWS_REGION")
+        .or_else(|| env.get("AWS_DEFAULT_REGION"))
+        .ok_or(SettingsError::Missing("AWS_REGION"))?;
+    let credentials = Credentials::new(
+        env.required("AWS_ACCESS_KEY_ID")?,
+        env.required("AWS_SECRET_ACCESS_KEY")?,
+        env.get("AWS_SESSION_TOKEN"),
+        None,
+        "Lambda environment",
+    );
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .identity_cache(IdentityCache::lazy().build())
+        .http_client(tls::sdk_http_client())
+        .timeout_config(timeouts.timeout_config())
+        .retry_config(RetryConfig::standard());
+    if let Some(url) = env.get("AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(url);
     }
-    Ok(loader.load().await)
+    Ok(config.build())
 }
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -234,5 +268,107 @@ mod tests {
             assert!(t.attempt <= t.operation);
             assert!(t.operation * 2 < Duration::from_secs(lambda), "{t:?}");
         }
+    }
+
+    fn lambda_env(vars: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Env(move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    const LAMBDA: &[(&str, &str)] = &[
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "ASIAFUNCTIONROLE"),
+        ("AWS_SECRET_ACCESS_KEY", "role-secret-never-logged"),
+        ("AWS_SESSION_TOKEN", "role-session-token"),
+    ];
+
+    #[test]
+    fn a_function_without_its_region_or_credentials_fails_its_start_naming_the_variable() {
+        for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let vars: Vec<(&str, &str)> = LAMBDA
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            let err = lambda_sdk_config(&lambda_env(&vars), AwsTimeouts::SHORT).expect_err(missing);
+            assert!(
+                matches!(err, SettingsError::Missing(name) if name == missing),
+                "{err}"
+            );
+        }
+        // The older name of the region, which the SDK's own loader reads too.
+        let mut vars: Vec<(&str, &str)> = LAMBDA[1..].to_vec();
+        vars.push(("AWS_DEFAULT_REGION", "ap-south-1"));
+        let config = lambda_sdk_config(&lambda_env(&vars), AwsTimeouts::SHORT).expect("valid");
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("ap-south-1"));
+        // A secret is never in what a failed start reports.
+        let mut vars: Vec<(&str, &str)> = LAMBDA.to_vec();
+        vars.push((OPERATION_TIMEOUT_VAR, "soon"));
+        let err = lambda_sdk_config(&lambda_env(&vars), AwsTimeouts::SHORT).expect_err("invalid");
+        assert!(!format!("{err} {err:?}").contains("role-secret"), "{err:?}");
+    }
+
+    /// What a function's clients send: signed with the role's credentials
+    /// and session token from the environment, in its region, to
+    /// `AWS_ENDPOINT_URL`, within its timeouts.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_functions_calls_are_signed_with_the_environments_credentials() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.expect("a connection");
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = tcp.read(&mut buf).await.expect("read");
+                assert!(n > 0, "the request ended early");
+                head.extend_from_slice(&buf[..n]);
+            }
+            let body = r#"{"FailedEntryCount":0,"Entries":[{"EventId":"e-1"}]}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            tcp.write_all(answer.as_bytes()).await.expect("write");
+            String::from_utf8_lossy(&head).to_ascii_lowercase()
+        });
+
+        let mut vars: Vec<(&str, &str)> = LAMBDA.to_vec();
+        vars.push(("AWS_ENDPOINT_URL", &endpoint));
+        let config = lambda_sdk_config(&lambda_env(&vars), AwsTimeouts::SHORT).expect("valid");
+        assert_eq!(
+            config.timeout_config().and_then(|t| t.operation_timeout()),
+            Some(AwsTimeouts::SHORT.operation)
+        );
+        let events = aws_sdk_eventbridge::Client::new(&config);
+        events
+            .put_events()
+            .entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .source("gantry.test")
+                    .detail_type("Test")
+                    .detail("{}")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("sent to the endpoint");
+        let head = server.await.expect("the server");
+        assert!(
+            head.contains("credential=asiafunctionrole/") && head.contains("/eu-west-1/events/"),
+            "{head}"
+        );
+        assert!(
+            head.contains("x-amz-security-token: role-session-token"),
+            "{head}"
+        );
+        assert!(!head.contains("role-secret"), "{head}");
     }
 }
