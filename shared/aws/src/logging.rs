@@ -1,18 +1,28 @@
 //! Structured logs: one JSON object per line, through `tracing`.
 //!
 //! Level from `RUST_LOG`, else Lambda's `AWS_LAMBDA_LOG_LEVEL`, else `info`.
+//! `RUST_LOG` takes a level and `target=level` pairs (`info`,
+//! `warn,gantry_aws=debug`), `tracing_subscriber`'s `Targets`: not
+//! `EnvFilter`'s span and field directives, whose matcher compiles regular
+//! expressions into DFAs (75 KB of each binary, docs/PERFORMANCE.md).
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
 
-fn filter() -> EnvFilter {
-    EnvFilter::try_from_default_env()
-        .ok()
+/// The filter `RUST_LOG` and `AWS_LAMBDA_LOG_LEVEL` ask for, from `env`.
+/// Unreadable settings fall through to the next, and finally to `info`.
+fn filter(env: impl Fn(&str) -> Option<String>) -> Targets {
+    env("RUST_LOG")
+        .and_then(|spec| spec.parse::<Targets>().ok())
         .or_else(|| {
-            let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok()?;
-            EnvFilter::try_new(level.to_ascii_lowercase()).ok()
+            // Lambda's levels are TRACE to ERROR and FATAL, read as ERROR.
+            let level = env("AWS_LAMBDA_LOG_LEVEL")?.to_ascii_lowercase();
+            let level = if level == "fatal" { "error" } else { &level };
+            let level = level.parse::<tracing::Level>().ok()?;
+            Some(Targets::new().with_default(level))
         })
-        .unwrap_or_else(|| EnvFilter::new("info"))
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO))
 }
 
 /// The JSON subscriber every function uses, writing to `writer`.
@@ -27,9 +37,9 @@ where
         .with_span_list(false)
         .with_target(false)
         .with_ansi(false)
-        .with_env_filter(filter())
         .with_writer(writer)
         .finish()
+        .with(filter(|name: &str| std::env::var(name).ok()))
 }
 
 /// Installs the JSON subscriber on stdout for a function. Call once, first.
@@ -43,4 +53,46 @@ where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let _ = tracing::subscriber::set_global_default(json_subscriber(writer));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn the_level_comes_from_rust_log_then_lambda_then_info() {
+        let f = filter(env(&[("RUST_LOG", "warn,gantry_aws=debug")]));
+        assert!(f.would_enable("gantry_aws::ledger", &Level::DEBUG));
+        assert!(!f.would_enable("gantry_webhook", &Level::INFO));
+        assert!(f.would_enable("gantry_webhook", &Level::WARN));
+
+        let f = filter(env(&[("AWS_LAMBDA_LOG_LEVEL", "DEBUG")]));
+        assert!(f.would_enable("gantry_webhook", &Level::DEBUG));
+        assert!(!f.would_enable("gantry_webhook", &Level::TRACE));
+
+        // Lambda's FATAL is no tracing level: the nearest, errors only.
+        let f = filter(env(&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")]));
+        assert!(f.would_enable("gantry_webhook", &Level::ERROR));
+        assert!(!f.would_enable("gantry_webhook", &Level::WARN));
+
+        // Unreadable or absent: the default, not silence.
+        for vars in [
+            &[][..],
+            &[("AWS_LAMBDA_LOG_LEVEL", "LOUD")][..],
+            &[("RUST_LOG", "gantry=loud")][..],
+        ] {
+            let f = filter(env(vars));
+            assert!(f.would_enable("gantry_webhook", &Level::INFO), "{vars:?}");
+            assert!(!f.would_enable("gantry_webhook", &Level::DEBUG), "{vars:?}");
+        }
+    }
 }
