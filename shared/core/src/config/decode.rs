@@ -691,8 +691,14 @@ fn decode_schedules(
     let mut out: Vec<ScheduleRule> = Vec::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
         let ip = path.index(i);
-        let (mut name, mut cron, mut zone, mut branch, mut project, mut builds) =
-            (None, None, Some(chrono_tz::Tz::UTC), None, None, Vec::new());
+        let (mut name, mut cron, mut zone, mut branch, mut project, mut builds) = (
+            None,
+            None,
+            Some(crate::schedule::Zone::utc()),
+            None,
+            None,
+            Vec::new(),
+        );
         for (_, k, v) in r.known(item, &ip, SCHEDULE_KEYS) {
             let kp = ip.key(k);
             match k {
