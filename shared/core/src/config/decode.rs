@@ -686,19 +686,13 @@ fn decode_schedules(
     node: &Node,
     path: &Path<'_>,
 ) -> Vec<crate::schedule::ScheduleRule> {
-    use crate::schedule::{CronExpr, ScheduleRule, parse_zone};
+    use crate::schedule::{CronExpr, ScheduleRule, Zone};
     let list = items(r, node, path, "schedules");
     let mut out: Vec<ScheduleRule> = Vec::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
         let ip = path.index(i);
-        let (mut name, mut cron, mut zone, mut branch, mut project, mut builds) = (
-            None,
-            None,
-            Some(crate::schedule::Zone::utc()),
-            None,
-            None,
-            Vec::new(),
-        );
+        let (mut name, mut cron, mut zone, mut branch, mut project, mut builds) =
+            (None, None, Some(Zone::utc()), None, None, Vec::new());
         for (_, k, v) in r.known(item, &ip, SCHEDULE_KEYS) {
             let kp = ip.key(k);
             match k {
@@ -721,7 +715,7 @@ fn decode_schedules(
                     }
                 }
                 "time-zone" => {
-                    zone = text(r, v, &kp).and_then(|t| match parse_zone(&t) {
+                    zone = text(r, v, &kp).and_then(|t| match Zone::parse(&t) {
                         Ok(z) => Some(z),
                         Err(why) => {
                             r.error(v.pos, &kp, why);
