@@ -19,7 +19,7 @@ use crate::AwsTimeouts;
 /// Reads one environment variable; what [`serve`] hands the settings.
 pub type EnvVar = fn(&str) -> Option<String>;
 
-fn env_var(name: &str) -> Option<String> {
+pub(crate) fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 

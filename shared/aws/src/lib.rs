@@ -144,7 +144,7 @@ pub fn sdk_loader() -> aws_config::ConfigLoader {
 /// fails its start naming the variable. The CLI keeps the loader
 /// ([`sdk_loader`]).
 pub fn load_sdk_config(default: AwsTimeouts) -> Result<SdkConfig, SettingsError> {
-    lambda_sdk_config(&Env(|name: &str| std::env::var(name).ok()), default)
+    lambda_sdk_config(&Env(lambda::env_var), default)
 }
 
 /// [`load_sdk_config`] from `env`.
@@ -270,7 +270,8 @@ mod tests {
         }
     }
 
-    fn lambda_env(vars: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+    /// An environment from a table, for tests.
+    pub(crate) fn lambda_env(vars: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
         let vars: Vec<(String, String)> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -304,11 +305,6 @@ mod tests {
         vars.push(("AWS_DEFAULT_REGION", "ap-south-1"));
         let config = lambda_sdk_config(&lambda_env(&vars), AwsTimeouts::SHORT).expect("valid");
         assert_eq!(config.region().map(|r| r.as_ref()), Some("ap-south-1"));
-        // A secret is never in what a failed start reports.
-        let mut vars: Vec<(&str, &str)> = LAMBDA.to_vec();
-        vars.push((OPERATION_TIMEOUT_VAR, "soon"));
-        let err = lambda_sdk_config(&lambda_env(&vars), AwsTimeouts::SHORT).expect_err("invalid");
-        assert!(!format!("{err} {err:?}").contains("role-secret"), "{err:?}");
     }
 
     /// What a function's clients send: signed with the role's credentials

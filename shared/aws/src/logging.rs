@@ -6,18 +6,19 @@
 //! `EnvFilter`'s span and field directives, whose matcher compiles regular
 //! expressions into DFAs (75 KB of each binary, docs/PERFORMANCE.md).
 
+use gantry_core::settings::Env;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// The filter `RUST_LOG` and `AWS_LAMBDA_LOG_LEVEL` ask for, from `env`.
 /// Unreadable settings fall through to the next, and finally to `info`.
-fn filter(env: impl Fn(&str) -> Option<String>) -> Targets {
-    env("RUST_LOG")
+fn filter<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Targets {
+    env.get("RUST_LOG")
         .and_then(|spec| spec.parse::<Targets>().ok())
         .or_else(|| {
             // Lambda's levels are TRACE to ERROR and FATAL, read as ERROR.
-            let level = env("AWS_LAMBDA_LOG_LEVEL")?.to_ascii_lowercase();
+            let level = env.get("AWS_LAMBDA_LOG_LEVEL")?.to_ascii_lowercase();
             let level = if level == "fatal" { "error" } else { &level };
             let level = level.parse::<tracing::Level>().ok()?;
             Some(Targets::new().with_default(level))
@@ -39,7 +40,7 @@ where
         .with_ansi(false)
         .with_writer(writer)
         .finish()
-        .with(filter(|name: &str| std::env::var(name).ok()))
+        .with(filter(&Env(crate::lambda::env_var)))
 }
 
 /// Installs the JSON subscriber on stdout for a function. Call once, first.
@@ -58,29 +59,22 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::lambda_env as env;
     use tracing::Level;
-
-    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name: &str| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
 
     #[test]
     fn the_level_comes_from_rust_log_then_lambda_then_info() {
-        let f = filter(env(&[("RUST_LOG", "warn,gantry_aws=debug")]));
+        let f = filter(&env(&[("RUST_LOG", "warn,gantry_aws=debug")]));
         assert!(f.would_enable("gantry_aws::ledger", &Level::DEBUG));
         assert!(!f.would_enable("gantry_webhook", &Level::INFO));
         assert!(f.would_enable("gantry_webhook", &Level::WARN));
 
-        let f = filter(env(&[("AWS_LAMBDA_LOG_LEVEL", "DEBUG")]));
+        let f = filter(&env(&[("AWS_LAMBDA_LOG_LEVEL", "DEBUG")]));
         assert!(f.would_enable("gantry_webhook", &Level::DEBUG));
         assert!(!f.would_enable("gantry_webhook", &Level::TRACE));
 
         // Lambda's FATAL is no tracing level: the nearest, errors only.
-        let f = filter(env(&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")]));
+        let f = filter(&env(&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")]));
         assert!(f.would_enable("gantry_webhook", &Level::ERROR));
         assert!(!f.would_enable("gantry_webhook", &Level::WARN));
 
@@ -90,7 +84,7 @@ mod tests {
             &[("AWS_LAMBDA_LOG_LEVEL", "LOUD")][..],
             &[("RUST_LOG", "gantry=loud")][..],
         ] {
-            let f = filter(env(vars));
+            let f = filter(&env(vars));
             assert!(f.would_enable("gantry_webhook", &Level::INFO), "{vars:?}");
             assert!(!f.would_enable("gantry_webhook", &Level::DEBUG), "{vars:?}");
         }
