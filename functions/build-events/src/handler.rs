@@ -24,7 +24,7 @@ pub struct Deps {
     /// Posts statuses, tells the chats, keeps records and badges.
     pub reporter: Reporter,
     /// Finds the commit of a CodePipeline execution.
-    pub codepipeline: aws_sdk_codepipeline::Client,
+    pub codepipeline: gantry_aws::on_first_use::OnFirstUse<aws_sdk_codepipeline::Client>,
     /// Where a re-run or an approval from GitHub goes on as a
     /// `Build Requested`.
     pub bus: gantry_aws::bus::EventBus,

@@ -43,9 +43,14 @@ impl Settings {
     pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
         Deps {
             reporter: self.reporter.reporter(sdk),
-            codepipeline: aws_sdk_codepipeline::Client::new(sdk),
+            // A pipeline's execution events and GitHub's re-run requests
+            // are the rarer paths; a build's state change needs neither.
+            codepipeline: gantry_aws::on_first_use::OnFirstUse::new(
+                sdk,
+                aws_sdk_codepipeline::Client::new,
+            ),
             bus: gantry_aws::bus::EventBus::new(
-                aws_sdk_eventbridge::Client::new(sdk),
+                gantry_aws::on_first_use::OnFirstUse::new(sdk, aws_sdk_eventbridge::Client::new),
                 self.event_bus.clone(),
             ),
         }

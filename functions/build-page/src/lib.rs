@@ -57,10 +57,15 @@ impl Settings {
     }
 
     pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
+        let s3 = aws_sdk_s3::Client::new(sdk);
         Deps {
-            records: Records::new(aws_sdk_s3::Client::new(sdk), self.artifact_bucket.clone()),
-            s3: aws_sdk_s3::Client::new(sdk),
-            logs: BuildLogs::new(aws_sdk_cloudwatchlogs::Client::new(sdk)),
+            records: Records::new(s3.clone(), self.artifact_bucket.clone()),
+            s3,
+            // Read only when a page asks for a log.
+            logs: BuildLogs::new(gantry_aws::on_first_use::OnFirstUse::new(
+                sdk,
+                aws_sdk_cloudwatchlogs::Client::new,
+            )),
             keys: PageKeys::new(
                 aws_sdk_ssm::Client::new(sdk),
                 self.pages.key_parameter.clone(),

@@ -19,7 +19,7 @@ pub struct Deps {
     pub config: ConfigSource,
     pub ssm: aws_sdk_ssm::Client,
     /// `env.secrets-manager` references are checked by name here.
-    pub secrets_manager: aws_sdk_secretsmanager::Client,
+    pub secrets_manager: gantry_aws::on_first_use::OnFirstUse<aws_sdk_secretsmanager::Client>,
     /// Which path each project's secrets must be under.
     pub domains: TrustDomains,
     pub s3: aws_sdk_s3::Client,

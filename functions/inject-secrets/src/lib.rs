@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use gantry_aws::bus::EventBus;
 use gantry_aws::config_source::ConfigSource;
+use gantry_aws::on_first_use::OnFirstUse;
 use gantry_core::settings::Env;
 
 pub use gantry_core::config::{DEFAULT_PROJECT_PREFIX, TrustDomains};
@@ -57,19 +58,18 @@ impl Settings {
 
     pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
         let ssm = aws_sdk_ssm::Client::new(sdk);
+        let s3 = aws_sdk_s3::Client::new(sdk);
         Deps {
             config: ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl),
             ssm,
-            secrets_manager: aws_sdk_secretsmanager::Client::new(sdk),
+            // Only a buildspec's `env.secrets-manager` needs it.
+            secrets_manager: OnFirstUse::new(sdk, aws_sdk_secretsmanager::Client::new),
             domains: TrustDomains {
                 secrets_prefix: self.secrets_prefix.clone(),
                 project_prefix: self.project_prefix.clone(),
             },
-            s3: aws_sdk_s3::Client::new(sdk),
-            records: gantry_aws::records::Records::new(
-                aws_sdk_s3::Client::new(sdk),
-                self.artifact_bucket.clone(),
-            ),
+            records: gantry_aws::records::Records::new(s3.clone(), self.artifact_bucket.clone()),
+            s3,
             bucket: self.artifact_bucket.clone(),
             bus: EventBus::new(
                 aws_sdk_eventbridge::Client::new(sdk),

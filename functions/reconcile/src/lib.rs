@@ -67,9 +67,10 @@ impl Settings {
     }
 
     pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
+        let reporter = self.reporter.reporter(sdk);
         Deps {
-            codebuild: aws_sdk_codebuild::Client::new(sdk),
-            reporter: self.reporter.reporter(sdk),
+            codebuild: reporter.codebuild.clone(),
+            reporter,
             projects: self.projects.clone(),
             builds_per_project: self.builds_per_project,
             redeliverer: Redeliverer::new(self.redeliver.clone()),

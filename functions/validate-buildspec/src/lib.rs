@@ -35,14 +35,12 @@ impl Settings {
     }
 
     pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
+        let s3 = aws_sdk_s3::Client::new(sdk);
         Deps {
             github: self.github.client(),
             credentials: self.github.credentials(&aws_sdk_ssm::Client::new(sdk)),
-            s3: aws_sdk_s3::Client::new(sdk),
-            records: gantry_aws::records::Records::new(
-                aws_sdk_s3::Client::new(sdk),
-                self.artifact_bucket.clone(),
-            ),
+            records: gantry_aws::records::Records::new(s3.clone(), self.artifact_bucket.clone()),
+            s3,
             bucket: self.artifact_bucket.clone(),
             bus: EventBus::new(
                 aws_sdk_eventbridge::Client::new(sdk),

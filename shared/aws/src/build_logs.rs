@@ -4,6 +4,7 @@
 //! page reads.
 
 use crate::describe_sdk_error;
+use crate::on_first_use::OnFirstUse;
 
 /// How many of the log's last events are read: GitHub shows at most
 /// 65,535 characters, and the failed phase's last lines are what matter.
@@ -18,12 +19,16 @@ pub struct LogsError {
 }
 
 pub struct BuildLogs {
-    client: aws_sdk_cloudwatchlogs::Client,
+    client: OnFirstUse<aws_sdk_cloudwatchlogs::Client>,
 }
 
 impl BuildLogs {
-    pub fn new(client: aws_sdk_cloudwatchlogs::Client) -> BuildLogs {
-        BuildLogs { client }
+    /// With a client made now, or made on the first read
+    /// ([`OnFirstUse::new`]) where reading a log is a rare path.
+    pub fn new(client: impl Into<OnFirstUse<aws_sdk_cloudwatchlogs::Client>>) -> BuildLogs {
+        BuildLogs {
+            client: client.into(),
+        }
     }
 
     /// The last [`TAIL_EVENTS`] lines of the log at `place`, oldest first

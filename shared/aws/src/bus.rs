@@ -1,6 +1,7 @@
 //! Publishing Gantry's events on its EventBridge bus.
 
 use super::describe_sdk_error;
+use crate::on_first_use::OnFirstUse;
 use gantry_core::events::{Detail, MAX_ENTRY_BYTES, SOURCE, entry_size};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,14 +58,19 @@ impl Entry {
 pub const MAX_BATCH: usize = 10;
 
 pub struct EventBus {
-    client: aws_sdk_eventbridge::Client,
+    client: OnFirstUse<aws_sdk_eventbridge::Client>,
     name: String,
 }
 
 impl EventBus {
-    pub fn new(client: aws_sdk_eventbridge::Client, name: impl Into<String>) -> Self {
+    /// With a client made now, or made on the first publish
+    /// ([`OnFirstUse::new`]) where publishing is a rare path.
+    pub fn new(
+        client: impl Into<OnFirstUse<aws_sdk_eventbridge::Client>>,
+        name: impl Into<String>,
+    ) -> Self {
         EventBus {
-            client,
+            client: client.into(),
             name: name.into(),
         }
     }

@@ -21,6 +21,7 @@ pub mod github;
 pub mod lambda;
 pub mod ledger;
 pub mod logging;
+pub mod on_first_use;
 pub mod pages;
 pub mod parameters;
 pub mod records;

@@ -116,7 +116,11 @@ impl ReporterSettings {
                 .map(|p| crate::pages::PageLinks::new(p, ssm.clone())),
             chat_urls: ChatUrls::new(ssm),
             codebuild: aws_sdk_codebuild::Client::new(sdk),
-            logs: crate::build_logs::BuildLogs::new(aws_sdk_cloudwatchlogs::Client::new(sdk)),
+            // Read for a failed build only.
+            logs: crate::build_logs::BuildLogs::new(crate::on_first_use::OnFirstUse::new(
+                sdk,
+                aws_sdk_cloudwatchlogs::Client::new,
+            )),
             aws_timeout: sdk
                 .timeout_config()
                 .and_then(|t| t.operation_timeout())

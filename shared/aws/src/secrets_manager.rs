@@ -6,6 +6,7 @@
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::describe_sdk_error;
+use crate::on_first_use::OnFirstUse;
 use crate::parameters::ParameterCheck;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +19,7 @@ pub struct SecretCheckError {
 /// Checks each secret id in `ids` (duplicates are asked once): the ids
 /// with no such secret, and those the caller may not describe.
 pub async fn check(
-    client: &aws_sdk_secretsmanager::Client,
+    client: &OnFirstUse<aws_sdk_secretsmanager::Client>,
     ids: &[String],
 ) -> Result<ParameterCheck, SecretCheckError> {
     let mut out = ParameterCheck::default();
@@ -28,6 +29,7 @@ pub async fn check(
             continue;
         }
         asked.push(id);
+        // The client is made here, by the first build that names a secret.
         match client.describe_secret().secret_id(id).send().await {
             Ok(secret) if secret.deleted_date().is_some() => out.missing.push(id.clone()),
             Ok(_) => {}
@@ -47,4 +49,20 @@ pub async fn check(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+    use crate::on_first_use::OnFirstUse;
+
+    #[tokio::test]
+    async fn a_build_that_names_no_secret_makes_no_client() {
+        // Making a client costs half a million instructions of the
+        // invocation; a buildspec without `secrets-manager` must not pay it.
+        let sdk = aws_config::SdkConfig::builder().build();
+        let client = OnFirstUse::new(&sdk, |_| panic!("the Secrets Manager client was made"));
+        let checked = check(&client, &[]).await.expect("nothing to ask");
+        assert!(checked.missing.is_empty() && checked.forbidden.is_empty());
+    }
 }
