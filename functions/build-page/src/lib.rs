@@ -61,11 +61,8 @@ impl Settings {
         Deps {
             records: Records::new(s3.clone(), self.artifact_bucket.clone()),
             s3,
-            // Read only when a page asks for a log.
-            logs: BuildLogs::new(gantry_aws::on_first_use::OnFirstUse::new(
-                sdk,
-                aws_sdk_cloudwatchlogs::Client::new,
-            )),
+            // Made now: a build's page shows its log.
+            logs: BuildLogs::new(aws_sdk_cloudwatchlogs::Client::new(sdk)),
             keys: PageKeys::new(
                 aws_sdk_ssm::Client::new(sdk),
                 self.pages.key_parameter.clone(),
