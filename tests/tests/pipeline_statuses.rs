@@ -88,7 +88,7 @@ impl World {
             .expect("settings")
             .deps(&local.sdk);
         let stub = stack::sdk_config(&codepipeline.uri()).await;
-        deps.codepipeline = aws_sdk_codepipeline::Client::new(&stub);
+        deps.codepipeline = aws_sdk_codepipeline::Client::new(&stub).into();
         World {
             local,
             github,
