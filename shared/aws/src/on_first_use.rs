@@ -18,7 +18,8 @@ use aws_config::SdkConfig;
 pub struct OnFirstUse<C>(LazyLock<C, Box<dyn FnOnce() -> C + Send>>);
 
 impl<C: 'static> OnFirstUse<C> {
-    /// Made from `sdk` by `make` (`aws_sdk_logs::Client::new`) on first use.
+    /// Made from `sdk` by `make` (`aws_sdk_cloudwatchlogs::Client::new`) on
+    /// first use.
     pub fn new(sdk: &SdkConfig, make: fn(&SdkConfig) -> C) -> Self {
         let sdk = sdk.clone();
         OnFirstUse(LazyLock::new(Box::new(move || make(&sdk))))
