@@ -62,7 +62,8 @@ impl Settings {
 
     pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
         Deps {
-            reporter: self.reporter.reporter(sdk),
+            // Schedule reports no finished build: no CodeBuild client at init.
+            reporter: self.reporter.reporter_codebuild_on_first_use(sdk),
             bus: EventBus::new(aws_sdk_eventbridge::Client::new(sdk), &self.event_bus),
         }
     }

@@ -4,6 +4,7 @@
 //! build record, the branch's last result and badge. Used by build-events
 //! and by reconcile, which finishes builds whose final event never came.
 
+use crate::on_first_use::OnFirstUse;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +42,10 @@ pub struct Reporter {
     pub notifier: Notifier,
     pub chat_urls: ChatUrls,
     /// Reads what CodeBuild's events leave out (the exported variables).
-    pub codebuild: aws_sdk_codebuild::Client,
+    /// Made at init where every usual invocation reports a finished build
+    /// ([`ReporterSettings::reporter`]); on first use where none does
+    /// ([`ReporterSettings::reporter_codebuild_on_first_use`]).
+    pub codebuild: OnFirstUse<aws_sdk_codebuild::Client>,
     /// The builds' logs, for a failed build's check run.
     pub logs: crate::build_logs::BuildLogs,
     /// The longest an AWS call may take (the SDK's operation timeout).
@@ -102,7 +106,25 @@ impl ReporterSettings {
         })
     }
 
+    /// The reporter of build-events and reconcile, which report finished
+    /// builds (a BatchGetBuilds each): its CodeBuild client is made now.
     pub fn reporter(&self, sdk: &aws_config::SdkConfig) -> Reporter {
+        self.reporter_with(sdk, aws_sdk_codebuild::Client::new(sdk).into())
+    }
+
+    /// The reporter of a function that reports no finished CodeBuild build
+    /// itself (schedule: its statuses and records are for the builds it
+    /// requests): the CodeBuild client, half a million instructions of
+    /// init, is made only if a report ever needs it.
+    pub fn reporter_codebuild_on_first_use(&self, sdk: &aws_config::SdkConfig) -> Reporter {
+        self.reporter_with(sdk, OnFirstUse::new(sdk, aws_sdk_codebuild::Client::new))
+    }
+
+    fn reporter_with(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        codebuild: OnFirstUse<aws_sdk_codebuild::Client>,
+    ) -> Reporter {
         let ssm = aws_sdk_ssm::Client::new(sdk);
         Reporter {
             github: self.github.client(),
@@ -115,7 +137,7 @@ impl ReporterSettings {
                 .clone()
                 .map(|p| crate::pages::PageLinks::new(p, ssm.clone())),
             chat_urls: ChatUrls::new(ssm),
-            codebuild: aws_sdk_codebuild::Client::new(sdk),
+            codebuild,
             // Read for a failed build only.
             logs: crate::build_logs::BuildLogs::new(crate::on_first_use::OnFirstUse::new(
                 sdk,
