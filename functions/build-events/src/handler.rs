@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use gantry_aws::on_first_use::OnFirstUse;
 use gantry_aws::report::{
     Ids, Report, ReportError, Reporter, badge_of, deliver, deliver_with, finish, queued,
     status_settings,
@@ -24,7 +25,7 @@ pub struct Deps {
     /// Posts statuses, tells the chats, keeps records and badges.
     pub reporter: Reporter,
     /// Finds the commit of a CodePipeline execution.
-    pub codepipeline: gantry_aws::on_first_use::OnFirstUse<aws_sdk_codepipeline::Client>,
+    pub codepipeline: OnFirstUse<aws_sdk_codepipeline::Client>,
     /// Where a re-run or an approval from GitHub goes on as a
     /// `Build Requested`.
     pub bus: gantry_aws::bus::EventBus,

@@ -18,6 +18,8 @@ pub mod handler;
 pub mod pipeline;
 pub mod requests;
 
+use gantry_aws::on_first_use::OnFirstUse;
+
 pub use gantry_aws::report::Report;
 pub use gantry_core::settings::SettingsError;
 pub use handler::{Deps, HandlerError, TIMEOUT, handle_event, handle_event_until};
@@ -45,12 +47,9 @@ impl Settings {
             reporter: self.reporter.reporter(sdk),
             // A pipeline's execution events and GitHub's re-run requests
             // are the rarer paths; a build's state change needs neither.
-            codepipeline: gantry_aws::on_first_use::OnFirstUse::new(
-                sdk,
-                aws_sdk_codepipeline::Client::new,
-            ),
+            codepipeline: OnFirstUse::new(sdk, aws_sdk_codepipeline::Client::new),
             bus: gantry_aws::bus::EventBus::new(
-                gantry_aws::on_first_use::OnFirstUse::new(sdk, aws_sdk_eventbridge::Client::new),
+                OnFirstUse::new(sdk, aws_sdk_eventbridge::Client::new),
                 self.event_bus.clone(),
             ),
         }

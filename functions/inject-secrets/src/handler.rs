@@ -3,6 +3,7 @@
 use gantry_aws::artifacts::{self, S3Error};
 use gantry_aws::bus::{EventBus, PublishError};
 use gantry_aws::config_source::{ConfigError, ConfigSource};
+use gantry_aws::on_first_use::OnFirstUse;
 use gantry_aws::parameters::{self, ParameterError};
 use gantry_aws::records::{RecordError, Records};
 use gantry_aws::secrets_manager::{self, SecretCheckError};
@@ -19,7 +20,7 @@ pub struct Deps {
     pub config: ConfigSource,
     pub ssm: aws_sdk_ssm::Client,
     /// `env.secrets-manager` references are checked by name here.
-    pub secrets_manager: gantry_aws::on_first_use::OnFirstUse<aws_sdk_secretsmanager::Client>,
+    pub secrets_manager: OnFirstUse<aws_sdk_secretsmanager::Client>,
     /// Which path each project's secrets must be under.
     pub domains: TrustDomains,
     pub s3: aws_sdk_s3::Client,

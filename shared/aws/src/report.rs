@@ -139,7 +139,7 @@ impl ReporterSettings {
             chat_urls: ChatUrls::new(ssm),
             codebuild,
             // Read for a failed build only.
-            logs: crate::build_logs::BuildLogs::new(crate::on_first_use::OnFirstUse::new(
+            logs: crate::build_logs::BuildLogs::new(OnFirstUse::new(
                 sdk,
                 aws_sdk_cloudwatchlogs::Client::new,
             )),
