@@ -130,7 +130,8 @@ pub struct LocalStack {
 
 impl LocalStack {
     pub async fn start(config_yaml: &str) -> LocalStack {
-        let moto = Moto::start()
+        // A server of its own, forked: moto is imported once per test binary.
+        let moto = Moto::fork()
             .await
             .expect("moto server (pip install 'moto[server]')");
         let sdk = stack::sdk_config(moto.endpoint()).await;
