@@ -106,6 +106,55 @@ async fn rule_patterns_match_the_events_they_route() {
     local.moto.stop().await;
 }
 
+/// `sam build --language-extensions` (SAM CLI 1.160 and later) expands the
+/// template's `Fn::ForEach` loops itself and refuses a loop or a loop
+/// identifier that has a parameter's name ("loop name 'TrustDomains'
+/// conflicts with parameter name"), so the deploy build a user runs would
+/// stop before building anything.
+#[test]
+fn no_foreach_loop_or_identifier_is_named_as_a_parameter() {
+    let template = template();
+    let keys = |section: &str| -> Vec<String> {
+        match template.get(section).map(|s| &s.value) {
+            Some(Value::Map(entries)) => entries
+                .iter()
+                .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let parameters = keys("Parameters");
+    let mut loops = 0;
+    for section in ["Resources", "Conditions", "Outputs"] {
+        let Some(Value::Map(entries)) = template.get(section).map(|s| &s.value) else {
+            continue;
+        };
+        for (key, body) in entries {
+            let Some(name) = key.as_str().and_then(|k| k.strip_prefix("Fn::ForEach::")) else {
+                continue;
+            };
+            loops += 1;
+            assert!(
+                !parameters.iter().any(|p| p == name),
+                "{section}: loop {name} has a parameter's name"
+            );
+            let identifier = match &body.value {
+                Value::Seq(items) => items.first().and_then(Node::as_str),
+                _ => None,
+            };
+            let identifier = identifier.unwrap_or_else(|| panic!("loop {name} has no identifier"));
+            assert!(
+                !parameters.iter().any(|p| p == identifier),
+                "{section}: loop {name}'s identifier {identifier} has a parameter's name"
+            );
+        }
+    }
+    assert!(
+        loops >= 2,
+        "the template's trust-domain loops were not found"
+    );
+}
+
 fn template() -> Node {
     let text = std::fs::read_to_string(workspace().join("template.yaml")).expect("template.yaml");
     let limits = yaml::Limits {
