@@ -114,16 +114,10 @@ async fn rule_patterns_match_the_events_they_route() {
 #[test]
 fn no_foreach_loop_or_identifier_is_named_as_a_parameter() {
     let template = template();
-    let keys = |section: &str| -> Vec<String> {
-        match template.get(section).map(|s| &s.value) {
-            Some(Value::Map(entries)) => entries
-                .iter()
-                .filter_map(|(k, _)| k.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        }
+    let parameters: Vec<&str> = match template.get("Parameters").map(|p| &p.value) {
+        Some(Value::Map(entries)) => entries.iter().filter_map(|(k, _)| k.as_str()).collect(),
+        _ => Vec::new(),
     };
-    let parameters = keys("Parameters");
     let mut loops = 0;
     for section in ["Resources", "Conditions", "Outputs"] {
         let Some(Value::Map(entries)) = template.get(section).map(|s| &s.value) else {
@@ -135,7 +129,7 @@ fn no_foreach_loop_or_identifier_is_named_as_a_parameter() {
             };
             loops += 1;
             assert!(
-                !parameters.iter().any(|p| p == name),
+                !parameters.contains(&name),
                 "{section}: loop {name} has a parameter's name"
             );
             let identifier = match &body.value {
@@ -144,7 +138,7 @@ fn no_foreach_loop_or_identifier_is_named_as_a_parameter() {
             };
             let identifier = identifier.unwrap_or_else(|| panic!("loop {name} has no identifier"));
             assert!(
-                !parameters.iter().any(|p| p == identifier),
+                !parameters.contains(&identifier),
                 "{section}: loop {name}'s identifier {identifier} has a parameter's name"
             );
         }

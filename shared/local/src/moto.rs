@@ -164,13 +164,13 @@ impl Moto {
         self.proxy.faults()
     }
 
-    /// Stops the server and waits for it to exit.
+    /// Stops the server: a spawned one is killed and waited for here; a
+    /// forked one is killed and waited for by the fork server, asked on drop.
     pub async fn stop(mut self) {
         match &mut self.process {
             Process::Spawned(child) => {
                 let _ = child.kill().await;
             }
-            // The fork server kills it and waits, on drop (below).
             Process::Forked(_) => {}
         }
     }
@@ -257,13 +257,13 @@ impl ForkServer {
     /// Forks a server; its pid and port.
     fn spawn() -> Result<(u32, u16), MotoError> {
         let mut slot = FORK_SERVER.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot.is_none() {
-            let program = std::env::var("MOTO_PYTHON").unwrap_or_else(|_| "python3".into());
-            *slot = Some(ForkServer::start(program)?);
-        }
-        let Some(server) = slot.as_mut() else {
-            return Err(MotoError::NoOutput);
+        let server = match slot.take() {
+            Some(server) => server,
+            None => ForkServer::start(
+                std::env::var("MOTO_PYTHON").unwrap_or_else(|_| "python3".into()),
+            )?,
         };
+        let server = slot.insert(server);
         let answer = writeln!(server.stdin, "spawn")
             .map_err(MotoError::ForkServerIo)
             .and_then(|()| server.answer());
