@@ -220,6 +220,53 @@ fn outcome(reply: &gantry_webhook::Reply) -> String {
 
 // ---------------------------------------------------------------- webhook
 
+/// What accepting a delivery costs in AWS requests once the secret is
+/// read: the claim, the publication and the claim's completion, one after
+/// the other, and a redelivery the claim's refused write and a read of it.
+/// GitHub waits for them all, and each costs the function more than its own
+/// work on the delivery (docs/PERFORMANCE.md); the ledger used to claim the
+/// delivery id as well, two requests more, which stopped nothing the
+/// body's claim does not.
+#[tokio::test(flavor = "current_thread")]
+async fn an_accepted_delivery_is_one_claim_one_publication_and_one_completion() {
+    let world = World::start(&config()).await;
+    let describe = |r: &gantry_local::proxy::Recorded| match &r.target {
+        Some(target) => target.clone(),
+        None => format!(
+            "{} {}",
+            r.method,
+            r.path.split('?').next().unwrap_or_default()
+        ),
+    };
+    // The first delivery reads the secret too.
+    let first = world.deliver("fa000000-0000-4000-8000-0000000000c1").await;
+    assert_eq!(first.status, 202, "{}", first.body);
+
+    let before = world.proxy.requests().len();
+    let reply = world.deliver("fa000000-0000-4000-8000-0000000000c2").await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let made: Vec<String> = world.proxy.requests()[before..]
+        .iter()
+        .map(describe)
+        .collect();
+    let claim = format!("PUT /{}/deliveries/body-", names::BUCKET);
+    assert_eq!(made.len(), 3, "{made:#?}");
+    assert!(made[0].starts_with(&claim), "the claim first: {made:#?}");
+    assert_eq!(made[1], PUT_EVENTS, "{made:#?}");
+    assert_eq!(made[2], made[0], "then the same key completed: {made:#?}");
+
+    let before = world.proxy.requests().len();
+    let again = world.deliver("fa000000-0000-4000-8000-0000000000c2").await;
+    assert_eq!((again.status, outcome(&again).as_str()), (200, "duplicate"));
+    let made: Vec<String> = world.proxy.requests()[before..]
+        .iter()
+        .map(describe)
+        .collect();
+    assert_eq!(made.len(), 2, "{made:#?}");
+    assert_eq!(made[0], made[1].replacen("GET", "PUT", 1), "{made:#?}");
+    assert!(made[0].starts_with(&claim), "{made:#?}");
+}
+
 /// The delivery is refused with `status` while the fault holds, nothing is
 /// published; GitHub's redelivery (same id) after recovery publishes once,
 /// and a further redelivery is a duplicate.

@@ -659,7 +659,7 @@ async fn a_redelivery_takes_over_the_claim_of_a_webhook_that_died() {
     // The dead request: claimed, with a deadline now past, never completed.
     let dead = holder(id, now_ms() - 60_000);
     let claim = ledger
-        .claim(id, &gantry_aws::ledger::body_digest(&body), &dead)
+        .claim(&gantry_aws::ledger::body_digest(&body), &dead)
         .await
         .expect("claim");
     assert!(matches!(claim, gantry_aws::ledger::Claim::New(_)));
@@ -675,7 +675,7 @@ async fn a_redelivery_takes_over_the_claim_of_a_webhook_that_died() {
 
 /// GitHub's redelivery racing the original (seen under `gantry load`): two
 /// sends of one delivery claim at once. Exactly one of them may publish;
-/// before, each could win one of the ledger's two keys, give it back as a
+/// when the ledger claimed two keys, each could win one, give it back as a
 /// duplicate, and the delivery was never published.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_sends_of_one_delivery_at_once_publish_it_exactly_once() {
@@ -688,10 +688,10 @@ async fn two_sends_of_one_delivery_at_once_publish_it_exactly_once() {
         let id = format!("5e1a000b-0000-4000-8000-{n:012}");
         let digest = gantry_aws::ledger::body_digest(id.as_bytes());
         let claim = |who: &'static str| {
-            let (ledger, id, digest) = (ledger.clone(), id.clone(), digest.clone());
+            let (ledger, digest) = (ledger.clone(), digest.clone());
             tokio::spawn(async move {
                 ledger
-                    .claim(&id, &digest, &holder(who, now_ms() + 60_000))
+                    .claim(&digest, &holder(who, now_ms() + 60_000))
                     .await
                     .expect("claim")
             })

@@ -253,11 +253,7 @@ async fn handle_inner(
         id: delivery_id.clone(),
         deadline,
     };
-    let claimed = match deps
-        .ledger
-        .claim(&delivery_id, &body_digest(body), &holder)
-        .await
-    {
+    let claimed = match deps.ledger.claim(&body_digest(body), &holder).await {
         Ok(Claim::New(claimed)) => claimed,
         Ok(Claim::Duplicate) => {
             return (

@@ -1,16 +1,18 @@
-//! Which deliveries were already accepted, without any database: two
-//! claims per delivery in S3 (see [`Records::acquire_key`]), one on the
-//! delivery id and one on a digest of the signed body.
+//! Which deliveries were already accepted, without any database: one claim
+//! per delivery in S3 (see [`Records::acquire_key`]), on a digest of the
+//! signed body, held in the delivery id's name.
 //!
-//! GitHub keeps both on a redelivery, so a redelivered delivery finds its
-//! claims done and publishes nothing. The delivery id is not signed: anyone
-//! holding one signed body (a repository admin sees them under Recent
-//! Deliveries) could resend it under fresh ids, each a new build; the body's
-//! claim stops that. Each claim carries its holder's deadline, so a webhook
-//! killed between claim and publication (a timeout) does not turn the user's
-//! redelivery into a "duplicate" forever: once the deadline has passed, the
-//! redelivery takes the claim over. If publishing fails, both claims are
-//! released so the redelivery goes through at once.
+//! GitHub keeps the body on a redelivery, so a redelivered delivery finds
+//! its claim done and publishes nothing. The delivery id is not signed:
+//! anyone holding one signed body (a repository admin sees them under
+//! Recent Deliveries) could resend it under fresh ids, each a new build;
+//! keyed by the body, the claim stops that too, so a claim on the delivery
+//! id would add a request and stop nothing more (start-build's record is
+//! keyed by the delivery id besides). The claim carries its holder's
+//! deadline, so a webhook killed between claim and publication (a timeout)
+//! does not turn the user's redelivery into a "duplicate" forever: once the
+//! deadline has passed, the redelivery takes the claim over. If publishing
+//! fails, the claim is released so the redelivery goes through at once.
 
 use sha2::{Digest, Sha256};
 
@@ -19,16 +21,14 @@ use gantry_core::records::Holder;
 
 /// A delivery claimed by this request: publish, then [`DeliveryLedger::complete`].
 #[derive(Debug)]
-pub struct Claimed {
-    delivery: Lease,
-    body: Lease,
-}
+pub struct Claimed(Lease);
 
 #[derive(Debug)]
 pub enum Claim {
-    /// First time this delivery (and this body) is seen: go on and publish.
+    /// First time this body is seen: go on and publish.
     New(Claimed),
-    /// Already accepted, or being accepted right now by another request.
+    /// Already accepted, or being accepted right now by another request
+    /// (a redelivery, or the same body under another delivery id).
     Duplicate,
 }
 
@@ -51,11 +51,8 @@ impl DeliveryLedger {
         }
     }
 
-    fn delivery_key(delivery_id: &str) -> String {
-        format!("deliveries/{delivery_id}")
-    }
-
-    /// Under `deliveries/` too: the same permission and the same lifetime.
+    /// Under `deliveries/`, the name it had when a delivery also claimed
+    /// `deliveries/<id>`: a bucket's earlier claims still count.
     fn body_key(digest: &str) -> String {
         format!(
             "deliveries/body-{}",
@@ -63,55 +60,28 @@ impl DeliveryLedger {
         )
     }
 
-    /// Claims `delivery_id` and `digest` (see [`body_digest`]) for `holder`,
-    /// unless either is claimed already.
-    pub async fn claim(
-        &self,
-        delivery_id: &str,
-        digest: &str,
-        holder: &Holder,
-    ) -> Result<Claim, LedgerError> {
-        let (delivery_key, body_key) = (Self::delivery_key(delivery_id), Self::body_key(digest));
-        // One key after the other, always the delivery's first. Taken side
-        // by side, two sends of one delivery (GitHub's redelivery racing
-        // the original) could each win one key, each give it back as a
-        // duplicate, and the delivery would never be published.
-        let delivery = match self.records.acquire_key(&delivery_key, holder).await? {
-            Acquired::Won(lease) => lease,
-            Acquired::Busy { .. } | Acquired::Done => return Ok(Claim::Duplicate),
-        };
-        match self.records.acquire_key(&body_key, holder).await {
-            Ok(Acquired::Won(body)) => Ok(Claim::New(Claimed { delivery, body })),
-            // Give back what this request won: it publishes nothing.
-            Ok(Acquired::Busy { .. } | Acquired::Done) => {
-                self.records.release(delivery).await?;
-                Ok(Claim::Duplicate)
-            }
-            Err(e) => {
-                if let Err(release) = self.records.release(delivery).await {
-                    tracing::warn!(error = %release, "could not give back the delivery's claim");
-                }
-                Err(e)
-            }
+    /// Claims the body whose [`body_digest`] is `digest` for `holder` (whose
+    /// id is the delivery id, recorded in the claim), unless it is claimed
+    /// already.
+    pub async fn claim(&self, digest: &str, holder: &Holder) -> Result<Claim, LedgerError> {
+        match self
+            .records
+            .acquire_key(&Self::body_key(digest), holder)
+            .await?
+        {
+            Acquired::Won(lease) => Ok(Claim::New(Claimed(lease))),
+            Acquired::Busy { .. } | Acquired::Done => Ok(Claim::Duplicate),
         }
     }
 
     /// Marks the delivery accepted for good, after it was published.
     pub async fn complete(&self, claimed: Claimed, holder: &Holder) -> Result<(), LedgerError> {
-        let (a, b) = tokio::join!(
-            self.records.complete(claimed.delivery, holder),
-            self.records.complete(claimed.body, holder),
-        );
-        a.and(b)
+        self.records.complete(claimed.0, holder).await
     }
 
     /// Forgets the delivery, after a claim whose publish failed.
     pub async fn release(&self, claimed: Claimed) -> Result<(), LedgerError> {
-        let (a, b) = tokio::join!(
-            self.records.release(claimed.delivery),
-            self.records.release(claimed.body),
-        );
-        a.and(b)
+        self.records.release(claimed.0).await
     }
 }
 

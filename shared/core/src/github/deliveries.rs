@@ -11,8 +11,9 @@
 //!
 //! Asking is safe even when GitHub was wrong about the failure (the webhook
 //! accepted the delivery, but its answer never reached GitHub): the
-//! webhook's delivery ledger (`deliveries/<guid>`, claimed before
-//! publishing) answers such a redelivery `duplicate` and publishes nothing.
+//! webhook's delivery ledger (`deliveries/body-<sha256 of the body>`,
+//! claimed before publishing) answers such a redelivery `duplicate` and
+//! publishes nothing.
 //! So the only cost of a redelivery is a request; the bound `max` is there
 //! so a delivery the webhook refuses for good (a bad signature, a body too
 //! large) is not sent again and again.
