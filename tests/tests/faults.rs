@@ -220,9 +220,10 @@ fn outcome(reply: &gantry_webhook::Reply) -> String {
 
 // ---------------------------------------------------------------- webhook
 
-/// What accepting a delivery costs in AWS requests once the secret is
-/// read: the claim, the publication and the claim's completion, one after
-/// the other, and a redelivery the claim's refused write and a read of it.
+/// What accepting a delivery costs in AWS requests: the claim, the
+/// publication and the claim's completion, one after the other, and a
+/// redelivery the claim's refused write and a read of it; a cold start's
+/// first delivery one more, for its secrets and configuration.
 /// GitHub waits for them all, and each costs the function more than its own
 /// work on the delivery (docs/PERFORMANCE.md); the ledger used to claim the
 /// delivery id as well, two requests more, which stopped nothing the
@@ -238,9 +239,17 @@ async fn an_accepted_delivery_is_one_claim_one_publication_and_one_completion() 
             r.path.split('?').next().unwrap_or_default()
         ),
     };
-    // The first delivery reads the secret too.
+    // The first delivery of a cold start reads the secret and the
+    // configuration too, in one request.
     let first = world.deliver("fa000000-0000-4000-8000-0000000000c1").await;
     assert_eq!(first.status, 202, "{}", first.body);
+    let made: Vec<String> = world.proxy.requests().iter().map(describe).collect();
+    let ssm: Vec<&String> = made
+        .iter()
+        .filter(|m| m.starts_with("AmazonSSM."))
+        .collect();
+    assert_eq!(ssm, ["AmazonSSM.GetParameters"], "{made:#?}");
+    assert_eq!(made.len(), 4, "{made:#?}");
 
     let before = world.proxy.requests().len();
     let reply = world.deliver("fa000000-0000-4000-8000-0000000000c2").await;

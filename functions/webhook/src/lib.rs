@@ -17,6 +17,7 @@ use http::HeaderValue;
 
 use gantry_aws::bus::EventBus;
 use gantry_aws::config_source::ConfigSource;
+use gantry_aws::first_read::FirstRead;
 use gantry_aws::ledger::DeliveryLedger;
 use gantry_aws::secrets::{SecretCache, TargetSecrets};
 use gantry_core::deadline::Deadline;
@@ -77,13 +78,28 @@ impl Settings {
     /// The handler's dependencies over clients from one SDK configuration.
     pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
         let ssm = aws_sdk_ssm::Client::new(sdk);
+        // A cold start's first delivery reads the secrets and the
+        // configuration in one request.
+        let mut first: Vec<String> = self.secret_parameters.clone();
+        first.push(self.config_parameter.clone());
+        let first = FirstRead::new(ssm.clone(), &first);
+        let secrets =
+            SecretCache::new(ssm.clone(), self.secret_parameters.clone(), self.secret_ttl);
+        let config = ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl);
+        let (secrets, config) = match &first {
+            Some(first) => (
+                secrets.with_first_read(first),
+                config.with_first_read(first),
+            ),
+            None => (secrets, config),
+        };
         Deps {
-            secrets: SecretCache::new(ssm.clone(), self.secret_parameters.clone(), self.secret_ttl),
+            secrets,
             target_secrets: self
                 .target_secrets_path
                 .clone()
                 .map(|path| TargetSecrets::new(ssm.clone(), path, self.secret_ttl)),
-            config: ConfigSource::new(ssm, self.config_parameter.clone(), self.config_ttl),
+            config,
             ledger: DeliveryLedger::new(aws_sdk_s3::Client::new(sdk), self.delivery_bucket.clone()),
             bus: EventBus::new(
                 aws_sdk_eventbridge::Client::new(sdk),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::cache::TtlCache;
 use super::describe_sdk_error;
+use super::first_read::{FirstRead, FirstReadShare, value_of};
 use gantry_core::config::Config;
 use gantry_core::diagnostic::{Diagnostic, Severity};
 
@@ -36,6 +37,7 @@ pub struct ConfigSource {
     ssm: aws_sdk_ssm::Client,
     name: String,
     cache: TtlCache<Config>,
+    first: Option<FirstReadShare>,
 }
 
 impl ConfigSource {
@@ -44,7 +46,15 @@ impl ConfigSource {
             ssm,
             name: name.into(),
             cache: TtlCache::new(ttl),
+            first: None,
         }
+    }
+
+    /// Takes its first read from `read` when that names the parameter (see
+    /// [`FirstRead`]).
+    pub fn with_first_read(mut self, read: &Arc<FirstRead>) -> Self {
+        self.first = FirstReadShare::new(read.clone(), std::slice::from_ref(&self.name));
+        self
     }
 
     pub fn parameter_name(&self) -> &str {
@@ -64,6 +74,40 @@ impl ConfigSource {
     }
 
     async fn fetch(&self) -> Result<Arc<Config>, ConfigError> {
+        let first = match &self.first {
+            Some(first) => first.take(self.cache.ttl()).await,
+            None => None,
+        };
+        let text = match first {
+            Some(Ok(params)) => value_of(params, &self.name)
+                .ok_or_else(|| ConfigError::Missing {
+                    name: self.name.clone(),
+                })?
+                .to_owned(),
+            Some(Err(reason)) => {
+                return Err(ConfigError::Unavailable {
+                    name: self.name.clone(),
+                    reason: reason.to_owned(),
+                });
+            }
+            None => self.read().await?,
+        };
+        match Config::parse(&text) {
+            Ok((config, warnings)) => {
+                for w in &warnings {
+                    tracing::warn!(parameter = %self.name, diagnostic = %w, "configuration warning");
+                }
+                Ok(Arc::new(config))
+            }
+            Err(diagnostics) => Err(ConfigError::Invalid {
+                name: self.name.clone(),
+                diagnostics,
+            }),
+        }
+    }
+
+    /// The parameter's text, by its own request.
+    async fn read(&self) -> Result<String, ConfigError> {
         let out = self
             .ssm
             .get_parameter()
@@ -81,18 +125,10 @@ impl ConfigSource {
                     ConfigError::Unavailable { name: self.name.clone(), reason: describe_sdk_error(&e) }
                 }
             })?;
-        let text = out.parameter().and_then(|p| p.value()).unwrap_or_default();
-        match Config::parse(text) {
-            Ok((config, warnings)) => {
-                for w in &warnings {
-                    tracing::warn!(parameter = %self.name, diagnostic = %w, "configuration warning");
-                }
-                Ok(Arc::new(config))
-            }
-            Err(diagnostics) => Err(ConfigError::Invalid {
-                name: self.name.clone(),
-                diagnostics,
-            }),
-        }
+        Ok(out
+            .parameter()
+            .and_then(|p| p.value())
+            .unwrap_or_default()
+            .to_owned())
     }
 }

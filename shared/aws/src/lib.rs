@@ -17,6 +17,7 @@ pub mod chat;
 pub mod check_runs;
 pub mod codebuild;
 pub mod config_source;
+pub mod first_read;
 pub mod github;
 pub mod lambda;
 pub mod ledger;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::cache::TtlCache;
 use super::describe_sdk_error;
+use super::first_read::{FirstRead, FirstReadShare, value_of};
 
 /// A secret value. Its `Debug` and `Display` never show it.
 #[derive(Clone)]
@@ -60,6 +61,7 @@ pub struct SecretCache {
     ssm: aws_sdk_ssm::Client,
     names: Vec<String>,
     cache: TtlCache<[Secret]>,
+    first: Option<FirstReadShare>,
 }
 
 impl SecretCache {
@@ -69,7 +71,15 @@ impl SecretCache {
             ssm,
             names,
             cache: TtlCache::new(ttl),
+            first: None,
         }
+    }
+
+    /// Takes its first read from `read` when that names its parameters
+    /// (see [`FirstRead`]).
+    pub fn with_first_read(mut self, read: &Arc<FirstRead>) -> Self {
+        self.first = FirstReadShare::new(read.clone(), &self.names);
+        self
     }
 
     /// The active secrets, from the cache while it is fresh.
@@ -98,24 +108,39 @@ impl SecretCache {
                 names: "(none named)".into(),
             });
         }
-        let out = self
-            .ssm
-            .get_parameters()
-            .set_names(Some(self.names.clone()))
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| SecretError::Unavailable {
-                names: names.clone(),
-                reason: describe_sdk_error(&e),
-            })?;
+        let first = match &self.first {
+            Some(first) => first.take(self.cache.ttl()).await,
+            None => None,
+        };
+        let read;
+        let params = match first {
+            Some(Ok(params)) => params,
+            Some(Err(reason)) => {
+                return Err(SecretError::Unavailable {
+                    names,
+                    reason: reason.to_owned(),
+                });
+            }
+            None => {
+                read = self
+                    .ssm
+                    .get_parameters()
+                    .set_names(Some(self.names.clone()))
+                    .with_decryption(true)
+                    .send()
+                    .await
+                    .map_err(|e| SecretError::Unavailable {
+                        names: names.clone(),
+                        reason: describe_sdk_error(&e),
+                    })?;
+                read.parameters()
+            }
+        };
         // Keep the order of `names`: current secret first.
-        let params = out.parameters();
         let secrets: Vec<Secret> = self
             .names
             .iter()
-            .filter_map(|name| params.iter().find(|p| p.name() == Some(name.as_str())))
-            .filter_map(|p| p.value())
+            .filter_map(|name| value_of(params, name))
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(Secret::new)
