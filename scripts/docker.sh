@@ -79,8 +79,9 @@ gantry_docker_stop() {
 # under $GANTRY_BUILDX_ROOT and started on its own socket beside the one
 # above, with the containerd image store. The registry is Debian's
 # docker-registry. On success GANTRY_BUILDX_DOCKER_HOST,
-# GANTRY_BUILDX_REGISTRY and GANTRY_BUILDX_IMAGE (the test image, in that
-# engine) are set; without them the test says why it did not run. Needs
+# GANTRY_BUILDX_REGISTRY, GANTRY_BUILDX_REGISTRY_LOG (which a failed
+# build's message ends with) and GANTRY_BUILDX_IMAGE (the test image, in
+# that engine) are set; without them the test says why it did not run. Needs
 # root and gantry_docker_start's runc (docker.io's).
 GANTRY_BUILDX_ROOT="${GANTRY_BUILDX_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/gantry-buildx}"
 GANTRY_TRIXIE="https://deb.debian.org/debian/pool/main"
@@ -165,6 +166,7 @@ gantry_buildx_start() {
   fi
   export GANTRY_BUILDX_DOCKER_HOST="unix://$run/docker.sock"
   export GANTRY_BUILDX_REGISTRY="127.0.0.1:$port"
+  export GANTRY_BUILDX_REGISTRY_LOG="$run/registry.log"
   export GANTRY_BUILDX_IMAGE="$GANTRY_DOCKER_TEST_IMAGE"
   echo "==> layer cache test runs against Docker 26 (containerd image store) and a registry at $GANTRY_BUILDX_REGISTRY" >&2
 }

@@ -185,14 +185,33 @@ fn build(
         command.arg("--env").arg(format!("{name}={value}"));
     }
     let out = command.output().expect("run gantry build");
+    let mut text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        text.push_str(&registry_log());
+    }
     Built {
         code: out.status.code(),
-        out: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+        out: text,
     }
+}
+
+/// The end of the registry's own log (its warnings and errors), for a
+/// build that failed: a registry's 5xx says why only there.
+fn registry_log() -> String {
+    let Some(path) = std::env::var_os("GANTRY_BUILDX_REGISTRY_LOG") else {
+        return String::new();
+    };
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| format!("(unreadable: {e})"));
+    let lines: Vec<&str> = text.lines().collect();
+    format!(
+        "\n--- the registry's log, {}, last lines ---\n{}\n",
+        std::path::Path::new(&path).display(),
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    )
 }
 
 /// The Dockerfile's expensive step.
