@@ -787,6 +787,79 @@ async fn status_fails_then_posts_once(first: ResponseTemplate, delivery: &str) {
     assert_eq!(posts, 2, "the failed attempt and the one that posted");
 }
 
+/// A cold build-events reads what a report needs from SSM (the
+/// configuration, GitHub's token, the page key) in one request, not one
+/// each; the next report reads none (they are cached).
+#[tokio::test(flavor = "current_thread")]
+async fn a_cold_reporter_reads_its_parameters_in_one_request() {
+    let world = World::start(SKIP_CONFIG).await;
+    let delivery = "fd000000-0000-4000-8000-0000000000f1";
+    assert_eq!(world.deliver(delivery).await.status, 202);
+    let published = world.published(NOW).await;
+    assert_eq!(types(&published), vec!["Build Skipped"]);
+    let event = json!({
+        "source": "gantry",
+        "detail-type": "Build Skipped",
+        "detail": published[0].detail,
+    });
+    Mock::given(method("POST"))
+        .and(path_regex(STATUSES_PATH))
+        .respond_with(ResponseTemplate::new(201).set_body_string("{}"))
+        .mount(&world.github)
+        .await;
+    // With build pages, whose links a report signs.
+    let deps = stack::build_events_settings(&[
+        ("GITHUB_API_URL", &world.github.uri()),
+        ("GITHUB_TIMEOUT_MS", GITHUB_TIMEOUT_MS),
+        (gantry_aws::pages::PAGE_URL_VAR, "https://pages.example/"),
+        (
+            gantry_aws::pages::PAGE_KEY_PARAMETER_VAR,
+            names::PAGE_KEY_PARAMETER,
+        ),
+    ])
+    .expect("settings")
+    .deps(&world.sdk);
+    let ssm_reads = |since: usize| -> Vec<gantry_local::proxy::Recorded> {
+        world.proxy.requests()[since..]
+            .iter()
+            .filter(|r| {
+                r.target
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with("AmazonSSM."))
+            })
+            .cloned()
+            .collect()
+    };
+
+    let before = world.proxy.requests().len();
+    let report = gantry_build_events::handle_event(&deps, &event)
+        .await
+        .expect("reported");
+    assert!(report.posted.is_some(), "{report:?}");
+    let reads = ssm_reads(before);
+    let targets: Vec<Option<&str>> = reads.iter().map(|r| r.target.as_deref()).collect();
+    assert_eq!(targets, [Some("AmazonSSM.GetParameters")]);
+    let asked = reads[0].json()["Names"].clone();
+    for name in [
+        names::CONFIG_PARAMETER,
+        names::GITHUB_TOKEN_PARAMETER,
+        names::PAGE_KEY_PARAMETER,
+    ] {
+        assert!(
+            asked
+                .as_array()
+                .is_some_and(|a| a.iter().any(|n| n == name)),
+            "{name} in {asked}"
+        );
+    }
+
+    let before = world.proxy.requests().len();
+    gantry_build_events::handle_event(&deps, &event)
+        .await
+        .expect("handled");
+    assert!(ssm_reads(before).is_empty());
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn build_events_with_github_statuses_failing_5xx_fails_and_the_retry_posts_once() {
     status_fails_then_posts_once(

@@ -475,6 +475,20 @@ fn the_build_page_reads_only_what_it_shows_and_no_build_reads_its_key() {
     for signer in ["BuildEventsFunction", "ReconcileFunction"] {
         assert!(d.allows(signer, "ssm:PutParameter", &key), "{signer}");
         assert!(d.allows(signer, "ssm:GetParameter", &key), "{signer}");
+        // A cold start's first read (gantry_aws::first_read): the key,
+        // the token or the App's key, and the configuration in one
+        // GetParameters, which IAM refuses whole if one name is not allowed.
+        for name in [
+            "/gantry/page-key",
+            "/gantry/github-token",
+            "/gantry/github-app/private-key",
+            "/gantry/config",
+        ] {
+            assert!(
+                d.allows(signer, "ssm:GetParameters", &ssm(name)),
+                "{signer} {name}"
+            );
+        }
         assert!(d.allows(
             signer,
             "s3:PutObject",

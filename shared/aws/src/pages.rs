@@ -18,6 +18,7 @@ use gantry_core::page::link::{self, Expiry, PageKey, Target};
 use gantry_core::settings::{Env, SettingsError};
 
 use crate::describe_sdk_error;
+use crate::first_read::{FirstRead, FirstReadShare, value_of};
 
 pub const PAGE_URL_VAR: &str = "BUILD_PAGE_URL";
 pub const PAGE_KEY_PARAMETER_VAR: &str = "PAGE_KEY_PARAMETER";
@@ -161,6 +162,7 @@ pub struct PageKeys {
     ssm: aws_sdk_ssm::Client,
     parameter: String,
     cached: tokio::sync::Mutex<Option<(Instant, Arc<PageKey>)>>,
+    first: Option<FirstReadShare>,
 }
 
 impl PageKeys {
@@ -169,7 +171,15 @@ impl PageKeys {
             ssm,
             parameter: parameter.into(),
             cached: tokio::sync::Mutex::default(),
+            first: None,
         }
+    }
+
+    /// Takes the first read of the key from `read` when that names it (see
+    /// [`FirstRead`]).
+    pub fn with_first_read(mut self, read: &Arc<FirstRead>) -> Self {
+        self.first = FirstReadShare::new(read.clone(), std::slice::from_ref(&self.parameter));
+        self
     }
 
     /// The key (what the page function checks links with).
@@ -223,6 +233,32 @@ impl PageKeys {
     }
 
     async fn read(&self) -> Result<PageKey, PageKeyError> {
+        let first = match &self.first {
+            Some(first) => first.take(KEY_TTL).await,
+            None => None,
+        };
+        let value = match first {
+            Some(Ok(params)) => value_of(params, &self.parameter)
+                .ok_or_else(|| PageKeyError::Missing {
+                    parameter: self.parameter.clone(),
+                })?
+                .to_owned(),
+            Some(Err(reason)) => {
+                return Err(PageKeyError::Unreadable {
+                    parameter: self.parameter.clone(),
+                    reason: reason.to_owned(),
+                });
+            }
+            None => self.read_own().await?,
+        };
+        PageKey::from_hex(&value).map_err(|source| PageKeyError::Invalid {
+            parameter: self.parameter.clone(),
+            source,
+        })
+    }
+
+    /// The key's text, by its own request.
+    async fn read_own(&self) -> Result<String, PageKeyError> {
         let out = self
             .ssm
             .get_parameter()
@@ -251,10 +287,7 @@ impl PageKeys {
                 });
             }
         };
-        PageKey::from_hex(&value).map_err(|source| PageKeyError::Invalid {
-            parameter: self.parameter.clone(),
-            source,
-        })
+        Ok(value)
     }
 }
 
@@ -268,6 +301,14 @@ impl PageLinks {
     pub fn new(settings: PageSettings, ssm: aws_sdk_ssm::Client) -> PageLinks {
         let keys = PageKeys::new(ssm, settings.key_parameter.clone());
         PageLinks { settings, keys }
+    }
+
+    /// Takes the first read of the key from `read` (see [`FirstRead`]).
+    pub fn with_first_read(self, read: &Arc<FirstRead>) -> Self {
+        PageLinks {
+            keys: self.keys.with_first_read(read),
+            ..self
+        }
     }
 
     /// The link to the page of build `build_id` of `source`, made at

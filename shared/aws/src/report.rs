@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::chat::{Notifier, RetryPolicy};
 use crate::check_runs;
 use crate::config_source::{ConfigError, ConfigSource};
+use crate::first_read::FirstRead;
 use crate::github::app::Permissions;
 use crate::github::contents::{GitHubClient, GitHubError};
 use crate::github::credentials::{Credentials, CredentialsError, GitHubSettings};
@@ -126,16 +127,38 @@ impl ReporterSettings {
         codebuild: OnFirstUse<aws_sdk_codebuild::Client>,
     ) -> Reporter {
         let ssm = aws_sdk_ssm::Client::new(sdk);
+        let mut credentials = self.github.credentials(&ssm);
+        let mut config =
+            ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl);
+        let mut pages = self
+            .pages
+            .clone()
+            .map(|p| crate::pages::PageLinks::new(p, ssm.clone()));
+        // A report reads the configuration, GitHub's token or key and the
+        // page key: the first, in one request.
+        let first: Vec<String> = [
+            Some(self.config_parameter.as_str()),
+            self.github.secret_parameter(),
+            self.pages.as_ref().map(|p| p.key_parameter.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect();
+        if first.len() > 1
+            && let Some(first) = FirstRead::new(ssm.clone(), &first)
+        {
+            credentials = credentials.with_first_read(&first);
+            config = config.with_first_read(&first);
+            pages = pages.map(|p| p.with_first_read(&first));
+        }
         Reporter {
             github: self.github.client(),
-            credentials: self.github.credentials(&ssm),
-            config: ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl),
+            credentials,
+            config,
             records: Records::new(aws_sdk_s3::Client::new(sdk), self.artifact_bucket.clone()),
             notifier: Notifier::with_policy(CHAT_RETRY),
-            pages: self
-                .pages
-                .clone()
-                .map(|p| crate::pages::PageLinks::new(p, ssm.clone())),
+            pages,
             chat_urls: ChatUrls::new(ssm),
             codebuild,
             // Read for a failed build only.

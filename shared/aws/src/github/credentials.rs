@@ -88,6 +88,15 @@ impl GitHubSettings {
         GitHubClient::with_timeout(&self.api_url, self.timeout)
     }
 
+    /// The SSM parameter [`credentials`](Self::credentials) reads: the
+    /// App's key or the token, if any.
+    pub fn secret_parameter(&self) -> Option<&str> {
+        match &self.app {
+            Some(app) => Some(&app.key_parameter),
+            None => self.token_parameter.as_deref(),
+        }
+    }
+
     pub fn credentials(&self, ssm: &aws_sdk_ssm::Client) -> Credentials {
         match &self.app {
             Some(app) => Credentials::App(App {
@@ -147,6 +156,18 @@ pub struct App {
 }
 
 impl Credentials {
+    /// Takes the first read of the key or token from `read` when that
+    /// names it (see [`FirstRead`](crate::first_read::FirstRead)).
+    pub fn with_first_read(self, read: &Arc<crate::first_read::FirstRead>) -> Self {
+        match self {
+            Credentials::Token(token) => Credentials::Token(token.map(|t| t.with_first_read(read))),
+            Credentials::App(app) => Credentials::App(App {
+                key: app.key.with_first_read(read),
+                ..app
+            }),
+        }
+    }
+
     pub fn is_app(&self) -> bool {
         matches!(self, Credentials::App(_))
     }
