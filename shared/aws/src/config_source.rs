@@ -106,25 +106,33 @@ impl ConfigSource {
         }
     }
 
-    /// The parameter's text, by its own request.
+    /// The parameter's text, by its own request (boxed, as
+    /// [`FirstRead`]'s is: nested in a function's futures the SDK's
+    /// future takes them past rustc's layout depth limit).
     async fn read(&self) -> Result<String, ConfigError> {
-        let out = self
-            .ssm
-            .get_parameter()
-            .name(&self.name)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| {
-                let not_found = e
-                    .as_service_error()
-                    .is_some_and(aws_sdk_ssm::operation::get_parameter::GetParameterError::is_parameter_not_found);
-                if not_found {
-                    ConfigError::Missing { name: self.name.clone() }
-                } else {
-                    ConfigError::Unavailable { name: self.name.clone(), reason: describe_sdk_error(&e) }
+        let out = Box::pin(
+            self.ssm
+                .get_parameter()
+                .name(&self.name)
+                .with_decryption(true)
+                .send(),
+        )
+        .await
+        .map_err(|e| {
+            let not_found = e.as_service_error().is_some_and(
+                aws_sdk_ssm::operation::get_parameter::GetParameterError::is_parameter_not_found,
+            );
+            if not_found {
+                ConfigError::Missing {
+                    name: self.name.clone(),
                 }
-            })?;
+            } else {
+                ConfigError::Unavailable {
+                    name: self.name.clone(),
+                    reason: describe_sdk_error(&e),
+                }
+            }
+        })?;
         Ok(out
             .parameter()
             .and_then(|p| p.value())

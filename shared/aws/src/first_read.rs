@@ -99,7 +99,10 @@ impl FirstReadShare {
             .answer
             .get_or_init(|| {
                 read_here = true;
-                async { (Instant::now(), self.read.read().await) }
+                // Boxed: the SDK's future, nested in every cache's fetch,
+                // otherwise takes its callers' futures past rustc's
+                // layout depth limit.
+                Box::pin(async { (Instant::now(), self.read.read().await) })
             })
             .await;
         if answer.is_err() && !read_here {

@@ -257,15 +257,18 @@ impl PageKeys {
         })
     }
 
-    /// The key's text, by its own request.
+    /// The key's text, by its own request (boxed, as
+    /// [`FirstRead`]'s is: nested in a function's futures the SDK's
+    /// future takes them past rustc's layout depth limit).
     async fn read_own(&self) -> Result<String, PageKeyError> {
-        let out = self
-            .ssm
-            .get_parameter()
-            .name(&self.parameter)
-            .with_decryption(true)
-            .send()
-            .await;
+        let out = Box::pin(
+            self.ssm
+                .get_parameter()
+                .name(&self.parameter)
+                .with_decryption(true)
+                .send(),
+        )
+        .await;
         let value = match out {
             Ok(out) => out
                 .parameter()
