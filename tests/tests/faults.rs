@@ -153,6 +153,19 @@ impl World {
         self.local.logged(wait).await
     }
 
+    /// The `Build Skipped` event of `delivery` (under [`SKIP_CONFIG`]), as
+    /// EventBridge hands it to build-events.
+    async fn skipped(&self, delivery: &str) -> Value {
+        assert_eq!(self.deliver(delivery).await.status, 202);
+        let published = self.published(NOW).await;
+        assert_eq!(types(&published), vec!["Build Skipped"]);
+        json!({
+            "source": "gantry",
+            "detail-type": "Build Skipped",
+            "detail": published[0].detail,
+        })
+    }
+
     async fn github_serves_the_buildspec(&self) {
         Mock::given(method("GET"))
             .and(path(BUILDSPEC_PATH))
@@ -731,14 +744,7 @@ async fn start_build_faults_fail_the_invocation_release_the_claim_and_the_retry_
 /// (`a_chat_that_fails_*`): they never hold the status back.
 async fn status_fails_then_posts_once(first: ResponseTemplate, delivery: &str) {
     let world = World::start(SKIP_CONFIG).await;
-    assert_eq!(world.deliver(delivery).await.status, 202);
-    let published = world.published(NOW).await;
-    assert_eq!(types(&published), vec!["Build Skipped"]);
-    let event = json!({
-        "source": "gantry",
-        "detail-type": "Build Skipped",
-        "detail": published[0].detail,
-    });
+    let event = world.skipped(delivery).await;
     Mock::given(method("POST"))
         .and(path_regex(STATUSES_PATH))
         .respond_with(first)
@@ -794,14 +800,7 @@ async fn status_fails_then_posts_once(first: ResponseTemplate, delivery: &str) {
 async fn a_cold_reporter_reads_its_parameters_in_one_request() {
     let world = World::start(SKIP_CONFIG).await;
     let delivery = "fd000000-0000-4000-8000-0000000000f1";
-    assert_eq!(world.deliver(delivery).await.status, 202);
-    let published = world.published(NOW).await;
-    assert_eq!(types(&published), vec!["Build Skipped"]);
-    let event = json!({
-        "source": "gantry",
-        "detail-type": "Build Skipped",
-        "detail": published[0].detail,
-    });
+    let event = world.skipped(delivery).await;
     Mock::given(method("POST"))
         .and(path_regex(STATUSES_PATH))
         .respond_with(ResponseTemplate::new(201).set_body_string("{}"))

@@ -47,18 +47,24 @@ impl FirstRead {
             })
         })
     }
+}
 
-    async fn read(&self) -> Result<Vec<Parameter>, String> {
-        let out = self
-            .ssm
-            .get_parameters()
-            .set_names(Some(self.names.clone()))
+/// `names` (at most [`BATCH`]) decrypted, in one `GetParameters`: those
+/// that exist, or why SSM could not be read. Boxed: nested in a function's
+/// futures, the SDK's future takes them past rustc's layout depth limit.
+pub(crate) async fn read_decrypted(
+    ssm: &aws_sdk_ssm::Client,
+    names: &[String],
+) -> Result<Vec<Parameter>, String> {
+    let out = Box::pin(
+        ssm.get_parameters()
+            .set_names(Some(names.to_vec()))
             .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| describe_sdk_error(&e))?;
-        Ok(out.parameters.unwrap_or_default())
-    }
+            .send(),
+    )
+    .await
+    .map_err(|e| describe_sdk_error(&e))?;
+    Ok(out.parameters.unwrap_or_default())
 }
 
 /// What a cache holds of a [`FirstRead`]: whether it has taken its answer.
@@ -99,10 +105,12 @@ impl FirstReadShare {
             .answer
             .get_or_init(|| {
                 read_here = true;
-                // Boxed: the SDK's future, nested in every cache's fetch,
-                // otherwise takes its callers' futures past rustc's
-                // layout depth limit.
-                Box::pin(async { (Instant::now(), self.read.read().await) })
+                async {
+                    (
+                        Instant::now(),
+                        read_decrypted(&self.read.ssm, &self.read.names).await,
+                    )
+                }
             })
             .await;
         if answer.is_err() && !read_here {

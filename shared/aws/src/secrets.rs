@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::cache::TtlCache;
 use super::describe_sdk_error;
-use super::first_read::{FirstRead, FirstReadShare, value_of};
+use super::first_read::{FirstRead, FirstReadShare, read_decrypted, value_of};
 
 /// A secret value. Its `Debug` and `Display` never show it.
 #[derive(Clone)]
@@ -122,18 +122,13 @@ impl SecretCache {
                 });
             }
             None => {
-                read = self
-                    .ssm
-                    .get_parameters()
-                    .set_names(Some(self.names.clone()))
-                    .with_decryption(true)
-                    .send()
+                read = read_decrypted(&self.ssm, &self.names)
                     .await
-                    .map_err(|e| SecretError::Unavailable {
+                    .map_err(|reason| SecretError::Unavailable {
                         names: names.clone(),
-                        reason: describe_sdk_error(&e),
+                        reason,
                     })?;
-                read.parameters()
+                &read
             }
         };
         // Keep the order of `names`: current secret first.
