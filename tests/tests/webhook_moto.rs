@@ -130,6 +130,49 @@ async fn a_missing_secret_parameter_refuses_everything() {
     local.moto.stop().await;
 }
 
+/// A cold start reads the secret and gantry.yaml together, and each cache
+/// takes that answer only while it is younger than the cache's TTL. Here
+/// the secret is missing at first, so the first delivery never asks for
+/// the configuration; the operator then puts the secret and a new
+/// gantry.yaml, and the next delivery, after the configuration's TTL,
+/// applies the new one, not the cold start's.
+#[tokio::test(flavor = "current_thread")]
+async fn a_configuration_first_asked_for_after_its_ttl_is_read_anew() {
+    let local = LocalStack::start(DEV_CONFIG).await;
+    let secret = "/gantry/webhook-secret-put-later";
+    let deps = local.deps(&[
+        ("WEBHOOK_SECRET_PARAMETER", secret),
+        ("CONFIG_TTL_SECONDS", "1"),
+    ]);
+    let body = corpus_file("07_push__with-new-branch.payload.json");
+    let push = |id: &str| github_headers("push", id, &body, SECRET);
+    let first = handle(&deps, &push("0b5c9b7e-6666-4e0a-9d7e-4f3c2a1b0c01"), &body).await;
+    assert_eq!(first.status, 503, "{}", first.body);
+
+    let ssm = aws_sdk_ssm::Client::new(&local.sdk);
+    ssm.put_parameter()
+        .name(secret)
+        .value(SECRET)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("put the secret");
+    // Pushes to main only: the corpus push's branch is skipped.
+    ssm.put_parameter()
+        .name(gantry_local::stack::names::CONFIG_PARAMETER)
+        .value("version: 1\nrepositories:\n  - name: Codertocat/*\n    project: hello\n    push:\n      branches: [main]\n")
+        .overwrite(true)
+        .send()
+        .await
+        .expect("change gantry.yaml");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    let reply = handle(&deps, &push("0b5c9b7e-6666-4e0a-9d7e-4f3c2a1b0c02"), &body).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(json(&reply.body)["outcome"], "skipped", "{}", reply.body);
+    local.moto.stop().await;
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_failed_publish_answers_5xx_and_the_redelivery_goes_through() {
     let local = LocalStack::start(DEV_CONFIG).await;
