@@ -475,20 +475,6 @@ fn the_build_page_reads_only_what_it_shows_and_no_build_reads_its_key() {
     for signer in ["BuildEventsFunction", "ReconcileFunction"] {
         assert!(d.allows(signer, "ssm:PutParameter", &key), "{signer}");
         assert!(d.allows(signer, "ssm:GetParameter", &key), "{signer}");
-        // A cold start's first read (gantry_aws::first_read): the key,
-        // the token or the App's key, and the configuration in one
-        // GetParameters, which IAM refuses whole if one name is not allowed.
-        for name in [
-            "/gantry/page-key",
-            "/gantry/github-token",
-            "/gantry/github-app/private-key",
-            "/gantry/config",
-        ] {
-            assert!(
-                d.allows(signer, "ssm:GetParameters", &ssm(name)),
-                "{signer} {name}"
-            );
-        }
         assert!(d.allows(
             signer,
             "s3:PutObject",
@@ -520,6 +506,42 @@ fn the_build_page_reads_only_what_it_shows_and_no_build_reads_its_key() {
         assert_eq!(env(signer)["PAGE_KEY_PARAMETER"], "/gantry/page-key");
     }
     assert_eq!(env(page)["PAGE_LINK_DAYS"], "30");
+}
+
+/// A cold start's first read (`gantry_aws::first_read`) asks for all of a
+/// function's own parameters in one `GetParameters`, which IAM refuses
+/// whole if the role may not read one of them: the webhook's secrets and
+/// configuration; the reporters' configuration, token or App key, and
+/// page key.
+#[test]
+fn each_function_may_read_all_of_its_first_read_in_one_request() {
+    let d = deployed(&["alpha"]);
+    let reporter = [
+        "/gantry/config",
+        "/gantry/github-token",
+        "/gantry/github-app/private-key",
+    ];
+    let signer = ["/gantry/page-key"];
+    for (function, names) in [
+        (
+            "WebhookFunction",
+            vec![
+                "/gantry/webhook-secret",
+                "/gantry/webhook-secret-previous",
+                "/gantry/config",
+            ],
+        ),
+        ("BuildEventsFunction", [&reporter[..], &signer].concat()),
+        ("ReconcileFunction", [&reporter[..], &signer].concat()),
+        ("ScheduleFunction", reporter.to_vec()),
+    ] {
+        for name in names {
+            assert!(
+                d.allows(function, "ssm:GetParameters", &ssm(name)),
+                "{function} {name}"
+            );
+        }
+    }
 }
 
 /// A flood of requests must not take every function's concurrency: the
