@@ -78,21 +78,21 @@ impl Settings {
     /// The handler's dependencies over clients from one SDK configuration.
     pub fn deps(&self, sdk: &aws_config::SdkConfig) -> Deps {
         let ssm = aws_sdk_ssm::Client::new(sdk);
+        let mut secrets =
+            SecretCache::new(ssm.clone(), self.secret_parameters.clone(), self.secret_ttl);
+        let mut config =
+            ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl);
         // A cold start's first delivery reads the secrets and the
         // configuration in one request.
-        let mut first: Vec<String> = self.secret_parameters.clone();
-        first.push(self.config_parameter.clone());
-        let first = FirstRead::new(ssm.clone(), &first);
-        let secrets =
-            SecretCache::new(ssm.clone(), self.secret_parameters.clone(), self.secret_ttl);
-        let config = ConfigSource::new(ssm.clone(), self.config_parameter.clone(), self.config_ttl);
-        let (secrets, config) = match &first {
-            Some(first) => (
-                secrets.with_first_read(first),
-                config.with_first_read(first),
-            ),
-            None => (secrets, config),
-        };
+        let first = [
+            self.secret_parameters.as_slice(),
+            std::slice::from_ref(&self.config_parameter),
+        ]
+        .concat();
+        if let Some(first) = FirstRead::new(ssm.clone(), &first) {
+            secrets = secrets.with_first_read(&first);
+            config = config.with_first_read(&first);
+        }
         Deps {
             secrets,
             target_secrets: self

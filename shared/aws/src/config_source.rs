@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::cache::TtlCache;
-use super::describe_sdk_error;
-use super::first_read::{FirstRead, FirstReadShare, value_of};
+use super::first_read::{FirstRead, Reads};
 use gantry_core::config::Config;
 use gantry_core::diagnostic::{Diagnostic, Severity};
 
@@ -34,26 +33,24 @@ fn summary(diagnostics: &[Diagnostic]) -> String {
 }
 
 pub struct ConfigSource {
-    ssm: aws_sdk_ssm::Client,
+    reads: Reads,
     name: String,
     cache: TtlCache<Config>,
-    first: Option<FirstReadShare>,
 }
 
 impl ConfigSource {
     pub fn new(ssm: aws_sdk_ssm::Client, name: impl Into<String>, ttl: Duration) -> Self {
         ConfigSource {
-            ssm,
+            reads: Reads::new(ssm),
             name: name.into(),
             cache: TtlCache::new(ttl),
-            first: None,
         }
     }
 
     /// Takes its first read from `read` when that names the parameter (see
     /// [`FirstRead`]).
     pub fn with_first_read(mut self, read: &Arc<FirstRead>) -> Self {
-        self.first = FirstReadShare::new(read.clone(), std::slice::from_ref(&self.name));
+        self.reads.share(read, std::slice::from_ref(&self.name));
         self
     }
 
@@ -74,24 +71,17 @@ impl ConfigSource {
     }
 
     async fn fetch(&self) -> Result<Arc<Config>, ConfigError> {
-        let first = match &self.first {
-            Some(first) => first.take(self.cache.ttl()).await,
-            None => None,
-        };
-        let text = match first {
-            Some(Ok(params)) => value_of(params, &self.name)
-                .ok_or_else(|| ConfigError::Missing {
-                    name: self.name.clone(),
-                })?
-                .to_owned(),
-            Some(Err(reason)) => {
-                return Err(ConfigError::Unavailable {
-                    name: self.name.clone(),
-                    reason: reason.to_owned(),
-                });
-            }
-            None => self.read().await?,
-        };
+        let text = self
+            .reads
+            .parameter(&self.name, self.cache.ttl())
+            .await
+            .map_err(|reason| ConfigError::Unavailable {
+                name: self.name.clone(),
+                reason,
+            })?
+            .ok_or_else(|| ConfigError::Missing {
+                name: self.name.clone(),
+            })?;
         match Config::parse(&text) {
             Ok((config, warnings)) => {
                 for w in &warnings {
@@ -104,39 +94,5 @@ impl ConfigSource {
                 diagnostics,
             }),
         }
-    }
-
-    /// The parameter's text, by its own request (boxed, as
-    /// [`FirstRead`]'s is: nested in a function's futures the SDK's
-    /// future takes them past rustc's layout depth limit).
-    async fn read(&self) -> Result<String, ConfigError> {
-        let out = Box::pin(
-            self.ssm
-                .get_parameter()
-                .name(&self.name)
-                .with_decryption(true)
-                .send(),
-        )
-        .await
-        .map_err(|e| {
-            let not_found = e.as_service_error().is_some_and(
-                aws_sdk_ssm::operation::get_parameter::GetParameterError::is_parameter_not_found,
-            );
-            if not_found {
-                ConfigError::Missing {
-                    name: self.name.clone(),
-                }
-            } else {
-                ConfigError::Unavailable {
-                    name: self.name.clone(),
-                    reason: describe_sdk_error(&e),
-                }
-            }
-        })?;
-        Ok(out
-            .parameter()
-            .and_then(|p| p.value())
-            .unwrap_or_default()
-            .to_owned())
     }
 }

@@ -30,8 +30,9 @@ pub struct FirstRead {
 
 impl FirstRead {
     /// Reads `names` (each once) together when a cache first asks. `None`
-    /// when they cannot be one request (none, or more than `GetParameters`
-    /// takes): the caches then read their own.
+    /// when there is nothing to share (fewer than two names) or they cannot
+    /// be one request (more than `GetParameters` takes): the caches then
+    /// read their own.
     pub fn new(ssm: aws_sdk_ssm::Client, names: &[String]) -> Option<Arc<FirstRead>> {
         let mut unique: Vec<String> = Vec::with_capacity(names.len());
         for name in names {
@@ -39,7 +40,7 @@ impl FirstRead {
                 unique.push(name.clone());
             }
         }
-        (!unique.is_empty() && unique.len() <= BATCH).then(|| {
+        (2..=BATCH).contains(&unique.len()).then(|| {
             Arc::new(FirstRead {
                 ssm,
                 names: unique,
@@ -49,10 +50,10 @@ impl FirstRead {
     }
 }
 
-/// `names` (at most [`BATCH`]) decrypted, in one `GetParameters`: those
-/// that exist, or why SSM could not be read. Boxed: nested in a function's
-/// futures, the SDK's future takes them past rustc's layout depth limit.
-pub(crate) async fn read_decrypted(
+/// `names` decrypted, in one `GetParameters`: those that exist. Boxed, as
+/// every read here is: nested in a function's futures, the SDK's future
+/// takes them past rustc's layout depth limit.
+async fn get_parameters(
     ssm: &aws_sdk_ssm::Client,
     names: &[String],
 ) -> Result<Vec<Parameter>, String> {
@@ -67,60 +68,119 @@ pub(crate) async fn read_decrypted(
     Ok(out.parameters.unwrap_or_default())
 }
 
-/// What a cache holds of a [`FirstRead`]: whether it has taken its answer.
-pub(crate) struct FirstReadShare {
+/// Where a parameter cache reads: its share of a [`FirstRead`] while it
+/// may take it, else its own request.
+pub(crate) struct Reads {
+    ssm: aws_sdk_ssm::Client,
+    first: Option<Share>,
+}
+
+/// A cache's share of a [`FirstRead`]: whether it has taken its answer.
+struct Share {
     read: Arc<FirstRead>,
     taken: AtomicBool,
 }
 
-/// The first read's answer, as a cache takes it: the parameters that exist
-/// among the names (a name that does not exist is absent), or why SSM
-/// could not be read.
-pub(crate) type Answer<'a> = Result<&'a [Parameter], &'a str>;
-
-impl FirstReadShare {
-    /// `read`, unless it does not name every one of `names` (then the cache
-    /// reads its own).
-    pub(crate) fn new(read: Arc<FirstRead>, names: &[String]) -> Option<FirstReadShare> {
-        names
-            .iter()
-            .all(|n| read.names.contains(n))
-            .then(|| FirstReadShare {
-                read,
-                taken: AtomicBool::new(false),
-            })
+impl Reads {
+    pub(crate) fn new(ssm: aws_sdk_ssm::Client) -> Reads {
+        Reads { ssm, first: None }
     }
 
-    /// The answer, read now if no cache asked before: once per cache, and
-    /// `None` after that or once the answer is `max_age` old. A failure is
-    /// the answer only of the cache whose read it was: the others, asked
-    /// later, read their own (SSM may be back).
-    pub(crate) async fn take(&self, max_age: Duration) -> Option<Answer<'_>> {
-        if self.taken.swap(true, Ordering::AcqRel) {
+    pub(crate) fn ssm(&self) -> &aws_sdk_ssm::Client {
+        &self.ssm
+    }
+
+    /// Takes the first read of `names` from `read`, unless it does not name
+    /// every one of them.
+    pub(crate) fn share(&mut self, read: &Arc<FirstRead>, names: &[String]) {
+        self.first = names.iter().all(|n| read.names.contains(n)).then(|| Share {
+            read: read.clone(),
+            taken: AtomicBool::new(false),
+        });
+    }
+
+    /// `names` decrypted: those that exist, or why SSM could not be read.
+    pub(crate) async fn parameters(
+        &self,
+        names: &[String],
+        max_age: Duration,
+    ) -> Result<Vec<Parameter>, String> {
+        match self.take(max_age).await {
+            Some(answer) => answer,
+            None => get_parameters(&self.ssm, names).await,
+        }
+    }
+
+    /// `name` decrypted; `None` if there is no such parameter. Its own read
+    /// is a `GetParameter` (what the roles of the functions reading one
+    /// parameter allow).
+    pub(crate) async fn parameter(
+        &self,
+        name: &str,
+        max_age: Duration,
+    ) -> Result<Option<String>, String> {
+        if let Some(answer) = self.take(max_age).await {
+            return answer.map(|params| value_of(&params, name).map(str::to_owned));
+        }
+        let read = Box::pin(
+            self.ssm
+                .get_parameter()
+                .name(name)
+                .with_decryption(true)
+                .send(),
+        )
+        .await;
+        match read {
+            Ok(out) => Ok(Some(
+                out.parameter()
+                    .and_then(|p| p.value())
+                    .unwrap_or_default()
+                    .to_owned(),
+            )),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(aws_sdk_ssm::operation::get_parameter::GetParameterError::is_parameter_not_found) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(describe_sdk_error(&e)),
+        }
+    }
+
+    /// The first read's answer, read now if no cache asked before: once
+    /// per cache, and `None` after that or once the answer is `max_age`
+    /// old. A failure is the answer only of the cache whose read it was:
+    /// the others, asked later, read their own (SSM may be back).
+    async fn take(&self, max_age: Duration) -> Option<Result<Vec<Parameter>, String>> {
+        let share = self.first.as_ref()?;
+        if share.taken.swap(true, Ordering::AcqRel) {
             return None;
         }
         let mut read_here = false;
-        let (at, answer) = self
+        let (at, answer) = share
             .read
             .answer
             .get_or_init(|| {
                 read_here = true;
                 async {
-                    (
-                        Instant::now(),
-                        read_decrypted(&self.read.ssm, &self.read.names).await,
-                    )
+                    let names = &share.read.names;
+                    let answer = get_parameters(&share.read.ssm, names).await.map_err(|e| {
+                        // Say which names: the failure may be another cache's
+                        // parameter's (one the role may not read, say).
+                        format!("reading {} together: {e}", names.join(", "))
+                    });
+                    (Instant::now(), answer)
                 }
             })
             .await;
         if answer.is_err() && !read_here {
             return None;
         }
-        (at.elapsed() < max_age).then(|| answer.as_deref().map_err(String::as_str))
+        (at.elapsed() < max_age).then(|| answer.clone())
     }
 }
 
-/// The value of `name` in a [`FirstRead`]'s answer.
+/// The value of `name` among `parameters`.
 pub(crate) fn value_of<'a>(parameters: &'a [Parameter], name: &str) -> Option<&'a str> {
     parameters
         .iter()
@@ -147,6 +207,10 @@ mod tests {
     #[test]
     fn only_what_one_request_can_read_is_read_together() {
         assert!(FirstRead::new(ssm(), &[]).is_none());
+        assert!(
+            FirstRead::new(ssm(), &names(&["/a", "/a"])).is_none(),
+            "one name: nothing to share"
+        );
         let eleven: Vec<String> = (0..11).map(|i| format!("/p/{i}")).collect();
         assert!(
             FirstRead::new(ssm(), &eleven).is_none(),
@@ -157,8 +221,11 @@ mod tests {
         let read = FirstRead::new(ssm(), &ten_twice).expect("ten names");
         assert_eq!(read.names.len(), 10);
         // A cache whose names the read does not cover reads its own.
-        assert!(FirstReadShare::new(read.clone(), &names(&["/p/1", "/q"])).is_none());
-        assert!(FirstReadShare::new(read, &names(&["/p/1", "/p/2"])).is_some());
+        let mut reads = Reads::new(ssm());
+        reads.share(&read, &names(&["/p/1", "/q"]));
+        assert!(reads.first.is_none());
+        reads.share(&read, &names(&["/p/1", "/p/2"]));
+        assert!(reads.first.is_some());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use gantry_core::page::link::{self, Expiry, PageKey, Target};
 use gantry_core::settings::{Env, SettingsError};
 
 use crate::describe_sdk_error;
-use crate::first_read::{FirstRead, FirstReadShare, value_of};
+use crate::first_read::{FirstRead, Reads};
 
 pub const PAGE_URL_VAR: &str = "BUILD_PAGE_URL";
 pub const PAGE_KEY_PARAMETER_VAR: &str = "PAGE_KEY_PARAMETER";
@@ -159,26 +159,25 @@ const KEY_TTL: Duration = Duration::from_secs(300);
 
 /// The page key, read from SSM once per [`KEY_TTL`].
 pub struct PageKeys {
-    ssm: aws_sdk_ssm::Client,
+    reads: Reads,
     parameter: String,
     cached: tokio::sync::Mutex<Option<(Instant, Arc<PageKey>)>>,
-    first: Option<FirstReadShare>,
 }
 
 impl PageKeys {
     pub fn new(ssm: aws_sdk_ssm::Client, parameter: impl Into<String>) -> PageKeys {
         PageKeys {
-            ssm,
+            reads: Reads::new(ssm),
             parameter: parameter.into(),
             cached: tokio::sync::Mutex::default(),
-            first: None,
         }
     }
 
     /// Takes the first read of the key from `read` when that names it (see
     /// [`FirstRead`]).
     pub fn with_first_read(mut self, read: &Arc<FirstRead>) -> Self {
-        self.first = FirstReadShare::new(read.clone(), std::slice::from_ref(&self.parameter));
+        self.reads
+            .share(read, std::slice::from_ref(&self.parameter));
         self
     }
 
@@ -207,7 +206,8 @@ impl PageKeys {
             reason: "no random bytes to make a key with".into(),
         })?;
         let created = self
-            .ssm
+            .reads
+            .ssm()
             .put_parameter()
             .name(&self.parameter)
             .description("Gantry: signs build page links. Delete it to revoke every link.")
@@ -233,64 +233,21 @@ impl PageKeys {
     }
 
     async fn read(&self) -> Result<PageKey, PageKeyError> {
-        let first = match &self.first {
-            Some(first) => first.take(KEY_TTL).await,
-            None => None,
-        };
-        let value = match first {
-            Some(Ok(params)) => value_of(params, &self.parameter)
-                .ok_or_else(|| PageKeyError::Missing {
-                    parameter: self.parameter.clone(),
-                })?
-                .to_owned(),
-            Some(Err(reason)) => {
-                return Err(PageKeyError::Unreadable {
-                    parameter: self.parameter.clone(),
-                    reason: reason.to_owned(),
-                });
-            }
-            None => self.read_own().await?,
-        };
+        let value = self
+            .reads
+            .parameter(&self.parameter, KEY_TTL)
+            .await
+            .map_err(|reason| PageKeyError::Unreadable {
+                parameter: self.parameter.clone(),
+                reason,
+            })?
+            .ok_or_else(|| PageKeyError::Missing {
+                parameter: self.parameter.clone(),
+            })?;
         PageKey::from_hex(&value).map_err(|source| PageKeyError::Invalid {
             parameter: self.parameter.clone(),
             source,
         })
-    }
-
-    /// The key's text, by its own request (boxed, as
-    /// [`FirstRead`]'s is: nested in a function's futures the SDK's
-    /// future takes them past rustc's layout depth limit).
-    async fn read_own(&self) -> Result<String, PageKeyError> {
-        let out = Box::pin(
-            self.ssm
-                .get_parameter()
-                .name(&self.parameter)
-                .with_decryption(true)
-                .send(),
-        )
-        .await;
-        let value = match out {
-            Ok(out) => out
-                .parameter()
-                .and_then(|p| p.value())
-                .unwrap_or_default()
-                .to_owned(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(aws_sdk_ssm::operation::get_parameter::GetParameterError::is_parameter_not_found) =>
-            {
-                return Err(PageKeyError::Missing {
-                    parameter: self.parameter.clone(),
-                });
-            }
-            Err(e) => {
-                return Err(PageKeyError::Unreadable {
-                    parameter: self.parameter.clone(),
-                    reason: describe_sdk_error(&e),
-                });
-            }
-        };
-        Ok(value)
     }
 }
 

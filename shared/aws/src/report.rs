@@ -145,9 +145,7 @@ impl ReporterSettings {
         .flatten()
         .map(str::to_owned)
         .collect();
-        if first.len() > 1
-            && let Some(first) = FirstRead::new(ssm.clone(), &first)
-        {
+        if let Some(first) = FirstRead::new(ssm.clone(), &first) {
             credentials = credentials.with_first_read(&first);
             config = config.with_first_read(&first);
             pages = pages.map(|p| p.with_first_read(&first));

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::cache::TtlCache;
 use super::describe_sdk_error;
-use super::first_read::{FirstRead, FirstReadShare, read_decrypted, value_of};
+use super::first_read::{FirstRead, Reads, value_of};
 
 /// A secret value. Its `Debug` and `Display` never show it.
 #[derive(Clone)]
@@ -58,27 +58,25 @@ pub enum SecretError {
 
 /// SecureString parameters, decrypted and cached.
 pub struct SecretCache {
-    ssm: aws_sdk_ssm::Client,
+    reads: Reads,
     names: Vec<String>,
     cache: TtlCache<[Secret]>,
-    first: Option<FirstReadShare>,
 }
 
 impl SecretCache {
     /// `names`: the current parameter first, then an optional previous one.
     pub fn new(ssm: aws_sdk_ssm::Client, names: Vec<String>, ttl: Duration) -> Self {
         SecretCache {
-            ssm,
+            reads: Reads::new(ssm),
             names,
             cache: TtlCache::new(ttl),
-            first: None,
         }
     }
 
     /// Takes its first read from `read` when that names its parameters
     /// (see [`FirstRead`]).
     pub fn with_first_read(mut self, read: &Arc<FirstRead>) -> Self {
-        self.first = FirstReadShare::new(read.clone(), &self.names);
+        self.reads.share(read, &self.names);
         self
     }
 
@@ -108,34 +106,19 @@ impl SecretCache {
                 names: "(none named)".into(),
             });
         }
-        let first = match &self.first {
-            Some(first) => first.take(self.cache.ttl()).await,
-            None => None,
-        };
-        let read;
-        let params = match first {
-            Some(Ok(params)) => params,
-            Some(Err(reason)) => {
-                return Err(SecretError::Unavailable {
-                    names,
-                    reason: reason.to_owned(),
-                });
-            }
-            None => {
-                read = read_decrypted(&self.ssm, &self.names)
-                    .await
-                    .map_err(|reason| SecretError::Unavailable {
-                        names: names.clone(),
-                        reason,
-                    })?;
-                &read
-            }
-        };
+        let params = self
+            .reads
+            .parameters(&self.names, self.cache.ttl())
+            .await
+            .map_err(|reason| SecretError::Unavailable {
+                names: names.clone(),
+                reason,
+            })?;
         // Keep the order of `names`: current secret first.
         let secrets: Vec<Secret> = self
             .names
             .iter()
-            .filter_map(|name| value_of(params, name))
+            .filter_map(|name| value_of(&params, name))
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(Secret::new)
