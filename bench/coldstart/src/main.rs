@@ -117,6 +117,14 @@ pub struct Measured {
     /// CPU time of the first invoke.
     pub first_cpu: Vec<Duration>,
     pub warm: Vec<Duration>,
+    /// CPU time of each warm invoke: the invoke targets are CPU, as init's.
+    pub warm_cpu: Vec<Duration>,
+    /// Minor page faults until ready, in the first invoke and in each warm
+    /// one: where a cold process's CPU goes that its instructions do not
+    /// explain (mapping the binary's pages as they are first touched).
+    pub init_faults: Vec<u64>,
+    pub first_faults: Vec<u64>,
+    pub warm_faults: Vec<u64>,
     pub rss_kib: Vec<u64>,
     /// Stub requests per first invoke and per warm invoke (means).
     pub calls_first: f64,
@@ -155,6 +163,19 @@ fn cpu_time(pid: u32) -> Duration {
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum();
     Duration::from_nanos(ns)
+}
+
+/// Minor page faults of a live process so far, over all its threads
+/// (`/proc/<pid>/stat`, the tenth field).
+fn minor_faults(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // The command name, in parentheses, may hold spaces: count from after it.
+            let rest = &s[s.rfind(')')? + 1..];
+            rest.split_whitespace().nth(7)?.parse().ok()
+        })
+        .unwrap_or_default()
 }
 
 /// `VmHWM` of a live process, in KiB.
@@ -241,6 +262,8 @@ async fn measure(
         m.init.push(ready - spawned);
         let mut cpu_before = cpu_time(pid);
         m.init_cpu.push(cpu_before);
+        let mut faults_before = minor_faults(pid);
+        m.init_faults.push(faults_before);
         for i in 0..per_run {
             let index = run * per_run + i;
             let body = inputs.get(index).cloned().ok_or_else(|| {
@@ -278,15 +301,20 @@ async fn measure(
                 }
             }
             let cpu_after = cpu_time(pid);
-            if i == 0 {
-                m.first_cpu.push(cpu_after.saturating_sub(cpu_before));
-            }
+            let cpu = cpu_after.saturating_sub(cpu_before);
             cpu_before = cpu_after;
+            let faults_after = minor_faults(pid);
+            let faults = faults_after.saturating_sub(faults_before);
+            faults_before = faults_after;
             if i == 0 {
                 m.first.push(took);
+                m.first_cpu.push(cpu);
+                m.first_faults.push(faults);
                 calls_first += calls;
             } else {
                 m.warm.push(took);
+                m.warm_cpu.push(cpu);
+                m.warm_faults.push(faults);
                 calls_warm += calls;
             }
         }
@@ -332,7 +360,7 @@ async fn run(args: Args) -> Result<Vec<Measured>, HarnessError> {
             continue;
         };
         eprintln!(
-            "{:<20} init cpu {:>5.1} ms ({:>5} the empty function's)  init {:>6.1} ms  first {:>6.1} ms (cpu {:>5.1})  warm {:>6.2} ms  (median)",
+            "{:<20} init cpu {:>5.1} ms ({:>5} the empty function's)  init {:>6.1} ms  first {:>6.1} ms (cpu {:>5.1})  warm {:>6.2} ms (cpu {:>5.2})  page faults {}/{}/{}  (median)",
             function.name,
             report::ms(report::median(&measured.init_cpu)),
             report::ratio(report::median(&measured.init_cpu), floor.map(|f| f.0)),
@@ -340,6 +368,10 @@ async fn run(args: Args) -> Result<Vec<Measured>, HarnessError> {
             report::ms(report::median(&measured.first)),
             report::ms(report::median(&measured.first_cpu)),
             report::ms(report::median(&measured.warm)),
+            report::ms(report::median(&measured.warm_cpu)),
+            report::median_count(&measured.init_faults),
+            report::median_count(&measured.first_faults),
+            report::median_count(&measured.warm_faults),
         );
     }
     Ok(results)

@@ -21,6 +21,16 @@ pub fn median(samples: &[Duration]) -> Duration {
     percentile(samples, 50.0)
 }
 
+/// The median of counts (the lower middle one of an even number).
+pub fn median_count(samples: &[u64]) -> u64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    sorted
+        .get(sorted.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or_default()
+}
+
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -30,13 +40,9 @@ fn mib(kib: u64) -> f64 {
 }
 
 fn rss(m: &Measured) -> (u64, u64) {
-    let mut v = m.rss_kib.clone();
-    v.sort_unstable();
     (
-        v.get(v.len().saturating_sub(1) / 2)
-            .copied()
-            .unwrap_or_default(),
-        v.last().copied().unwrap_or_default(),
+        median_count(&m.rss_kib),
+        m.rss_kib.iter().copied().max().unwrap_or_default(),
     )
 }
 
@@ -70,8 +76,8 @@ pub fn markdown(results: &[Measured], runs: usize, warm: usize) -> String {
     let mut out = format!(
         "{runs} cold starts per function, {warm} warm invokes after each; times in ms (median / p99), RSS in MiB (median / max); \
          × is the ratio of medians to the empty function's, measured in the same run\n\n\
-         | function | binary | init CPU | × | init + first invoke CPU | × | init | first invoke | first invoke CPU | warm invoke | peak RSS | stub calls (first / warm) |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+         | function | binary | init CPU | × | init + first invoke CPU | × | init | first invoke | first invoke CPU | warm invoke | warm invoke CPU | peak RSS | stub calls (first / warm) |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     );
     let floor = floor(results);
     for m in results {
@@ -79,7 +85,7 @@ pub fn markdown(results: &[Measured], runs: usize, warm: usize) -> String {
         let init_cpu = median(&m.init_cpu);
         let cold = cold_cpu(m);
         out.push_str(&format!(
-            "| {} | {:.1} MiB | {:.1} / {:.1} | {} | {:.1} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} | {:.1} / {:.1} | {:.1} / {:.1} |\n",
+            "| {} | {:.1} MiB | {:.1} / {:.1} | {} | {:.1} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} | {:.2} / {:.2} | {:.1} / {:.1} | {:.1} / {:.1} |\n",
             m.name,
             m.binary_bytes as f64 / (1024.0 * 1024.0),
             ms(init_cpu),
@@ -95,6 +101,8 @@ pub fn markdown(results: &[Measured], runs: usize, warm: usize) -> String {
             ms(percentile(&m.first_cpu, 99.0)),
             ms(median(&m.warm)),
             ms(percentile(&m.warm, 99.0)),
+            ms(median(&m.warm_cpu)),
+            ms(percentile(&m.warm_cpu, 99.0)),
             mib(rss_median),
             mib(rss_max),
             m.calls_first,
@@ -132,6 +140,12 @@ pub fn json(results: &[Measured], runs: usize, warm: usize, memory: u32) -> Valu
                 "first_invoke": stats(&m.first),
                 "first_invoke_cpu": stats(&m.first_cpu),
                 "warm_invoke": stats(&m.warm),
+                "warm_invoke_cpu": stats(&m.warm_cpu),
+                "minor_page_faults": {
+                    "init": median_count(&m.init_faults),
+                    "first_invoke": median_count(&m.first_faults),
+                    "warm_invoke": median_count(&m.warm_faults),
+                },
                 "peak_rss_kib": { "median": rss_median, "max": rss_max },
                 "stub_calls": { "first": m.calls_first, "warm": m.calls_warm },
             })
@@ -168,5 +182,8 @@ mod tests {
             Duration::from_millis(99)
         );
         assert_eq!(median(&[]), Duration::ZERO);
+        assert_eq!(median_count(&[9, 1, 5]), 5);
+        assert_eq!(median_count(&[4, 1, 3, 2]), 2);
+        assert_eq!(median_count(&[]), 0);
     }
 }
