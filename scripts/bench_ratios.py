@@ -67,6 +67,13 @@ def main():
         row(v + " parse", p, {"Value": means[("event", "parse_value", v)]})
         row("", p, {"IgnoredAny": means[("event", "parse_ignored", v)]})
 
+    if ("aws_request", "sdk_put_object", None) in means:
+        print("aws request: the ledger's PutObject through the SDK vs signed by hand vs unsigned")
+        sdk = means[("aws_request", "sdk_put_object", None)]
+        signed = means[("aws_request", "signed_put", None)]
+        row("SDK vs hand-signed", sdk, {"signed": signed})
+        row("hand-signed vs unsigned", signed, {"plain": means[("aws_request", "plain_put", None)]})
+
     print("buildspec: validate every corpus buildspec vs yaml_rust2 load")
     for (g, f, v), ns in sorted(means.items()):
         if f == "buildspec::validate":
