@@ -74,6 +74,12 @@ def main():
         row("SDK vs hand-signed", sdk, {"signed": signed})
         row("hand-signed vs unsigned", signed, {"plain": means[("aws_request", "plain_put", None)]})
 
+    if values("gantry.yaml", "Config::parse + repository"):
+        print("gantry.yaml: parse and look up the last repository vs yaml_rust2 load")
+        for v in values("gantry.yaml", "Config::parse + repository"):
+            row(f"{v} repositories", means[("gantry.yaml", "Config::parse + repository", v)],
+                {"yaml_rust2": means[("gantry.yaml", "yaml_rust2 load_from_str", v)]})
+
     print("buildspec: validate every corpus buildspec vs yaml_rust2 load")
     for (g, f, v), ns in sorted(means.items()):
         if f == "buildspec::validate":

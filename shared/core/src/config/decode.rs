@@ -169,7 +169,7 @@ const DEV_KEYS: &[&str] = &["webhook-secret"];
 /// One `repositories` entry or `defaults`, before defaults are applied.
 #[derive(Default, Clone)]
 struct Partial {
-    name: Option<(String, globset::GlobMatcher)>,
+    name: Option<(String, globset::Glob)>,
     project: Option<String>,
     buildspec: Option<String>,
     push: Option<PushRules>,
@@ -272,7 +272,7 @@ fn decode_root(r: &mut Reader, root: &Node) -> Option<Config> {
     if !version_seen {
         r.error(root.pos, &top.key("version"), "missing `version: 1`");
     }
-    let Some((_, list)) = repositories else {
+    let Some((list_pos, list)) = repositories else {
         if r.errors() == 0 {
             r.error(
                 root.pos,
@@ -283,10 +283,13 @@ fn decode_root(r: &mut Reader, root: &Node) -> Option<Config> {
         return None;
     };
     let mut resolved = Vec::with_capacity(list.len());
+    // Every entry's name in one set, in the entries' order: one compiled
+    // matcher for the lookup however many entries there are.
+    let mut names = GlobSetBuilder::new();
     for (i, (pos, partial)) in list.into_iter().enumerate() {
         let repositories = top.key("repositories");
         let path = repositories.index(i);
-        let Some((name, matcher)) = partial.name.clone() else {
+        let Some((name, name_glob)) = partial.name.clone() else {
             r.error(
                 pos,
                 &path,
@@ -346,11 +349,11 @@ fn decode_root(r: &mut Reader, root: &Node) -> Option<Config> {
             }
             None => Vec::new(),
         };
+        names.add(name_glob);
         resolved.push(RepositoryRules {
             builds,
             schedules,
             name,
-            matcher,
             project,
             buildspec: partial.buildspec.or(defaults.buildspec.clone()),
             push: partial.push.or(defaults.push.clone()).unwrap_or(PushRules {
@@ -404,8 +407,20 @@ fn decode_root(r: &mut Reader, root: &Node) -> Option<Config> {
             compute: partial.compute.or(&defaults.compute),
         });
     }
+    let names = match names.build() {
+        Ok(set) => set,
+        Err(e) => {
+            r.error(
+                list_pos,
+                &top.key("repositories"),
+                format!("invalid repository names: {e}"),
+            );
+            return None;
+        }
+    };
     Some(Config {
         repositories: resolved,
+        names,
         dev,
         installations,
     })
@@ -448,7 +463,7 @@ fn decode_rules(r: &mut Reader, node: &Node, path: &Path<'_>, is_entry: bool) ->
             "name" => {
                 if let Some(name) = text(r, value, &p) {
                     match glob(&name, true) {
-                        Ok(g) => out.name = Some((name, g.compile_matcher())),
+                        Ok(g) => out.name = Some((name, g)),
                         Err(e) => r.error(
                             value.pos,
                             &p,

@@ -124,7 +124,6 @@ pub struct PullRequestRules {
 #[derive(Debug, Clone)]
 pub struct RepositoryRules {
     pub name: String,
-    matcher: globset::GlobMatcher,
     pub project: String,
     /// Path of the buildspec in the repository; `None`: the project's own.
     pub buildspec: Option<String>,
@@ -334,10 +333,6 @@ impl TrustDomains {
 }
 
 impl RepositoryRules {
-    pub fn matches(&self, full_name: &str) -> bool {
-        self.matcher.is_match(full_name)
-    }
-
     /// The named build `name` of `builds:`.
     pub fn member(&self, name: &str) -> Option<&BuildMember> {
         self.builds.iter().find(|m| m.name == name)
@@ -372,6 +367,9 @@ pub struct DevSettings {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub repositories: Vec<RepositoryRules>,
+    /// The entries' names (case-insensitive globs), in their order: the
+    /// n-th glob is `repositories[n]`'s.
+    names: GlobSet,
     pub dev: DevSettings,
     /// `github-app.installations`: the App installations whose deliveries
     /// are served; `None` (unset) serves any. With a rule for every
@@ -435,6 +433,7 @@ impl Config {
             // DEV_CONFIG is a constant checked by a test.
             Err(_) => Config {
                 repositories: Vec::new(),
+                names: GlobSet::empty(),
                 dev: DevSettings::default(),
                 installations: None,
             },
@@ -455,7 +454,8 @@ impl Config {
 
     /// The first entry whose name matches `full_name` (`owner/name`).
     pub fn repository(&self, full_name: &str) -> Option<&RepositoryRules> {
-        self.repositories.iter().find(|r| r.matches(full_name))
+        let first = self.names.matches(full_name).into_iter().min()?;
+        self.repositories.get(first)
     }
 }
 
@@ -585,6 +585,36 @@ mod tests {
         assert!(paths.contains(&"version"), "{paths:?}");
         assert!(paths.contains(&"repositories[1].paths[0]"), "{paths:?}");
         assert!(paths.contains(&"repositories[0]"), "{paths:?}");
+    }
+
+    proptest::proptest! {
+        /// The lookup through one set of every entry's name is the first
+        /// entry whose name, compiled alone, matches: overlapping globs,
+        /// any case.
+        #[test]
+        fn a_repository_is_the_first_entry_whose_name_matches(
+            names in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "octo-org/widgets", "Octo-Org/*", "octo-org/w*", "*/widgets",
+                    "**", "other/{a,b}", "o?her/a", "[a-o]*/b", "octo-org/**",
+                ]),
+                1..6,
+            ),
+            owner in proptest::sample::select(vec!["octo-org", "OCTO-org", "other", "ozher", "n"]),
+            repo in proptest::sample::select(vec!["widgets", "WIDGETS", "a", "b", "w", "x/y"]),
+        ) {
+            let mut text = String::from("version: 1\nrepositories:\n");
+            for (i, name) in names.iter().enumerate() {
+                text.push_str(&format!("  - name: \"{name}\"\n    project: p{i}\n"));
+            }
+            let (config, _) = Config::parse(&text).expect("valid");
+            let full_name = format!("{owner}/{repo}");
+            let expected = names.iter().position(|n| {
+                glob(n, true).expect("a valid glob").compile_matcher().is_match(&full_name)
+            });
+            let found = config.repository(&full_name).map(|r| r.project.clone());
+            proptest::prop_assert_eq!(found, expected.map(|i| format!("p{i}")));
+        }
     }
 
     #[test]
