@@ -166,6 +166,46 @@ const PUSH_KEYS: &[&str] = &["branches", "branches-ignore", "tags", "tags-ignore
 const PR_KEYS: &[&str] = &["branches", "branches-ignore", "drafts"];
 const DEV_KEYS: &[&str] = &["webhook-secret"];
 
+/// The entries' names, compiled a few at a time: one matcher per batch of
+/// names instead of one per entry (each name, a case-insensitive glob, is
+/// a regex to compile), in batches small enough that a batch compiles
+/// whenever its names would one by one (globset's size limit is per
+/// compiled set).
+#[derive(Default)]
+struct NameSets {
+    /// Each batch: the index of its first entry, its names, their bytes.
+    batches: Vec<(usize, GlobSetBuilder, usize)>,
+}
+
+/// A batch's patterns stay under this many bytes (a longer name is a batch
+/// of its own).
+const NAME_BATCH_BYTES: usize = 8 * 1024;
+
+impl NameSets {
+    /// Adds the name of entry `index` (entries are added in order).
+    fn add(&mut self, index: usize, glob: globset::Glob) {
+        let bytes = glob.glob().len();
+        match self.batches.last_mut() {
+            Some((_, batch, total)) if *total + bytes <= NAME_BATCH_BYTES => {
+                batch.add(glob);
+                *total += bytes;
+            }
+            _ => {
+                let mut batch = GlobSetBuilder::new();
+                batch.add(glob);
+                self.batches.push((index, batch, bytes));
+            }
+        }
+    }
+
+    fn finish(self) -> Result<Vec<(usize, globset::GlobSet)>, globset::Error> {
+        self.batches
+            .into_iter()
+            .map(|(start, batch, _)| Ok((start, batch.build()?)))
+            .collect()
+    }
+}
+
 /// One `repositories` entry or `defaults`, before defaults are applied.
 #[derive(Default, Clone)]
 struct Partial {
@@ -283,9 +323,7 @@ fn decode_root(r: &mut Reader, root: &Node) -> Option<Config> {
         return None;
     };
     let mut resolved = Vec::with_capacity(list.len());
-    // Every entry's name in one set, in the entries' order: one compiled
-    // matcher for the lookup however many entries there are.
-    let mut names = GlobSetBuilder::new();
+    let mut names = NameSets::default();
     for (i, (pos, partial)) in list.into_iter().enumerate() {
         let repositories = top.key("repositories");
         let path = repositories.index(i);
@@ -349,7 +387,7 @@ fn decode_root(r: &mut Reader, root: &Node) -> Option<Config> {
             }
             None => Vec::new(),
         };
-        names.add(name_glob);
+        names.add(resolved.len(), name_glob);
         resolved.push(RepositoryRules {
             builds,
             schedules,
@@ -407,8 +445,8 @@ fn decode_root(r: &mut Reader, root: &Node) -> Option<Config> {
             compute: partial.compute.or(&defaults.compute),
         });
     }
-    let names = match names.build() {
-        Ok(set) => set,
+    let names = match names.finish() {
+        Ok(sets) => sets,
         Err(e) => {
             r.error(
                 list_pos,

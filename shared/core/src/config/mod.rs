@@ -367,9 +367,10 @@ pub struct DevSettings {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub repositories: Vec<RepositoryRules>,
-    /// The entries' names (case-insensitive globs), in their order: the
-    /// n-th glob is `repositories[n]`'s.
-    names: GlobSet,
+    /// The entries' names (case-insensitive globs) in batches, in their
+    /// order: each batch with the index of its first entry, its n-th glob
+    /// that of the entry n places on.
+    names: Vec<(usize, GlobSet)>,
     pub dev: DevSettings,
     /// `github-app.installations`: the App installations whose deliveries
     /// are served; `None` (unset) serves any. With a rule for every
@@ -433,7 +434,7 @@ impl Config {
             // DEV_CONFIG is a constant checked by a test.
             Err(_) => Config {
                 repositories: Vec::new(),
-                names: GlobSet::empty(),
+                names: Vec::new(),
                 dev: DevSettings::default(),
                 installations: None,
             },
@@ -454,7 +455,12 @@ impl Config {
 
     /// The first entry whose name matches `full_name` (`owner/name`).
     pub fn repository(&self, full_name: &str) -> Option<&RepositoryRules> {
-        let first = self.names.matches(full_name).into_iter().min()?;
+        // The batches are in the entries' order: the first batch with a
+        // match holds the first entry that matches.
+        let first = self
+            .names
+            .iter()
+            .find_map(|(start, set)| Some(start + set.matches(full_name).into_iter().min()?))?;
         self.repositories.get(first)
     }
 }
@@ -615,6 +621,33 @@ mod tests {
             let found = config.repository(&full_name).map(|r| r.project.clone());
             proptest::prop_assert_eq!(found, expected.map(|i| format!("p{i}")));
         }
+    }
+
+    #[test]
+    fn the_first_matching_entry_wins_across_batches_of_names() {
+        // 400 names of 48 characters: more than one batch of compiled names.
+        let name = |i: usize| format!("octo-org/service-{i:03}-{}", "x".repeat(27));
+        let mut text = String::from("version: 1\nrepositories:\n");
+        for i in 0..400 {
+            let glob = if i == 5 {
+                "octo-org/service-39*".to_owned()
+            } else {
+                name(i)
+            };
+            text.push_str(&format!("  - name: \"{glob}\"\n    project: p{i}\n"));
+        }
+        text.push_str("  - name: \"**\"\n    project: everything\n");
+        let (config, _) = Config::parse(&text).expect("valid");
+        let project = |full_name: &str| config.repository(full_name).map(|r| r.project.clone());
+        assert_eq!(project(&name(0)).as_deref(), Some("p0"));
+        assert_eq!(project(&name(250)).as_deref(), Some("p250"));
+        assert_eq!(project(&name(385)).as_deref(), Some("p385"));
+        assert_eq!(project(&name(250).to_uppercase()).as_deref(), Some("p250"));
+        // Entry 5's glob also matches the names of entries 390 to 399, and
+        // comes first.
+        assert_eq!(project(&name(390)).as_deref(), Some("p5"));
+        assert_eq!(project(&name(399)).as_deref(), Some("p5"));
+        assert_eq!(project("someone/else").as_deref(), Some("everything"));
     }
 
     #[test]
