@@ -136,15 +136,11 @@ impl ReporterSettings {
             .map(|p| crate::pages::PageLinks::new(p, ssm.clone()));
         // A report reads the configuration, GitHub's token or key and the
         // page key: the first, in one request.
-        let first: Vec<String> = [
-            Some(self.config_parameter.as_str()),
-            self.github.secret_parameter(),
-            self.pages.as_ref().map(|p| p.key_parameter.as_str()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(str::to_owned)
-        .collect();
+        let first: Vec<String> = std::iter::once(&self.config_parameter)
+            .chain(credentials.parameters())
+            .chain(self.pages.as_ref().map(|p| &p.key_parameter))
+            .cloned()
+            .collect();
         if let Some(first) = FirstRead::new(ssm.clone(), &first) {
             credentials = credentials.with_first_read(&first);
             config = config.with_first_read(&first);

@@ -73,6 +73,11 @@ impl SecretCache {
         }
     }
 
+    /// The parameters it reads.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// Takes its first read from `read` when that names its parameters
     /// (see [`FirstRead`]).
     pub fn with_first_read(mut self, read: &Arc<FirstRead>) -> Self {

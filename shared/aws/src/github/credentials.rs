@@ -88,15 +88,6 @@ impl GitHubSettings {
         GitHubClient::with_timeout(&self.api_url, self.timeout)
     }
 
-    /// The SSM parameter [`credentials`](Self::credentials) reads: the
-    /// App's key or the token, if any.
-    pub fn secret_parameter(&self) -> Option<&str> {
-        match &self.app {
-            Some(app) => Some(&app.key_parameter),
-            None => self.token_parameter.as_deref(),
-        }
-    }
-
     pub fn credentials(&self, ssm: &aws_sdk_ssm::Client) -> Credentials {
         match &self.app {
             Some(app) => Credentials::App(App {
@@ -156,6 +147,14 @@ pub struct App {
 }
 
 impl Credentials {
+    /// The SSM parameters it reads: the App's key or the token, if any.
+    pub fn parameters(&self) -> &[String] {
+        match self {
+            Credentials::Token(token) => token.as_ref().map_or(&[], SecretCache::names),
+            Credentials::App(app) => app.key.names(),
+        }
+    }
+
     /// Takes the first read of the key or token from `read` when that
     /// names it (see [`FirstRead`](crate::first_read::FirstRead)).
     pub fn with_first_read(self, read: &Arc<crate::first_read::FirstRead>) -> Self {
