@@ -369,9 +369,9 @@ async fn run(args: Args) -> Result<Vec<Measured>, HarnessError> {
             report::ms(report::median(&measured.first_cpu)),
             report::ms(report::median(&measured.warm)),
             report::ms(report::median(&measured.warm_cpu)),
-            report::median_count(&measured.init_faults),
-            report::median_count(&measured.first_faults),
-            report::median_count(&measured.warm_faults),
+            report::median(&measured.init_faults),
+            report::median(&measured.first_faults),
+            report::median(&measured.warm_faults),
         );
     }
     Ok(results)

@@ -6,29 +6,21 @@ use serde_json::{Value, json};
 
 use crate::Measured;
 
-/// Nearest-rank percentile (`q` in 0..=100) of unsorted samples.
-pub fn percentile(samples: &[Duration], q: f64) -> Duration {
+/// Nearest-rank percentile (`q` in 0..=100) of unsorted samples (times or
+/// counts); the default (zero) of none.
+pub fn percentile<T: Ord + Copy + Default>(samples: &[T], q: f64) -> T {
     if samples.is_empty() {
-        return Duration::ZERO;
+        return T::default();
     }
     let mut sorted = samples.to_vec();
-    sorted.sort();
+    sorted.sort_unstable();
     let rank = ((q / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-pub fn median(samples: &[Duration]) -> Duration {
+/// The median (the lower middle one of an even number).
+pub fn median<T: Ord + Copy + Default>(samples: &[T]) -> T {
     percentile(samples, 50.0)
-}
-
-/// The median of counts (the lower middle one of an even number).
-pub fn median_count(samples: &[u64]) -> u64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort_unstable();
-    sorted
-        .get(sorted.len().saturating_sub(1) / 2)
-        .copied()
-        .unwrap_or_default()
 }
 
 pub fn ms(d: Duration) -> f64 {
@@ -40,10 +32,7 @@ fn mib(kib: u64) -> f64 {
 }
 
 fn rss(m: &Measured) -> (u64, u64) {
-    (
-        median_count(&m.rss_kib),
-        m.rss_kib.iter().copied().max().unwrap_or_default(),
-    )
+    (median(&m.rss_kib), percentile(&m.rss_kib, 100.0))
 }
 
 /// `value` as a multiple of `floor`; `None` without a floor.
@@ -142,9 +131,9 @@ pub fn json(results: &[Measured], runs: usize, warm: usize, memory: u32) -> Valu
                 "warm_invoke": stats(&m.warm),
                 "warm_invoke_cpu": stats(&m.warm_cpu),
                 "minor_page_faults": {
-                    "init": median_count(&m.init_faults),
-                    "first_invoke": median_count(&m.first_faults),
-                    "warm_invoke": median_count(&m.warm_faults),
+                    "init": median(&m.init_faults),
+                    "first_invoke": median(&m.first_faults),
+                    "warm_invoke": median(&m.warm_faults),
                 },
                 "peak_rss_kib": { "median": rss_median, "max": rss_max },
                 "stub_calls": { "first": m.calls_first, "warm": m.calls_warm },
@@ -181,9 +170,9 @@ mod tests {
             percentile(&ms_list(&hundred), 99.0),
             Duration::from_millis(99)
         );
-        assert_eq!(median(&[]), Duration::ZERO);
-        assert_eq!(median_count(&[9, 1, 5]), 5);
-        assert_eq!(median_count(&[4, 1, 3, 2]), 2);
-        assert_eq!(median_count(&[]), 0);
+        assert_eq!(median::<Duration>(&[]), Duration::ZERO);
+        assert_eq!(median(&[9, 1, 5]), 5);
+        assert_eq!(median(&[4, 1, 3, 2]), 2);
+        assert_eq!(median::<u64>(&[]), 0);
     }
 }
