@@ -2,7 +2,8 @@
 //! configuration of many repositories: what every function pays on its
 //! first invocation and at each refresh of the configuration. Each entry's
 //! name is a case-insensitive glob, so each is a pattern to compile; the
-//! lookup of the last entry's repository follows the parse.
+//! lookup of the last entry's repository and a push's match against its
+//! lists (compiled on their first use) follow the parse.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -43,7 +44,15 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     let (config, _) =
                         Config::parse(black_box(text)).expect("a valid configuration");
-                    black_box(config.repository(&last).map(|r| r.project.len()))
+                    // A push's decision: the entry's branch, path and
+                    // ignored-path lists, each compiled on its first use.
+                    black_box(config.repository(&last).map(|r| {
+                        (
+                            r.push.branches.as_ref().map(|b| b.is_match("main")),
+                            r.paths.as_ref().map(|p| p.is_match("src/lib.rs")),
+                            r.paths_ignore.is_match("src/lib.rs"),
+                        )
+                    }))
                 })
             },
         );

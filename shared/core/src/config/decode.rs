@@ -88,7 +88,7 @@ fn globs(r: &mut Reader, node: &Node, path: &Path<'_>, case_insensitive: bool) -
         }
     };
     let mut patterns = Vec::with_capacity(items.len());
-    let mut builder = GlobSetBuilder::new();
+    let mut parsed = Vec::with_capacity(items.len());
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
         let item_path = path.index(i);
@@ -98,7 +98,7 @@ fn globs(r: &mut Reader, node: &Node, path: &Path<'_>, case_insensitive: bool) -
         };
         match glob(&p, case_insensitive) {
             Ok(g) => {
-                builder.add(g);
+                parsed.push(g);
                 patterns.push(p);
             }
             Err(e) => {
@@ -114,8 +114,8 @@ fn globs(r: &mut Reader, node: &Node, path: &Path<'_>, case_insensitive: bool) -
     if !ok {
         return None;
     }
-    match builder.build() {
-        Ok(set) => Some(Globs { patterns, set }),
+    match Globs::of(patterns, parsed) {
+        Ok(globs) => Some(globs),
         Err(e) => {
             r.error(node.pos, path, format!("invalid globs: {e}"));
             None

@@ -52,34 +52,81 @@ mod decode;
 
 use decode::decode_config;
 
-/// A list of globs, compiled once.
+/// A list of globs, each checked when parsed; the list is compiled into one
+/// matcher on its first use, so a configuration's parse does not compile
+/// the lists of entries a delivery never looks at. A list longer than
+/// [`LAZY_LIST_BYTES`] is compiled at once, so that a list too large to
+/// compile is refused where it is written.
 #[derive(Debug, Clone)]
 pub struct Globs {
     patterns: Vec<String>,
-    set: GlobSet,
+    /// Shared by clones: `defaults`' lists, copied into every entry,
+    /// compile once.
+    compiled: std::sync::Arc<OnFirstUse>,
 }
+
+#[derive(Debug)]
+struct OnFirstUse {
+    globs: Vec<Glob>,
+    set: std::sync::OnceLock<GlobSet>,
+}
+
+/// The most pattern bytes one list may have to be compiled on first use.
+/// globset refuses a list only past its regex size limit, reached from
+/// about 128 KB of the costliest patterns (`?` after `?`, a list of
+/// thousands of `*?*?`); the test `lists_compiled_on_first_use_compile`
+/// holds the costliest shapes of this size to compiling, with room to
+/// spare, so compiling on first use cannot fail.
+pub const LAZY_LIST_BYTES: usize = 16 * 1024;
 
 impl Globs {
     pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, globset::Error> {
-        let mut builder = GlobSetBuilder::new();
-        for p in patterns {
-            builder.add(glob(p.as_ref(), false)?);
+        let globs = patterns
+            .iter()
+            .map(|p| glob(p.as_ref(), false))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::of(
+            patterns.iter().map(|p| p.as_ref().to_owned()).collect(),
+            globs,
+        )
+    }
+
+    /// `patterns` and their parsed `globs`, in the same order.
+    fn of(patterns: Vec<String>, globs: Vec<Glob>) -> Result<Self, globset::Error> {
+        let set = std::sync::OnceLock::new();
+        if patterns.iter().map(String::len).sum::<usize>() > LAZY_LIST_BYTES {
+            let _ = set.set(compile(&globs)?);
         }
         Ok(Globs {
-            patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(),
-            set: builder.build()?,
+            patterns,
+            compiled: std::sync::Arc::new(OnFirstUse { globs, set }),
         })
     }
 
     pub fn empty() -> Self {
         Globs {
             patterns: Vec::new(),
-            set: GlobSet::empty(),
+            compiled: std::sync::Arc::new(OnFirstUse {
+                globs: Vec::new(),
+                set: std::sync::OnceLock::from(GlobSet::empty()),
+            }),
         }
     }
 
     pub fn is_match(&self, candidate: &str) -> bool {
-        self.set.is_match(candidate)
+        let OnFirstUse { globs, set } = &*self.compiled;
+        set.get_or_init(|| {
+            // Only lists within LAZY_LIST_BYTES get here: see its test.
+            compile(globs).unwrap_or_else(|e| {
+                unreachable!("a list of at most {LAZY_LIST_BYTES} bytes compiles: {e}")
+            })
+        })
+        .is_match(candidate)
+    }
+
+    /// Whether the list is compiled yet.
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.set.get().is_some()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -89,6 +136,14 @@ impl Globs {
     pub fn patterns(&self) -> &[String] {
         &self.patterns
     }
+}
+
+fn compile(globs: &[Glob]) -> Result<GlobSet, globset::Error> {
+    let mut builder = GlobSetBuilder::new();
+    for g in globs {
+        builder.add(g.clone());
+    }
+    builder.build()
 }
 
 fn glob(pattern: &str, case_insensitive: bool) -> Result<Glob, globset::Error> {
@@ -673,6 +728,89 @@ mod tests {
         assert!(!g.is_match("release/1.0/hotfix"));
         let g = Globs::new(&["release/**"]).expect("valid");
         assert!(g.is_match("release/1.0/hotfix"));
+    }
+
+    #[test]
+    fn lists_compiled_on_first_use_compile() {
+        // The costliest patterns per byte globset knows, each a list of
+        // LAZY_LIST_BYTES: nothing within the size a list is compiled
+        // lazily at may fail to compile on first use.
+        let costly_list: Vec<String> = (0..)
+            .map(|i| format!("*?*?{i}"))
+            .scan(0, |bytes, p| {
+                *bytes += p.len();
+                (*bytes <= LAZY_LIST_BYTES).then_some(p)
+            })
+            .collect();
+        let lists: [(Vec<String>, String); 4] = [
+            (
+                vec!["?".repeat(LAZY_LIST_BYTES)],
+                "a".repeat(LAZY_LIST_BYTES),
+            ),
+            (
+                vec!["**/?".repeat(LAZY_LIST_BYTES / 4)],
+                "/a".repeat(LAZY_LIST_BYTES / 4),
+            ),
+            (
+                vec!["[!a]".repeat(LAZY_LIST_BYTES / 4)],
+                "b".repeat(LAZY_LIST_BYTES / 4),
+            ),
+            (costly_list, "xy7".into()),
+        ];
+        for (patterns, candidate) in lists {
+            let bytes: usize = patterns.iter().map(String::len).sum();
+            assert!(bytes <= LAZY_LIST_BYTES && bytes > LAZY_LIST_BYTES - 16);
+            let g = Globs::new(&patterns).expect("valid globs");
+            assert!(!g.is_compiled(), "compiled on first use only");
+            assert!(g.is_match(&candidate), "{}", &patterns[0][..8]);
+            assert!(g.is_compiled());
+        }
+    }
+
+    #[test]
+    fn a_list_too_large_to_compile_is_refused_where_it_is_written() {
+        let text = format!(
+            "version: 1\nrepositories:\n  - name: a/b\n    project: p\n    paths: [\"{}\"]\n",
+            "?".repeat(256 * 1024)
+        );
+        let errs = Config::parse(&text).expect_err("too large to compile");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].path, "repositories[0].paths");
+        assert_eq!(errs[0].line, 5);
+        assert!(
+            errs[0].message.starts_with("invalid globs"),
+            "{}",
+            errs[0].message
+        );
+    }
+
+    #[test]
+    fn a_lookup_compiles_only_the_lists_of_the_entry_it_uses() {
+        let text = "version: 1\ndefaults:\n  paths-ignore: ['docs/**', '*.md']\nrepositories:\n  - name: octo-org/a\n    project: a\n    push:\n      branches: [main, 'release/*']\n    paths: ['src/**', 'Cargo.*']\n  - name: octo-org/b\n    project: b\n    push:\n      branches: ['release/*']\n    paths: ['lib/**']\n";
+        let (config, _) = Config::parse(text).expect("valid");
+        let a = config.repository("octo-org/a").expect("listed");
+        let b = config.repository("octo-org/b").expect("listed");
+        let lists = |r: &RepositoryRules| {
+            [
+                r.push.branches.as_ref().map(Globs::is_compiled),
+                r.paths.as_ref().map(Globs::is_compiled),
+                Some(r.paths_ignore.is_compiled()),
+            ]
+        };
+        assert_eq!(lists(a), [Some(false); 3], "the parse compiles no list");
+        assert!(
+            a.push
+                .branches
+                .as_ref()
+                .is_some_and(|g| g.is_match("release/1"))
+        );
+        assert!(a.paths.as_ref().is_some_and(|g| g.is_match("Cargo.toml")));
+        assert!(!a.paths_ignore.is_match("src/lib.rs"));
+        assert_eq!(lists(a), [Some(true); 3]);
+        // b's own lists are untouched; the list from `defaults` is one
+        // list, compiled once for every entry that has it.
+        assert_eq!(lists(b), [Some(false), Some(false), Some(true)]);
+        assert!(b.paths_ignore.is_match("README.md"));
     }
 
     #[test]
