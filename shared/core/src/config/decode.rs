@@ -167,8 +167,8 @@ const PR_KEYS: &[&str] = &["branches", "branches-ignore", "drafts"];
 const DEV_KEYS: &[&str] = &["webhook-secret"];
 
 /// The entries' names, compiled a few at a time: one matcher per batch of
-/// names instead of one per entry (each name, a case-insensitive glob, is
-/// a regex to compile), in batches small enough that a batch compiles
+/// names instead of one per entry (a name with wildcards, or compiled
+/// case-insensitive, is a regex to compile), in batches small enough that a batch compiles
 /// whenever its names would one by one (globset's size limit is per
 /// compiled set).
 #[derive(Default)]
@@ -500,7 +500,7 @@ fn decode_rules(r: &mut Reader, node: &Node, path: &Path<'_>, is_entry: bool) ->
         match key {
             "name" => {
                 if let Some(name) = text(r, value, &p) {
-                    match glob(&name, true) {
+                    match name_glob(&name) {
                         Ok(g) => out.name = Some((name, g)),
                         Err(e) => r.error(
                             value.pos,
