@@ -278,27 +278,33 @@ fn hold(lengths: &[u32], pos: Pos) -> Pos {
 }
 
 /// The length in characters of each line of `text`, breaking lines as YAML
-/// does (`\r\n`, `\r`, `\n`).
+/// does (`\r\n`, `\r`, `\n`). One pass over the bytes: a character is
+/// counted at its first byte (any byte but a UTF-8 continuation byte), and
+/// the line breaks are ASCII, so they are never inside a character.
 fn line_lengths(text: &str) -> Vec<u32> {
-    let mut lines = vec![0u32];
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\r' => {
-                if chars.peek() == Some(&'\n') {
-                    chars.next();
-                }
-                lines.push(0);
+    let bytes = text.as_bytes();
+    let mut lines = Vec::with_capacity(bytes.len() / 32 + 1);
+    let mut len = 0u32;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'\n' || b == b'\r' {
+            lines.push(len);
+            len = 0;
+            if b == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                i += 1;
             }
-            '\n' => lines.push(0),
-            _ => {
-                if let Some(last) = lines.last_mut() {
-                    *last = last.saturating_add(1);
-                }
-            }
+        } else if !is_continuation_byte(b) {
+            len = len.saturating_add(1);
         }
+        i += 1;
     }
+    lines.push(len);
     lines
+}
+
+/// A byte that continues a UTF-8 character (`0b10xx_xxxx`).
+fn is_continuation_byte(b: u8) -> bool {
+    b & 0b1100_0000 == 0b1000_0000
 }
 
 /// The line and column (in characters) of byte offset `at` of `text`,
@@ -335,6 +341,30 @@ fn describe_scan_error(info: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Each line's length is its count of characters, lines broken at
+        /// `\r\n`, `\r` and `\n` as YAML breaks them.
+        #[test]
+        fn line_lengths_count_the_characters_of_each_line(
+            text in "([a\u{e9}\u{20ac}\u{1f600} :-]|\r|\n|\r\n){0,64}"
+        ) {
+            let mut expected = vec![0u32];
+            let mut chars = text.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\r' | '\n' => {
+                        if c == '\r' && chars.peek() == Some(&'\n') {
+                            chars.next();
+                        }
+                        expected.push(0);
+                    }
+                    _ => *expected.last_mut().expect("one line at least") += 1,
+                }
+            }
+            proptest::prop_assert_eq!(line_lengths(&text), expected);
+        }
+    }
 
     fn doc(text: &str) -> Node {
         match parse(text, Limits::default()) {
