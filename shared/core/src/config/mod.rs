@@ -726,7 +726,7 @@ mod tests {
             .map(<[char]>::to_vec)
             .collect();
         while let Some(block) = blocks.pop() {
-            if !letters.is_match(&block.iter().collect::<String>()) {
+            if !letters.is_match(block.iter().collect::<String>()) {
                 continue;
             }
             match block.as_slice() {
@@ -756,7 +756,7 @@ mod tests {
                     .compile_matcher();
                 let folded = fold_name(&c.to_string()).into_owned();
                 assert_eq!(
-                    alone.is_match(&c.to_string()),
+                    alone.is_match(c.to_string()),
                     folded == letter.to_string(),
                     "{c:?}"
                 );
