@@ -74,7 +74,7 @@ fn boolean(r: &mut Reader, node: &Node, path: &Path<'_>) -> Option<bool> {
     }
 }
 
-fn globs(r: &mut Reader, node: &Node, path: &Path<'_>, case_insensitive: bool) -> Option<Globs> {
+fn globs(r: &mut Reader, node: &Node, path: &Path<'_>) -> Option<Globs> {
     let items: Vec<&Node> = match &node.value {
         Value::Seq(items) => items.iter().collect(),
         Value::Scalar { .. } => vec![node],
@@ -96,7 +96,7 @@ fn globs(r: &mut Reader, node: &Node, path: &Path<'_>, case_insensitive: bool) -
             ok = false;
             continue;
         };
-        match glob(&p, case_insensitive) {
+        match glob(&p, false) {
             Ok(g) => {
                 parsed.push(g);
                 patterns.push(p);
@@ -167,10 +167,10 @@ const PR_KEYS: &[&str] = &["branches", "branches-ignore", "drafts"];
 const DEV_KEYS: &[&str] = &["webhook-secret"];
 
 /// The entries' names, compiled a few at a time: one matcher per batch of
-/// names instead of one per entry (a name with wildcards, or compiled
-/// case-insensitive, is a regex to compile), in batches small enough that a batch compiles
-/// whenever its names would one by one (globset's size limit is per
-/// compiled set).
+/// names instead of one per entry (a name with wildcards or a class is a
+/// regex to compile), in batches of at most [`NAME_BATCH_BYTES`]: globset's
+/// size limit is per compiled set, and the costliest patterns need about
+/// 128 KB to reach it (see [`LAZY_LIST_BYTES`]).
 #[derive(Default)]
 struct NameSets {
     /// Each batch: the index of its first entry, its names, their bytes.
@@ -515,8 +515,8 @@ fn decode_rules(r: &mut Reader, node: &Node, path: &Path<'_>, is_entry: bool) ->
             "compute-type" | "image" | "timeout" => {
                 compute_key(r, key, value, &p, &mut out.compute)
             }
-            "paths" => out.paths = globs(r, value, &p, false),
-            "paths-ignore" => out.paths_ignore = globs(r, value, &p, false),
+            "paths" => out.paths = globs(r, value, &p),
+            "paths-ignore" => out.paths_ignore = globs(r, value, &p),
             "skip-directives" => out.skip_directives = boolean(r, value, &p),
             "cancel-superseded" => out.cancel_superseded = boolean(r, value, &p),
             "public-badge" => out.public_badge = boolean(r, value, &p),
@@ -582,7 +582,7 @@ fn decode_rules(r: &mut Reader, node: &Node, path: &Path<'_>, is_entry: bool) ->
                 };
                 for (_, k, v) in r.known(value, &p, PUSH_KEYS) {
                     let kp = p.key(k);
-                    let globs = globs(r, v, &kp, false);
+                    let globs = globs(r, v, &kp);
                     match k {
                         "branches" => push.branches = globs,
                         "branches-ignore" => {
@@ -604,10 +604,9 @@ fn decode_rules(r: &mut Reader, node: &Node, path: &Path<'_>, is_entry: bool) ->
                 for (_, k, v) in r.known(value, &p, PR_KEYS) {
                     let kp = p.key(k);
                     match k {
-                        "branches" => pr.branches = globs(r, v, &kp, false),
+                        "branches" => pr.branches = globs(r, v, &kp),
                         "branches-ignore" => {
-                            pr.branches_ignore =
-                                globs(r, v, &kp, false).unwrap_or_else(Globs::empty)
+                            pr.branches_ignore = globs(r, v, &kp).unwrap_or_else(Globs::empty)
                         }
                         "drafts" => pr.drafts = boolean(r, v, &kp).unwrap_or(false),
                         _ => {}
@@ -677,8 +676,8 @@ fn decode_members(r: &mut Reader, node: &Node, path: &Path<'_>) -> Vec<(Pos, Par
                 "buildspec" => m.buildspec = text(r, v, &kp),
                 "compute-type" | "image" | "timeout" => compute_key(r, k, v, &kp, &mut m.compute),
                 "context" => m.context = text(r, v, &kp),
-                "paths" => m.paths = globs(r, v, &kp, false),
-                "paths-ignore" => m.paths_ignore = globs(r, v, &kp, false),
+                "paths" => m.paths = globs(r, v, &kp),
+                "paths-ignore" => m.paths_ignore = globs(r, v, &kp),
                 "environment" => m.environment = decode_environment(r, v, &kp),
                 _ => {}
             }
@@ -885,7 +884,7 @@ fn decode_routes(r: &mut Reader, node: &Node, path: &Path<'_>) -> Vec<Route> {
                         }
                     }
                 }
-                "branches" => branches = globs(r, v, &kp, false),
+                "branches" => branches = globs(r, v, &kp),
                 "when" => match v.as_str() {
                     Some("always") => when = When::Always,
                     Some("failures") => when = When::Failures,

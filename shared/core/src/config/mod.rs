@@ -125,7 +125,8 @@ impl Globs {
     }
 
     /// Whether the list is compiled yet.
-    pub fn is_compiled(&self) -> bool {
+    #[cfg(test)]
+    fn is_compiled(&self) -> bool {
         self.compiled.set.get().is_some()
     }
 
