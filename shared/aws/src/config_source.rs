@@ -36,6 +36,9 @@ pub struct ConfigSource {
     reads: Reads,
     name: String,
     cache: TtlCache<Config>,
+    /// The text parsed last and its configuration: a refresh that reads
+    /// the same text keeps it (see [`parse_once`]).
+    parsed: std::sync::Mutex<Option<(String, Arc<Config>)>>,
 }
 
 impl ConfigSource {
@@ -44,6 +47,7 @@ impl ConfigSource {
             reads: Reads::new(ssm),
             name: name.into(),
             cache: TtlCache::new(ttl),
+            parsed: std::sync::Mutex::new(None),
         }
     }
 
@@ -82,17 +86,77 @@ impl ConfigSource {
             .ok_or_else(|| ConfigError::Missing {
                 name: self.name.clone(),
             })?;
-        match Config::parse(&text) {
-            Ok((config, warnings)) => {
-                for w in &warnings {
-                    tracing::warn!(parameter = %self.name, diagnostic = %w, "configuration warning");
-                }
-                Ok(Arc::new(config))
+        let mut parsed = self
+            .parsed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        parse_once(&mut parsed, text, &self.name)
+    }
+}
+
+/// The configuration of `text`: `last`'s when `last` was parsed from the
+/// same text, else `text` parsed (its warnings logged) and remembered in
+/// `last`. The configuration is read again at every TTL, and is usually
+/// unchanged: keeping it saves the parse, keeps the lists of globs a
+/// delivery compiled, and logs a warning once per change, not once a TTL.
+fn parse_once(
+    last: &mut Option<(String, Arc<Config>)>,
+    text: String,
+    name: &str,
+) -> Result<Arc<Config>, ConfigError> {
+    if let Some((previous, config)) = last.as_ref()
+        && *previous == text
+    {
+        return Ok(config.clone());
+    }
+    match Config::parse(&text) {
+        Ok((config, warnings)) => {
+            for w in &warnings {
+                tracing::warn!(parameter = %name, diagnostic = %w, "configuration warning");
             }
-            Err(diagnostics) => Err(ConfigError::Invalid {
-                name: self.name.clone(),
-                diagnostics,
-            }),
+            let config = Arc::new(config);
+            *last = Some((text, config.clone()));
+            Ok(config)
         }
+        Err(diagnostics) => Err(ConfigError::Invalid {
+            name: name.to_owned(),
+            diagnostics,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "version: 1\nrepositories:\n  - name: octo-org/*\n    project: p\n    push:\n      branches: ['release/*']\n";
+
+    #[test]
+    fn an_unchanged_configuration_is_kept_with_its_compiled_lists() {
+        let mut last = None;
+        let first = parse_once(&mut last, TEXT.into(), "/gantry/config").expect("valid");
+        let rules = first.repository("octo-org/a").expect("listed");
+        assert!(
+            rules
+                .push
+                .branches
+                .as_ref()
+                .is_some_and(|b| b.is_match("release/1"))
+        );
+        let again = parse_once(&mut last, TEXT.into(), "/gantry/config").expect("valid");
+        assert!(Arc::ptr_eq(&first, &again), "the same text parsed again");
+        // A changed text is parsed; a refused one is an error and leaves
+        // the last good one to compare with.
+        let changed = TEXT.replace("project: p", "project: q");
+        let second = parse_once(&mut last, changed.clone(), "/gantry/config").expect("valid");
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert_eq!(
+            second.repository("octo-org/a").map(|r| r.project.as_str()),
+            Some("q")
+        );
+        let refused = parse_once(&mut last, "version: 2\n".into(), "/gantry/config");
+        assert!(matches!(refused, Err(ConfigError::Invalid { .. })));
+        let third = parse_once(&mut last, changed, "/gantry/config").expect("valid");
+        assert!(Arc::ptr_eq(&second, &third));
     }
 }
