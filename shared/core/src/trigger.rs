@@ -66,8 +66,8 @@ pub fn path_rules(rules: &RepositoryRules, member: Option<&BuildMember>) -> Opti
         None => (rules.paths.as_ref(), &rules.paths_ignore),
     };
     (paths.is_some() || !ignore.is_empty()).then(|| PathRules {
-        paths: paths.map(|g| g.patterns().to_vec()),
-        paths_ignore: ignore.patterns().to_vec(),
+        paths: paths.map(|g| g.patterns().map(str::to_owned).collect()),
+        paths_ignore: ignore.patterns().map(str::to_owned).collect(),
     })
 }
 

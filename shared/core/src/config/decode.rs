@@ -87,7 +87,6 @@ fn globs(r: &mut Reader, node: &Node, path: &Path<'_>) -> Option<Globs> {
             return None;
         }
     };
-    let mut patterns = Vec::with_capacity(items.len());
     let mut parsed = Vec::with_capacity(items.len());
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
@@ -97,10 +96,7 @@ fn globs(r: &mut Reader, node: &Node, path: &Path<'_>) -> Option<Globs> {
             continue;
         };
         match glob(&p, false) {
-            Ok(g) => {
-                parsed.push(g);
-                patterns.push(p);
-            }
+            Ok(g) => parsed.push(g),
             Err(e) => {
                 r.error(
                     item.pos,
@@ -114,7 +110,7 @@ fn globs(r: &mut Reader, node: &Node, path: &Path<'_>) -> Option<Globs> {
     if !ok {
         return None;
     }
-    match Globs::of(patterns, parsed) {
+    match Globs::of(parsed) {
         Ok(globs) => Some(globs),
         Err(e) => {
             r.error(node.pos, path, format!("invalid globs: {e}"));

@@ -59,14 +59,15 @@ use decode::decode_config;
 /// compile is refused where it is written.
 #[derive(Debug, Clone)]
 pub struct Globs {
-    patterns: Vec<String>,
     /// Shared by clones: `defaults`' lists, copied into every entry,
     /// compile once.
-    compiled: std::sync::Arc<OnFirstUse>,
+    list: std::sync::Arc<GlobList>,
 }
 
+/// The parsed globs (each keeps the pattern it was written as) and their
+/// matcher, once compiled.
 #[derive(Debug)]
-struct OnFirstUse {
+struct GlobList {
     globs: Vec<Glob>,
     set: std::sync::OnceLock<GlobSet>,
 }
@@ -85,28 +86,24 @@ impl Globs {
             .iter()
             .map(|p| glob(p.as_ref(), false))
             .collect::<Result<Vec<_>, _>>()?;
-        Self::of(
-            patterns.iter().map(|p| p.as_ref().to_owned()).collect(),
-            globs,
-        )
+        Self::of(globs)
     }
 
-    /// `patterns` and their parsed `globs`, in the same order.
-    fn of(patterns: Vec<String>, globs: Vec<Glob>) -> Result<Self, globset::Error> {
+    /// The list of `globs`, compiled now if it is longer than
+    /// [`LAZY_LIST_BYTES`].
+    fn of(globs: Vec<Glob>) -> Result<Self, globset::Error> {
         let set = std::sync::OnceLock::new();
-        if patterns.iter().map(String::len).sum::<usize>() > LAZY_LIST_BYTES {
+        if globs.iter().map(|g| g.glob().len()).sum::<usize>() > LAZY_LIST_BYTES {
             let _ = set.set(compile(&globs)?);
         }
         Ok(Globs {
-            patterns,
-            compiled: std::sync::Arc::new(OnFirstUse { globs, set }),
+            list: std::sync::Arc::new(GlobList { globs, set }),
         })
     }
 
     pub fn empty() -> Self {
         Globs {
-            patterns: Vec::new(),
-            compiled: std::sync::Arc::new(OnFirstUse {
+            list: std::sync::Arc::new(GlobList {
                 globs: Vec::new(),
                 set: std::sync::OnceLock::from(GlobSet::empty()),
             }),
@@ -114,7 +111,7 @@ impl Globs {
     }
 
     pub fn is_match(&self, candidate: &str) -> bool {
-        let OnFirstUse { globs, set } = &*self.compiled;
+        let GlobList { globs, set } = &*self.list;
         set.get_or_init(|| {
             // Only lists within LAZY_LIST_BYTES get here: see its test.
             compile(globs).unwrap_or_else(|e| {
@@ -127,15 +124,16 @@ impl Globs {
     /// Whether the list is compiled yet.
     #[cfg(test)]
     fn is_compiled(&self) -> bool {
-        self.compiled.set.get().is_some()
+        self.list.set.get().is_some()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
+        self.list.globs.is_empty()
     }
 
-    pub fn patterns(&self) -> &[String] {
-        &self.patterns
+    /// The patterns as written, in order.
+    pub fn patterns(&self) -> impl Iterator<Item = &str> {
+        self.list.globs.iter().map(Glob::glob)
     }
 }
 
@@ -890,6 +888,12 @@ mod tests {
             ]
         };
         assert_eq!(lists(a), [Some(false); 3], "the parse compiles no list");
+        let written = a.paths.as_ref().map(|g| g.patterns().collect::<Vec<_>>());
+        assert_eq!(
+            written,
+            Some(vec!["src/**", "Cargo.*"]),
+            "the patterns as written"
+        );
         assert!(
             a.push
                 .branches
