@@ -455,6 +455,42 @@ fn malformed_payloads_get_400_with_the_failing_json_path() {
     );
 }
 
+/// JSON is UTF-8 (RFC 8259). A signed body with a byte that is not is
+/// refused with where it is: the JSON path when it is in a field the
+/// payload reads, the byte offset when in one it skips (which serde_json
+/// alone would skip without looking).
+#[test]
+fn a_body_that_is_not_utf8_gets_400_saying_where() {
+    let dev = Config::dev();
+    let push = String::from_utf8(corpus_file("07_push__with-new-branch.payload.json"))
+        .expect("the corpus delivery is UTF-8");
+    let spoil = |field: &str| {
+        let at = push.find(field).expect("the field is in the delivery") + field.len();
+        let value = push[at..].find('"').expect("a string value") + at + 1;
+        let mut body = push.clone().into_bytes();
+        body.insert(value, 0xff);
+        (body, value)
+    };
+
+    let (read, _) = spoil("\"ref\":");
+    let (status, body) = reply(&run(&dev, "push", &read));
+    assert_eq!(status, 400);
+    assert!(
+        body["reason"].as_str().is_some_and(|r| r.contains("`ref`")),
+        "{body}"
+    );
+
+    let (skipped, at) = spoil("\"node_id\":");
+    let (status, body) = reply(&run(&dev, "push", &skipped));
+    assert_eq!(status, 400);
+    assert!(
+        body["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(&format!("not UTF-8 at byte {at}"))),
+        "{body}"
+    );
+}
+
 fn answer(
     secrets: &[&str],
     headers: &http::HeaderMap,

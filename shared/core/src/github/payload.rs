@@ -270,20 +270,33 @@ pub struct PayloadError {
 ///
 /// The body is parsed once; only when that fails is it parsed again with
 /// path tracking, so the common case pays nothing for the error's detail.
+/// It must be UTF-8 throughout, as JSON is (RFC 8259): checked once over
+/// the whole body, which is quicker than serde_json checking every string
+/// it reads, keys included.
 pub fn parse<'a, T: Deserialize<'a>>(
     event: &'static str,
     body: &'a [u8],
 ) -> Result<T, PayloadError> {
-    match serde_json::from_slice(body) {
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => {
+            let message = format!("not UTF-8 at byte {}", e.valid_up_to());
+            return Err(locate::<T>(event, body, message));
+        }
+    };
+    match serde_json::from_str(text) {
         Ok(value) => Ok(value),
-        Err(plain) => Err(locate::<T>(event, body, &plain)),
+        Err(plain) => Err(locate::<T>(event, body, short_serde_message(&plain))),
     }
 }
 
+/// The error at the path where the path-tracking parse fails, or `$` with
+/// `otherwise` when it does not (trailing bytes, or bytes that are not
+/// UTF-8 in a string nothing reads).
 fn locate<'a, T: Deserialize<'a>>(
     event: &'static str,
     body: &'a [u8],
-    plain: &serde_json::Error,
+    otherwise: String,
 ) -> PayloadError {
     let mut de = serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
@@ -299,11 +312,10 @@ fn locate<'a, T: Deserialize<'a>>(
                 message: short_serde_message(e.inner()),
             }
         }
-        // The value parsed but trailing bytes did not.
         Ok(_) => PayloadError {
             event,
             path: "$".into(),
-            message: short_serde_message(plain),
+            message: otherwise,
         },
     }
 }
