@@ -3,7 +3,8 @@
 //! Docker 26 with the containerd image store, whose BuildKit exports a
 //! registry cache, as CodeBuild's docker-container builder does). Each
 //! build starts on an engine that has forgotten every layer, as a fresh
-//! CodeBuild host does: what it reuses came from the registry.
+//! CodeBuild host does: what it reuses came from the registry. And its
+//! push, against a `docker` of the test's own that a registry refuses.
 
 mod common;
 
@@ -358,4 +359,155 @@ fn a_second_build_reuses_its_layers_from_the_registry_and_a_fork_only_reads() {
     assert!(again.reused(), "{}", again.out);
     assert!(again.cached("COPY a.txt"), "{}", again.out);
     let _ = std::fs::remove_dir_all(&repo);
+}
+
+/// `gantry build` of a trusted push to `main` with the docker buildspec, on
+/// the host, with a `docker` of our own first on its `PATH`: it logs every
+/// command, has no buildx (so the plain `docker build`), and fails the push
+/// of `<repo>:<tag>` as many times as `refusals` says, as a registry's 500
+/// does. `sleep` is ours too, so a retry's wait costs nothing. The build,
+/// the commands docker got, the sleeps.
+fn build_with_a_failing_registry(refusals: &[(&str, u32)]) -> (Built, Vec<String>, Vec<String>) {
+    let dir = std::env::temp_dir().join(format!(
+        "gantry-push-retry-{}-{}",
+        std::process::id(),
+        refusals.iter().map(|(_, n)| n).sum::<u32>()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (repo, bin) = (dir.join("repo"), dir.join("bin"));
+    std::fs::create_dir_all(&repo).expect("repo dir");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("Dockerfile"), "FROM scratch\n").expect("Dockerfile");
+    std::fs::write(repo.join(".gitignore"), ".cache-for-logs/\n").expect("ignore");
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+    for (tag, n) in refusals {
+        std::fs::write(dir.join(format!("refuse-{tag}")), n.to_string()).expect("refusals");
+    }
+    let (calls, sleeps) = (dir.join("docker.log"), dir.join("sleep.log"));
+    let script = |path: &Path, text: String| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, text).expect("stub");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    };
+    script(
+        &bin.join("docker"),
+        format!(
+            r#"#!/bin/sh
+echo "$*" >> '{calls}'
+case "$1" in
+  buildx) exit 1 ;;
+  push)
+    left="{dir}/refuse-${{2##*:}}"
+    n=$(cat "$left" 2>/dev/null || echo 0)
+    if [ "$n" -gt 0 ]; then
+      echo $((n - 1)) > "$left"
+      echo "unexpected status from HEAD request to https://registry.example/v2/app/manifests/${{2##*:}}: 500 Internal Server Error" >&2
+      exit 1
+    fi ;;
+  image) echo "registry.example/app@sha256:0000000000000000000000000000000000000000000000000000000000000000" ;;
+esac
+exit 0
+"#,
+            calls = calls.display(),
+            dir = dir.display()
+        ),
+    );
+    script(
+        &bin.join("sleep"),
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\n", sleeps.display()),
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../buildspecs/docker.yml");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
+    command
+        .args(["build", "--executor", "shell", "--ref", "main", "--repo"])
+        .arg(&repo)
+        .arg("--buildspec")
+        .arg(&spec)
+        .env("PATH", &path)
+        .env("XDG_CACHE_HOME", repo.join(".cache-for-logs"));
+    for var in [
+        "IMAGE_REPO=registry.example/app",
+        "DOCKER_USERNAME=gantry",
+        "DOCKER_PASSWORD=not-checked",
+        "GANTRY_TRUSTED=true",
+        "GANTRY_TRIGGER=push",
+        "GANTRY_BRANCH=main",
+        "GANTRY_DEFAULT_BRANCH=main",
+    ] {
+        command.arg("--env").arg(var);
+    }
+    let out = command.output().expect("run gantry build");
+    let lines = |path: &Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let built = Built {
+        code: out.status.code(),
+        out: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    };
+    let (calls, sleeps) = (lines(&calls), lines(&sleeps));
+    let _ = std::fs::remove_dir_all(&dir);
+    (built, calls, sleeps)
+}
+
+/// A registry's passing failure (ECR's 5xx; this file's own registry, whose
+/// in-place link writes race a concurrent push of the same tag) fails one
+/// push, not the build: the push is tried again after a wait and every
+/// tag is pushed. A registry that keeps refusing fails the build after
+/// three tries, and no later tag is pushed.
+#[test]
+fn a_push_the_registry_refuses_once_is_tried_again() {
+    let pushes = |calls: &[String]| -> Vec<String> {
+        calls
+            .iter()
+            .filter_map(|c| c.strip_prefix("push registry.example/app:"))
+            .map(str::to_owned)
+            .collect()
+    };
+
+    let (built, calls, sleeps) = build_with_a_failing_registry(&[("main", 1)]);
+    assert_eq!(built.code, Some(0), "{}", built.out);
+    let pushed = pushes(&calls);
+    assert_eq!(pushed.len(), 3, "{calls:?}");
+    assert_eq!(pushed[1..], ["main", "main"], "{calls:?}");
+    assert_eq!(sleeps, ["2"]);
+    assert!(
+        built.out.contains(
+            "docker push registry.example/app:main failed (attempt 1 of 3): trying again in 2 s."
+        ),
+        "{}",
+        built.out
+    );
+    let commit = &pushed[0];
+    assert_eq!(
+        built.exported("IMAGE_URI"),
+        Some(format!("registry.example/app:{commit}").as_str())
+    );
+
+    let (built, calls, sleeps) = build_with_a_failing_registry(&[(commit, 5)]);
+    assert_ne!(built.code, Some(0), "{}", built.out);
+    assert_eq!(pushes(&calls), [commit.as_str(); 3], "{calls:?}");
+    assert_eq!(sleeps, ["2", "4"]);
+    assert!(
+        built.out.contains(&format!(
+            "docker push registry.example/app:{commit} failed 3 times: giving up."
+        )),
+        "{}",
+        built.out
+    );
+    assert_eq!(built.exported("IMAGE_URI"), None);
 }
