@@ -42,7 +42,7 @@
 //! crosses them. Unknown keys are errors, reported with line and column, all
 //! at once.
 
-use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobSet};
 
 use crate::diagnostic::{Diagnostic, has_errors};
 use crate::notify::Provider;
@@ -94,7 +94,7 @@ impl Globs {
     fn of(globs: Vec<Glob>) -> Result<Self, globset::Error> {
         let set = std::sync::OnceLock::new();
         if globs.iter().map(|g| g.glob().len()).sum::<usize>() > LAZY_LIST_BYTES {
-            let _ = set.set(compile(&globs)?);
+            let _ = set.set(GlobSet::new(&globs)?);
         }
         Ok(Globs {
             list: std::sync::Arc::new(GlobList { globs, set }),
@@ -114,7 +114,7 @@ impl Globs {
         let GlobList { globs, set } = &*self.list;
         set.get_or_init(|| {
             // Only lists within LAZY_LIST_BYTES get here: see its test.
-            compile(globs).unwrap_or_else(|e| {
+            GlobSet::new(globs).unwrap_or_else(|e| {
                 unreachable!("a list of at most {LAZY_LIST_BYTES} bytes compiles: {e}")
             })
         })
@@ -135,14 +135,6 @@ impl Globs {
     pub fn patterns(&self) -> impl Iterator<Item = &str> {
         self.list.globs.iter().map(Glob::glob)
     }
-}
-
-fn compile(globs: &[Glob]) -> Result<GlobSet, globset::Error> {
-    let mut builder = GlobSetBuilder::new();
-    for g in globs {
-        builder.add(g.clone());
-    }
-    builder.build()
 }
 
 /// A `repositories` entry's name as a glob, matched case-insensitively as
